@@ -1,0 +1,120 @@
+"""``python -m recopt.solve INSTANCE --model NAME``: solve one instance from the shell.
+
+Prints a short summary (status, objective, gap, times, headline metrics), writes
+the Result to netCDF with ``--output``, and exits with the status's code
+(:data:`recopt.solve.status.EXIT_CODES`): 0 optimal, 3 feasible with a gap,
+4 infeasible, 5 unbounded, 6 time limit, 7 solver unavailable, 2 bad input,
+1 solver error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+
+from recopt.errors import RecoptError
+from recopt.solve.status import EXIT_CODES, Status
+
+log = logging.getLogger("recopt.cli")
+
+
+def _parse_option(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--option takes name=value, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def _coerce(value: str):
+    """Best-effort typing of ``--solver-option`` values (HiGHS wants ints/floats/strings)."""
+    for conv in (int, float):
+        try:
+            return conv(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def list_models_text() -> str:
+    from recopt.models import all_models
+
+    lines = []
+    for spec in sorted(all_models(), key=lambda s: (s.family, s.name)):
+        lines.append(f"{spec.name:<10} [{spec.family}] {spec.description}")
+        for opt in spec.options:
+            choices = f" (one of {', '.join(map(str, opt.choices))})" if opt.choices else ""
+            lines.append(textwrap.fill(
+                f"--option {opt.name}=... default {opt.default!r}{choices}: {opt.help}",
+                width=100, initial_indent=" " * 11, subsequent_indent=" " * 13))
+        if spec.card:
+            lines.append(" " * 11 + f"model card: {spec.card}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m recopt.solve",
+        description="Solve a recopt model on an instance (netCDF) and report the Result.",
+        epilog="Exit codes: " + ", ".join(f"{c} {s.value}" for s, c in
+                                          sorted(EXIT_CODES.items(), key=lambda kv: kv[1])),
+    )
+    p.add_argument("instance", nargs="?", help="instance file (.nc)")
+    p.add_argument("--model", "-m", default=None, help="registered model name (see --list-models)")
+    p.add_argument("--solver", default="highs",
+                   help="highs (default, embedded), gurobi, or any Pyomo solver name")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--mip-gap", type=float, default=None, help="relative MIP gap")
+    p.add_argument("--threads", type=int, default=None, help="solver threads")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for separable models (default: all cores)")
+    p.add_argument("--output", "-o", default=None, help="write the Result to this .nc file")
+    p.add_argument("--option", action="append", type=_parse_option, default=[],
+                   metavar="NAME=VALUE", help="model option (repeatable)")
+    p.add_argument("--solver-option", action="append", type=_parse_option, default=[],
+                   metavar="NAME=VALUE", help="option passed to the solver as is (repeatable)")
+    p.add_argument("--list-models", action="store_true", help="list the models and exit")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v: progress, -vv: solver log")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("recopt").setLevel(level)
+
+    if args.list_models:
+        print(list_models_text())
+        return 0
+    if not args.instance or not args.model:
+        parser.print_usage(sys.stderr)
+        print("error: give an INSTANCE and --model NAME (or --list-models)", file=sys.stderr)
+        return EXIT_CODES[Status.BAD_INPUT]
+
+    from recopt.solve import save_result, solve, summary
+
+    try:
+        result = solve(
+            args.instance, args.model, solver=args.solver, time_limit=args.time_limit,
+            mip_gap=args.mip_gap, threads=args.threads, workers=args.workers,
+            solver_options={k: _coerce(v) for k, v in args.solver_option} or None,
+            **dict(args.option),
+        )
+    except RecoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CODES[Status.BAD_INPUT]
+    print(summary(result))
+    if args.output:
+        save_result(result, args.output)
+        print(f"result     written to {args.output}")
+    return Status(result.attrs["status"]).exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The Result: an :class:`xarray.Dataset` with the solution on the instance's dims.
+
+Data variables hold the solution (keys, flows, bills, ...); ``attrs`` hold the
+bookkeeping, all netCDF-safe scalars or strings:
+
+=================  ==========================================================
+``model``          registered model name
+``status``         a :class:`~recopt.solve.status.Status` value
+``message``        the solver's / recopt's explanation, for humans
+``has_solution``   1 if solution variables are present, else 0
+``objective``      objective value (EUR for the bill models); NaN without solution
+``bound``          best proven bound; ``gap`` = |objective - bound| / max(1, |objective|)
+``build_seconds``  Pyomo model construction (summed over blocks)
+``compile_seconds`` conversion to the solver's input (summed over blocks)
+``solve_seconds``  inside the solver (summed over blocks)
+``extract_seconds`` reading the solution and deriving bills / metrics
+``wall_seconds``   end to end, as the user waited
+``solver``, ``solver_version``, ``options`` (JSON), ``solver_options`` (JSON),
+``time_limit``, ``mip_gap``, ``threads``, ``seed``, ``instance_hash``,
+``recopt_version``, ``blocks``, ``workers``, ``n_variables``, ``n_constraints``,
+``n_integer``
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from recopt.errors import InstanceError
+from recopt.solve.status import Status
+
+
+def _netcdf_safe(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str, sort_keys=True)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def finalize_attrs(ds: xr.Dataset, attrs: dict) -> xr.Dataset:
+    ds.attrs.update({k: _netcdf_safe(v) for k, v in attrs.items()})
+    return ds
+
+
+def status_of(result: xr.Dataset) -> Status:
+    return Status(result.attrs["status"])
+
+
+def save_result(result: xr.Dataset, path) -> None:
+    """Write a Result to netCDF (h5netcdf engine, compressed floats)."""
+    path = Path(path)
+    out = result.copy()
+    out.attrs = {k: _netcdf_safe(v) for k, v in out.attrs.items()}
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in out.data_vars.items()
+                if var.dtype.kind == "f"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    tmp.replace(path)
+
+
+def load_result(path) -> xr.Dataset:
+    path = Path(path)
+    if not path.exists():
+        raise InstanceError(f"no result file at {path}", variable=str(path))
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def _fmt_money(x) -> str:
+    return f"{x:,.2f} EUR" if x is not None and math.isfinite(x) else "n/a"
+
+
+def headline_metrics(result: xr.Dataset) -> dict[str, float]:
+    """A few numbers for the summary: bills, savings, SSR, community self-consumption."""
+    out: dict[str, float] = {}
+    w = None
+    if "scenario_probability" in result:
+        w = result["scenario_probability"]
+    if "collective_bill" in result and "baseline_collective_bill" in result:
+        cb = result["collective_bill"]
+        base = result["baseline_collective_bill"]
+        if w is not None:
+            cb, base = (cb * w).sum("scenario"), (base * w).sum("scenario")
+        else:
+            cb, base = cb.mean("scenario"), base.mean("scenario")
+        out["collective_bill_eur"] = float(cb)
+        out["baseline_collective_bill_eur"] = float(base)
+        if abs(float(base)) > 0:
+            out["collective_saving_ratio"] = float((base - cb) / abs(base))
+    if "self_sufficiency" in result:
+        ssr = result["self_sufficiency"]
+        out["mean_member_ssr"] = float(ssr.mean(skipna=True))
+        out["min_member_ssr"] = float(ssr.min(skipna=True))
+    if "community_intake" in result and "community_production" in result:
+        g = float(result["community_production"].sum())
+        if g > 0:
+            out["community_self_consumption_rate"] = float(result["community_intake"].sum()) / g
+    return out
+
+
+def summary(result: xr.Dataset) -> str:
+    """A short human summary of a Result (what the CLI prints)."""
+    a = result.attrs
+    lines = [
+        f"model      {a.get('model', '?')}  (solver {a.get('solver', '?')} "
+        f"{a.get('solver_version', '')})",
+        f"status     {a.get('status', '?')}" + (f" - {a['message']}" if a.get("message") else ""),
+    ]
+    if int(a.get("has_solution", 0)):
+        lines.append(f"objective  {a.get('objective', float('nan')):,.6g}   bound "
+                     f"{a.get('bound', float('nan')):,.6g}   gap {a.get('gap', float('nan')):.3g}")
+    lines.append(
+        "time       build {b:.2f} s, compile {c:.2f} s, solve {s:.2f} s, extract {e:.2f} s, "
+        "wall {w:.2f} s ({n} block(s), {k} worker(s))".format(
+            b=a.get("build_seconds", 0.0), c=a.get("compile_seconds", 0.0),
+            s=a.get("solve_seconds", 0.0), e=a.get("extract_seconds", 0.0),
+            w=a.get("wall_seconds", 0.0), n=a.get("blocks", 1), k=a.get("workers", 1)))
+    if a.get("n_variables"):
+        lines.append(f"size       {a['n_variables']:,} variables, {a['n_constraints']:,} "
+                     f"constraints, {a.get('n_integer', 0):,} integer")
+    m = headline_metrics(result)
+    if "collective_bill_eur" in m:
+        line = (f"bills      collective {_fmt_money(m['collective_bill_eur'])} vs "
+                f"{_fmt_money(m['baseline_collective_bill_eur'])} without community")
+        if "collective_saving_ratio" in m:
+            line += f" (saving {m['collective_saving_ratio']:.1%})"
+        lines.append(line)
+    if "mean_member_ssr" in m:
+        lines.append(f"SSR        mean {m['mean_member_ssr']:.1%}, min {m['min_member_ssr']:.1%}"
+                     " per member")
+    if "community_self_consumption_rate" in m:
+        lines.append(f"sharing    {m['community_self_consumption_rate']:.1%} of community "
+                     "production consumed in the community")
+    return "\n".join(lines)

@@ -1,0 +1,405 @@
+"""Solver back-ends: solve a Pyomo model with any solver and say what happened.
+
+``solve_pyomo(model, solver="highs", ...)`` is the one entry point. It loads the
+primal solution (and, for LPs, the duals into a ``model.dual`` Suffix when the
+model declares one) back into the Pyomo model, so a user who added their own
+variables reads them as usual, and returns a :class:`SolveOutcome`.
+
+Back-ends
+---------
+``highs`` (default)
+    HiGHS through ``highspy``, fed directly with the matrices of Pyomo's
+    ``LinearStandardFormCompiler``. This is an order of magnitude faster than
+    Pyomo's own HiGHS interfaces on the large LPs of this project (measured on
+    LP1 2880 steps x 100 members: 3 s compile vs 39 s for ``appsi_highs``), and it
+    keeps the model solver-agnostic: the Pyomo model is the source of truth.
+``gurobi``
+    Pyomo's ``gurobi_direct`` (needs ``gurobipy``).
+any other name
+    ``pyomo.environ.SolverFactory(name)`` (``cbc``, ``glpk``, ``cplex``, ``appsi_highs``...).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+
+from recopt.errors import SolverError, SolverUnavailableError
+from recopt.solve.status import Status
+
+log = logging.getLogger("recopt.solver")
+
+
+@dataclass
+class SolveOutcome:
+    """What a solver said about one Pyomo model.
+
+    Attributes
+    ----------
+    status : Status
+    message : str
+        The solver's own termination wording, for humans.
+    objective : float
+        Objective value of the solution loaded (NaN without a solution), in the
+        model's units (EUR for the bill models).
+    bound : float
+        Best proven bound (equals ``objective`` for a solved LP; NaN if unknown).
+    has_solution : bool
+    solver : str
+    solver_version : str
+    compile_seconds : float
+        Time spent turning the Pyomo model into the solver's input.
+    solve_seconds : float
+        Time spent inside the solver.
+    n_variables, n_constraints, n_integer : int
+        Size of the problem the solver saw.
+    """
+
+    status: Status
+    message: str = ""
+    objective: float = math.nan
+    bound: float = math.nan
+    has_solution: bool = False
+    solver: str = ""
+    solver_version: str = ""
+    compile_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    n_variables: int = 0
+    n_constraints: int = 0
+    n_integer: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Relative gap |objective - bound| / max(1, |objective|) (0 for a solved LP)."""
+        if not (math.isfinite(self.objective) and math.isfinite(self.bound)):
+            return math.nan
+        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+
+
+def _sense(model) -> tuple[int, object]:
+    objs = list(model.component_data_objects(pyo.Objective, active=True))
+    if len(objs) != 1:
+        raise SolverError(
+            f"the model has {len(objs)} active objectives; exactly one is needed "
+            "(deactivate the others with .deactivate())"
+        )
+    return objs[0].sense, objs[0]
+
+
+# --------------------------------------------------------------------------------------
+# HiGHS through highspy, fed by Pyomo's standard-form compiler
+# --------------------------------------------------------------------------------------
+def highs_version() -> str:
+    import highspy
+
+    h = highspy.Highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+_HIGHS_STATUS = {
+    "kOptimal": Status.OPTIMAL,
+    "kInfeasible": Status.INFEASIBLE,
+    "kUnbounded": Status.UNBOUNDED,
+    "kTimeLimit": Status.TIME_LIMIT,
+    "kIterationLimit": Status.FEASIBLE,
+    "kSolutionLimit": Status.FEASIBLE,
+    "kInterrupt": Status.FEASIBLE,
+    "kHighsInterrupt": Status.FEASIBLE,
+    "kObjectiveBound": Status.FEASIBLE,
+    "kObjectiveTarget": Status.FEASIBLE,
+    "kModelEmpty": Status.OPTIMAL,
+}
+
+
+def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcome:
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
+        raise SolverUnavailableError("HiGHS is not installed: pip install highspy") from exc
+    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+    t0 = time.perf_counter()
+    sense, _ = _sense(model)
+    try:
+        sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    except Exception as exc:  # nonlinear or trivially infeasible constraints
+        if "infeasible" in str(exc).lower():
+            return SolveOutcome(Status.INFEASIBLE, message=str(exc), solver="highs",
+                                solver_version=highs_version())
+        raise SolverError(f"cannot pass the model to HiGHS: {exc}") from exc
+    columns = sf.columns
+    n_col = len(columns)
+    n_row = len(sf.rows)
+    lower = np.empty(n_col)
+    upper = np.empty(n_col)
+    integrality = np.zeros(n_col, dtype=np.int8)
+    for j, v in enumerate(columns):
+        lb, ub = v.bounds
+        lower[j] = -highspy.kHighsInf if lb is None else lb
+        upper[j] = highspy.kHighsInf if ub is None else ub
+        if v.is_integer():  # binary is integer
+            integrality[j] = 1
+    mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=n_row)
+    rhs = np.asarray(sf.rhs, dtype=float)
+    row_lower = np.where(mult >= 0, np.where(mult == 0, rhs, -highspy.kHighsInf), rhs)
+    row_upper = np.where(mult <= 0, np.where(mult == 0, rhs, highspy.kHighsInf), rhs)
+    A = sf.A.tocsc()
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = n_row
+    cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
+    lp.offset_ = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    n_int = int(integrality.sum())
+    if n_int:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
+                           for f in integrality]
+    if sense == pyo.maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))
+    h.setOptionValue("log_to_console", False)
+    if log.isEnabledFor(logging.DEBUG):
+        h.cbLogging.subscribe(lambda e: log.debug("highs: %s", e.data_out.log_msg.rstrip()))
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    if mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    for key, val in (options or {}).items():
+        st = h.setOptionValue(key, val)
+        if st != highspy.HighsStatus.kOk:
+            raise SolverError(f"HiGHS rejected option {key}={val!r}")
+    h.passModel(lp)
+    t1 = time.perf_counter()
+    h.run()
+    model_status = h.getModelStatus()
+    name = model_status.name
+    if name == "kUnboundedOrInfeasible":  # disambiguate: presolve could not tell
+        h.setOptionValue("presolve", "off")
+        h.run()
+        model_status = h.getModelStatus()
+        name = model_status.name
+    t2 = time.perf_counter()
+    info = h.getInfo()
+    status = _HIGHS_STATUS.get(name, Status.ERROR)
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if status == Status.FEASIBLE and not has_solution:
+        status = Status.ERROR
+    out = SolveOutcome(
+        status=status,
+        message=h.modelStatusToString(model_status),
+        has_solution=bool(has_solution),
+        solver="highs",
+        solver_version=highs_version(),
+        compile_seconds=t1 - t0,
+        solve_seconds=t2 - t1,
+        n_variables=n_col,
+        n_constraints=n_row,
+        n_integer=n_int,
+    )
+    if has_solution:
+        out.objective = float(info.objective_function_value)
+        if n_int:
+            out.bound = float(info.mip_dual_bound)
+        elif status == Status.OPTIMAL:
+            out.bound = out.objective
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value)
+        for v, val in zip(columns, x.tolist(), strict=True):
+            v.set_value(val, skip_validation=True)
+        _set_unused_vars(model, columns)
+        if not n_int and sol.dual_valid:
+            _load_duals(model, sf.rows, np.asarray(sol.row_dual))
+    elif status == Status.OPTIMAL and n_col == 0:
+        out.objective = out.bound = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
+        out.has_solution = True
+        _set_unused_vars(model, columns)
+    return out
+
+
+def _set_unused_vars(model, columns) -> None:
+    """Give a value to variables the compiler dropped (in no constraint nor objective)."""
+    seen = {id(v) for v in columns}
+    for v in model.component_data_objects(pyo.Var, active=True, descend_into=True):
+        if id(v) in seen or v.fixed:
+            continue
+        if v.value is None:
+            lb, ub = v.bounds
+            v.set_value(lb if lb is not None and lb > 0 else (ub if ub is not None and ub < 0
+                                                               else 0.0),
+                        skip_validation=True)
+
+
+def _load_duals(model, rows, row_dual) -> None:
+    dual = getattr(model, "dual", None)
+    if not isinstance(dual, pyo.Suffix) or not dual.import_enabled():
+        return
+    dual.clear()
+    for row, d in zip(rows, row_dual.tolist(), strict=True):
+        con = row.constraint
+        dual[con] = dual.get(con, 0.0) + d
+
+
+# --------------------------------------------------------------------------------------
+# Any other Pyomo solver
+# --------------------------------------------------------------------------------------
+_OPTION_NAMES = {
+    # solver: (time limit, relative MIP gap, threads)
+    "gurobi_direct": ("TimeLimit", "MIPGap", "Threads"),
+    "gurobi": ("TimeLimit", "MIPGap", "Threads"),
+    "gurobi_persistent": ("TimeLimit", "MIPGap", "Threads"),
+    "cplex": ("timelimit", "mipgap", "threads"),
+    "cplex_direct": ("timelimit", "mipgap", "threads"),
+    "cbc": ("seconds", "ratioGap", "threads"),
+    "glpk": ("tmlim", "mipgap", None),
+    "scip": ("limits/time", "limits/gap", None),
+    "appsi_highs": ("time_limit", "mip_rel_gap", "threads"),
+}
+
+_PYOMO_STATUS = {
+    "optimal": Status.OPTIMAL,
+    "locallyOptimal": Status.OPTIMAL,
+    "globallyOptimal": Status.OPTIMAL,
+    "feasible": Status.FEASIBLE,
+    "infeasible": Status.INFEASIBLE,
+    "invalidProblem": Status.ERROR,
+    "unbounded": Status.UNBOUNDED,
+    "infeasibleOrUnbounded": Status.INFEASIBLE,
+    "maxTimeLimit": Status.TIME_LIMIT,
+    "maxIterations": Status.FEASIBLE,
+    "maxEvaluations": Status.FEASIBLE,
+    "minFunctionValue": Status.FEASIBLE,
+    "minStepLength": Status.FEASIBLE,
+    "userInterrupt": Status.FEASIBLE,
+    "resourceInterrupt": Status.FEASIBLE,
+}
+
+
+def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) -> SolveOutcome:
+    factory_name = "gurobi_direct" if name == "gurobi" else name
+    try:
+        opt = pyo.SolverFactory(factory_name)
+        available = opt is not None and opt.available(exception_flag=False)
+    except Exception:  # some plugins raise on availability checks
+        available = False
+    if not available:
+        hint = " (pip install gurobipy, and a licence for large models)" if "gurobi" in name \
+            else ""
+        raise SolverUnavailableError(
+            f"solver {name!r} is not available on this machine{hint}; "
+            "the embedded default is --solver highs"
+        )
+    names = _OPTION_NAMES.get(factory_name, (None, None, None))
+    solver_opts = dict(options or {})
+    for value, opt_name, label in zip((time_limit, mip_gap, threads), names,
+                                      ("time limit", "MIP gap", "threads"), strict=True):
+        if value is None:
+            continue
+        if opt_name is None:
+            log.warning("do not know how to pass the %s to %s; ignored", label, name)
+            continue
+        solver_opts[opt_name] = value
+    t0 = time.perf_counter()
+    try:
+        res = opt.solve(model, options=solver_opts, load_solutions=False,
+                        tee=log.isEnabledFor(logging.DEBUG))
+    except Exception as exc:
+        raise SolverError(f"{name} failed: {exc}") from exc
+    t1 = time.perf_counter()
+    tc = str(res.solver.termination_condition)
+    status = _PYOMO_STATUS.get(tc, Status.ERROR)
+    version = ""
+    try:
+        version = ".".join(str(p) for p in opt.version() or ())
+    except Exception:
+        pass
+    out = SolveOutcome(status=status, message=tc, solver=name, solver_version=version,
+                       solve_seconds=t1 - t0)
+    if len(res.solution) > 0:
+        model.solutions.load_from(res)
+        out.has_solution = True
+        sense, obj = _sense(model)
+        out.objective = float(pyo.value(obj))
+        lb = res.problem.lower_bound
+        ub = res.problem.upper_bound
+        b = lb if sense == pyo.minimize else ub
+        try:
+            b = float(b)
+        except (TypeError, ValueError):
+            b = math.nan
+        out.bound = b if math.isfinite(b) else (out.objective if status == Status.OPTIMAL
+                                               else math.nan)
+    return out
+
+
+def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None,
+                mip_gap: float | None = None, threads: int | None = None,
+                options: dict | None = None) -> SolveOutcome:
+    """Solve a Pyomo model and load its solution back into it.
+
+    Parameters
+    ----------
+    model : pyomo.environ.ConcreteModel
+        Any linear (MI)LP with one active objective.
+    solver : str
+        ``"highs"`` (embedded default), ``"gurobi"``, or any Pyomo solver name.
+    time_limit : float, optional
+        Seconds.
+    mip_gap : float, optional
+        Relative MIP gap at which the solver may stop.
+    threads : int, optional
+    options : dict, optional
+        Passed to the solver unchanged (HiGHS option names for ``highs``).
+
+    Returns
+    -------
+    SolveOutcome
+
+    Raises
+    ------
+    SolverUnavailableError
+        The solver is not installed / licensed here.
+    SolverError
+        The solver crashed or refused an option.
+    """
+    name = solver.lower()
+    if name == "highs":
+        return _solve_highs(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+                            options=options)
+    return _solve_pyomo_factory(model, name, time_limit=time_limit, mip_gap=mip_gap,
+                                threads=threads, options=options)
+
+
+def solver_available(solver: str) -> bool:
+    """Whether ``solver`` can be used here (never raises)."""
+    name = solver.lower()
+    if name == "highs":
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    factory_name = "gurobi_direct" if name == "gurobi" else name
+    try:
+        opt = pyo.SolverFactory(factory_name)
+        return opt is not None and bool(opt.available(exception_flag=False))
+    except Exception:
+        return False
