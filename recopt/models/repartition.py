@@ -20,8 +20,10 @@ Exact reductions made while building (the card proves each):
 * in LP1/LP2 a key exists only where ``C+ > 0``: a key given to a member with no
   net consumption can never be verified (12)-(13), so fixing it to 0 keeps the
   optimum; in LP3 every member keeps a key (the tolerance (26)-(27) binds it);
-* the allocation ``a = k G`` of (9) is a Pyomo ``Expression`` substituted into
-  (12) rather than a variable with an equality row.
+* the allocation ``a = k G`` of (9) is substituted into (12), (24) and (25)
+  rather than kept as a variable with an equality row; the Result reports it.
+
+Constraints are built as Pyomo templates (:mod:`recopt.models.construction`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import xarray as xr
 from recopt.data.schema import DIMS, PRICE_VARIABLES
 from recopt.errors import ModelError
 from recopt.metrics import covered_consumption, self_sufficiency
+from recopt.models.construction import templated_constraints
 from recopt.models.registry import ModelSpec, Option, register
 from recopt.settle import bills, meter_flows
 
@@ -65,8 +68,10 @@ class _Data:
         p = instance["production"].transpose(*DIMS).values
         cp, pm = meter_flows(c, p)
         G = pm.sum(axis=-1)
-        prices = {n: np.asarray(broadcast_price(instance, n).transpose(*DIMS).values, float)
-                  for n in PRICE_VARIABLES}
+        prices = {
+            n: np.asarray(broadcast_price(instance, n).transpose(*DIMS).values, float)
+            for n in PRICE_VARIABLES
+        }
         prob = np.asarray(instance["scenario_probability"].values, float)
         active = (G > 0) & (cp.sum(axis=-1) > 0)
         return cls(c, p, cp, pm, G, prices, prob, active)
@@ -75,14 +80,6 @@ class _Data:
 def _index(mask: np.ndarray) -> list[tuple[int, int, int]]:
     s, t, i = np.nonzero(mask)
     return list(zip(s.tolist(), t.tolist(), i.tolist(), strict=True))
-
-
-def _groups(index: list[tuple[int, int, int]]) -> dict[tuple[int, int], list[int]]:
-    """Positions in ``index`` grouped by (scenario, step)."""
-    out: dict[tuple[int, int], list[int]] = {}
-    for n, (s, t, _) in enumerate(index):
-        out.setdefault((s, t), []).append(n)
-    return out
 
 
 def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
@@ -120,9 +117,7 @@ def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
     else:
         k = np.asarray(kind, dtype=float).ravel()
         if k.shape != (len(members),):
-            raise ModelError(
-                f"initial_keys has {k.size} values for {len(members)} members"
-            )
+            raise ModelError(f"initial_keys has {k.size} values for {len(members)} members")
     if (k < 0).any() or k.sum() > 1 + 1e-9:
         raise ModelError("initial_keys must be >= 0 and sum to at most 1")
     return k
@@ -142,153 +137,242 @@ def _min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # the builder shared by LP1, LP2, LP3
 # --------------------------------------------------------------------------------------
-def _build(instance: xr.Dataset, *, variant: str, producer_sales: str = "free",
-           min_ssr=0.0, initial_keys_kind="uniform", tolerance: float = 0.0,
-           deviation_price: float = 0.001, objective: str = "bill") -> pyo.ConcreteModel:
+def _build(
+    instance: xr.Dataset,
+    *,
+    variant: str,
+    producer_sales: str = "free",
+    min_ssr=0.0,
+    initial_keys_kind="uniform",
+    tolerance: float = 0.0,
+    deviation_price: float = 0.001,
+    templates: bool = True,
+) -> pyo.ConcreteModel:
+    """Build LP1, LP2 or LP3 (see the module docstring and the model card).
+
+    ``templates=False`` builds every constraint as an ordinary expression (slower,
+    same model; the tests compare both).
+    """
+    if producer_sales not in ("free", "pro_rata"):
+        raise ModelError("producer_sales must be 'free' (de Villena) or 'pro_rata' (DSO rule)")
     d = _Data.of(instance)
     S, T, U = d.net_consumption.shape
+    cp, pm, G = d.net_consumption, d.net_production, d.G
     m = pyo.ConcreteModel(name=variant)
     m.recopt_data = d  # kept for extract(); not a Pyomo component
     active3 = d.active[:, :, None]
-    cons = _index(active3 & (d.net_consumption > 0))
-    prod = _index(active3 & (d.net_production > 0))
+    cons = _index(active3 & (cp > 0))
+    prod = _index(active3 & (pm > 0))
     steps = list(zip(*(a.tolist() for a in np.nonzero(d.active)), strict=True))
-    if variant == "LP3":
-        keyed = _index(np.broadcast_to(active3, d.net_consumption.shape))
-    else:
-        keyed = cons
+    keyed = _index(np.broadcast_to(active3, cp.shape)) if variant == "LP3" else cons
     m.recopt_index = {"cons": cons, "prod": prod, "keyed": keyed, "steps": steps}
-    cons_by_step = _groups(cons)
-    prod_by_step = _groups(prod)
-    keyed_by_step = _groups(keyed)
 
-    m.STEPS = pyo.Set(initialize=steps, dimen=2, ordered=True,
-                      doc="active (scenario, step): G > 0 and some net consumption")
-    m.CONSUMERS = pyo.Set(initialize=cons, dimen=3, ordered=True,
-                          doc="(scenario, step, member) with C+ > 0 in an active step")
-    m.PRODUCERS = pyo.Set(initialize=prod, dimen=3, ordered=True,
-                          doc="(scenario, step, member) with P- > 0 in an active step")
-    m.KEYED = pyo.Set(initialize=keyed, dimen=3, ordered=True,
-                      doc="(scenario, step, member) with a key: the consumers (LP1, LP2) or "
-                          "every member of an active step (LP3)")
+    def members_at(index):
+        out: dict[tuple[int, int], list[int]] = {st: [] for st in steps}
+        for s, t, i in index:
+            out[(s, t)].append(i)
+        return out
 
-    # ---- variables (15)-(16), bounds (11) and (13) --------------------------------------
+    # ---- sets and data -----------------------------------------------------------------
+    m.MEMBERS = pyo.Set(initialize=range(U), ordered=True, doc="member positions")
+    m.STEPS = pyo.Set(
+        initialize=steps,
+        dimen=2,
+        ordered=True,
+        doc="active (scenario, step): G > 0 and some net consumption",
+    )
+    m.CONSUMERS = pyo.Set(
+        initialize=cons,
+        dimen=3,
+        ordered=True,
+        doc="(scenario, step, member) with C+ > 0 in an active step",
+    )
+    m.PRODUCERS = pyo.Set(
+        initialize=prod,
+        dimen=3,
+        ordered=True,
+        doc="(scenario, step, member) with P- > 0 in an active step",
+    )
+    m.KEYED = pyo.Set(
+        initialize=keyed,
+        dimen=3,
+        ordered=True,
+        doc="(scenario, step, member) with a key: the consumers (LP1, LP2) or "
+        "every member of an active step (LP3)",
+    )
+    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=members_at(cons), ordered=True)
+    m.PRODUCERS_AT = pyo.Set(m.STEPS, initialize=members_at(prod), ordered=True)
+    m.KEYED_AT = pyo.Set(m.STEPS, initialize=members_at(keyed), ordered=True)
+    m.G = pyo.Param(
+        m.STEPS,
+        initialize={st: float(G[st]) for st in steps},
+        doc="community production sum_i P-_i, kWh (the factor of (9))",
+    )
+
+    # ---- variables (15)-(16); bounds (11), (13) and, in LP3, (26)-(27) ------------------
     if variant == "LP3":
         K = initial_keys(instance, initial_keys_kind)
         if tolerance < 0:
             raise ModelError("tolerance must be >= 0 (a fraction of the initial key)")
         m.recopt_initial_keys = K
-        klo = np.maximum(0.0, K * (1 - tolerance))  # (27) as a bound
-        kup = np.minimum(1.0, K * (1 + tolerance))  # (26) as a bound
-        m.key = pyo.Var(m.KEYED, bounds=lambda m, s, t, i: (klo[i], kup[i]),
-                        doc="k: repartition key (15), within the tolerance (26)-(27)")
+        m.K = pyo.Param(
+            m.MEMBERS, initialize=dict(enumerate(K.tolist())), doc="initial keys K_i (21)"
+        )
+        klo = np.maximum(0.0, K * (1 - tolerance)).tolist()  # (27) K - k <= X K
+        kup = np.minimum(1.0, K * (1 + tolerance)).tolist()  # (26) k - K <= X K
+        m.key = pyo.Var(
+            m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15); tolerance (26)-(27) as bounds"
+        )
+        for (_s, _t, i), var in zip(keyed, m.key.values(), strict=True):
+            var.setlb(klo[i])
+            var.setub(kup[i])
     else:
         m.key = pyo.Var(m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15)")
-    m.verified = pyo.Var(m.CONSUMERS, bounds=(0.0, None),
-                         doc="v: verified allocated production, kWh (16); v <= C+ is (13)")
-    m.local_sales = pyo.Var(m.PRODUCERS, bounds=(0.0, None),
-                            doc="y: production sold to the community, kWh (16); y <= P- is (11)")
-    cp, pm, G = d.net_consumption, d.net_production, d.G
+    m.verified = pyo.Var(
+        m.CONSUMERS,
+        bounds=(0.0, None),
+        doc="v: verified allocated production, kWh (16); v <= C+ is (13)",
+    )
+    m.local_sales = pyo.Var(
+        m.PRODUCERS,
+        bounds=(0.0, None),
+        doc="y: production sold to the community, kWh (16); y <= P- is (11)",
+    )
     for (s, t, i), var in zip(cons, m.verified.values(), strict=True):
         var.setub(cp[s, t, i])  # (13)
     for (s, t, i), var in zip(prod, m.local_sales.values(), strict=True):
         var.setub(pm[s, t, i])  # (11)
 
-    keys = list(m.key.values())
-    vs = list(m.verified.values())
-    ys = list(m.local_sales.values())
-    key_pos = {idx: n for n, idx in enumerate(keyed)}
+    # (Pyomo's templates cannot be made over an empty index set)
+    with templated_constraints(templates and bool(steps)):
+        # (9) a = k G is substituted where a appears: (12), (24), (25)
+        m.verified_le_allocated = pyo.Constraint(
+            m.CONSUMERS,
+            rule=lambda m, s, t, i: m.verified[s, t, i] - m.G[s, t] * m.key[s, t, i] <= 0,
+            doc="(12) v <= a, with a = k G (9)",
+        )
+        m.sales_balance = pyo.Constraint(
+            m.STEPS,
+            rule=lambda m, s, t: (
+                sum(m.verified[s, t, i] for i in m.CONSUMERS_AT[s, t])
+                - sum(m.local_sales[s, t, j] for j in m.PRODUCERS_AT[s, t])
+                == 0
+            ),
+            doc="(10) sum_i v = sum_i y",
+        )
+        m.keys_sum = pyo.Constraint(
+            m.STEPS,
+            rule=lambda m, s, t: sum(m.key[s, t, i] for i in m.KEYED_AT[s, t]) <= 1,
+            doc="(14) sum_i k <= 1",
+        )
 
-    # (9): allocation a = k * G, kept as an expression
-    m.allocation = pyo.Expression(
-        m.KEYED, rule=lambda m, s, t, i: float(G[s, t]) * m.key[s, t, i],
-        doc="a: allocated production, kWh (9)")
+        if producer_sales == "pro_rata":
+            m.injection_share = pyo.Param(
+                m.PRODUCERS,
+                initialize={(s, t, j): float(pm[s, t, j] / G[s, t]) for s, t, j in prod},
+            )
+            m.pro_rata_sales = pyo.Constraint(
+                m.PRODUCERS,
+                rule=lambda m, s, t, j: (
+                    m.local_sales[s, t, j]
+                    - m.injection_share[s, t, j]
+                    * sum(m.verified[s, t, i] for i in m.CONSUMERS_AT[s, t])
+                    == 0
+                ),
+                doc="y_j = P-_j / G * sum_i v_i (Mustika (11)-(12))",
+            )
 
-    # (12): v <= a
-    def verified_le_allocated(m, s, t, i):
-        return vs_by_idx[(s, t, i)] - float(G[s, t]) * keys[key_pos[(s, t, i)]] <= 0
+        # ---- LP2: minimum self-sufficiency (20) ----------------------------------------
+        if variant == "LP2":
+            ssr_min = _min_ssr_vector(instance, min_ssr)
+            covered_own = covered_consumption(d.consumption, d.production, 0.0).sum(axis=1)
+            total_c = d.consumption.sum(axis=1)
+            rows = [
+                (s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0 and ssr_min[i] > 0
+            ]
+            steps_of: dict[tuple[int, int], list[int]] = {r: [] for r in rows}
+            for s, t, i in cons:
+                if (s, i) in steps_of:
+                    steps_of[(s, i)].append(t)
+            m.SSR_MEMBERS = pyo.Set(initialize=rows, dimen=2, ordered=True)
+            m.CONSUMING_STEPS = pyo.Set(m.SSR_MEMBERS, initialize=steps_of, ordered=True)
+            m.own_coverage = pyo.Param(
+                m.SSR_MEMBERS,
+                initialize={r: float(covered_own[r]) for r in rows},
+                doc="sum_t min(P, C), kWh",
+            )
+            m.ssr_target = pyo.Param(
+                m.SSR_MEMBERS,
+                initialize={(s, i): float(ssr_min[i] * total_c[s, i]) for s, i in rows},
+                doc="SSR_min_i * sum_t C, kWh",
+            )
+            # one row per member, built plainly (Pyomo's templates reject empty sums);
+            # a member with no step to receive energy in keeps only its own coverage,
+            # and the fixed-at-zero `no_intake` keeps such a row a row
+            m.no_intake = pyo.Var(bounds=(0.0, 0.0), doc="0: intake of a member with no need")
+            with templated_constraints(False):
+                m.min_ssr = pyo.Constraint(
+                    m.SSR_MEMBERS,
+                    rule=lambda m, s, i: (
+                        m.own_coverage[s, i]
+                        + sum(m.verified[s, t, i] for t in m.CONSUMING_STEPS[s, i])
+                        + m.no_intake
+                        >= m.ssr_target[s, i]
+                    ),
+                    doc="(20) sum_t (min(P, C) + v) >= SSR_min * sum_t C",
+                )
 
-    vs_by_idx = dict(zip(cons, vs, strict=True))
-    m.verified_le_allocated = pyo.Constraint(m.CONSUMERS, rule=verified_le_allocated,
-                                             doc="(12) v <= a")
+        # ---- LP3: deviation from the initial allocation (24)-(25), (28) ----------------
+        if variant == "LP3":
+            m.deviation_up = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a+_t, kWh (28)")
+            m.deviation_down = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a-_t, kWh (28)")
+            m.allocation_above_initial = pyo.Constraint(
+                m.KEYED,
+                rule=lambda m, s, t, i: (
+                    m.G[s, t] * m.key[s, t, i] - m.deviation_up[s, t] <= m.G[s, t] * m.K[i]
+                ),
+                doc="(24) a - A <= a+_t, with A = K G (21)",
+            )
+            m.allocation_below_initial = pyo.Constraint(
+                m.KEYED,
+                rule=lambda m, s, t, i: (
+                    m.G[s, t] * m.K[i] - m.G[s, t] * m.key[s, t, i] - m.deviation_down[s, t] <= 0
+                ),
+                doc="(25) A - a <= a-_t",
+            )
 
-    # (10): sum v = sum y
-    def sales_balance(m, s, t):
-        return (sum(vs[n] for n in cons_by_step.get((s, t), ()))
-                - sum(ys[n] for n in prod_by_step.get((s, t), ())) == 0)
-
-    m.sales_balance = pyo.Constraint(m.STEPS, rule=sales_balance, doc="(10) sum v = sum y")
-
-    # (14): sum k <= 1
-    m.keys_sum = pyo.Constraint(
-        m.STEPS, rule=lambda m, s, t: sum(keys[n] for n in keyed_by_step[(s, t)]) <= 1,
-        doc="(14) sum_i k <= 1")
-
-    if producer_sales == "pro_rata":
-        # Mustika (11)-(12): the DSO credits local sales pro rata to injection
-        def pro_rata(m, s, t, j):
-            share = pm[s, t, j] / G[s, t]
-            return (m.local_sales[s, t, j]
-                    - share * sum(vs[n] for n in cons_by_step.get((s, t), ())) == 0)
-
-        m.pro_rata_sales = pyo.Constraint(m.PRODUCERS, rule=pro_rata,
-                                          doc="y_j = P-_j / G * sum v (Mustika (11)-(12))")
-    elif producer_sales != "free":
-        raise ModelError("producer_sales must be 'free' (de Villena) or 'pro_rata' (DSO rule)")
-
-    # ---- LP2: minimum self-sufficiency (20) --------------------------------------------
-    if variant == "LP2":
-        ssr_min = _min_ssr_vector(instance, min_ssr)
-        covered_own = covered_consumption(d.consumption, d.production, 0.0).sum(axis=1)  # (S,U)
-        total_c = d.consumption.sum(axis=1)
-        v_by_member: dict[tuple[int, int], list] = {}
-        for (s, _t, i), var in zip(cons, vs, strict=True):
-            v_by_member.setdefault((s, i), []).append(var)
-        rows = [(s, i) for s in range(S) for i in range(U)
-                if total_c[s, i] > 0 and ssr_min[i] > 0]
-        m.SSR_MEMBERS = pyo.Set(initialize=rows, dimen=2, ordered=True)
-        m.min_ssr = pyo.Constraint(
-            m.SSR_MEMBERS,
-            rule=lambda m, s, i: float(covered_own[s, i]) + sum(v_by_member.get((s, i), ()))
-            >= float(ssr_min[i] * total_c[s, i]),
-            doc="(20) sum_t (min(P, C) + v) >= SSR_min * sum_t C")
-
-    # ---- LP3: deviation from the initial allocation (24)-(25), (28) --------------------
-    if variant == "LP3":
-        m.deviation_up = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a+_t, kWh (28)")
-        m.deviation_down = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a-_t, kWh (28)")
-        K = m.recopt_initial_keys
-        m.allocation_above_initial = pyo.Constraint(
-            m.KEYED, rule=lambda m, s, t, i: float(G[s, t]) * keys[key_pos[(s, t, i)]]
-            - m.deviation_up[s, t] <= float(K[i] * G[s, t]),
-            doc="(24) a - A <= a+_t with A = K G (21)")
-        m.allocation_below_initial = pyo.Constraint(
-            m.KEYED, rule=lambda m, s, t, i: -float(G[s, t]) * keys[key_pos[(s, t, i)]]
-            - m.deviation_down[s, t] <= -float(K[i] * G[s, t]),
-            doc="(25) A - a <= a-_t")
-
-    # ---- objective (8)/(19)/(23): sum of bills (7) ---------------------------------------
+    # ---- objective (8)/(19)/(23): expected sum of bills (7) ------------------------------
     b = d.prices["price_grid_buy"]
     sp = d.prices["price_grid_sell"]
     cb = d.prices["price_community_buy"]
     cs = d.prices["price_community_sell"]
     w = d.probability[:, None, None]
     constant = float((w * (b * cp - sp * pm)).sum())
-    coef_v = [float(w[s, 0, 0] * (cb[s, t, i] - b[s, t, i])) for s, t, i in cons]
-    coef_y = [float(w[s, 0, 0] * (sp[s, t, i] - cs[s, t, i])) for s, t, i in prod]
-    expr = constant + pyo.quicksum(c * v for c, v in zip(coef_v, vs, strict=True)) \
-        + pyo.quicksum(c * y for c, y in zip(coef_y, ys, strict=True))
-    m.bill = pyo.Expression(expr=expr, doc="(7) summed: collective energy bill, EUR")
+    coef_v = (w * (cb - b))[tuple(np.array(cons).T)] if cons else np.zeros(0)
+    coef_y = (w * (sp - cs))[tuple(np.array(prod).T)] if prod else np.zeros(0)
+    terms = [c * v for c, v in zip(coef_v.tolist(), m.verified.values(), strict=True)]
+    terms += [c * y for c, y in zip(coef_y.tolist(), m.local_sales.values(), strict=True)]
+    m.bill = pyo.Expression(
+        expr=constant + pyo.quicksum(terms),
+        doc="(7) summed over members and steps: energy bill, EUR",
+    )
     total = m.bill
     if variant == "LP3":
         m.deviation_cost = pyo.Expression(
-            expr=deviation_price * pyo.quicksum(
-                float(d.probability[s]) * (m.deviation_up[s, t] + m.deviation_down[s, t])
-                for s, t in steps),
-            doc="xi_d * sum_t (a+_t + a-_t), EUR (23)")
+            expr=pyo.quicksum(
+                (
+                    deviation_price
+                    * float(d.probability[s])
+                    * (m.deviation_up[s, t] + m.deviation_down[s, t])
+                    for s, t in steps
+                )
+            ),
+            doc="xi_d * sum_t (a+_t + a-_t), EUR (23)",
+        )
         total = m.bill + m.deviation_cost
-    m.objective = pyo.Objective(expr=total, sense=pyo.minimize,
-                                doc="(8) / (19) / (23) expected collective bill, EUR")
+    m.objective = pyo.Objective(
+        expr=total, sense=pyo.minimize, doc="(8) / (19) / (23): expected collective bill, EUR"
+    )
     return m
 
 
@@ -304,8 +388,11 @@ def _scatter(index, values, shape) -> np.ndarray:
 
 
 def _values(component) -> np.ndarray:
-    return np.fromiter((0.0 if v.value is None else v.value for v in component.values()),
-                       dtype=float, count=len(component))
+    return np.fromiter(
+        (0.0 if v.value is None else v.value for v in component.values()),
+        dtype=float,
+        count=len(component),
+    )
 
 
 def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
@@ -324,7 +411,7 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
         # member still had need (v < min(kG, C+): a degenerate optimum), use v / G,
         # so that settling the keys with the DSO's rule gives back exactly v.
         alloc = k * d.G[:, :, None]
-        slack = (v < np.minimum(alloc, d.net_consumption) - 1e-9)
+        slack = v < np.minimum(alloc, d.net_consumption) - 1e-9
         with np.errstate(invalid="ignore", divide="ignore"):
             canon = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0)
         k = np.where(slack, canon, k)
@@ -334,8 +421,11 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
     return xr.Dataset(
         {
             "key": (stm, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
-            "allocation": (stm, k * d.G[:, :, None],
-                           {**kwh, "long_name": "allocated production a = k G (9)"}),
+            "allocation": (
+                stm,
+                k * d.G[:, :, None],
+                {**kwh, "long_name": "allocated production a = k G (9)"},
+            ),
             "community_intake": (stm, v, {**kwh, "long_name": "verified allocation v (12)-(13)"}),
             "local_sales": (stm, y, {**kwh, "long_name": "production sold locally y (11)"}),
         },
@@ -350,8 +440,10 @@ def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset
     out["self_sufficiency"] = self_sufficiency(instance, solution["community_intake"].values)
     out["community_production"] = (
         ("scenario", "time"),
-        meter_flows(instance["consumption"].transpose(*DIMS).values,
-                    instance["production"].transpose(*DIMS).values)[1].sum(axis=-1),
+        meter_flows(
+            instance["consumption"].transpose(*DIMS).values,
+            instance["production"].transpose(*DIMS).values,
+        )[1].sum(axis=-1),
         {"units": "kWh", "long_name": "community production G"},
     )
     return out
@@ -381,8 +473,11 @@ def max_uniform_min_ssr(instance: xr.Dataset, solver: str = "highs", **solve_kw)
     m.z = pyo.Var(bounds=(0.0, 1.0))
     rows = [(s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0]
     m.uniform_ssr = pyo.Constraint(
-        rows, rule=lambda m, s, i: float(covered_own[s, i]) + sum(by_member.get((s, i), ()))
-        >= m.z * float(total_c[s, i]))
+        rows,
+        rule=lambda m, s, i: (
+            float(covered_own[s, i]) + sum(by_member.get((s, i), ())) >= m.z * float(total_c[s, i])
+        ),
+    )
     m.max_z = pyo.Objective(expr=m.z, sense=pyo.maximize)
     out = solve_pyomo(m, solver, **solve_kw)
     return float(m.z.value) if out.has_solution else float("nan")
@@ -402,10 +497,14 @@ def _explain_lp2(instance: xr.Dataset, solver: str, **options):
 # --------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------
-_SALES = Option("producer_sales", str, "free",
-                "'free': producers choose local sales y (de Villena (10)); 'pro_rata': "
-                "y_j = P-_j/G * sum v, the DSO's surplus rule (Mustika (11)-(12))",
-                choices=("free", "pro_rata"))
+_SALES = Option(
+    "producer_sales",
+    str,
+    "free",
+    "'free': producers choose local sales y (de Villena (10)); 'pro_rata': "
+    "y_j = P-_j/G * sum v, the DSO's surplus rule (Mustika (11)-(12))",
+    choices=("free", "pro_rata"),
+)
 
 
 def _float_or_members(text):
@@ -421,55 +520,76 @@ def _keys_option(text):
     return text
 
 
-register(ModelSpec(
-    name="LP1",
-    description="de Villena LP1: repartition keys minimising the collective bill "
-                "(eqs 8-16)",
-    family="keys",
-    build=lambda inst, **o: _build(inst, variant="LP1", **o),
-    extract=_extract,
-    derive=_derive,
-    separable="time",
-    options=(_SALES,),
-    card=CARD,
-))
+register(
+    ModelSpec(
+        name="LP1",
+        description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
+        family="keys",
+        build=lambda inst, **o: _build(inst, variant="LP1", **o),
+        extract=_extract,
+        derive=_derive,
+        separable="time",
+        options=(_SALES,),
+        card=CARD,
+    )
+)
 
-register(ModelSpec(
-    name="LP2",
-    description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member "
-                "(eq 20)",
-    family="keys",
-    build=lambda inst, **o: _build(inst, variant="LP2", **o),
-    extract=_extract,
-    derive=_derive,
-    explain_infeasible=_explain_lp2,
-    separable="scenario",
-    options=(
-        Option("min_ssr", _float_or_members, 0.0,
-               "minimum SSR, a fraction: 0.42, or per member 'User1:0.5,User2:0.3'"),
-        _SALES,
-    ),
-    card=CARD,
-))
+register(
+    ModelSpec(
+        name="LP2",
+        description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member (eq 20)",
+        family="keys",
+        build=lambda inst, **o: _build(inst, variant="LP2", **o),
+        extract=_extract,
+        derive=_derive,
+        explain_infeasible=_explain_lp2,
+        separable="scenario",
+        options=(
+            Option(
+                "min_ssr",
+                _float_or_members,
+                0.0,
+                "minimum SSR, a fraction: 0.42, or per member 'User1:0.5,User2:0.3'",
+            ),
+            _SALES,
+        ),
+        card=CARD,
+    )
+)
 
-register(ModelSpec(
-    name="LP3",
-    description="de Villena LP3: keys within a tolerance of initial keys, with a "
-                "deviation price (eqs 21-28)",
-    family="keys",
-    build=lambda inst, **o: _build(inst, variant="LP3", initial_keys_kind=o.pop("initial_keys"),
-                                   **o),
-    extract=_extract,
-    derive=_derive,
-    separable="time",
-    options=(
-        Option("initial_keys", _keys_option, "uniform",
-               "'uniform', 'proportional' (to mean net demand) or 'User1:0.3,User2:0.7'"),
-        Option("tolerance", float, 0.0,
-               "X: allowed deviation of k from K, as a fraction of K (0.05 = 5 %)"),
-        Option("deviation_price", float, 0.001,
-               "xi_d: price of the per-step deviation a+_t + a-_t, EUR/kWh (Table 2: 1 EUR/MWh)"),
-        _SALES,
-    ),
-    card=CARD,
-))
+register(
+    ModelSpec(
+        name="LP3",
+        description="de Villena LP3: keys within a tolerance of initial keys, with a "
+        "deviation price (eqs 21-28)",
+        family="keys",
+        build=lambda inst, **o: _build(
+            inst, variant="LP3", initial_keys_kind=o.pop("initial_keys"), **o
+        ),
+        extract=_extract,
+        derive=_derive,
+        separable="time",
+        options=(
+            Option(
+                "initial_keys",
+                _keys_option,
+                "uniform",
+                "'uniform', 'proportional' (to mean net demand) or 'User1:0.3,User2:0.7'",
+            ),
+            Option(
+                "tolerance",
+                float,
+                0.0,
+                "X: allowed deviation of k from K, as a fraction of K (0.05 = 5 %)",
+            ),
+            Option(
+                "deviation_price",
+                float,
+                0.001,
+                "xi_d: price of the per-step deviation a+_t + a-_t, EUR/kWh (Table 2: 1 EUR/MWh)",
+            ),
+            _SALES,
+        ),
+        card=CARD,
+    )
+)

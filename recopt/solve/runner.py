@@ -79,7 +79,13 @@ def _as_instance(instance) -> xr.Dataset:
 
 
 def _solve_one(spec, instance, opts, solver_kw, deadline, position, pyomo_model=None):
-    """Build, solve and extract one block (runs in a worker process or in-process)."""
+    """Build, solve and extract one block (runs in a worker process or in-process).
+
+    ``spec`` is a ModelSpec or, in a worker process, its registered name (a spec's
+    callables need not be picklable).
+    """
+    if isinstance(spec, str):
+        spec = registry.get(spec)
     t0 = time.perf_counter()
     model = pyomo_model if pyomo_model is not None else spec.build(instance, **opts)
     t1 = time.perf_counter()
@@ -101,6 +107,11 @@ def _solve_one(spec, instance, opts, solver_kw, deadline, position, pyomo_model=
 def _worker_init(level: int) -> None:
     logging.basicConfig(level=level)
     logging.getLogger("recopt").setLevel(level)
+    # A forked child inherits HiGHS's thread-pool state without its threads:
+    # start a fresh scheduler before the first solve.
+    import highspy
+
+    highspy.Highs().resetGlobalScheduler(True)
 
 
 def _blocks(instance: xr.Dataset, separable: str | None, workers: int,
@@ -217,14 +228,14 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
             parts = [_solve_one(spec, inst.isel(scenario=s, time=t), opts, solver_kw, deadline,
                                 (s, t)) for s, t in blocks]
         else:
-            ctx = mp.get_context("forkserver" if os.name == "posix" else "spawn")
-            if os.name == "posix":
-                ctx.set_forkserver_preload(["recopt.models.repartition", "pyomo.environ"])
+            # fork: no re-import of the user's __main__ (scripts need no main guard)
+            # and the model modules are already loaded; spawn where fork is absent.
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                      initializer=_worker_init,
                                      initargs=(logging.getLogger("recopt").getEffectiveLevel(),)
                                      ) as pool:
-                futures = [pool.submit(_solve_one, spec.name and _SpecRef(spec.name),
+                futures = [pool.submit(_solve_one, spec.name,
                                        inst.isel(scenario=s, time=t), opts, solver_kw,
                                        deadline, (s, t)) for s, t in blocks]
                 parts = [f.result() for f in futures]
@@ -278,16 +289,6 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     log.info("%s on %s: %s, objective %s, wall %.2f s", spec.name, solver, status.value,
              objective, attrs["wall_seconds"])
     return finalize_attrs(result, attrs)
-
-
-class _SpecRef:
-    """Picklable stand-in for a ModelSpec (its callables may be lambdas)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __getattr__(self, item):
-        return getattr(registry.get(self.name), item)
 
 
 def options_json(result: xr.Dataset) -> dict:

@@ -307,6 +307,9 @@ def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) 
             f"solver {name!r} is not available on this machine{hint}; "
             "the embedded default is --solver highs"
         )
+    from recopt.models.construction import materialize
+
+    materialize(model)  # writers / interfaces other than the standard-form compiler
     names = _OPTION_NAMES.get(factory_name, (None, None, None))
     solver_opts = dict(options or {})
     for value, opt_name, label in zip((time_limit, mip_gap, threads), names,
