@@ -82,3 +82,11 @@ def test_missing_solver_exit_code(capsys):
 
 def test_exit_codes_are_distinct():
     assert len(set(EXIT_CODES.values())) == len(Status)
+
+
+def test_verbose_captures_the_solver_log_into_logging(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="recopt"):
+        assert main([VILLENA, "--model", "LP1", "-vv"]) == 0
+    assert any("highs:" in r.getMessage() for r in caplog.records)

@@ -21,13 +21,16 @@ any other name
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.tee import capture_output
 
 from recopt.errors import SolverError, SolverUnavailableError
 from recopt.solve.status import Status
@@ -176,7 +179,7 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcom
     h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))
     h.setOptionValue("log_to_console", False)
     if log.isEnabledFor(logging.DEBUG):
-        h.cbLogging.subscribe(lambda e: log.debug("highs: %s", e.data_out.log_msg.rstrip()))
+        h.cbLogging.subscribe(lambda e: log.debug("highs: %s", str(e.message).rstrip()))
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
@@ -321,11 +324,16 @@ def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) 
             continue
         solver_opts[opt_name] = value
     t0 = time.perf_counter()
+    debug = log.isEnabledFor(logging.DEBUG)
+    buffer = io.StringIO()
     try:
-        res = opt.solve(model, options=solver_opts, load_solutions=False,
-                        tee=log.isEnabledFor(logging.DEBUG))
+        with capture_output(buffer, capture_fd=True) if debug else nullcontext():
+            res = opt.solve(model, options=solver_opts, load_solutions=False, tee=debug)
     except Exception as exc:
         raise SolverError(f"{name} failed: {exc}") from exc
+    finally:
+        for line in buffer.getvalue().splitlines():  # the solver's log, into logging
+            log.debug("%s: %s", name, line)
     t1 = time.perf_counter()
     tc = str(res.solver.termination_condition)
     status = _PYOMO_STATUS.get(tc, Status.ERROR)

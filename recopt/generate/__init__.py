@@ -1,0 +1,2 @@
+"""Instance generation: synthetic profiles now; the Chasseray protocol and the
+seasonal block bootstrap grow here (see the issues)."""
