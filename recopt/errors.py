@@ -92,5 +92,9 @@ class SolverError(RecoptError):
     """A solver failed in a way that is not a status of the model (crash, bad option)."""
 
 
+class SolverOptionError(RecoptError):
+    """The solver refused an option the user passed (bad input, not solver trouble)."""
+
+
 class SolverUnavailableError(SolverError):
     """The requested solver is not installed or not licensed on this machine."""

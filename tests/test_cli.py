@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recopt.solve import EXIT_CODES, Status, load_result
@@ -90,3 +91,21 @@ def test_verbose_captures_the_solver_log_into_logging(caplog):
     with caplog.at_level(logging.DEBUG, logger="recopt"):
         assert main([VILLENA, "--model", "LP1", "-vv"]) == 0
     assert any("highs:" in r.getMessage() for r in caplog.records)
+
+
+def test_rejected_solver_option_is_bad_input(capsys):
+    code = main([VILLENA, "--model", "LP1", "--solver-option", "no_such_highs_option=1"])
+    assert code == 2
+    assert "no_such_highs_option" in capsys.readouterr().err
+
+
+def test_result_round_trips_through_netcdf(tmp_path):
+    from recopt.solve import save_result, solve
+
+    r = solve(VILLENA, "LP2", min_ssr=0.3)
+    save_result(r, tmp_path / "r.nc")
+    back = load_result(tmp_path / "r.nc")
+    for name in r.data_vars:
+        np.testing.assert_array_equal(back[name].values, r[name].values)
+    for key in ("status", "objective", "instance_hash", "options", "solver_version"):
+        assert back.attrs[key] == r.attrs[key]

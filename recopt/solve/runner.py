@@ -25,13 +25,14 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from recopt.errors import RecoptError, SolverUnavailableError
+from recopt.errors import RecoptError, SolverError, SolverUnavailableError
 from recopt.models import registry
 from recopt.solve.result import finalize_attrs
 from recopt.solve.solvers import SolveOutcome, solve_pyomo
@@ -239,8 +240,14 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
                                        inst.isel(scenario=s, time=t), opts, solver_kw,
                                        deadline, (s, t)) for s, t in blocks]
                 parts = [f.result() for f in futures]
-    except SolverUnavailableError as exc:
-        attrs.update(status=Status.SOLVER_UNAVAILABLE.value, message=str(exc),
+    except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
+        status = (Status.SOLVER_UNAVAILABLE if isinstance(exc, SolverUnavailableError)
+                  else Status.ERROR)
+        message = str(exc) if not isinstance(exc, BrokenProcessPool) else (
+            f"a worker process died ({exc}); out of memory? retry with --workers 1 or "
+            "smaller blocks")
+        log.debug("solve failed", exc_info=True)
+        attrs.update(status=status.value, message=message,
                      has_solution=False, objective=math.nan, bound=math.nan, gap=math.nan,
                      wall_seconds=time.perf_counter() - t_start, blocks=len(blocks),
                      workers=workers)

@@ -32,7 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.tee import capture_output
 
-from recopt.errors import SolverError, SolverUnavailableError
+from recopt.errors import SolverError, SolverOptionError, SolverUnavailableError
 from recopt.solve.status import Status
 
 log = logging.getLogger("recopt.solver")
@@ -189,7 +189,9 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcom
     for key, val in (options or {}).items():
         st = h.setOptionValue(key, val)
         if st != highspy.HighsStatus.kOk:
-            raise SolverError(f"HiGHS rejected option {key}={val!r}")
+            raise SolverOptionError(
+                f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
+            )
     h.passModel(lp)
     t1 = time.perf_counter()
     h.run()

@@ -30,10 +30,6 @@ class Status(enum.StrEnum):
     def exit_code(self) -> int:
         return EXIT_CODES[self]
 
-    @property
-    def has_solution_possible(self) -> bool:
-        return self in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
-
 
 EXIT_CODES: dict[Status, int] = {
     Status.OPTIMAL: 0,
