@@ -205,7 +205,9 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcom
     t2 = time.perf_counter()
     info = h.getInfo()
     status = _HIGHS_STATUS.get(name, Status.ERROR)
-    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    # a feasible point of an unbounded model is not a solution to report
+    has_solution = info.primal_solution_status == 2 and status in (  # kSolutionStatusFeasible
+        Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
     if status == Status.FEASIBLE and not has_solution:
         status = Status.ERROR
     out = SolveOutcome(
