@@ -97,11 +97,15 @@ def test_lp1_keys_settle_back_to_the_lp_allocation(seed):
                                atol=1e-7)
 
 
-def test_lp1_blocks_and_workers_are_exact():
+@pytest.mark.parametrize(
+    "model, options",
+    [("LP1", {}), ("LP3", {"initial_keys": "proportional", "tolerance": 0.2})],
+)
+def test_blocks_and_workers_are_exact(model, options):
     inst = random_instance(3, T=40, U=6, S=2)
-    one = solve(inst, "LP1", workers=1, block_steps=10_000)
-    blocks = solve(inst, "LP1", workers=1, block_steps=7)
-    pooled = solve(inst, "LP1", workers=2, block_steps=9)
+    one = solve(inst, model, workers=1, block_steps=10_000, **options)
+    blocks = solve(inst, model, workers=1, block_steps=7, **options)
+    pooled = solve(inst, model, workers=2, block_steps=9, **options)
     assert one.attrs["blocks"] == 2  # one block per scenario
     assert blocks.attrs["blocks"] == 12 and pooled.attrs["workers"] == 2
     for r in (blocks, pooled):

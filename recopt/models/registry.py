@@ -50,6 +50,10 @@ class ModelSpec:
     build: Callable | None = None
     extract: Callable | None = None
     derive: Callable | None = None
+    prepare: Callable | None = None
+    """``prepare(instance, **options) -> options``: resolve options that depend on the
+    *whole* instance (e.g. LP3's proportional initial keys) before the runner splits
+    it into blocks, so every block sees the same values."""
     explain_infeasible: Callable | None = None
     """``explain_infeasible(instance, solver, **options) -> (message, attrs)``."""
     separable: str | None = None
@@ -131,4 +135,7 @@ def build(name: str, instance, **options):
     spec = get(name)
     if spec.build is None:
         raise ModelError(f"{name} is an algorithm, not a single Pyomo model")
-    return spec.build(instance, **spec.resolve_options(options))
+    opts = spec.resolve_options(options)
+    if spec.prepare is not None:
+        opts = spec.prepare(instance, **opts)
+    return spec.build(instance, **opts)

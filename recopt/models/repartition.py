@@ -494,6 +494,11 @@ def _explain_lp2(instance: xr.Dataset, solver: str, **options):
     )
 
 
+def _prepare_lp3(instance: xr.Dataset, **options) -> dict:
+    """Fix the initial keys on the whole instance (blocks of steps must share them)."""
+    return {**options, "initial_keys": initial_keys(instance, options["initial_keys"])}
+
+
 # --------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------
@@ -566,6 +571,7 @@ register(
         build=lambda inst, **o: _build(
             inst, variant="LP3", initial_keys_kind=o.pop("initial_keys"), **o
         ),
+        prepare=_prepare_lp3,
         extract=_extract,
         derive=_derive,
         separable="time",

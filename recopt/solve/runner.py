@@ -202,6 +202,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     inst = _as_instance(instance)
     from recopt.data import instance_hash
 
+    run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
+
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=solver_options)
     attrs = dict(
         model=spec.name, solver=solver, options=opts, solver_options=solver_options or {},
@@ -224,9 +226,9 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
 
     try:
         if len(blocks) == 1:
-            parts = [_solve_one(spec, inst, opts, solver_kw, deadline, blocks[0], pyomo_model)]
+            parts = [_solve_one(spec, inst, run_opts, solver_kw, deadline, blocks[0], pyomo_model)]
         elif workers == 1:
-            parts = [_solve_one(spec, inst.isel(scenario=s, time=t), opts, solver_kw, deadline,
+            parts = [_solve_one(spec, inst.isel(scenario=s, time=t), run_opts, solver_kw, deadline,
                                 (s, t)) for s, t in blocks]
         else:
             # fork: no re-import of the user's __main__ (scripts need no main guard)
@@ -237,7 +239,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
                                      initargs=(logging.getLogger("recopt").getEffectiveLevel(),)
                                      ) as pool:
                 futures = [pool.submit(_solve_one, spec.name,
-                                       inst.isel(scenario=s, time=t), opts, solver_kw,
+                                       inst.isel(scenario=s, time=t), run_opts, solver_kw,
                                        deadline, (s, t)) for s, t in blocks]
                 parts = [f.result() for f in futures]
     except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
@@ -261,7 +263,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     t_extract = time.perf_counter()
     if has_solution:
         solution = parts[0].solution if len(parts) == 1 else _stitch(inst, parts)
-        result = spec.derive(inst, solution, **opts) if spec.derive else solution
+        result = spec.derive(inst, solution, **run_opts) if spec.derive else solution
     else:
         result = xr.Dataset(coords={d: inst[d].values for d in ("scenario", "time", "member")})
     if "scenario_probability" not in result:
@@ -270,7 +272,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     message = "; ".join(messages)
     if status == Status.INFEASIBLE and spec.explain_infeasible is not None:
         try:
-            text, extra = spec.explain_infeasible(inst, solver, **opts)
+            text, extra = spec.explain_infeasible(inst, solver, **run_opts)
             message = text
             attrs.update(extra)
         except RecoptError as exc:  # the explanation is a bonus; keep the status
