@@ -146,15 +146,24 @@ def _build(
     initial_keys_kind="uniform",
     tolerance: float = 0.0,
     deviation_price: float = 0.001,
+    formulation: str = "projected",
     templates: bool = True,
 ) -> pyo.ConcreteModel:
     """Build LP1, LP2 or LP3 (see the module docstring and the model card).
 
-    ``templates=False`` builds every constraint as an ordinary expression (slower,
-    same model; the tests compare both).
+    ``formulation="paper"`` keeps LP1/LP2's keys ``k`` with (12) and (14);
+    ``"projected"`` (default) projects them out: a ``v`` with ``sum_i v <= G`` has the
+    keys ``k = v / G``, and (10)-(11) already imply ``sum_i v <= G``, so the optimum is
+    the same and the keys are recovered exactly from ``v`` (the exact reformulation
+    of ``formulations/allocation-keys.md``). LP3 always keeps its keys (the
+    tolerance binds them). ``templates=False`` builds every constraint as an
+    ordinary expression (slower, same model; the tests compare both).
     """
     if producer_sales not in ("free", "pro_rata"):
         raise ModelError("producer_sales must be 'free' (de Villena) or 'pro_rata' (DSO rule)")
+    if formulation not in ("projected", "paper"):
+        raise ModelError("formulation must be 'projected' (default) or 'paper'")
+    with_keys = variant == "LP3" or formulation == "paper"
     d = _Data.of(instance)
     S, T, U = d.net_consumption.shape
     cp, pm, G = d.net_consumption, d.net_production, d.G
@@ -226,7 +235,7 @@ def _build(
         for (_s, _t, i), var in zip(keyed, m.key.values(), strict=True):
             var.setlb(klo[i])
             var.setub(kup[i])
-    else:
+    elif with_keys:
         m.key = pyo.Var(m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15)")
     m.verified = pyo.Var(
         m.CONSUMERS,
@@ -246,11 +255,12 @@ def _build(
     # (Pyomo's templates cannot be made over an empty index set)
     with templated_constraints(templates and bool(steps)):
         # (9) a = k G is substituted where a appears: (12), (24), (25)
-        m.verified_le_allocated = pyo.Constraint(
-            m.CONSUMERS,
-            rule=lambda m, s, t, i: m.verified[s, t, i] - m.G[s, t] * m.key[s, t, i] <= 0,
-            doc="(12) v <= a, with a = k G (9)",
-        )
+        if with_keys:
+            m.verified_le_allocated = pyo.Constraint(
+                m.CONSUMERS,
+                rule=lambda m, s, t, i: m.verified[s, t, i] - m.G[s, t] * m.key[s, t, i] <= 0,
+                doc="(12) v <= a, with a = k G (9)",
+            )
         m.sales_balance = pyo.Constraint(
             m.STEPS,
             rule=lambda m, s, t: (
@@ -260,11 +270,12 @@ def _build(
             ),
             doc="(10) sum_i v = sum_i y",
         )
-        m.keys_sum = pyo.Constraint(
-            m.STEPS,
-            rule=lambda m, s, t: sum(m.key[s, t, i] for i in m.KEYED_AT[s, t]) <= 1,
-            doc="(14) sum_i k <= 1",
-        )
+        if with_keys:
+            m.keys_sum = pyo.Constraint(
+                m.STEPS,
+                rule=lambda m, s, t: sum(m.key[s, t, i] for i in m.KEYED_AT[s, t]) <= 1,
+                doc="(14) sum_i k <= 1",
+            )
 
         if producer_sales == "pro_rata":
             m.injection_share = pyo.Param(
@@ -401,20 +412,22 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
     shape = d.net_consumption.shape
     v = np.clip(_scatter(idx["cons"], _values(model.verified), shape), 0.0, d.net_consumption)
     y = np.clip(_scatter(idx["prod"], _values(model.local_sales), shape), 0.0, d.net_production)
-    k = np.clip(_scatter(idx["keyed"], _values(model.key), shape), 0.0, 1.0)
-    if model.name == "LP3":
-        # outside active steps the keys stay at the initial keys (any value in the
-        # tolerance band is optimal there; the initial key has zero deviation cost)
-        k = np.where(d.active[:, :, None], k, model.recopt_initial_keys[None, None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        canon = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0.0)
+    if not hasattr(model, "key"):  # projected formulation: the keys are v / G
+        k = canon
     else:
-        # Canonical keys: where the LP allocated more than it verified although the
-        # member still had need (v < min(kG, C+): a degenerate optimum), use v / G,
-        # so that settling the keys with the DSO's rule gives back exactly v.
-        alloc = k * d.G[:, :, None]
-        slack = v < np.minimum(alloc, d.net_consumption) - 1e-9
-        with np.errstate(invalid="ignore", divide="ignore"):
-            canon = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0)
-        k = np.where(slack, canon, k)
+        k = np.clip(_scatter(idx["keyed"], _values(model.key), shape), 0.0, 1.0)
+        if model.name == "LP3":
+            # outside active steps the keys stay at the initial keys (any value in the
+            # tolerance band is optimal there; the initial key has zero deviation cost)
+            k = np.where(d.active[:, :, None], k, model.recopt_initial_keys[None, None, :])
+        else:
+            # Canonical keys: where the LP allocated more than it verified although the
+            # member still had need (v < min(kG, C+): a degenerate optimum), use v / G,
+            # so that settling the keys with the DSO's rule gives back exactly v.
+            slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
+            k = np.where(slack, canon, k)
     stm = DIMS
     coords = {dim: instance[dim].values for dim in DIMS}
     kwh = {"units": "kWh"}
@@ -494,6 +507,11 @@ def _explain_lp2(instance: xr.Dataset, solver: str, **options):
     )
 
 
+#: HiGHS's presolve costs more than it saves on these per-step transport LPs
+#: (LP1 2880 x 100, blocks of 96 steps: 3.1 s -> 2.0 s of solver time without it).
+_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+
+
 def _prepare_lp3(instance: xr.Dataset, **options) -> dict:
     """Fix the initial keys on the whole instance (blocks of steps must share them)."""
     return {**options, "initial_keys": initial_keys(instance, options["initial_keys"])}
@@ -509,6 +527,16 @@ _SALES = Option(
     "'free': producers choose local sales y (de Villena (10)); 'pro_rata': "
     "y_j = P-_j/G * sum v, the DSO's surplus rule (Mustika (11)-(12))",
     choices=("free", "pro_rata"),
+)
+
+
+_FORMULATION = Option(
+    "formulation",
+    str,
+    "projected",
+    "'projected': keys projected out, k = v/G (exact, faster); 'paper': k, (12), (14) "
+    "kept as in de Villena",
+    choices=("projected", "paper"),
 )
 
 
@@ -534,7 +562,8 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
-        options=(_SALES,),
+        solver_defaults=_HIGHS_DEFAULTS,
+        options=(_SALES, _FORMULATION),
         card=CARD,
     )
 )
@@ -557,6 +586,7 @@ register(
                 "minimum SSR, a fraction: 0.42, or per member 'User1:0.5,User2:0.3'",
             ),
             _SALES,
+            _FORMULATION,
         ),
         card=CARD,
     )
@@ -575,6 +605,7 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
+        solver_defaults=_HIGHS_DEFAULTS,
         options=(
             Option(
                 "initial_keys",
