@@ -507,11 +507,6 @@ def _explain_lp2(instance: xr.Dataset, solver: str, **options):
     )
 
 
-#: HiGHS's presolve costs more than it saves on these per-step transport LPs
-#: (LP1 2880 x 100, blocks of 96 steps: 3.1 s -> 2.0 s of solver time without it).
-_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
-
-
 def _prepare_lp3(instance: xr.Dataset, **options) -> dict:
     """Fix the initial keys on the whole instance (blocks of steps must share them)."""
     return {**options, "initial_keys": initial_keys(instance, options["initial_keys"])}
@@ -562,7 +557,6 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
-        solver_defaults=_HIGHS_DEFAULTS,
         options=(_SALES, _FORMULATION),
         card=CARD,
     )
@@ -605,7 +599,6 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
-        solver_defaults=_HIGHS_DEFAULTS,
         options=(
             Option(
                 "initial_keys",
