@@ -59,6 +59,8 @@ class ModelSpec:
     separable: str | None = None
     algorithm: Callable | None = None
     options: tuple[Option, ...] = field(default_factory=tuple)
+    solver_defaults: dict = field(default_factory=dict)
+    """Per-solver default options found faster for this model (the user's override)."""
     card: str = ""
     """Path of the model card, relative to the repository root."""
 

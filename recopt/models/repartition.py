@@ -507,6 +507,12 @@ def _explain_lp2(instance: xr.Dataset, solver: str, **options):
     )
 
 
+#: HiGHS's presolve costs more than it saves on these per-step LPs: at 2880 x 100
+#: with ~200-step blocks, HiGHS time x0.21 (LP1) and x0.71 (LP3), end to end x0.84
+#: and x0.83 without it (benchmarks/bench_lp.py --presolve-study, medians of 3).
+_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+
+
 def _prepare_lp3(instance: xr.Dataset, **options) -> dict:
     """Fix the initial keys on the whole instance (blocks of steps must share them)."""
     return {**options, "initial_keys": initial_keys(instance, options["initial_keys"])}
@@ -557,6 +563,7 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
+        solver_defaults=_HIGHS_DEFAULTS,
         options=(_SALES, _FORMULATION),
         card=CARD,
     )
@@ -599,6 +606,7 @@ register(
         extract=_extract,
         derive=_derive,
         separable="time",
+        solver_defaults=_HIGHS_DEFAULTS,
         options=(
             Option(
                 "initial_keys",

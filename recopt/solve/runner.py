@@ -40,13 +40,11 @@ from recopt.solve.status import Status, worst
 
 log = logging.getLogger("recopt.solve")
 
-#: Target size of one block, in (scenario, step, member) cells: about 200 steps of
+#: Target size of one block, in (scenario, step, member) cells: about 100 steps of
 #: 100 members. HiGHS's simplex time grows faster than linearly with the block
-#: (paper-form LP1 2880 x 100 in one process: 7.7 s of solver time in 2 blocks of
-#: 1440 steps, 1.9 s in blocks of 192), while Pyomo build and compile time barely
-#: change. With blocks this small HiGHS's presolve neither helps nor hurts
-#: (benchmarks/bench_lp.py --presolve-study).
-BLOCK_CELLS = 20_000
+#: (LP1 2880 x 100 in one process: 7.7 s of solver time in 2 blocks of 1440 steps,
+#: 1.9 s in blocks of 192), while Pyomo build and compile time barely change.
+BLOCK_CELLS = 10_000
 #: Below this many cells, solving in one block in-process is faster than a pool.
 POOL_MIN_CELLS = 40_000
 
@@ -207,9 +205,12 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
 
     run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
 
-    solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=solver_options)
+    effective_solver_options = {**spec.solver_defaults.get(solver.lower(), {}),
+                                **(solver_options or {})}
+    solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
+                     options=effective_solver_options or None)
     attrs = dict(
-        model=spec.name, solver=solver, options=opts, solver_options=solver_options or {},
+        model=spec.name, solver=solver, options=opts, solver_options=effective_solver_options,
         time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed,
         instance_hash=instance_hash(inst), recopt_version=_recopt_version(),
     )

@@ -244,6 +244,10 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcom
 
 def _set_unused_vars(model, columns) -> None:
     """Give a value to variables the compiler dropped (in no constraint nor objective)."""
+    n_vars = sum(len(c) for c in model.component_objects(pyo.Var, active=True,
+                                                         descend_into=True))
+    if n_vars == len(columns):  # the usual case: nothing was dropped
+        return
     seen = {id(v) for v in columns}
     for v in model.component_data_objects(pyo.Var, active=True, descend_into=True):
         if id(v) in seen or v.fixed:
