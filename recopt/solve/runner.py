@@ -23,6 +23,8 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -107,6 +109,13 @@ def _solve_one(spec, instance, opts, solver_kw, deadline, position, pyomo_model=
 
 
 def _worker_init(level: int) -> None:
+    if sys.platform.startswith("linux"):  # die with the parent (no orphaned solvers)
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+        except OSError:  # pragma: no cover - exotic libc
+            pass
     logging.basicConfig(level=level)
     logging.getLogger("recopt").setLevel(level)
     # A forked child inherits HiGHS's thread-pool state without its threads:
