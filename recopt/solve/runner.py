@@ -18,7 +18,6 @@ every block.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -311,8 +310,3 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     log.info("%s on %s: %s, objective %s, wall %.2f s", spec.name, solver, status.value,
              objective, attrs["wall_seconds"])
     return finalize_attrs(result, attrs)
-
-
-def options_json(result: xr.Dataset) -> dict:
-    """The model options a Result was solved with."""
-    return json.loads(result.attrs.get("options", "{}"))

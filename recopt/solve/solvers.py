@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
@@ -75,7 +75,6 @@ class SolveOutcome:
     n_variables: int = 0
     n_constraints: int = 0
     n_integer: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
