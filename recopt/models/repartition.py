@@ -60,6 +60,16 @@ class _Data:
     probability: np.ndarray  # (S,)
     active: np.ndarray  # (S, T) bool
 
+    @property
+    def own_coverage(self) -> np.ndarray:
+        """``sum_t min(P, C)`` per (scenario, member), kWh: (17)/(20) without ``v``."""
+        return covered_consumption(self.consumption, self.production, 0.0).sum(axis=1)
+
+    @property
+    def total_consumption(self) -> np.ndarray:
+        """``sum_t C`` per (scenario, member), kWh: the denominator of (17)."""
+        return self.consumption.sum(axis=1)
+
     @classmethod
     def of(cls, instance: xr.Dataset) -> _Data:
         from recopt.data import broadcast_price
@@ -296,8 +306,8 @@ def _build(
         # ---- LP2: minimum self-sufficiency (20) ----------------------------------------
         if variant == "LP2":
             ssr_min = _min_ssr_vector(instance, min_ssr)
-            covered_own = covered_consumption(d.consumption, d.production, 0.0).sum(axis=1)
-            total_c = d.consumption.sum(axis=1)
+            covered_own = d.own_coverage
+            total_c = d.total_consumption
             rows = [
                 (s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0 and ssr_min[i] > 0
             ]
@@ -477,8 +487,8 @@ def max_uniform_min_ssr(instance: xr.Dataset, solver: str = "highs", **solve_kw)
     m.objective.deactivate()
     d: _Data = m.recopt_data
     cons = m.recopt_index["cons"]
-    covered_own = covered_consumption(d.consumption, d.production, 0.0).sum(axis=1)
-    total_c = d.consumption.sum(axis=1)
+    covered_own = d.own_coverage
+    total_c = d.total_consumption
     S, _, U = d.consumption.shape
     by_member: dict[tuple[int, int], list] = {}
     for (s, _t, i), var in zip(cons, m.verified.values(), strict=True):
