@@ -1,0 +1,1 @@
+"""Decomposition algorithms on models: loop enumeration (Dantzig-Wolfe columns), Benders."""

@@ -1,0 +1,1 @@
+"""Rule-based repartition keys, regional catalogues and brute-force key search."""
