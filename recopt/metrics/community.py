@@ -2,21 +2,21 @@
 
 Definitions (the model card ``models/metrics-and-uncertainty.md`` numbers them):
 
-=========================  ======================================================  =============
-code name                  definition                                              source
-=========================  ======================================================  =============
-``self_consumption_rate``  ``sum_{t,i} comm_in / sum_t G``                          Ospina (19)
-``self_sufficiency``       ``sum_t (min(P, C) + comm_in) / sum_t C`` per member     de Villena (17)
-``baseline_bills``         bill without community (``recopt.settle.bills``)          Mustika (15)
-``bill_savings``           ``B0_i - B_i`` per member                                 Mustika (46)
-``saving_ratio``           ``(B0_i - B_i) / |B0_i|`` per member                      Mustika (46)-(47)
-``gini``                   ``sum_i sum_k |x_i - x_k| / (2 M sum_i x_i)``             Ospina (22)
-``energy_to_shift``        ``sum_d [min(A_d, D_d) - sum_{t in d} min(alloc, C+)]``   Ospina (23)-(24)
-``co2_avoided``            ``1e-6 sum_t phi(t) sum_i comm_in`` (t CO2eq)             Ospina (25)
-``collective_bill``        ``sum_i B_i``                                             Mustika (16)
-``surplus_injected``       ``sum_t (G - sum_i comm_in)``                             Mustika (9)-(10)
-``sharing_upper_bound``    per step ``min(G, sum_i C+_i)``                           issue 3
-=========================  ======================================================  =============
+=========================  =====================================================  ==========
+code name                  definition                                             source
+=========================  =====================================================  ==========
+``self_consumption_rate``  ``sum_{t,i} comm_in / sum_t G``                         Ospina 19
+``self_sufficiency``       ``sum_t (min(P, C) + comm_in) / sum_t C`` per member    Villena 17
+``baseline_bills``         bill without community (``recopt.settle.bills``)         Mustika 15
+``bill_savings``           ``B0_i - B_i`` per member                                Mustika 46
+``saving_ratio``           ``(B0_i - B_i) / |B0_i|`` per member                     Mustika 46
+``gini``                   ``sum_i sum_k |x_i - x_k| / (2 M sum_i x_i)``            Ospina 22
+``energy_to_shift``        ``sum_d [min(A_d, D_d) - sum_{t in d} min(alloc, C+)]``  Ospina 24
+``co2_avoided``            ``1e-6 sum_t phi(t) sum_i comm_in`` (t CO2eq)            Ospina 25
+``collective_bill``        ``sum_i B_i``                                            Mustika 16
+``surplus_injected``       ``sum_t (G - sum_i comm_in)``                            Mustika 10
+``sharing_upper_bound``    per step ``min(G, sum_i C+_i)``                          issue 3
+=========================  =====================================================  ==========
 
 ``C``/``P`` are consumption/production, ``C+ = max(0, C - P)`` and ``P- = max(0, P - C)``
 the meter values, ``G = sum_i P-_i`` the community production, ``comm_in`` the energy a
