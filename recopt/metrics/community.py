@@ -272,7 +272,12 @@ def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> 
 
     ``ETS_i = sum_d (min(A_d, D_d) - E_d)``.
 
-    It is 0 for keys that never offer more than the need (prorata, cascade).
+    It is 0 when the allocation never exceeds the need: Ospina's PR/HEP/CA allocations
+    are capped at the demand (appendix A.4-A.6), hence her ETS = 0 for them. The
+    settlement's uncapped offer ``lambda * G`` of prorata exceeds the need at steps
+    where ``G > sum_i C+``; a member could take that surplus by shifting load into
+    those steps, so ETS > 0 there. Pass ``min(alloc, C+)`` to follow Ospina's capped
+    convention.
 
     Parameters
     ----------
