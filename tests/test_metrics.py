@@ -391,3 +391,30 @@ def test_end_to_end_pipeline_and_plots(tmp_path):
     for f in files:
         assert f.exists() and f.stat().st_size > 5000
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_aggregate_members(hand):
+    inst, res = hand
+    full = evaluate(inst, res.community_intake, res.community_sales)
+    sub = evaluate(inst, res.community_intake, res.community_sales,
+                   aggregate_members=["m1", "m2"])
+    saving = full.bill_saving.values[0]
+    assert sub.gini.item() == pytest.approx(gini(saving[1:]))
+    assert sub.bill_saving_mean.item() == pytest.approx(saving[1:].mean())
+    assert full.bill_saving_mean.item() == pytest.approx(saving.mean())
+    with pytest.raises(ModelError, match="unknown member"):
+        evaluate(inst, res.community_intake, res.community_sales, aggregate_members=["x"])
+
+
+def test_battery_member_left_out_of_aggregates():
+    from recopt.generate.battery import add_community_battery
+
+    c = np.array([[[0.0, 1.0, 1.0]] * 3 + [[0.0, 2.0, 1.0]] * 3])
+    p = np.array([[[5.0, 0.0, 0.0]] * 3 + [[0.0, 0.0, 0.0]] * 3])
+    aug = add_community_battery(_instance(c, p), 10.0, 10.0)
+    u = aug.sizes["member"]
+    res = settle(aug, keys=np.full((1, 1, u), 1 / u))
+    ds = evaluate(aug, res.community_intake, res.community_sales)
+    saving = ds.bill_saving.values[0]
+    assert ds.gini.item() == pytest.approx(gini(saving[:-1]))
+    assert ds.bill_saving_mean.item() == pytest.approx(saving[:-1].mean())

@@ -431,9 +431,21 @@ class MetricContext:
         ``G``, kWh per step, (S, T).
     baseline_bill : numpy.ndarray
         ``B0`` (fees included), EUR, (S, U).
+    aggregate : numpy.ndarray of bool
+        (U,) members counted in the member aggregates (``gini``,
+        ``bill_saving_mean``, ``self_sufficiency_mean``).
+
+    Parameters
+    ----------
+    instance : xarray.Dataset
+    aggregate_members : sequence of str, optional
+        Members counted in the member aggregates. Default: every member except a
+        community battery added by :func:`recopt.generate.battery.add_community_battery`
+        (``attrs["battery_member"]``): a shared asset is not a member whose savings
+        Ospina's Gini compares.
     """
 
-    def __init__(self, instance: xr.Dataset):
+    def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None):
         cons = _cube(instance, "consumption")
         prod = _cube(instance, "production")
         self.instance = instance
@@ -464,6 +476,18 @@ class MetricContext:
         fixed = first["baseline_bill"].transpose(SCENARIO, MEMBER).values - self.baseline_cost[:1]
         self.baseline_bill = self.baseline_cost + fixed
         self.coords = _sm_coords(instance)
+        names = [str(m) for m in instance[MEMBER].values]
+        if aggregate_members is None:
+            battery = instance.attrs.get("battery_member")
+            self.aggregate = np.array([m != battery for m in names])
+        else:
+            wanted = [str(m) for m in aggregate_members]
+            unknown = sorted(set(wanted) - set(names))
+            if unknown:
+                raise ModelError(f"aggregate_members names unknown member(s) {unknown}")
+            self.aggregate = np.isin(names, wanted)
+        if not self.aggregate.any():
+            raise ModelError("no member left to aggregate over (aggregate_members)")
 
     def _energy_cost(self, comm_in: np.ndarray, comm_out: np.ndarray,
                      summed: bool = False) -> np.ndarray:
@@ -548,8 +572,9 @@ def evaluate_arrays(
     if "self_sufficiency" in chosen:
         ssr = _ratio(ctx.own_use_total + cin_t, ctx.consumption_total)
         out["self_sufficiency"] = ssr
-        out["self_sufficiency_mean"] = _ratio(np.nansum(ssr, axis=-1),
-                                              (~np.isnan(ssr)).sum(axis=-1))
+        agg = ssr[..., ctx.aggregate]
+        out["self_sufficiency_mean"] = _ratio(np.nansum(agg, axis=-1),
+                                              (~np.isnan(agg)).sum(axis=-1))
     if chosen & {"bill_saving", "saving_ratio", "gini", "collective_bill"}:
         if ctx.time_varying_prices:
             bill = ctx.bill(cin, np.asarray(comm_out, dtype=float))
@@ -562,11 +587,11 @@ def evaluate_arrays(
             out["bill"] = bill
             out["baseline_bill"] = base
             out["bill_saving"] = saving
-            out["bill_saving_mean"] = saving.mean(axis=-1)
+            out["bill_saving_mean"] = saving[..., ctx.aggregate].mean(axis=-1)
         if "saving_ratio" in chosen:
             out["saving_ratio"] = saving_ratio(saving, base)
         if "gini" in chosen:
-            out["gini"] = gini(saving)
+            out["gini"] = gini(saving[..., ctx.aggregate])
         if "collective_bill" in chosen:
             cb, cb0 = bill.sum(axis=-1), base.sum(axis=-1)
             out["collective_bill"] = cb
@@ -633,6 +658,7 @@ def evaluate(
     co2_intensity=None,
     allocation=None,
     context: MetricContext | None = None,
+    aggregate_members: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """All metrics of one settled key on an instance, per scenario (and member).
 
@@ -659,6 +685,10 @@ def evaluate(
     context : MetricContext, optional
         Precomputed per-instance data (build once with ``MetricContext(instance)``
         when evaluating many keys on one instance).
+    aggregate_members : sequence of str, optional
+        Members counted in ``gini``, ``bill_saving_mean`` and
+        ``self_sufficiency_mean`` (ignored when ``context`` is given; see
+        :class:`MetricContext`). Default: all but a community battery.
 
     Returns
     -------
@@ -680,7 +710,7 @@ def evaluate(
         Unknown metric, or ``energy_to_shift``/``co2_avoided`` asked for without
         ``allocation``/``co2_intensity``.
     """
-    ctx = context if context is not None else MetricContext(instance)
+    ctx = context if context is not None else MetricContext(instance, aggregate_members)
     cin = np.asarray(_stm_array(instance, "comm_in", comm_in))
     cout = None if comm_out is None else np.asarray(_stm_array(instance, "comm_out", comm_out))
     alloc = (None if allocation is None
