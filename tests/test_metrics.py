@@ -259,6 +259,8 @@ def test_co2_units_and_series():
     assert co2_avoided(cin, 100.0) == pytest.approx([6 * 100 / 1e6] * 2)
     phi = np.array([0.0, 100.0, 300.0])
     assert co2_avoided(cin, phi) == pytest.approx([2 * 400 / 1e6] * 2)
+    per_scenario = np.array([[0.0, 100.0, 300.0], [100.0, 100.0, 100.0]])
+    assert co2_avoided(cin, per_scenario) == pytest.approx([2 * 400 / 1e6, 2 * 300 / 1e6])
     with pytest.raises(DimensionError, match="co2_intensity"):
         co2_avoided(cin, np.ones(4))
 
@@ -314,6 +316,9 @@ def test_evaluate_accepts_time_series_intensity(hand):
     phi = xr.DataArray([100.0, 500.0], dims="time", coords={"time": inst.time.values})
     ds = evaluate(inst, res.community_intake, res.community_sales, co2_intensity=phi)
     assert ds.co2_avoided.item() == pytest.approx(4.0 * 100.0 / 1e6)
+    phi2 = xr.DataArray([[300.0, 500.0]], dims=("scenario", "time"))
+    ds = evaluate(inst, res.community_intake, res.community_sales, co2_intensity=phi2)
+    assert ds.co2_avoided.item() == pytest.approx(4.0 * 300.0 / 1e6)
     with pytest.raises(DimensionError):
         evaluate(inst, res.community_intake, res.community_sales,
                  co2_intensity=xr.DataArray(np.ones(3), dims="time"))

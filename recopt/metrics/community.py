@@ -258,6 +258,18 @@ def day_starts(time) -> np.ndarray:
     return np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
 
 
+def _day_sum(x: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
+    """Sums over the days starting at ``starts`` along ``axis`` (reshape when regular)."""
+    n = x.shape[axis]
+    if starts.size > 1:
+        length = int(starts[1] - starts[0])
+        if n % length == 0 and starts.size == n // length and np.array_equal(
+                starts, np.arange(0, n, length)):
+            shape = x.shape[:axis] + (starts.size, length) + x.shape[axis + 1:]
+            return x.reshape(shape).sum(axis=axis + 1)
+    return np.add.reduceat(x, starts, axis=axis)
+
+
 def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> np.ndarray:
     """Energy to Shift per member, Ospina eqs (23)-(24) (kWh over the horizon).
 
@@ -303,9 +315,9 @@ def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> 
     if c.shape[-2] == 0:
         return np.zeros(c.shape[:-2] + c.shape[-1:])
     ax = c.ndim - 2
-    a_d = np.add.reduceat(a, starts, axis=ax)
-    d_d = np.add.reduceat(c, starts, axis=ax) if daily_need is None else daily_need
-    e_d = np.add.reduceat(np.minimum(a, c), starts, axis=ax)
+    a_d = _day_sum(a, starts, ax)
+    d_d = _day_sum(c, starts, ax) if daily_need is None else daily_need
+    e_d = _day_sum(np.minimum(a, c), starts, ax)
     return np.maximum(np.minimum(a_d, d_d) - e_d, 0.0).sum(axis=ax)
 
 
@@ -330,14 +342,18 @@ def co2_avoided(comm_in, intensity) -> np.ndarray:
     numpy.ndarray
         Shape ``(...)``, t CO2eq.
     """
-    shared = np.asarray(comm_in, dtype=float).sum(axis=-1)
+    cin = np.asarray(comm_in, dtype=float)
     phi = np.asarray(intensity, dtype=float)
-    if phi.ndim and phi.shape[-1] not in (1, shared.shape[-1]):
+    n_t, n_u = cin.shape[-2], cin.shape[-1]
+    if phi.ndim and phi.shape[-1] not in (1, n_t):
         raise DimensionError(
-            f"co2_intensity has {phi.shape[-1]} steps; the flows have {shared.shape[-1]}",
+            f"co2_intensity has {phi.shape[-1]} steps; the flows have {n_t}",
             variable="co2_intensity",
         )
-    return 1e-6 * (shared * phi).sum(axis=-1)
+    if phi.ndim <= 1:  # one series for every scenario: a matrix-vector product
+        w = np.repeat(np.broadcast_to(phi, (n_t,)), n_u)
+        return 1e-6 * (cin.reshape(cin.shape[:-2] + (n_t * n_u,)) @ w)
+    return 1e-6 * (cin.sum(axis=-1) * phi).sum(axis=-1)
 
 
 # ---------------------------------------------------------------------------------
@@ -466,7 +482,7 @@ class MetricContext:
         self._p_minus = p_minus
         self._net_sums = (self.net_consumption.sum(axis=1, keepdims=True),
                           p_minus.sum(axis=1, keepdims=True))
-        self.daily_need = np.add.reduceat(self.net_consumption, self.starts, axis=1) \
+        self.daily_need = _day_sum(self.net_consumption, self.starts, 1) \
             if self.starts.size else np.zeros(self.net_consumption.shape)
         zero = np.zeros((1, 1, 1))
         self.baseline_cost = self._energy_cost(zero, zero)  # (S, U)
@@ -557,7 +573,7 @@ def evaluate_arrays(
     g = ctx.community_production
     out: dict[str, np.ndarray] = {}
     g_sum = g.sum(axis=-1)
-    cin_t = cin.sum(axis=1)  # (S, U)
+    cin_t = np.einsum("stu->su", cin)
     shared = cin_t.sum(axis=-1)
     if chosen & {"self_consumption_rate", "sharing_upper_bound", "surplus_injected"}:
         out["community_production"] = g_sum
@@ -579,7 +595,7 @@ def evaluate_arrays(
         if ctx.time_varying_prices:
             bill = ctx.bill(cin, np.asarray(comm_out, dtype=float))
         else:
-            cout_t = np.asarray(comm_out, dtype=float).sum(axis=1, keepdims=True)
+            cout_t = np.einsum("stu->su", np.asarray(comm_out, dtype=float))[:, None, :]
             bill = ctx.bill(cin_t[:, None, :], cout_t, summed=True)
         base = ctx.baseline_bill
         saving = base - bill
@@ -643,6 +659,8 @@ def _intensity(instance: xr.Dataset, phi) -> np.ndarray:
                 f"co2_intensity has {phi.sizes[TIME]} steps; the instance has "
                 f"{instance.sizes[TIME]}", variable="co2_intensity")
         phi = phi.drop_vars([d for d in (SCENARIO, TIME) if d in phi.coords])
+        if SCENARIO not in phi.dims:  # one series for every scenario (fast path)
+            return np.asarray(phi.values, dtype=float)
         tmpl = instance["consumption"].isel(member=0, drop=True).drop_vars(
             [SCENARIO, TIME])
         return np.asarray(phi.broadcast_like(tmpl).transpose(SCENARIO, TIME).values, float)
