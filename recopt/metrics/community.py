@@ -479,7 +479,7 @@ class MetricContext:
         }
         if not self.time_varying_prices:  # keep one step: costs are linear in the flows
             self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
-        self._p_minus = p_minus
+        self._p_minus = p_minus if self.time_varying_prices else None  # memory
         self._net_sums = (self.net_consumption.sum(axis=1, keepdims=True),
                           p_minus.sum(axis=1, keepdims=True))
         self.daily_need = _day_sum(self.net_consumption, self.starts, 1) \
