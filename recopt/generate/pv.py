@@ -24,6 +24,7 @@ The sun below the horizon gives exactly zero production.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -38,10 +39,62 @@ __all__ = [
 ]
 
 #: Mean daily clear-sky index (measured / clear-sky global irradiation) per month,
-#: January..December: an assumption for central France (about 0.45 in winter, 0.7 in
-#: summer), not a measurement; see ``models/generator.md``.
-MONTHLY_CLEAR_SKY_INDEX = (0.45, 0.50, 0.57, 0.62, 0.64, 0.68,
-                           0.72, 0.70, 0.66, 0.56, 0.47, 0.43)
+#: January..December: an assumption for central France (about 0.55 in winter, 0.75
+#: in summer, giving an annual global horizontal irradiation near the 1250-1300
+#: kWh/m² usual there), not a measurement; see ``models/generator.md``.
+MONTHLY_CLEAR_SKY_INDEX = (0.59, 0.64, 0.70, 0.73, 0.75, 0.79,
+                           0.83, 0.81, 0.77, 0.68, 0.59, 0.56)
+
+
+def _midpoints(start_ns: int, n_steps: int, step_minutes: int) -> pd.DatetimeIndex:
+    step = pd.Timedelta(minutes=step_minutes)
+    return pd.date_range(pd.Timestamp(start_ns, unit="ns", tz="UTC") + step / 2,
+                         periods=n_steps, freq=step)
+
+
+@lru_cache(maxsize=64)
+def _time_axis_terms(start_ns: int, n_steps: int, step_minutes: int):
+    """Extraterrestrial DNI (W/m²) and day of year at the step midpoints (cached)."""
+    from pvlib.irradiance import get_extra_radiation
+
+    mid = _midpoints(start_ns, n_steps, step_minutes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecation notes from inside pvlib
+        dni_extra = np.asarray(get_extra_radiation(mid), dtype=float)
+    doy = mid.day_of_year.to_numpy().astype(float)
+    return dni_extra, doy
+
+
+_LINKE_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _linke(lat: float, lon: float, start_ns: int, n_steps: int, step_minutes: int):
+    """Linke turbidity from pvlib's climatology, cached per cell of its 1/12-degree grid.
+
+    Exactly what ``lookup_linke_turbidity(times, lat, lon)`` returns; tiles in one
+    grid cell share the lookup (the file read is the slow part).
+    """
+    try:
+        from pvlib.tools import _degrees_to_index  # the cell pvlib will read
+
+        key = (int(_degrees_to_index(lat, "latitude")),
+               int(_degrees_to_index(lon, "longitude")))
+    except (ImportError, TypeError, ValueError):  # pragma: no cover - pvlib internals
+        key = (lat, lon)
+    key = (*key, start_ns, n_steps, step_minutes)
+    tl = _LINKE_CACHE.get(key)
+    if tl is None:
+        from pvlib.clearsky import lookup_linke_turbidity
+
+        mid = _midpoints(start_ns, n_steps, step_minutes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tl = np.asarray(lookup_linke_turbidity(mid, lat, lon), dtype=float)
+        tl.setflags(write=False)
+        if len(_LINKE_CACHE) > 4096:
+            _LINKE_CACHE.clear()
+        _LINKE_CACHE[key] = tl
+    return tl
 
 
 @lru_cache(maxsize=512)
@@ -50,25 +103,31 @@ def tile_geometry(lat: float, lon: float, start_ns: int, n_steps: int, step_minu
     """Solar geometry and clear-sky irradiance of one tile at the step midpoints.
 
     Returns a dict of read-only arrays of shape ``(n_steps,)``: ``zenith`` (apparent,
-    degrees), ``azimuth`` (degrees), ``ghi_clear`` (W/m², Ineichen), ``dni_extra``
-    (W/m²), ``doy`` (day of year). Cached per (tile, time axis).
+    degrees), ``azimuth`` (degrees), ``ghi_clear`` (W/m², Ineichen-Perez with the
+    Linke turbidity climatology shipped with pvlib), ``dni_extra`` (W/m²), ``doy``
+    (day of year). Cached per (tile, time axis): nothing here depends on a seed.
     """
-    from pvlib.location import Location
+    from pvlib import atmosphere, clearsky, solarposition
 
-    step = pd.Timedelta(minutes=step_minutes)
-    mid = pd.date_range(pd.Timestamp(start_ns, unit="ns", tz="UTC") + step / 2,
-                        periods=n_steps, freq=step)
-    loc = Location(lat, lon, tz="UTC", altitude=altitude_m)
-    sp = loc.get_solarposition(mid)
-    cs = loc.get_clearsky(mid, model="ineichen", solar_position=sp)
-    from pvlib.irradiance import get_extra_radiation
-
+    mid = _midpoints(start_ns, n_steps, step_minutes)
+    dni_extra, doy = _time_axis_terms(start_ns, n_steps, step_minutes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pressure = atmosphere.alt2pres(altitude_m)
+        sp = solarposition.get_solarposition(mid, lat, lon, altitude=altitude_m,
+                                             pressure=pressure)
+    zen = sp["apparent_zenith"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        am_abs = atmosphere.get_absolute_airmass(atmosphere.get_relative_airmass(zen),
+                                                 pressure)
+        tl = _linke(lat, lon, start_ns, n_steps, step_minutes)
+        cs = clearsky.ineichen(zen, am_abs, tl, altitude=altitude_m, dni_extra=dni_extra)
     out = {
-        "zenith": sp["apparent_zenith"].to_numpy(dtype=float),
+        "zenith": zen,
         "azimuth": sp["azimuth"].to_numpy(dtype=float),
-        "ghi_clear": np.clip(cs["ghi"].to_numpy(dtype=float), 0.0, None),
-        "dni_extra": np.asarray(get_extra_radiation(mid), dtype=float),
-        "doy": mid.day_of_year.to_numpy().astype(float),
+        "ghi_clear": np.clip(np.nan_to_num(np.asarray(cs["ghi"], dtype=float)), 0.0, None),
+        "dni_extra": dni_extra,
+        "doy": doy,
     }
     for v in out.values():
         v.setflags(write=False)
