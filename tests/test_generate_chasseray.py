@@ -390,3 +390,51 @@ def test_instance_validates_and_carries_settings(week30):
 def test_bad_settings_raise_generator_error(kwargs, match):
     with pytest.raises(GeneratorError, match=match):
         ch.generate(**{"days": 1, **kwargs})
+
+
+# --------------------------------------------------------------------------------------
+# scenarios by seasonal block bootstrap of a generated history (Ospina §4.4.2)
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def boot():
+    # 5-7 March: inside the (UTC) MAM block; local midnight of 1 March is still in DJF
+    return ch.generate("10_act_1_d", days=3, start="2022-03-05", seed=4, scenarios=6,
+                       scenario_method="bootstrap", history_years=3)
+
+
+def test_bootstrap_scenarios_are_blocks_of_the_history(boot):
+    assert boot.sizes["scenario"] == 6
+    np.testing.assert_allclose(boot["scenario_probability"].values, 1 / 6)
+    validate(boot)
+    # the horizon (early March) lies in the MAM block: scenarios that drew the same
+    # MAM season-year have identical energies, different years differ
+    seasons = list(boot["bootstrap_season"].values)
+    yc = boot["bootstrap_block_consumption"].values[:, seasons.index("MAM")]
+    yp = boot["bootstrap_block_production"].values[:, seasons.index("MAM")]
+    assert set(yc) <= {2020, 2021, 2022} and set(yp) <= {2020, 2021, 2022}
+    c, p = boot["consumption"].values, boot["production"].values
+    for i in range(6):
+        for j in range(i + 1, 6):
+            assert np.array_equal(c[i], c[j]) == (yc[i] == yc[j])
+            assert np.array_equal(p[i], p[j]) == (yp[i] == yp[j])
+    assert len(set(yc)) > 1 or len(set(yp)) > 1
+
+
+def test_bootstrap_keeps_actors_and_is_reproducible(boot):
+    plain = ch.generate("10_act_1_d", days=3, start="2022-03-05", seed=4)
+    for name in ("installed_power", "x_km", "category", "price_grid_sell", "price_grid_buy"):
+        np.testing.assert_array_equal(plain[name].values, boot[name].values)
+    assert instance_hash(ch.regenerate(boot)) == instance_hash(boot)
+    # prefix-stable: the first 3 scenarios of 6 are the 3-scenario instance
+    three = ch.generate("10_act_1_d", days=3, start="2022-03-05", seed=4, scenarios=3,
+                        scenario_method="bootstrap", history_years=3)
+    np.testing.assert_array_equal(three["consumption"].values, boot["consumption"].values[:3])
+
+
+def test_bootstrap_horizon_must_fit_one_synthetic_year():
+    with pytest.raises(GeneratorError, match="synthetic year"):
+        ch.generate("10_act_1_d", days=3, start="2022-11-29", seed=0,
+                    scenario_method="bootstrap", history_years=2)
+    with pytest.raises(GeneratorError, match="non-leap"):
+        ch.generate("10_act_1_d", days=3, start="2024-03-01", seed=0,
+                    scenario_method="bootstrap", history_years=2)

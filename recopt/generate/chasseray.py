@@ -24,7 +24,11 @@
 * **scenarios**: ``scenarios`` equiprobable realisations of the consumption variation
   and the cloudiness over the same actors (the first-stage design data are common to
   all scenarios; scenario ``s`` of an instance with more scenarios equals scenario
-  ``s`` of any other instance with the same seed and settings).
+  ``s`` of any other instance with the same seed and settings); or, with
+  ``scenario_method="bootstrap"``, synthetic years drawn by the seasonal block
+  bootstrap (:func:`recopt.generate.bootstrap.seasonal_block_bootstrap`, the one
+  implementation shared with the keys work) from a generated ``history_years``-year
+  history of the same actors.
 
 The paper's configurations (Table 5 and the sizes of Table 7) are :data:`PRESETS`.
 Every instance carries its full settings (JSON) and seed in its attributes and is a
@@ -157,6 +161,14 @@ class Settings:
         Rolling-mean window of the reference profiles in steps (3).
     scenarios : int
         Number of equiprobable scenarios.
+    scenario_method : {"independent", "bootstrap"}
+        ``independent``: each scenario is a fresh draw of the consumption variation and
+        the cloudiness. ``bootstrap``: a ``history_years``-year history is drawn once
+        and the scenarios are synthetic years of its seasonal block bootstrap
+        (:func:`recopt.generate.bootstrap.seasonal_block_bootstrap`, Ospina §4.4.2); the
+        horizon must then lie within one 1 Dec - 30 Nov non-leap year.
+    history_years : int
+        Length of the bootstrap history in years.
     internal_price : float
         Price of energy exchanged inside a loop (EUR/kWh), written as both community
         prices; the loop models do not use it (§3.2.5), the KPIs may.
@@ -196,6 +208,8 @@ class Settings:
     variation: float = 0.3
     rolling_window: int = 3
     scenarios: int = 1
+    scenario_method: str = "independent"
+    history_years: int = 5
     internal_price: float = 0.15
     cloud_concentration: float = 4.0
     cloud_sigma: float = 0.10
@@ -259,7 +273,7 @@ def _check(s: Settings) -> None:
     def bad(name, why):
         raise GeneratorError(f"setting {name}={getattr(s, name)!r}: {why}")
 
-    for name in ("actors", "days", "scenarios", "rolling_window"):
+    for name in ("actors", "days", "scenarios", "rolling_window", "history_years"):
         val = getattr(s, name)
         if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < 1:
             bad(name, "must be an integer >= 1")
@@ -267,6 +281,8 @@ def _check(s: Settings) -> None:
         bad("step_minutes", "must be 15, 30 or 60")
     if s.placement not in ("clustered", "uniform"):
         bad("placement", "must be 'clustered' or 'uniform'")
+    if s.scenario_method not in ("independent", "bootstrap"):
+        bad("scenario_method", "must be 'independent' or 'bootstrap'")
     for name in ("density", "tile_area_km2", "max_distance_km", "max_loop_power_kw",
                  "cloud_concentration", "cloud_tau_hours"):
         if not float(getattr(s, name)) > 0:
@@ -353,7 +369,8 @@ def generate(preset: str = "reference", actors: int | None = None, days: int | N
         Geographical distribution (§4.1.4).
     scenarios : int, default 1
         Number of equiprobable stochastic realisations (consumption variation and
-        cloudiness) over the same actors.
+        cloudiness) over the same actors; with ``scenario_method="bootstrap"`` they are
+        synthetic years of the seasonal block bootstrap of a generated history.
     **overrides
         Any other :class:`Settings` field (``density``, ``tilt``, ``azimuth``,
         ``max_loop_power_kw``, ``start``, ``step_minutes``, ``mix``, ...).
@@ -396,83 +413,172 @@ def _time_axis(s: Settings) -> pd.DatetimeIndex:
     return pd.date_range(start, periods=s.n_steps, freq=pd.Timedelta(minutes=s.step_minutes))
 
 
+@dataclass
+class _Actors:
+    """The first-stage data of one instance: who, where, how much PV."""
+
+    category: np.ndarray
+    kwp: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    cluster: np.ndarray | None
+    side_km: float
+
+
+def _draw_actors(s: Settings, r_actor: np.random.Generator,
+                 r_place: np.random.Generator) -> _Actors:
+    # Table 6: counts by largest remainder, random order, power uniform in the range
+    counts = profile_counts(s.actors, s.mix)
+    category = np.array([k for k, c in counts.items() for _ in range(c)])
+    category = category[r_actor.permutation(s.actors)]
+    lo = np.array([s.profile(c).power_kw[0] for c in category])
+    hi = np.array([s.profile(c).power_kw[1] for c in category])
+    kwp = np.round(r_actor.uniform(lo, hi), 2)
+    # §4.1.4
+    side = region_side_km(s.actors, s.density)
+    if s.placement == "clustered":
+        x, y, cluster = place_clustered(s.actors, side, r_place, size_range=s.cluster_size,
+                                        radius_km=s.cluster_radius_km)
+    else:
+        x, y = place_uniform(s.actors, side, r_place)
+        cluster = None
+    return _Actors(category, kwp, np.round(x, 3), np.round(y, 3), cluster, side)
+
+
+class _Series:
+    """Consumption and production of fixed actors on one time axis (seed-free parts
+    computed once: reference profiles and solar geometry, themselves cached)."""
+
+    def __init__(self, s: Settings, a: _Actors, times: pd.DatetimeIndex):
+        self.s, self.a = s, a
+        T = times.size
+        start_ns = int(times[0].value)
+        local_mid = (times + pd.Timedelta(minutes=s.step_minutes) / 2).tz_localize(
+            "UTC").tz_convert(s.timezone)
+        local_day = local_mid.normalize().tz_localize(None)
+        self.day = np.unique(local_day.values, return_inverse=True)[1].ravel()
+        self.month = local_mid.month.to_numpy()
+        # §4.1.1 reference profiles (cached per category and time axis)
+        profiles = {c: s.profile(c) for c in np.unique(a.category)}
+        ref = {p.reference: reference_profile(p.reference, start_ns, T, s.step_minutes,
+                                              s.timezone, s.rolling_window)
+               for p in profiles.values()}
+        self.ref_kw = np.stack([ref[profiles[c].reference] for c in a.category], axis=1)
+        self.annual = np.array([profiles[c].annual_kwh for c in a.category])
+        # §4.1.2 solar geometry per 10 km2 tile (cached per tile and time axis)
+        tiles = tile_index(a.x, a.y, s.tile_area_km2)
+        uniq, tile_of = np.unique(tiles, axis=0, return_inverse=True)
+        self.tile_of = tile_of.ravel()
+        self.n_tiles = len(uniq)
+        tside = float(np.sqrt(s.tile_area_km2))
+        tlat, tlon = km_to_latlon((uniq[:, 0] + 0.5) * tside, (uniq[:, 1] + 0.5) * tside,
+                                  s.latitude, s.longitude)
+        geos = [tile_geometry(round(float(la), 6), round(float(lo), 6), start_ns, T,
+                              s.step_minutes, float(s.altitude_m))
+                for la, lo in zip(tlat, tlon, strict=True)]
+        self.geometry = {k: np.stack([g[k] for g in geos], axis=1) for k in geos[0]}
+
+    def draw(self, r_cons: np.random.Generator, r_weather: np.random.Generator):
+        """One realisation: ``(consumption, production)``, each ``(T, n)`` kWh per step."""
+        s = self.s
+        cons = actor_consumption(self.ref_kw, self.annual, s.step_hours, s.variation, r_cons)
+        k = clear_sky_index(self.day, self.month, self.n_tiles, s.step_hours, r_weather,
+                            concentration=s.cloud_concentration, sigma=s.cloud_sigma,
+                            tau_hours=s.cloud_tau_hours, monthly=s.monthly_clear_sky_index)
+        poa = plane_of_array(self.geometry, k, s.tilt, s.azimuth, s.albedo)
+        prod = actor_production(poa, self.tile_of, self.a.kwp, s.step_hours,
+                                s.performance_ratio)
+        return cons, prod
+
+
 def generate_from_settings(s: Settings, *, seed: int = 0, preset: str = "custom") -> xr.Dataset:
     """:func:`generate` from a :class:`Settings` (see there)."""
     seed = int(seed)
     if seed < 0:
         raise GeneratorError(f"seed must be >= 0, got {seed}")
-    n, T, S = s.actors, s.n_steps, s.scenarios
-    step_h = s.step_hours
-    r_actor, r_place, ss_cons, ss_weather = np.random.SeedSequence(seed).spawn(4)
-    r_actor = np.random.default_rng(r_actor)
-    r_place = np.random.default_rng(r_place)
-    cons_streams = [np.random.default_rng(c) for c in ss_cons.spawn(S)]
-    weather_streams = [np.random.default_rng(c) for c in ss_weather.spawn(S)]
-
-    # ---- actors (Table 6) -------------------------------------------------------------
-    counts = profile_counts(n, s.mix)
-    category = np.array([k for k, c in counts.items() for _ in range(c)])
-    category = category[r_actor.permutation(n)]
-    profiles = {k: s.profile(k) for k in counts}
-    lo = np.array([profiles[c].power_kw[0] for c in category])
-    hi = np.array([profiles[c].power_kw[1] for c in category])
-    kwp = np.round(r_actor.uniform(lo, hi), 2)
-
-    # ---- geography (§4.1.4) ------------------------------------------------------------
-    side = region_side_km(n, s.density)
-    if s.placement == "clustered":
-        x, y, cluster = place_clustered(n, side, r_place, size_range=s.cluster_size,
-                                        radius_km=s.cluster_radius_km)
-    else:
-        x, y = place_uniform(n, side, r_place)
-        cluster = None
-    x, y = np.round(x, 3), np.round(y, 3)
-
-    # ---- time axis ----------------------------------------------------------------------
+    S = s.scenarios
+    # independent streams; adding streams at the end never changes the earlier ones
+    ss_actor, ss_place, ss_cons, ss_weather, ss_boot = np.random.SeedSequence(seed).spawn(5)
+    actors = _draw_actors(s, np.random.default_rng(ss_actor), np.random.default_rng(ss_place))
     times = _time_axis(s)
-    start_ns = int(times[0].value)
-    local_mid = (times + pd.Timedelta(minutes=s.step_minutes) / 2).tz_localize(
-        "UTC").tz_convert(s.timezone)
-    local_day = local_mid.normalize().tz_localize(None)
-    day = np.unique(local_day.values, return_inverse=True)[1].ravel()
-    month = local_mid.month.to_numpy()
+    extra: dict[str, xr.DataArray] = {}
+    if s.scenario_method == "independent":
+        series = _Series(s, actors, times)
+        cons = np.empty((S, times.size, s.actors))
+        prod = np.empty_like(cons)
+        for k, (c, w) in enumerate(zip(ss_cons.spawn(S), ss_weather.spawn(S), strict=True)):
+            cons[k], prod[k] = series.draw(np.random.default_rng(c), np.random.default_rng(w))
+    else:
+        cons, prod, extra = _bootstrap_energies(s, actors, times, ss_cons, ss_weather, ss_boot)
+    return _assemble(s, seed, preset, actors, times, cons, prod, extra)
 
-    # ---- consumption (§4.1.1), seed-independent parts cached ---------------------------
-    ref = {r: reference_profile(r, start_ns, T, s.step_minutes, s.timezone, s.rolling_window)
-           for r in {p.reference for p in profiles.values()}}
-    ref_kw = np.stack([ref[profiles[c].reference] for c in category], axis=1)
-    annual = np.array([profiles[c].annual_kwh for c in category])
 
-    # ---- production (§4.1.2): geometry per tile, cached --------------------------------
-    tiles = tile_index(x, y, s.tile_area_km2)
-    uniq, tile_of = np.unique(tiles, axis=0, return_inverse=True)
-    tile_of = tile_of.ravel()
-    tside = float(np.sqrt(s.tile_area_km2))
-    tlat, tlon = km_to_latlon((uniq[:, 0] + 0.5) * tside, (uniq[:, 1] + 0.5) * tside,
-                              s.latitude, s.longitude)
-    geos = [tile_geometry(round(float(a), 6), round(float(b), 6), start_ns, T,
-                          s.step_minutes, float(s.altitude_m))
-            for a, b in zip(tlat, tlon, strict=True)]
-    geometry = {k: np.stack([g[k] for g in geos], axis=1) for k in geos[0]}
+def _bootstrap_year(s: Settings, times: pd.DatetimeIndex) -> int:
+    """The synthetic year (1 Dec ``Y-1`` ... 30 Nov ``Y``, UTC) holding the horizon."""
+    first, last = times[0], times[-1]
+    year = first.year + (1 if first.month == 12 else 0)
+    lo = pd.Timestamp(f"{year - 1}-12-01")
+    hi = pd.Timestamp(f"{year}-12-01")
+    if not (lo <= first and last < hi):
+        raise GeneratorError(
+            f"scenario_method='bootstrap' needs the horizon ({first} ... {last} UTC) inside "
+            f"one synthetic year 1 Dec {year - 1} ... 30 Nov {year} (UTC); shorten days or "
+            "move start")
+    if pd.Timestamp(year=year, month=1, day=1).is_leap_year:
+        raise GeneratorError(f"scenario_method='bootstrap' needs a non-leap synthetic year, "
+                             f"the horizon falls in {year}; move start")
+    return year
 
-    cons = np.empty((S, T, n))
-    prod = np.empty((S, T, n))
-    for k in range(S):
-        cons[k] = actor_consumption(ref_kw, annual, step_h, s.variation, cons_streams[k])
-        kidx = clear_sky_index(day, month, len(uniq), step_h, weather_streams[k],
-                               concentration=s.cloud_concentration, sigma=s.cloud_sigma,
-                               tau_hours=s.cloud_tau_hours,
-                               monthly=s.monthly_clear_sky_index)
-        poa = plane_of_array(geometry, kidx, s.tilt, s.azimuth, s.albedo)
-        prod[k] = actor_production(poa, tile_of, kwp, step_h, s.performance_ratio)
 
-    # ---- prices (Tables 3-4) -----------------------------------------------------------
-    buy = buying_price(times, [profiles[c].tariff for c in category], timezone=s.timezone,
-                       off_peak_hours=s.off_peak_hours, winter_months=s.winter_months)
-    sell = selling_price(kwp)
+def _bootstrap_energies(s, actors, times, ss_cons, ss_weather, ss_boot):
+    """Scenarios by the seasonal block bootstrap of a generated multi-year history.
 
+    The history is ``history_years`` years (1 Dec ``Y - history_years`` ... 30 Nov
+    ``Y``) of one realisation for the same actors; the bootstrap
+    (:func:`recopt.generate.bootstrap.seasonal_block_bootstrap`, Ospina §4.4.2) draws
+    ``scenarios`` synthetic years from its seasonal blocks, and the horizon is cut
+    out of each.
+    """
+    from recopt.generate.bootstrap import seasonal_block_bootstrap
+
+    year = _bootstrap_year(s, times)
+    step = pd.Timedelta(minutes=s.step_minutes)
+    hist_times = pd.date_range(pd.Timestamp(f"{year - s.history_years}-12-01"),
+                               pd.Timestamp(f"{year}-12-01"), freq=step, inclusive="left")
+    series = _Series(s, actors, hist_times)
+    c, w = ss_cons.spawn(1)[0], ss_weather.spawn(1)[0]
+    h_cons, h_prod = series.draw(np.random.default_rng(c), np.random.default_rng(w))
+    members = _member_names(s.actors)
+    history = make_instance(h_cons, h_prod, price_grid_buy=0.0, price_grid_sell=0.0,
+                            price_community_buy=0.0, price_community_sell=0.0,
+                            time=hist_times, members=members,
+                            time_step_hours=s.step_hours)
+    boot_seed = int(ss_boot.generate_state(1)[0])
+    boot = seasonal_block_bootstrap(history, s.scenarios, seed=boot_seed, year=year)
+    window = boot.sel(time=slice(times[0], times[-1]))
+    if window.sizes["time"] != times.size:  # pragma: no cover - guarded by _bootstrap_year
+        raise GeneratorError("the bootstrap year does not cover the horizon")
+    extra = {name: window[name].rename({"season": "bootstrap_season"})
+             for name in ("bootstrap_block_consumption", "bootstrap_block_production")}
+    for da in extra.values():
+        da.attrs["bootstrap_seed"] = boot_seed
+    return (window["consumption"].values, window["production"].values, extra)
+
+
+def _member_names(n: int) -> list[str]:
     width = max(2, len(str(n)))
-    members = [f"A{i:0{width}d}" for i in range(1, n + 1)]
+    return [f"A{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def _assemble(s: Settings, seed: int, preset: str, a: _Actors, times: pd.DatetimeIndex,
+              cons: np.ndarray, prod: np.ndarray, extra) -> xr.Dataset:
+    """The validated instance (prices of Tables 3-4, attributes, extra variables)."""
+    n, S = s.actors, cons.shape[0]
+    tariffs = [s.profile(c).tariff for c in a.category]
+    buy = buying_price(times, tariffs, timezone=s.timezone,
+                       off_peak_hours=s.off_peak_hours, winter_months=s.winter_months)
+    sell = selling_price(a.kwp)
+    members = _member_names(n)
     buy_da = xr.DataArray(buy, dims=("time", "member"),
                           coords={"time": times.values, "member": members})
     ds = make_instance(
@@ -485,17 +591,17 @@ def generate_from_settings(s: Settings, *, seed: int = 0, preset: str = "custom"
         time=times,
         members=members,
         scenarios=[f"s{k}" for k in range(S)],
-        time_step_hours=step_h,
-        installed_power=kwp,
-        x_km=x,
-        y_km=y,
-        category=category.tolist(),
+        time_step_hours=s.step_hours,
+        installed_power=a.kwp,
+        x_km=a.x,
+        y_km=a.y,
+        category=a.category.tolist(),
         attrs={
             "max_distance_km": float(s.max_distance_km),
             "max_loop_power_kw": float(s.max_loop_power_kw),
             "title": f"Chasseray protocol '{preset}': {n} actors, {s.days} days of "
-                     f"{s.step_minutes} min from {s.start} ({s.timezone}), {S} scenario(s), "
-                     f"seed {seed}",
+                     f"{s.step_minutes} min from {s.start} ({s.timezone}), {S} scenario(s) "
+                     f"({s.scenario_method}), seed {seed}",
             "source": "recopt.generate.chasseray.generate; Chasseray et al. (arXiv "
                       "2404.04428) §4.1-4.2, Tables 3-6; see models/generator.md",
             "generator": "recopt.generate.chasseray",
@@ -503,11 +609,13 @@ def generate_from_settings(s: Settings, *, seed: int = 0, preset: str = "custom"
             "generator_preset": preset,
             "generator_seed": seed,
             "generator_settings": s.to_json(),
-            "region_side_km": float(side),
+            "region_side_km": float(a.side_km),
         },
     )
-    if cluster is not None:
-        ds["cluster"] = xr.DataArray(cluster.astype(np.int64), dims=("member",),
+    if a.cluster is not None:
+        ds["cluster"] = xr.DataArray(a.cluster.astype(np.int64), dims=("member",),
                                      attrs={"description": "cluster of the actor "
                                                            "(clustered placement)"})
+    for name, da in extra.items():
+        ds[name] = da.assign_coords(scenario=ds["scenario"].values)
     return ds

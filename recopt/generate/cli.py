@@ -6,6 +6,8 @@ Examples::
     python -m recopt.generate --preset 30_act_7_d --replicates 100 -o runs/   # 100 files
     python -m recopt.generate --preset dens_2 --set tilt=45 --set 'mix={"household": 0.6,
         "pro1": 0.3, "pro2": 0.1}' --scenarios 5 -o dense.nc
+    python -m recopt.generate --preset period_sum --scenarios 20 \
+        --scenario-method bootstrap --history-years 5 -o summer_boot.nc
     python -m recopt.generate --list-presets
 
 Replicate ``r`` uses seed ``seed + r``. With ``--replicates`` > 1 the output is a
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--placement", choices=("clustered", "uniform"), default="clustered")
     p.add_argument("--scenarios", type=int, default=1,
                    help="equiprobable stochastic realisations per instance")
+    p.add_argument("--scenario-method", choices=("independent", "bootstrap"),
+                   help="independent draws (default) or the seasonal block bootstrap of a "
+                        "generated --history-years history")
+    p.add_argument("--history-years", type=int, help="bootstrap history length (default 5)")
     p.add_argument("--step-minutes", type=int, choices=(15, 30, 60),
                    help="step length (default 60, as Table 7's sizes imply)")
     p.add_argument("--set", action="append", type=_parse_set, default=[],
@@ -108,8 +114,9 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
 
     overrides = dict(args.set)
-    if args.step_minutes is not None:
-        overrides["step_minutes"] = args.step_minutes
+    for name in ("step_minutes", "scenario_method", "history_years"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     jobs = [(args.preset, args.actors, args.days, args.seed + r, args.placement,
              args.scenarios, overrides,
              str(output_path(args.output, args.preset, args.seed + r, args.replicates)),
