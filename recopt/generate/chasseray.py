@@ -113,7 +113,7 @@ class ActorProfile:
 PROFILES: dict[str, ActorProfile] = {
     "household": ActorProfile("household", "household_le36kva", (0.0, 6.0), 4_500.0),
     "pro1": ActorProfile("professional", "pro_le36kva", (6.0, 12.0), 10_000.0),
-    "pro2": ActorProfile("professional", "pro_gt36kva", (1_000.0, 3_000.0), 450_000.0),
+    "pro2": ActorProfile("professional", "pro_gt36kva", (1_000.0, 3_000.0), 1_000_000.0),
 }
 
 
