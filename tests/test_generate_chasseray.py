@@ -225,6 +225,20 @@ def test_tile_geometry_matches_pvlib_location():
     assert (g["ghi_clear"][g["zenith"] > 90] == 0).all()
 
 
+def test_paper_section_5_4_orderings():
+    """§5.4: with the best exposition production exceeds consumption (March and July),
+    with the worst it falls below; July / March production < 2 ("less than 2")."""
+    tot = {}
+    for preset in ("reference", "config_wc", "period_sum"):
+        tot[preset] = [sum(float(ch.generate(preset, seed=s)[v].sum()) for s in range(3))
+                       for v in ("consumption", "production")]
+    (c_ref, p_best), (_, p_worst), (c_sum, p_sum) = (tot["reference"], tot["config_wc"],
+                                                     tot["period_sum"])
+    assert p_worst < c_ref < p_best
+    assert c_sum < p_sum
+    assert 1.0 < p_sum / p_best < 2.0
+
+
 def test_solar_geometry_is_shared_per_tile():
     ds = ch.generate("reference", actors=30, days=2, seed=1, placement="uniform",
                      cloud_sigma=0.0)
