@@ -256,6 +256,15 @@ def _make_settings(values: Mapping[str, Any]) -> Settings:
         raise GeneratorError(
             f"unknown generator setting(s) {unknown}; known: {sorted(_FIELDS)}")
     v = dict(values)
+    for f in dataclasses.fields(Settings):  # canonical types: the JSON (and hash) of
+        if f.name not in v or isinstance(v[f.name], bool):  # equal settings are equal
+            continue
+        if f.type in ("int", int) and isinstance(v[f.name], int | np.integer | float):
+            if float(v[f.name]) != int(v[f.name]):
+                raise GeneratorError(f"setting {f.name}={v[f.name]!r} must be an integer")
+            v[f.name] = int(v[f.name])
+        elif f.type in ("float", float) and isinstance(v[f.name], int | np.integer | float):
+            v[f.name] = float(v[f.name])
     for name in _TUPLE_FIELDS:
         if name in v:
             v[name] = tuple(v[name])
