@@ -335,7 +335,7 @@ def test_properties_every_key(c, p):
 @given(energies, st.floats(0, 30), arrays(float, 5, elements=st.floats(0, 3)))
 def test_waterfill_properties(need, g, w):
     alloc = waterfill(need[None], np.full((1, 2), g), w)
-    active = (w > 0)
+    active = w >= 1e-12 * w.max() if w.max() > 0 else w > 0  # tiny weights count as 0
     assert np.all(alloc <= np.maximum(need, 0) + 1e-9)
     assert np.all(alloc[..., ~active] == 0)
     total = alloc.sum(-1)

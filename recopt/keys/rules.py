@@ -225,7 +225,7 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         Energy to share, kWh per step, shape ``(...)``.
     weights : array_like, optional
         Non-negative weights broadcastable to ``need``; default equal. Members with
-        weight 0 receive nothing.
+        weight 0 (or below ``1e-12`` times the largest weight) receive nothing.
 
     Returns
     -------
@@ -240,6 +240,9 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         w = np.broadcast_to(np.asarray(weights, dtype=float), n.shape)
         if np.any(w < 0):
             raise ModelError("water-filling weights must be >= 0")
+        top = w.max(axis=-1, keepdims=True)  # the allocation is scale-invariant in w
+        w = np.divide(w, top, out=np.zeros(w.shape), where=top > 0)
+        w = np.where(w < 1e-12, 0.0, w)  # weights below 1e-12 of the largest count as 0
     pos = w > 0
     n_eff = np.where(pos, n, 0.0)
     q = np.zeros(n.shape)
@@ -470,7 +473,11 @@ def settle_key(instance: xr.Dataset, key: str | Callable[..., KeyPlan] | KeyPlan
     else:
         plan = make_plan(KeyInputs.from_instance(instance), key, **params)
     if plan.rounds is not None:
-        ds = settle(instance, rounds=list(plan.rounds))
+        shape = tuple(instance["consumption"].transpose(*DIMS).shape)
+        rounds = [r if callable(r.keys) else
+                  Round(r.share, np.broadcast_to(np.asarray(r.keys, dtype=float), shape),
+                        r.carry, r.name) for r in plan.rounds]
+        ds = settle(instance, rounds=rounds)
     elif plan.keys is not None:
         ds = settle(instance, keys=np.asarray(plan.keys))
     else:
