@@ -1,0 +1,139 @@
+"""Evaluation driver: keys x scenarios -> metrics (Ospina §4.3-4.4, §5).
+
+Every key is computed on the whole (scenario, time, member) cube at once
+(:mod:`recopt.keys.rules`), settled by the one settlement rule (:mod:`recopt.settle`)
+and measured by the metric suite (:func:`recopt.metrics.community.evaluate_arrays`,
+with one :class:`~recopt.metrics.community.MetricContext` per block of scenarios shared
+by all keys). No loop over time or members; the only loop is over keys and over
+blocks of scenarios (``chunk_scenarios``), which bounds memory: an instance backed by
+Dask (``xarray.open_dataset(..., chunks={"scenario": 50})``) is loaded one block at a
+time, so scenario sets larger than memory work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from recopt.data.schema import SCENARIO
+from recopt.errors import ModelError
+from recopt.keys.rules import OSPINA_KEYS, KeyInputs, make_plan, settle_plan
+from recopt.metrics.community import (
+    _ATTRS,
+    MetricContext,
+    across_scenarios,
+    evaluate_arrays,
+)
+
+__all__ = ["evaluate_keys", "summarise", "entitlement", "DEFAULT_METRICS"]
+
+log = logging.getLogger(__name__)
+
+#: Ospina's six criteria (§4.3): SCR, SSR, bill saving, Gini, energy to shift, CO2.
+DEFAULT_METRICS = ("self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
+                   "energy_to_shift", "co2_avoided")
+
+
+def _inputs_from_context(ctx: MetricContext, block: xr.Dataset) -> KeyInputs:
+    """Key inputs sharing the meter values the metric context already computed."""
+    base = KeyInputs.from_instance(block.isel({SCENARIO: [0]}))  # period and member data
+    p_minus = getattr(ctx, "_p_minus", None)
+    if p_minus is None:
+        return KeyInputs.from_instance(block)
+    return KeyInputs(ctx.net_consumption, p_minus, period=base.period,
+                     member_data=base.member_data, members=base.members)
+
+
+def entitlement(settled: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Energy a key entitles each member to, kWh per step (for Energy to Shift).
+
+    One round: the allocation ``lambda * G`` (Mustika (5)). Several rounds: what the
+    member took in the earlier rounds plus its offer in the last round -- for the
+    hybrid key exactly Ospina's ``alpha`` of Algorithm A.5 (an offer a member cannot
+    use in an early round is handed on, so it is not the member's to shift into).
+    """
+    if "round_take" not in settled:
+        return settled["alloc"]
+    return settled["round_take"][:-1].sum(axis=0) + settled["round_offer"][-1]
+
+
+def evaluate_keys(
+    instance: xr.Dataset,
+    keys: Sequence[str] | str = OSPINA_KEYS,
+    *,
+    metrics: Sequence[str] | str | None = DEFAULT_METRICS,
+    key_params: Mapping[str, Mapping[str, Any]] | None = None,
+    co2_intensity=None,
+    chunk_scenarios: int | None = None,
+) -> xr.Dataset:
+    """Metrics of several keys on every scenario of an instance.
+
+    Parameters
+    ----------
+    instance : xarray.Dataset
+        A recopt instance; NumPy- or Dask-backed.
+    keys : sequence of str or comma-separated str
+        Key names (:data:`recopt.keys.rules.KEYS`), default Ospina's five.
+    metrics : sequence of str, optional
+        Metric names of :data:`recopt.metrics.community.METRICS`; default Ospina's six.
+        ``co2_avoided`` is skipped (with a log line) when no intensity is given.
+    key_params : mapping, optional
+        Extra parameters per key name, e.g. ``{"GS": {"shares": [...]}}``.
+    co2_intensity : float or array_like, optional
+        Grid carbon intensity, g CO2eq/kWh, scalar or per time step ``(T,)``.
+    chunk_scenarios : int, optional
+        Scenarios per block (default: all at once).
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`recopt.metrics.community.evaluate` with a leading
+        ``key`` dim: per (key, scenario) and per (key, scenario, member).
+    """
+    if isinstance(keys, str):
+        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    metrics = list(metrics) if metrics is not None else None
+    if metrics is not None and "co2_avoided" in metrics and co2_intensity is None:
+        log.info("co2_avoided skipped: no carbon intensity given")
+        metrics.remove("co2_avoided")
+    key_params = dict(key_params or {})
+    n_s = instance.sizes[SCENARIO]
+    step = chunk_scenarios or n_s
+    if step < 1:
+        raise ModelError("chunk_scenarios must be >= 1")
+    phi = None if co2_intensity is None else np.asarray(co2_intensity, dtype=float)
+    blocks: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in keys}
+    for a in range(0, n_s, step):
+        block = instance.isel({SCENARIO: slice(a, a + step)}).load()
+        ctx = MetricContext(block)
+        inputs = _inputs_from_context(ctx, block)
+        for name in keys:
+            plan = make_plan(inputs, name, **key_params.get(name, {}))
+            res = settle_plan(inputs, plan)
+            blocks[name].append(evaluate_arrays(
+                ctx, res["comm_in"], res["comm_out"], allocation=entitlement(res),
+                metrics=metrics, co2_intensity=phi))
+            del res, plan
+    coords = {SCENARIO: instance[SCENARIO].values, "member": instance["member"].values}
+    data = {}
+    for var in blocks[keys[0]][0]:
+        stacked = np.stack([np.concatenate([b[var] for b in blocks[k]], axis=0)
+                            for k in keys])
+        dims = ("key", SCENARIO, "member") if stacked.ndim == 3 else ("key", SCENARIO)
+        unit, long_name = _ATTRS.get(var, ("", var))
+        data[var] = (dims, stacked, {"units": unit, "long_name": long_name})
+    ds = xr.Dataset(data, coords={**coords, "key": list(keys)})
+    ds.attrs = {"description": "metrics per key and scenario (recopt.keys.evaluate)",
+                "keys": ",".join(keys)}
+    return ds
+
+
+def summarise(ds: xr.Dataset) -> xr.Dataset:
+    """Mean, P10 and P90 over scenarios (:func:`recopt.metrics.community.across_scenarios`)."""
+    return across_scenarios(ds)
