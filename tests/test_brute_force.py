@@ -47,7 +47,7 @@ def test_every_grid_candidate_equals_settle_rounds(inst, dtype, tol):
 def test_ranking_winner_and_upper_bound(inst):
     res = brute_force(inst, "wallonia", top=3)
     scr = res.table["self_consumption_rate"].to_numpy()
-    assert np.all(np.diff(scr) <= 1e-12)  # best first
+    assert np.all(np.diff(scr) <= 1e-6 * scr.max())  # best first (6 significant digits)
     assert np.all(scr <= res.upper_bound * (1 + 1e-6))  # no key beats the bound (float32)
     assert len(res.table) == 3 + 1782
     # a grid key with a prorata last round reaches the bound
@@ -65,7 +65,7 @@ def test_ranking_winner_and_upper_bound(inst):
 def test_rank_by_other_metric_and_direction(inst):
     res = brute_force(inst, "flanders", metric="gini")
     g = res.table["gini"].to_numpy()
-    assert np.all(np.diff(g) >= -1e-12)  # lower is better
+    assert np.all(np.diff(g) >= -1e-6 * np.abs(g).max())  # lower is better
     assert not RANK_METRICS["gini"]
     with pytest.raises(ModelError, match="cannot rank"):
         brute_force(inst, "flanders", metric="colour")

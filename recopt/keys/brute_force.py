@@ -374,8 +374,12 @@ def brute_force(
         rows += _walk_grid(inputs, spec_shares, ctx, weights, n_rounds, step, tuple(rules),
                            dtype, threads)
     table = pd.DataFrame(rows)
-    table = table.sort_values(metric, ascending=not RANK_METRICS[metric], kind="stable",
+    # rank on 6 significant digits (float32 round-off must not break ties): among equals
+    # the catalogue's keys, then the simpler grid keys, come first (stable sort)
+    table["_rank_key"] = table[metric].map(lambda x: float(f"{x:.6g}"))
+    table = table.sort_values("_rank_key", ascending=not RANK_METRICS[metric], kind="stable",
                               na_position="last").reset_index(drop=True)
+    table = table.drop(columns="_rank_key")
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     ub = np.asarray(ctx.upper_bound) / np.where(ctx.community_production.sum(-1) > 0,
                                                 ctx.community_production.sum(-1), np.nan)

@@ -76,8 +76,9 @@ def evaluate_keys(
     ----------
     instance : xarray.Dataset
         A recopt instance; NumPy- or Dask-backed.
-    keys : sequence of str or comma-separated str
-        Key names (:data:`recopt.keys.rules.KEYS`), default Ospina's five.
+    keys : sequence or comma-separated str
+        Key names (:data:`recopt.keys.rules.KEYS`), default Ospina's five; an item may
+        also be ``(label, rule)`` with ``rule(inputs, **params) -> KeyPlan``.
     metrics : sequence of str, optional
         Metric names of :data:`recopt.metrics.community.METRICS`; default Ospina's six.
         ``co2_avoided`` is skipped (with a log line) when no intensity is given.
@@ -108,13 +109,18 @@ def evaluate_keys(
     if step < 1:
         raise ModelError("chunk_scenarios must be >= 1")
     phi = None if co2_intensity is None else np.asarray(co2_intensity, dtype=float)
+    rules = {}
+    for item in keys:  # a name, or (label, rule(inputs, **params) -> KeyPlan)
+        label, rule = (item, item) if isinstance(item, str) else item
+        rules[str(label)] = rule
+    keys = list(rules)
     blocks: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in keys}
     for a in range(0, n_s, step):
         block = instance.isel({SCENARIO: slice(a, a + step)}).load()
         ctx = MetricContext(block)
         inputs = _inputs_from_context(ctx, block)
         for name in keys:
-            plan = make_plan(inputs, name, **key_params.get(name, {}))
+            plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
             res = settle_plan(inputs, plan)
             blocks[name].append(evaluate_arrays(
                 ctx, res["comm_in"], res["comm_out"], allocation=entitlement(res),
