@@ -7,7 +7,7 @@ import xarray as xr
 from recopt.generate.synthetic import synthetic_community
 from recopt.keys.cli import main
 from recopt.keys.evaluate import entitlement, evaluate_keys, summarise
-from recopt.keys.rules import KeyInputs, make_plan, settle_key, settle_plan
+from recopt.keys.rules import KeyInputs, key_hybrid_rounds, make_plan, settle_key, settle_plan
 from recopt.metrics.community import evaluate
 
 
@@ -32,7 +32,8 @@ def test_evaluate_keys_equals_settle_then_evaluate(inst):
     for key in ("ES", "HEP"):
         settled = settle_key(inst, key)
         inputs = KeyInputs.from_instance(inst)
-        ent = entitlement(settle_plan(inputs, make_plan(inputs, key)))
+        plan = make_plan(inputs, key)
+        ent = entitlement(settle_plan(inputs, plan), plan)
         want = evaluate(inst, settled["community_intake"], settled["community_sales"],
                         allocation=ent, co2_intensity=300.0)
         for var in ("self_consumption_rate", "gini", "energy_to_shift_total", "co2_avoided",
@@ -55,9 +56,11 @@ def test_hybrid_entitlement_is_ospina_alpha():
     # [0.5, .75, .75, 0], leftover S = 1 pro rata of demand above eps r = [0, 1.25, 2.25, 0]
     # (Ospina A.5) -> alpha = [0.5, .75 + 1.25/3.5, .75 + 2.25/3.5, 0]
     inp = KeyInputs(np.array([[[0.5, 2.0, 3.0, 0.0]]]), np.array([[[0, 0, 0, 3.0]]]))
-    res = settle_plan(inp, make_plan(inp, "HEP"))
-    np.testing.assert_allclose(entitlement(res)[0, 0],
-                               [0.5, 0.75 + 1.25 / 3.5, 0.75 + 2.25 / 3.5, 0.0])
+    want = [0.5, 0.75 + 1.25 / 3.5, 0.75 + 2.25 / 3.5, 0.0]
+    plan = make_plan(inp, "HEP")
+    np.testing.assert_allclose(entitlement(settle_plan(inp, plan), plan)[0, 0], want)
+    rounds = key_hybrid_rounds(inp)  # the literal two rounds give the same entitlement
+    np.testing.assert_allclose(entitlement(settle_plan(inp, rounds))[0, 0], want)
 
 
 def test_cli_compare_and_brute_force(inst, tmp_path, capsys):

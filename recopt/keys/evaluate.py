@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import xarray as xr
 
 from recopt.data.schema import SCENARIO
 from recopt.errors import ModelError
-from recopt.keys.rules import OSPINA_KEYS, KeyInputs, make_plan, settle_plan
+from recopt.keys.rules import OSPINA_KEYS, KeyInputs, KeyPlan, make_plan, settle_plan
 from recopt.metrics.community import (
     _ATTRS,
     MetricContext,
@@ -48,7 +49,8 @@ def _inputs_from_context(ctx: MetricContext, block: xr.Dataset) -> KeyInputs:
                      member_data=base.member_data, members=base.members)
 
 
-def entitlement(settled: Mapping[str, np.ndarray]) -> np.ndarray:
+def entitlement(settled: Mapping[str, np.ndarray], plan: KeyPlan | None = None
+                ) -> np.ndarray:
     """Energy a key entitles each member to, kWh per step (for Energy to Shift).
 
     One round: the allocation ``lambda * G`` (Mustika (5)). Several rounds: what the
@@ -56,6 +58,8 @@ def entitlement(settled: Mapping[str, np.ndarray]) -> np.ndarray:
     hybrid key exactly Ospina's ``alpha`` of Algorithm A.5 (an offer a member cannot
     use in an early round is handed on, so it is not the member's to shift into).
     """
+    if plan is not None and plan.entitlement is not None:
+        return plan.entitlement
     if "round_take" not in settled:
         return settled["alloc"]
     return settled["round_take"][:-1].sum(axis=0) + settled["round_offer"][-1]
@@ -68,7 +72,8 @@ def evaluate_keys(
     metrics: Sequence[str] | str | None = DEFAULT_METRICS,
     key_params: Mapping[str, Mapping[str, Any]] | None = None,
     co2_intensity=None,
-    chunk_scenarios: int | None = None,
+    chunk_scenarios: int | None = 10,
+    threads: int = 2,
 ) -> xr.Dataset:
     """Metrics of several keys on every scenario of an instance.
 
@@ -86,8 +91,11 @@ def evaluate_keys(
         Extra parameters per key name, e.g. ``{"GS": {"shares": [...]}}``.
     co2_intensity : float or array_like, optional
         Grid carbon intensity, g CO2eq/kWh, scalar or per time step ``(T,)``.
-    chunk_scenarios : int, optional
-        Scenarios per block (default: all at once).
+    chunk_scenarios : int or None, default 10
+        Scenarios per block (None: all at once). Small blocks keep the arrays in
+        cache and bound memory.
+    threads : int, default 2
+        Blocks evaluated in parallel threads (NumPy releases the GIL).
 
     Returns
     -------
@@ -114,18 +122,27 @@ def evaluate_keys(
         label, rule = (item, item) if isinstance(item, str) else item
         rules[str(label)] = rule
     keys = list(rules)
-    blocks: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in keys}
-    for a in range(0, n_s, step):
+    def run(a: int) -> dict[str, dict[str, np.ndarray]]:
         block = instance.isel({SCENARIO: slice(a, a + step)}).load()
         ctx = MetricContext(block)
         inputs = _inputs_from_context(ctx, block)
+        out = {}
         for name in keys:
             plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
             res = settle_plan(inputs, plan)
-            blocks[name].append(evaluate_arrays(
-                ctx, res["comm_in"], res["comm_out"], allocation=entitlement(res),
-                metrics=metrics, co2_intensity=phi))
-            del res, plan
+            out[name] = evaluate_arrays(ctx, res["comm_in"], res["comm_out"],
+                                        allocation=entitlement(res, plan), metrics=metrics,
+                                        co2_intensity=phi)
+            del res
+        return out
+
+    starts = list(range(0, n_s, step))
+    if threads and threads > 1 and len(starts) > 1:  # NumPy releases the GIL
+        with ThreadPoolExecutor(threads) as ex:
+            done = list(ex.map(run, starts))
+    else:
+        done = [run(a) for a in starts]
+    blocks = {k: [d[k] for d in done] for k in keys}
     coords = {SCENARIO: instance[SCENARIO].values, "member": instance["member"].values}
     data = {}
     for var in blocks[keys[0]][0]:

@@ -128,6 +128,9 @@ class KeyPlan:
     keys: np.ndarray | None = None
     allocation: np.ndarray | None = None
     rounds: tuple[Round, ...] | None = None
+    #: Energy the key entitles each member to (kWh per step) when it differs from
+    #: what the settlement reports as allocation (multi-round keys in closed form).
+    entitlement: np.ndarray | None = None
 
     def __post_init__(self):
         given = sum(x is not None for x in (self.keys, self.allocation, self.rounds))
@@ -350,7 +353,26 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     Mustika Algorithm 3 (eqs (40)-(41), ``among="consumers"``) and Ospina Algorithm
     A.5 (``among="all"``: ``epsilon = G/M``). Round 2 redistributes what round 1 left
     (carry) pro rata of the remaining need, so its take never exceeds the need.
+    Computed in closed form (``take_1 = min(lambda_1 G, C+)``, ``take_2 = r *
+    min(1, S / sum r)`` with ``r = C+ - take_1`` and ``S = G - sum take_1``) and
+    handed to the settlement as an allocation; equal to the two-round settlement of
+    :func:`key_hybrid_rounds` (tested). The entitlement is Ospina's ``alpha``:
+    ``take_1 + S r / sum r``.
     """
+    c = inputs.net_consumption
+    g = inputs.net_production.sum(axis=-1)
+    take1 = np.minimum(equal_keys(c, among) * g[..., None], c)
+    rest = np.maximum(g - take1.sum(axis=-1), 0.0)
+    r = c - take1
+    r_sum = r.sum(axis=-1)
+    f = np.zeros(g.shape)
+    np.divide(rest, r_sum, out=f, where=r_sum > 0)
+    take = take1 + r * np.minimum(f, 1.0)[..., None]
+    return KeyPlan(allocation=take, entitlement=take1 + r * f[..., None])
+
+
+def key_hybrid_rounds(inputs: KeyInputs, among: str = "all") -> KeyPlan:
+    """KoR5 / HEP as two :class:`recopt.settle.Round` (Mustika Algorithm 3, literally)."""
     first = equal_keys(inputs.net_consumption, among)
     return KeyPlan(rounds=(Round(1.0, first, True, "equal"),
                            Round(0.0, prorata_need, True, "prorata remaining need")))
