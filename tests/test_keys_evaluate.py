@@ -6,7 +6,7 @@ import xarray as xr
 
 from recopt.generate.synthetic import synthetic_community
 from recopt.keys.cli import main
-from recopt.keys.evaluate import entitlement, evaluate_keys, summarise
+from recopt.keys.evaluate import entitlement, evaluate_keys, settle_active, summarise
 from recopt.keys.rules import KeyInputs, key_hybrid_rounds, make_plan, settle_key, settle_plan
 from recopt.metrics.community import evaluate
 
@@ -80,3 +80,16 @@ def test_cli_compare_and_brute_force(inst, tmp_path, capsys):
     assert "unknown key" in capsys.readouterr().err
     assert main(["--list-keys"]) == 0
     assert "wallonia" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", ["GS", "ES", "PR", "HEP", "CA", "KoR3", "KoR5", "KoR7",
+                                 key_hybrid_rounds])
+def test_settle_active_equals_full_settlement(inst, key):
+    inputs = KeyInputs.from_instance(inst)
+    kw = {"shares": [0.1, 0.2, 0.3, 0.1, 0.2, 0.1]} if key == "GS" else {}
+    plan = make_plan(inputs, key, **kw)
+    full = settle_plan(inputs, plan)
+    part = settle_active(inputs, plan)
+    np.testing.assert_allclose(part["comm_in"], full["comm_in"], atol=1e-12)
+    np.testing.assert_allclose(part["comm_out"], full["comm_out"], atol=1e-12)
+    np.testing.assert_allclose(part["entitlement"], entitlement(full, plan), atol=1e-12)

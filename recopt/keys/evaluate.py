@@ -65,6 +65,60 @@ def entitlement(settled: Mapping[str, np.ndarray], plan: KeyPlan | None = None
     return settled["round_take"][:-1].sum(axis=0) + settled["round_offer"][-1]
 
 
+def _subset(x, idx, shape):
+    """Rows ``idx`` of an array broadcastable to ``shape`` (S, T, U), as (n, U)."""
+    a = np.asarray(x, dtype=float)
+    if a.ndim <= 1 or all(d == 1 for d in a.shape[:-1]):
+        return a.reshape(-1)[-shape[-1]:] if a.ndim else a  # the same for every step
+    return np.broadcast_to(a, shape).reshape(-1, shape[-1])[idx]
+
+
+def settle_active(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
+    """:func:`recopt.keys.rules.settle_plan` run on the steps where sharing can happen.
+
+    At a step with ``G = 0`` or no need every flow to and from the community is 0
+    (Mustika (5)-(12)), so the settlement rule is applied to the other steps only
+    (for round plans: every step with ``G > 0``, whose offers make the entitlement) and
+    the result scattered back: ``comm_in``, ``comm_out`` (S, T, U) and the key's
+    ``entitlement`` (full, for Energy to Shift). Equal to settling everything (tested).
+    """
+    c, p = inputs.net_consumption, inputs.net_production
+    shape = c.shape
+    g = p.sum(axis=-1)
+    active = g > 0
+    if plan.rounds is None:  # rounds: offers at steps without need feed the entitlement
+        active &= c.sum(axis=-1) > 0
+    idx = np.flatnonzero(active.reshape(-1))
+    sub = KeyInputs(c.reshape(-1, shape[-1])[idx], p.reshape(-1, shape[-1])[idx])
+    if plan.rounds is not None:
+        from recopt.settle import Round
+
+        part = KeyPlan(rounds=tuple(
+            r if callable(r.keys) else Round(r.share, _subset(r.keys, idx, shape), r.carry,
+                                             r.name) for r in plan.rounds))
+    elif plan.keys is not None:
+        part = KeyPlan(keys=_subset(plan.keys, idx, shape))
+    else:
+        part = KeyPlan(allocation=_subset(plan.allocation, idx, shape))
+    res = settle_plan(sub, part)
+    out = {}
+    for name in ("comm_in", "comm_out"):
+        full = np.zeros((int(np.prod(shape[:-1])), shape[-1]))
+        full[idx] = res[name]
+        out[name] = full.reshape(shape)
+    if plan.entitlement is not None:
+        out["entitlement"] = plan.entitlement
+    elif plan.keys is not None:
+        out["entitlement"] = np.asarray(plan.keys) * g[..., None]
+    elif plan.allocation is not None:
+        out["entitlement"] = np.broadcast_to(plan.allocation, shape)
+    else:
+        ent = np.zeros((int(np.prod(shape[:-1])), shape[-1]))
+        ent[idx] = entitlement(res)
+        out["entitlement"] = ent.reshape(shape)
+    return out
+
+
 def evaluate_keys(
     instance: xr.Dataset,
     keys: Sequence[str] | str = OSPINA_KEYS,
@@ -129,9 +183,9 @@ def evaluate_keys(
         out = {}
         for name in keys:
             plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
-            res = settle_plan(inputs, plan)
+            res = settle_active(inputs, plan)
             out[name] = evaluate_arrays(ctx, res["comm_in"], res["comm_out"],
-                                        allocation=entitlement(res, plan), metrics=metrics,
+                                        allocation=res["entitlement"], metrics=metrics,
                                         co2_intensity=phi)
             del res
         return out

@@ -248,24 +248,34 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         w = np.where(w < 1e-12, 0.0, w)  # weights below 1e-12 of the largest count as 0
     pos = w > 0
     n_eff = np.where(pos, n, 0.0)
-    q = np.zeros(n.shape)
+    g = np.broadcast_to(g, n.shape[:-1])
+    total = n_eff.sum(axis=-1)
+    out = np.where((g >= total)[..., None], n_eff, 0.0)  # plenty: all served; G = 0: none
+    scarce = np.flatnonzero(((g > 0) & (g < total)).reshape(-1))  # only these need a level
+    if scarce.size == 0:
+        return out
+    u = n.shape[-1]
+    ns_, ws_ = n_eff.reshape(-1, u)[scarce], np.broadcast_to(w, n.shape).reshape(-1, u)[scarce]
+    gs = g.reshape(-1)[scarce]
+    ps = ws_ > 0
+    q = np.zeros(ns_.shape)
     with np.errstate(over="ignore"):
-        np.divide(n_eff, w, out=q, where=pos)
+        np.divide(ns_, ws_, out=q, where=ps)
     order = np.argsort(q, axis=-1, kind="stable")
     qs = np.take_along_axis(q, order, -1)
-    ns = np.take_along_axis(n_eff, order, -1)
-    ws = np.take_along_axis(w * pos, order, -1)
+    ns = np.take_along_axis(ns_, order, -1)
+    wsort = np.take_along_axis(ws_ * ps, order, -1)
     before = np.cumsum(ns, axis=-1) - ns  # sum of needs of members below k
-    w_from = np.cumsum(ws[..., ::-1], axis=-1)[..., ::-1]  # sum of weights from k on
-    reach = before + qs * w_from >= g[..., None]
-    found = reach.any(axis=-1)
+    w_from = np.cumsum(wsort[..., ::-1], axis=-1)[..., ::-1]  # sum of weights from k on
+    reach = before + qs * w_from >= gs[..., None]  # always reached somewhere: G < total
     k = np.argmax(reach, axis=-1)[..., None]
     nk = np.take_along_axis(before, k, -1)[..., 0]
     wk = np.take_along_axis(w_from, k, -1)[..., 0]
-    level = np.zeros(g.shape)
-    np.divide(np.maximum(g - nk, 0.0), wk, out=level, where=found & (wk > 0))
-    alloc = np.minimum(n_eff, w * pos * level[..., None])
-    return np.where(found[..., None], alloc, n_eff)
+    level = np.zeros(gs.shape)
+    np.divide(np.maximum(gs - nk, 0.0), wk, out=level, where=wk > 0)
+    flat = out.reshape(-1, u)
+    flat[scarce] = np.minimum(ns_, ws_ * ps * level[..., None])
+    return flat.reshape(n.shape)
 
 
 def _period_sums(x: np.ndarray, period: np.ndarray | None) -> np.ndarray:
