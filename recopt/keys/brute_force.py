@@ -256,7 +256,9 @@ class BruteForceResult:
     seconds : float
         Wall time of the search.
     settlements : dict of xarray.Dataset
-        Full settlements (:func:`recopt.settle.settle`) of the winner and runners-up.
+        Full settlements (:func:`recopt.settle.settle`) of the first ``settle_top``
+        candidates (default: the winner); :meth:`settle` re-settles any other one on
+        demand (time series are not kept for the others).
     """
 
     table: pd.DataFrame
@@ -265,6 +267,13 @@ class BruteForceResult:
     shares_source: str
     seconds: float
     settlements: dict[str, xr.Dataset] = field(default_factory=dict)
+    _settle: object = field(default=None, repr=False)
+
+    def settle(self, candidate: str) -> xr.Dataset:
+        """Full settlement of a ranked candidate (:func:`recopt.settle.settle`)."""
+        if candidate in self.settlements:
+            return self.settlements[candidate]
+        return self._settle(candidate)
 
     @property
     def winner(self) -> pd.Series:
@@ -316,7 +325,7 @@ def brute_force(
     top: int = 5,
     dtype: str = "float32",
     threads: int = 2,
-    settle_top: bool = True,
+    settle_top: int = 1,
     context: MetricContext | None = None,
 ) -> BruteForceResult:
     """Rank a region's standard keys (and, where allowed, the round grid) on an instance.
@@ -339,14 +348,16 @@ def brute_force(
         Specific shares (one per member); default from ``investment`` or net
         consumption (:func:`recopt.keys.catalogues.specific_shares`).
     top : int, default 5
-        Winner + runners-up re-settled in full (``settlements``).
+        Winner + runners-up shown by :meth:`BruteForceResult.summary` (CLI).
     dtype : {"float32", "float64"}
         Precision of the streamed grid (the catalogue and the re-settlements are
         float64).
     threads : int, default 2
         Threads walking the grid (NumPy releases the GIL).
-    settle_top : bool, default True
-        Re-settle the ``top`` candidates with :func:`recopt.settle.settle`.
+    settle_top : int, default 1
+        How many of the best candidates to re-settle in full with
+        :func:`recopt.settle.settle` (``settlements``); others on demand
+        (:meth:`BruteForceResult.settle`). Each full settlement holds time series.
     context : MetricContext, optional
         Precomputed metric context of the instance.
     """
@@ -386,16 +397,24 @@ def brute_force(
     upper = float(np.nansum(ub * weights) / weights[~np.isnan(ub)].sum()) \
         if np.any(~np.isnan(ub)) else float("nan")
     result = BruteForceResult(table, metric, upper, source, 0.0)
-    if settle_top:
+
+    def settle_candidate(name: str) -> xr.Dataset:
         from recopt.keys.rules import settle_key
 
-        for _, row in table.head(top).iterrows():
-            plan = plans.get(row["candidate"])
-            if plan is None:
-                specs = [RoundSpec(s, r, True) for s, r in
-                         zip(row["round_shares"], row["round_rules"], strict=True)]
-                plan = multiround_plan(inputs, specs, shares=spec_shares)
-            result.settlements[row["candidate"]] = settle_key(instance, plan)
+        row = table.loc[table["candidate"] == name]
+        if row.empty:
+            raise ModelError(f"no candidate named {name!r}")
+        row = row.iloc[0]
+        plan = plans.get(name)
+        if plan is None:
+            specs = [RoundSpec(s, r, True) for s, r in
+                     zip(row["round_shares"], row["round_rules"], strict=True)]
+            plan = multiround_plan(inputs, specs, shares=spec_shares)
+        return settle_key(instance, plan)
+
+    result._settle = settle_candidate
+    for name in table["candidate"].head(int(settle_top)):
+        result.settlements[name] = settle_candidate(name)
     result.seconds = _time.perf_counter() - t0
     return result
 
