@@ -68,8 +68,9 @@ def entitlement(settled: Mapping[str, np.ndarray], plan: KeyPlan | None = None
 def _subset(x, idx, shape):
     """Rows ``idx`` of an array broadcastable to ``shape`` (S, T, U), as (n, U)."""
     a = np.asarray(x, dtype=float)
-    if a.ndim <= 1 or all(d == 1 for d in a.shape[:-1]):
-        return a.reshape(-1)[-shape[-1]:] if a.ndim else a  # the same for every step
+    if a.ndim <= 1 or all(d == 1 or st == 0 for d, st in zip(a.shape[:-1], a.strides[:-1],
+                                                             strict=True)):
+        return a[(0,) * (a.ndim - 1)] if a.ndim else a  # the same for every step
     return np.broadcast_to(a, shape).reshape(-1, shape[-1])[idx]
 
 

@@ -164,8 +164,8 @@ def equal_keys(need: np.ndarray, among: str = "all") -> np.ndarray:
         (Mustika KoR5 step 1, eq. (40)); 0 at a step where nobody needs.
     """
     need = np.asarray(need, dtype=float)
-    if among == "all":
-        return np.full(need.shape, 1.0 / need.shape[-1])
+    if among == "all":  # a read-only view: the same keys at every step
+        return np.broadcast_to(1.0 / need.shape[-1], need.shape)
     if among == "consumers":
         has = need > 0
         count = has.sum(axis=-1, keepdims=True)
@@ -511,7 +511,8 @@ def settle_key(instance: xr.Dataset, key: str | Callable[..., KeyPlan] | KeyPlan
                         r.carry, r.name) for r in plan.rounds]
         ds = settle(instance, rounds=rounds)
     elif plan.keys is not None:
-        ds = settle(instance, keys=np.asarray(plan.keys))
+        shape = tuple(instance["consumption"].transpose(*DIMS).shape)
+        ds = settle(instance, keys=np.broadcast_to(np.asarray(plan.keys, dtype=float), shape))
     else:
         ds = settle(instance, allocation=plan.allocation)
     ds.attrs["key"] = key if isinstance(key, str) else getattr(key, "__name__", "plan")
