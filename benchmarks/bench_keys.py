@@ -42,12 +42,24 @@ OSPINA6 = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
            "energy_to_shift", "co2_avoided"]
 
 
-def _timed(fn, repeats):
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(fn, repeats, cpu=None):
+    """Wall times of ``repeats`` runs; CPU seconds of each run appended to ``cpu``.
+
+    On a shared machine the CPU time (all threads) is the better guide to the idle
+    wall time: idle wall ~ CPU time / threads used in parallel.
+    """
     out, times = None, []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = _cpu(), time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(_cpu() - c0)
     return out, times
 
 
@@ -57,9 +69,11 @@ def _brute_child(path: str, repeats: int, threads: int, queue) -> None:
     from recopt.keys.brute_force import brute_force
 
     inst = xr.load_dataset(path)
-    res, times = _timed(lambda: brute_force(inst, "wallonia", threads=threads), repeats)
+    cpu: list[float] = []
+    res, times = _timed(lambda: brute_force(inst, "wallonia", threads=threads), repeats, cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    queue.put({"times": times, "peak_rss_gib": peak, "candidates": len(res.table),
+    queue.put({"times": times, "cpu_s": statistics.median(cpu), "peak_rss_gib": peak,
+               "candidates": len(res.table),
                "winner": res.winner["candidate"],
                "winner_scr": float(res.winner["self_consumption_rate"]),
                "upper_bound": res.upper_bound, "active_threads": threads})
@@ -112,11 +126,12 @@ def main(argv=None) -> int:
                    data="seasonal_block_bootstrap of a 5-year synthetic history")
             rng = np.random.default_rng(0)  # a seeded hourly carbon-intensity series
             phi = 200.0 + 50.0 * rng.standard_normal(boot.sizes["time"]).clip(-3, 3)
+            cpu: list[float] = []
             _, t = _timed(lambda: evaluate_keys(
                 boot, ["GS", "ES", "PR", "HEP", "CA"], metrics=OSPINA6, co2_intensity=phi,
-                chunk_scenarios=args.chunk, threads=args.threads), repeats)
+                chunk_scenarios=args.chunk, threads=args.threads), repeats, cpu)
             record("evaluate_5keys_6metrics", t, scenarios=n, steps=boot.sizes["time"],
-                   members=14, target_s=10.0)
+                   members=14, target_s=10.0, cpu_s=statistics.median(cpu))
             del boot, hist
         if args.skip != "brute_force":
             t0 = time.perf_counter()
@@ -138,8 +153,8 @@ def main(argv=None) -> int:
     print("\n| step | median s | min s | max s | load | notes |\n|---|---|---|---|---|---|")
     for r in rows:
         notes = ", ".join(f"{k}={v}" for k, v in r.items()
-                          if k in ("candidates", "peak_rss_gib", "scenarios", "winner",
-                                   "target_s"))
+                          if k in ("cpu_s", "candidates", "peak_rss_gib", "scenarios",
+                                   "winner", "target_s"))
         print(f"| {r['step']} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | "
               f"{r['loadavg_1min']:.2f} | {notes} |")
     print(f"\nrecords: {path}")

@@ -156,13 +156,13 @@ def _brute(args, instance) -> int:
     from recopt.keys.brute_force import brute_force
 
     shares = _shares(args.shares, instance)
-    if isinstance(shares, str):
-        shares = None if shares == "investment" else shares
-    if isinstance(shares, str):  # guzman
+    if isinstance(shares, str) and shares == "guzman":
         from recopt.keys.rules import GUZMAN_SHARES
 
         shares = GUZMAN_SHARES
-    elif shares is not None:
+    elif isinstance(shares, str):  # "investment": the default source of specific shares
+        shares = None
+    elif shares is not None:  # a CSV table: its first column of shares
         shares = np.asarray(shares)[0]
     res = brute_force(instance, args.region, metric=args.rank_by,
                       grid=False if args.no_grid else None, n_rounds=args.n_rounds,
