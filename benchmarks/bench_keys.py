@@ -63,6 +63,18 @@ def _timed(fn, repeats, cpu=None):
     return out, times
 
 
+def _peak_gib() -> float:
+    """Peak RSS of this process image (VmHWM; ru_maxrss survives exec on Linux, so a
+    spawned child would report its parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def _brute_child(path: str, repeats: int, threads: int, queue) -> None:
     import xarray as xr
 
@@ -71,7 +83,7 @@ def _brute_child(path: str, repeats: int, threads: int, queue) -> None:
     inst = xr.load_dataset(path)
     cpu: list[float] = []
     res, times = _timed(lambda: brute_force(inst, "wallonia", threads=threads), repeats, cpu)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = _peak_gib()
     queue.put({"times": times, "cpu_s": statistics.median(cpu), "peak_rss_gib": peak,
                "candidates": len(res.table),
                "winner": res.winner["candidate"],

@@ -39,16 +39,6 @@ DEFAULT_METRICS = ("self_consumption_rate", "self_sufficiency", "bill_saving", "
                    "energy_to_shift", "co2_avoided")
 
 
-def _inputs_from_context(ctx: MetricContext, block: xr.Dataset) -> KeyInputs:
-    """Key inputs sharing the meter values the metric context already computed."""
-    base = KeyInputs.from_instance(block.isel({SCENARIO: [0]}))  # period and member data
-    p_minus = getattr(ctx, "_p_minus", None)
-    if p_minus is None:
-        return KeyInputs.from_instance(block)
-    return KeyInputs(ctx.net_consumption, p_minus, period=base.period,
-                     member_data=base.member_data, members=base.members)
-
-
 def entitlement(settled: Mapping[str, np.ndarray], plan: KeyPlan | None = None
                 ) -> np.ndarray:
     """Energy a key entitles each member to, kWh per step (for Energy to Shift).
@@ -180,7 +170,7 @@ def evaluate_keys(
     def run(a: int) -> dict[str, dict[str, np.ndarray]]:
         block = instance.isel({SCENARIO: slice(a, a + step)}).load()
         ctx = MetricContext(block)
-        inputs = _inputs_from_context(ctx, block)
+        inputs = KeyInputs.from_instance(block)
         out = {}
         for name in keys:
             plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
