@@ -57,7 +57,7 @@ from recopt.settle import bills, meter_flows
 CARD = "models/KoR8-KoR10.md"
 #: Default tolerance of the lexicographic second stage: the first stage's optimum may
 #: be lost by this much (saving-ratio units for KoR10's z; relative for the bill).
-LEX_TOLERANCE = 1e-7
+LEX_TOLERANCE = 1e-9
 ORDERS = ("fairness", "fairness_then_bill", "bill_then_fairness")
 
 
@@ -378,21 +378,28 @@ def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset
 
 
 def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
-    """Savings and saving ratios of a settlement (``bill``, ``baseline_bill``, ...).
+    """Savings, saving ratios and their Gini for a settlement's bills.
 
-    ``saving = B0 - B`` (EUR) and ``saving_ratio = (B0 - B) / |B0|`` (NaN where
-    ``B0 = 0``), over the horizon and per billing period; the ratio on ``|B0|`` is the
-    rule of this module for net earners.
+    ``saving = B0 - B`` (EUR, :func:`recopt.metrics.community.bill_savings`' definition)
+    and ``saving_ratio = (B0 - B) / |B0|`` (:func:`recopt.metrics.community.saving_ratio`,
+    NaN where ``B0 = 0``), over the horizon and per billing period; ``gini`` of the
+    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)).
     """
+    from recopt.metrics.community import gini, saving_ratio
+
     out = {}
     for suffix in ("", "_by_period"):
         b = billing[f"bill{suffix}"]
         b0 = billing[f"baseline_bill{suffix}"]
         saving = b0 - b
-        ratio = xr.where(abs(b0) > 0, saving / abs(b0).where(abs(b0) > 0), np.nan)
         out[f"saving{suffix}"] = saving.assign_attrs(units="EUR", long_name="B0 - B")
-        out[f"saving_ratio{suffix}"] = ratio.assign_attrs(units="1",
-                                                          long_name="(B0 - B) / |B0|")
+        out[f"saving_ratio{suffix}"] = saving.copy(
+            data=saving_ratio(saving.values, b0.values)).assign_attrs(
+            units="1", long_name="(B0 - B) / |B0| (Mustika 46)")
+    sv = out["saving"].transpose("scenario", "member")
+    out["gini"] = xr.DataArray(gini(sv.values), dims=("scenario",),
+                               coords={"scenario": sv["scenario"].values},
+                               attrs={"units": "1", "long_name": "Gini of savings (Ospina 22)"})
     return out
 
 
