@@ -9,6 +9,7 @@
 
 from recopt.metrics.community import (
     METRICS,
+    MetricContext,
     across_scenarios,
     baseline_bills,
     bill_savings,
@@ -18,6 +19,7 @@ from recopt.metrics.community import (
     day_starts,
     energy_to_shift,
     evaluate,
+    evaluate_arrays,
     gini,
     saving_ratio,
     self_consumption_rate,
@@ -29,6 +31,7 @@ from recopt.metrics.community import (
 
 __all__ = [
     "METRICS",
+    "MetricContext",
     "across_scenarios",
     "baseline_bills",
     "bill_savings",
@@ -38,6 +41,7 @@ __all__ = [
     "day_starts",
     "energy_to_shift",
     "evaluate",
+    "evaluate_arrays",
     "gini",
     "saving_ratio",
     "self_consumption_rate",

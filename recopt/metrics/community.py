@@ -46,9 +46,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from recopt.data.schema import DIMS, MEMBER, SCENARIO, TIME
+from recopt.data.instance import broadcast_price
+from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
 from recopt.errors import DimensionError, ModelError
-from recopt.settle import _stm_array, bills, community_production, meter_flows
+from recopt.settle import (
+    _stm_array,
+    bill_components,
+    bills,
+    community_production,
+    meter_flows,
+)
 
 __all__ = [
     "METRICS",
@@ -66,6 +73,8 @@ __all__ = [
     "baseline_bills",
     "bill_savings",
     "collective_bill",
+    "MetricContext",
+    "evaluate_arrays",
     "evaluate",
     "across_scenarios",
 ]
@@ -249,7 +258,7 @@ def day_starts(time) -> np.ndarray:
     return np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
 
 
-def energy_to_shift(net_consumption, allocation, starts) -> np.ndarray:
+def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> np.ndarray:
     """Energy to Shift per member, Ospina eqs (23)-(24) (kWh over the horizon).
 
     For each member and calendar day ``d`` the consumption is rescheduled within the
@@ -263,7 +272,12 @@ def energy_to_shift(net_consumption, allocation, starts) -> np.ndarray:
 
     ``ETS_i = sum_d (min(A_d, D_d) - E_d)``.
 
-    It is 0 for keys that never offer more than the need (prorata, cascade).
+    It is 0 when the allocation never exceeds the need: Ospina's PR/HEP/CA allocations
+    are capped at the demand (appendix A.4-A.6), hence her ETS = 0 for them. The
+    settlement's uncapped offer ``lambda * G`` of prorata exceeds the need at steps
+    where ``G > sum_i C+``; a member could take that surplus by shifting load into
+    those steps, so ETS > 0 there. Pass ``min(alloc, C+)`` to follow Ospina's capped
+    convention.
 
     Parameters
     ----------
@@ -274,21 +288,23 @@ def energy_to_shift(net_consumption, allocation, starts) -> np.ndarray:
         ``alloc``), kWh per step, same shape.
     starts : array_like of int
         First step of each day (:func:`day_starts`).
+    daily_need : array_like, optional
+        ``D_d`` if already known (shape ``(..., day, member)``), to save a pass.
 
     Returns
     -------
     numpy.ndarray
         Shape ``(..., member)``, kWh.
     """
-    c = np.maximum(np.asarray(net_consumption, dtype=float), 0.0)
-    a = np.maximum(np.asarray(allocation, dtype=float), 0.0)
+    c = np.asarray(net_consumption, dtype=float)
+    a = np.asarray(allocation, dtype=float)
     c, a = np.broadcast_arrays(c, a)
     starts = np.asarray(starts, dtype=np.intp)
     if c.shape[-2] == 0:
         return np.zeros(c.shape[:-2] + c.shape[-1:])
     ax = c.ndim - 2
     a_d = np.add.reduceat(a, starts, axis=ax)
-    d_d = np.add.reduceat(c, starts, axis=ax)
+    d_d = np.add.reduceat(c, starts, axis=ax) if daily_need is None else daily_need
     e_d = np.add.reduceat(np.minimum(a, c), starts, axis=ax)
     return np.maximum(np.minimum(a_d, d_d) - e_d, 0.0).sum(axis=ax)
 
@@ -380,7 +396,7 @@ def collective_bill(instance: xr.Dataset, comm_in, comm_out) -> xr.DataArray:
     return bills(instance, comm_in, comm_out)["collective_bill"]
 
 
-def _select(metrics: Iterable[str] | None) -> set[str]:
+def _select(metrics: Iterable[str] | str | None) -> set[str]:
     if metrics is None:
         return set(METRICS)
     if isinstance(metrics, str):
@@ -394,6 +410,220 @@ def _select(metrics: Iterable[str] | None) -> set[str]:
     return chosen
 
 
+def _prices_vary_in_time(instance: xr.Dataset) -> bool:
+    return any(TIME in instance[name].dims for name in PRICE_VARIABLES if name in instance)
+
+
+class MetricContext:
+    """What every key's metrics share on one instance, computed once.
+
+    Build it once per instance and pass it to :func:`evaluate` (``context=``) or
+    :func:`evaluate_arrays` when many keys are evaluated on the same instance (brute
+    force, the five Ospina keys over 500 bootstrap years): the meter values, the
+    community production, the baseline bills (through :func:`recopt.settle.bills`),
+    the per-step sharing upper bound and the day boundaries are not recomputed.
+
+    Attributes
+    ----------
+    net_consumption : numpy.ndarray
+        ``C+``, kWh per step, (S, T, U).
+    community_production : numpy.ndarray
+        ``G``, kWh per step, (S, T).
+    baseline_bill : numpy.ndarray
+        ``B0`` (fees included), EUR, (S, U).
+    """
+
+    def __init__(self, instance: xr.Dataset):
+        cons = _cube(instance, "consumption")
+        prod = _cube(instance, "production")
+        self.instance = instance
+        self.net_consumption, p_minus = meter_flows(cons, prod)
+        self.community_production = community_production(p_minus)
+        self.consumption_total = cons.sum(axis=1)  # (S, U)
+        self.own_use_total = np.minimum(cons, prod).sum(axis=1)  # (S, U), Villena (17)
+        self.upper_bound = sharing_upper_bound(
+            self.net_consumption, self.community_production).sum(axis=-1)
+        self.starts = day_starts(instance[TIME].values)
+        self.time_varying_prices = _prices_vary_in_time(instance)
+        self.prices = {
+            name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values)
+            for name in PRICE_VARIABLES
+        }
+        if not self.time_varying_prices:  # keep one step: costs are linear in the flows
+            self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
+        self._p_minus = p_minus
+        self._net_sums = (self.net_consumption.sum(axis=1, keepdims=True),
+                          p_minus.sum(axis=1, keepdims=True))
+        self.daily_need = np.add.reduceat(self.net_consumption, self.starts, axis=1) \
+            if self.starts.size else np.zeros(self.net_consumption.shape)
+        zero = np.zeros((1, 1, 1))
+        self.baseline_cost = self._energy_cost(zero, zero)  # (S, U)
+        # Fees over the billing periods do not depend on the flows nor on the
+        # scenario: take them from THE bill function on the first scenario.
+        first = bills(instance.isel({SCENARIO: [0]}), xr.DataArray(0.0), xr.DataArray(0.0))
+        fixed = first["baseline_bill"].transpose(SCENARIO, MEMBER).values - self.baseline_cost[:1]
+        self.baseline_bill = self.baseline_cost + fixed
+        self.coords = _sm_coords(instance)
+
+    def _energy_cost(self, comm_in: np.ndarray, comm_out: np.ndarray,
+                     summed: bool = False) -> np.ndarray:
+        """``sum_t cost`` per (S, U) from :func:`recopt.settle.bill_components`.
+
+        With prices constant over time the flows are summed over time first (exact:
+        the cost is linear in the flows), which makes it ~T times cheaper; pass
+        ``summed=True`` when ``comm_in``/``comm_out`` are already such sums (S, 1, U).
+        """
+        if self.time_varying_prices:
+            c_plus, p_minus = self.net_consumption, self._p_minus
+            if summed:
+                raise ValueError("summed flows need time-invariant prices")
+        else:
+            c_plus, p_minus = self._net_sums
+            if not summed:
+                comm_in = np.asarray(comm_in).sum(axis=1, keepdims=True)
+                comm_out = np.asarray(comm_out).sum(axis=1, keepdims=True)
+        shape = c_plus.shape
+        comp = bill_components(c_plus, p_minus, np.broadcast_to(comm_in, shape),
+                               np.broadcast_to(comm_out, shape), self.prices)
+        return comp["cost"].sum(axis=1)
+
+    def bill(self, comm_in: np.ndarray, comm_out: np.ndarray, summed: bool = False
+             ) -> np.ndarray:
+        """Bill ``B`` per (S, U), EUR: ``B0 - (sum_t base cost - sum_t cost)``.
+
+        Fees and billing periods are the same with and without the community, so
+        ``B - B0`` is the difference of the time-summed energy costs of
+        :func:`recopt.settle.bill_components`; equal to :func:`recopt.settle.bills`
+        (tested). ``summed``: the flows are time sums shaped (S, 1, U) (only with
+        time-invariant prices).
+        """
+        return self.baseline_bill - (
+            self.baseline_cost - self._energy_cost(comm_in, comm_out, summed))
+
+
+def evaluate_arrays(
+    context: MetricContext,
+    comm_in: np.ndarray,
+    comm_out: np.ndarray | None = None,
+    *,
+    allocation: np.ndarray | None = None,
+    metrics: Sequence[str] | str | None = None,
+    co2_intensity=None,
+) -> dict[str, np.ndarray]:
+    """NumPy core of :func:`evaluate`: a dict of arrays (per scenario, or (S, U)).
+
+    ``comm_in``, ``comm_out``, ``allocation`` are NumPy arrays (S, T, U) in kWh per
+    step; ``comm_out`` is needed only for the money metrics; ``co2_intensity`` in
+    g CO2eq/kWh broadcastable to (S, T). Same names and meaning as :func:`evaluate`.
+    """
+    chosen = _select(metrics)
+    explicit = metrics is not None
+    for name, given, what in (("energy_to_shift", allocation, "the key's allocation"),
+                              ("co2_avoided", co2_intensity, "a carbon-intensity series"),
+                              ("bill_saving", comm_out, "comm_out"),
+                              ("saving_ratio", comm_out, "comm_out"),
+                              ("gini", comm_out, "comm_out"),
+                              ("collective_bill", comm_out, "comm_out")):
+        if name in chosen and given is None:
+            if explicit:
+                raise ModelError(f"{name} needs {what}")
+            chosen.discard(name)
+    ctx = context
+    cin = np.asarray(comm_in, dtype=float)
+    g = ctx.community_production
+    out: dict[str, np.ndarray] = {}
+    g_sum = g.sum(axis=-1)
+    cin_t = cin.sum(axis=1)  # (S, U)
+    shared = cin_t.sum(axis=-1)
+    if chosen & {"self_consumption_rate", "sharing_upper_bound", "surplus_injected"}:
+        out["community_production"] = g_sum
+        out["shared_energy"] = shared
+    if "self_consumption_rate" in chosen:
+        out["self_consumption_rate"] = _ratio(shared, g_sum)  # = self_consumption_rate()
+    if "sharing_upper_bound" in chosen:
+        out["sharing_upper_bound"] = ctx.upper_bound
+        out["scr_upper_bound"] = _ratio(ctx.upper_bound, g_sum)
+    if "surplus_injected" in chosen:
+        out["surplus_injected"] = np.maximum(g_sum - shared, 0.0)
+    if "self_sufficiency" in chosen:
+        ssr = _ratio(ctx.own_use_total + cin_t, ctx.consumption_total)
+        out["self_sufficiency"] = ssr
+        out["self_sufficiency_mean"] = _ratio(np.nansum(ssr, axis=-1),
+                                              (~np.isnan(ssr)).sum(axis=-1))
+    if chosen & {"bill_saving", "saving_ratio", "gini", "collective_bill"}:
+        if ctx.time_varying_prices:
+            bill = ctx.bill(cin, np.asarray(comm_out, dtype=float))
+        else:
+            cout_t = np.asarray(comm_out, dtype=float).sum(axis=1, keepdims=True)
+            bill = ctx.bill(cin_t[:, None, :], cout_t, summed=True)
+        base = ctx.baseline_bill
+        saving = base - bill
+        if chosen & {"bill_saving", "gini"}:
+            out["bill"] = bill
+            out["baseline_bill"] = base
+            out["bill_saving"] = saving
+            out["bill_saving_mean"] = saving.mean(axis=-1)
+        if "saving_ratio" in chosen:
+            out["saving_ratio"] = saving_ratio(saving, base)
+        if "gini" in chosen:
+            out["gini"] = gini(saving)
+        if "collective_bill" in chosen:
+            cb, cb0 = bill.sum(axis=-1), base.sum(axis=-1)
+            out["collective_bill"] = cb
+            out["baseline_collective_bill"] = cb0
+            out["collective_saving_ratio"] = saving_ratio(cb0 - cb, cb0)
+    if "energy_to_shift" in chosen:
+        ets = energy_to_shift(ctx.net_consumption, allocation, ctx.starts,
+                              daily_need=ctx.daily_need)
+        out["energy_to_shift"] = ets
+        out["energy_to_shift_total"] = ets.sum(axis=-1)
+    if "co2_avoided" in chosen:
+        out["co2_avoided"] = co2_avoided(cin, co2_intensity)
+    return out
+
+
+_ATTRS = {
+    "community_production": ("kWh", "sum_t G"),
+    "shared_energy": ("kWh", "sum_{t,i} comm_in"),
+    "self_consumption_rate": ("1", "community self-consumption rate (Ospina 19)"),
+    "sharing_upper_bound": ("kWh", "sum_t min(G, sum_i C+): the most any key shares"),
+    "scr_upper_bound": ("1", "SCR upper bound"),
+    "surplus_injected": ("kWh", "community surplus to the grid"),
+    "self_sufficiency": ("1", "self-sufficiency rate (de Villena 17)"),
+    "self_sufficiency_mean": ("1", "mean SSR over consuming members"),
+    "bill": ("EUR", "bill (Mustika 15)"),
+    "baseline_bill": ("EUR", "bill without community"),
+    "bill_saving": ("EUR", "bill saving B0 - B"),
+    "bill_saving_mean": ("EUR", "mean bill saving per member"),
+    "saving_ratio": ("1", "saving ratio (B0 - B) / |B0| (Mustika 46)"),
+    "gini": ("1", "Gini of bill savings (Ospina 22)"),
+    "collective_bill": ("EUR", "sum_i B_i (Mustika 16)"),
+    "baseline_collective_bill": ("EUR", "sum_i B0_i"),
+    "collective_saving_ratio": ("1", "(sum B0 - sum B) / |sum B0|"),
+    "energy_to_shift": ("kWh", "energy to shift (Ospina 24)"),
+    "energy_to_shift_total": ("kWh", "community energy to shift (Ospina 24)"),
+    "co2_avoided": ("tCO2eq", "CO2 avoided (Ospina 25), intensity in gCO2eq/kWh"),
+}
+
+
+def _intensity(instance: xr.Dataset, phi) -> np.ndarray:
+    if isinstance(phi, xr.DataArray):
+        extra = set(phi.dims) - {SCENARIO, TIME}
+        if extra:
+            raise DimensionError(
+                f"co2_intensity has dims {sorted(extra)}; allowed: scenario, time",
+                variable="co2_intensity")
+        if TIME in phi.dims and phi.sizes[TIME] != instance.sizes[TIME]:
+            raise DimensionError(
+                f"co2_intensity has {phi.sizes[TIME]} steps; the instance has "
+                f"{instance.sizes[TIME]}", variable="co2_intensity")
+        phi = phi.drop_vars([d for d in (SCENARIO, TIME) if d in phi.coords])
+        tmpl = instance["consumption"].isel(member=0, drop=True).drop_vars(
+            [SCENARIO, TIME])
+        return np.asarray(phi.broadcast_like(tmpl).transpose(SCENARIO, TIME).values, float)
+    return np.asarray(phi, dtype=float)
+
+
 def evaluate(
     instance: xr.Dataset,
     comm_in,
@@ -402,6 +632,7 @@ def evaluate(
     metrics: Sequence[str] | str | None = None,
     co2_intensity=None,
     allocation=None,
+    context: MetricContext | None = None,
 ) -> xr.Dataset:
     """All metrics of one settled key on an instance, per scenario (and member).
 
@@ -425,6 +656,9 @@ def evaluate(
         Energy offered by the key (settlement ``allocation``), kWh per step; needed
         for ``energy_to_shift`` (a key offering more than the need leaves energy a
         member could take by shifting load).
+    context : MetricContext, optional
+        Precomputed per-instance data (build once with ``MetricContext(instance)``
+        when evaluating many keys on one instance).
 
     Returns
     -------
@@ -446,100 +680,20 @@ def evaluate(
         Unknown metric, or ``energy_to_shift``/``co2_avoided`` asked for without
         ``allocation``/``co2_intensity``.
     """
-    chosen = _select(metrics)
-    explicit = metrics is not None
-    if "energy_to_shift" in chosen and allocation is None:
-        if explicit:
-            raise ModelError("energy_to_shift needs the key's allocation (allocation=...)")
-        chosen.discard("energy_to_shift")
-    if "co2_avoided" in chosen and co2_intensity is None:
-        if explicit:
-            raise ModelError("co2_avoided needs a carbon-intensity series (co2_intensity=...)")
-        chosen.discard("co2_avoided")
-
-    cons = _cube(instance, "consumption")
-    prod = _cube(instance, "production")
-    c_plus, p_minus = meter_flows(cons, prod)
-    g = community_production(p_minus)
+    ctx = context if context is not None else MetricContext(instance)
     cin = np.asarray(_stm_array(instance, "comm_in", comm_in))
-    coords = _sm_coords(instance)
-    s_dim, sm = (SCENARIO,), (SCENARIO, MEMBER)
-    data: dict[str, tuple] = {}
-    kwh = {"units": "kWh"}
-
-    if chosen & {"self_consumption_rate", "sharing_upper_bound", "surplus_injected"}:
-        g_sum = g.sum(axis=-1)
-        shared = cin.sum(axis=(-2, -1))
-        data["community_production"] = (s_dim, g_sum, {**kwh, "long_name": "sum_t G"})
-        data["shared_energy"] = (s_dim, shared, {**kwh, "long_name": "sum_{t,i} comm_in"})
-    if "self_consumption_rate" in chosen:
-        data["self_consumption_rate"] = (
-            s_dim, self_consumption_rate(cin, g),
-            {"units": "1", "long_name": "community self-consumption rate (Ospina 19)"})
-    if "sharing_upper_bound" in chosen:
-        ub = sharing_upper_bound(c_plus, g).sum(axis=-1)
-        data["sharing_upper_bound"] = (
-            s_dim, ub, {**kwh, "long_name": "sum_t min(G, sum_i C+): most any key shares"})
-        data["scr_upper_bound"] = (
-            s_dim, _ratio(ub, g.sum(axis=-1)), {"units": "1", "long_name": "SCR upper bound"})
-    if "surplus_injected" in chosen:
-        data["surplus_injected"] = (
-            s_dim, surplus_injected(cin, g), {**kwh, "long_name": "community surplus to grid"})
-    if "self_sufficiency" in chosen:
-        ssr = self_sufficiency_rate(cons, prod, cin)
-        data["self_sufficiency"] = (
-            sm, ssr, {"units": "1", "long_name": "self-sufficiency rate (de Villena 17)"})
-        n_ok = (~np.isnan(ssr)).sum(axis=-1)
-        mean = _ratio(np.nansum(ssr, axis=-1), n_ok)
-        data["self_sufficiency_mean"] = (
-            s_dim, mean, {"units": "1", "long_name": "mean SSR over consuming members"})
-    if chosen & {"bill_saving", "saving_ratio", "gini", "collective_bill"}:
-        b = bills(instance, comm_in, comm_out)
-        bill = b["bill"].transpose(*sm).values
-        base = b["baseline_bill"].transpose(*sm).values
-        saving = base - bill
-        eur = {"units": "EUR"}
-        if chosen & {"bill_saving", "gini"}:
-            data["bill"] = (sm, bill, {**eur, "long_name": "bill (Mustika 15)"})
-            data["baseline_bill"] = (sm, base, {**eur, "long_name": "bill without community"})
-            data["bill_saving"] = (sm, saving, {**eur, "long_name": "bill saving B0 - B"})
-            data["bill_saving_mean"] = (
-                s_dim, saving.mean(axis=-1), {**eur, "long_name": "mean saving per member"})
-        if "saving_ratio" in chosen:
-            data["saving_ratio"] = (
-                sm, saving_ratio(saving, base),
-                {"units": "1", "long_name": "saving ratio (B0 - B) / |B0| (Mustika 46)"})
-        if "gini" in chosen:
-            data["gini"] = (s_dim, gini(saving),
-                            {"units": "1", "long_name": "Gini of bill savings (Ospina 22)"})
-        if "collective_bill" in chosen:
-            cb = bill.sum(axis=-1)
-            cb0 = base.sum(axis=-1)
-            data["collective_bill"] = (s_dim, cb, {**eur, "long_name": "sum_i B_i (Mustika 16)"})
-            data["baseline_collective_bill"] = (s_dim, cb0, {**eur, "long_name": "sum_i B0_i"})
-            data["collective_saving_ratio"] = (
-                s_dim, saving_ratio(cb0 - cb, cb0),
-                {"units": "1", "long_name": "(sum B0 - sum B) / |sum B0|"})
-    if "energy_to_shift" in chosen:
-        alloc = np.asarray(_stm_array(instance, "allocation", allocation))
-        ets = energy_to_shift(c_plus, alloc, day_starts(instance[TIME].values))
-        data["energy_to_shift"] = (sm, ets, {**kwh, "long_name": "energy to shift (Ospina 24)"})
-        data["energy_to_shift_total"] = (
-            s_dim, ets.sum(axis=-1), {**kwh, "long_name": "community energy to shift"})
-    if "co2_avoided" in chosen:
-        phi = co2_intensity
-        if isinstance(phi, xr.DataArray):
-            extra = set(phi.dims) - {SCENARIO, TIME}
-            if extra:
-                raise DimensionError(
-                    f"co2_intensity has dims {sorted(extra)}; allowed: scenario, time",
-                    variable="co2_intensity")
-            phi = phi.broadcast_like(instance["consumption"].isel(member=0, drop=True))
-            phi = phi.transpose(SCENARIO, TIME).values
-        data["co2_avoided"] = (
-            s_dim, co2_avoided(cin, phi),
-            {"units": "tCO2eq", "long_name": "CO2 avoided (Ospina 25), intensity in g/kWh"})
-    ds = xr.Dataset(data, coords=coords)
+    cout = None if comm_out is None else np.asarray(_stm_array(instance, "comm_out", comm_out))
+    alloc = (None if allocation is None
+             else np.asarray(_stm_array(instance, "allocation", allocation)))
+    phi = None if co2_intensity is None else _intensity(instance, co2_intensity)
+    res = evaluate_arrays(ctx, cin, cout, allocation=alloc, metrics=metrics,
+                          co2_intensity=phi)
+    data = {}
+    for name, value in res.items():
+        dims = (SCENARIO, MEMBER) if value.ndim == 2 else (SCENARIO,)
+        unit, long_name = _ATTRS[name]
+        data[name] = (dims, value, {"units": unit, "long_name": long_name})
+    ds = xr.Dataset(data, coords=ctx.coords)
     ds.attrs = {"description": "metrics of a settled key (models/metrics-and-uncertainty.md)"}
     return ds
 
