@@ -49,6 +49,7 @@ __all__ = [
     "settle_arrays",
     "settle_rounds",
     "prorata_need",
+    "round_step",
     "bill_components",
     "bills",
     "settle",
@@ -368,6 +369,35 @@ def prorata_need(remaining_need: np.ndarray, available: np.ndarray) -> np.ndarra
     return out
 
 
+def round_step(
+    keys: np.ndarray, available: np.ndarray, need: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One allocation round on checked keys (the kernel of :func:`settle_rounds`).
+
+    ``offer = lambda * available`` (Mustika (5), scaled back if round-off makes it
+    exceed ``available``), ``take = min(offer, need)`` (Mustika (7)) and the need
+    left afterwards. Keys are *not* checked here (callers check them, or generate
+    valid keys themselves, e.g. the brute force of :mod:`recopt.keys.brute_force`).
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        ``lambda >= 0`` with ``sum_i lambda <= 1``, shape ``(..., member)``.
+    available : numpy.ndarray
+        Energy on the table in this round, kWh per step, shape ``(...)``.
+    need : numpy.ndarray
+        Remaining need (net consumption not yet covered), kWh, shape ``(..., member)``.
+
+    Returns
+    -------
+    offer, take, remaining_need : numpy.ndarray
+        kWh per step, shape ``(..., member)``.
+    """
+    offer = _cap_offer(keys * available[..., None], available)
+    take = np.minimum(offer, need)
+    return offer, take, np.maximum(need - take, 0.0)
+
+
 def settle_rounds(
     net_consumption: ArrayLike,
     net_production: ArrayLike,
@@ -438,9 +468,7 @@ def settle_rounds(
         what = f"keys of round {r}" + (f" ({rnd.name})" if rnd.name else "")
         raw = rnd.keys(need.copy(), available.copy()) if callable(rnd.keys) else rnd.keys
         lam = _check_keys(_broadcast(what, raw, shape), labels, what)
-        offer = _cap_offer(lam * available[..., None], available)
-        take = np.minimum(offer, need)
-        need = np.maximum(need - take, 0.0)
+        offer, take, need = round_step(lam, available, need)
         comm_in = comm_in + take
         alloc = alloc + offer
         pool = pool + np.maximum(available - take.sum(axis=-1), 0.0)
