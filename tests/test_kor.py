@@ -10,7 +10,7 @@ import pytest
 from recopt.data import billing_period_index, make_instance
 from recopt.errors import ModelError
 from recopt.models import build, registry
-from recopt.settle import Round, meter_flows, prorata_need, settle
+from recopt.settle import meter_flows, settle
 from recopt.solve import solve
 from recopt.solve.solvers import solve_pyomo
 
@@ -52,24 +52,19 @@ def flows(inst):
 
 
 def rule_based_settlements(inst, seed=0):
-    """Rule-based keys computed inline (KoR1, KoR2, KoR3, KoR5, random static keys)."""
-    cp, pm = flows(inst)
-    U = cp.shape[-1]
-    out = {
-        "KoR1 equal": settle(inst, keys=np.full(cp.shape, 1.0 / U)),
-        "KoR2 prorata consumption": settle(inst, keys=prorata_need(cp, None)),
-        "KoR5 hybrid": settle(inst, rounds=[
-            Round(1.0, lambda need, avail: (need > 0) / np.maximum((need > 0).sum(-1,
-                  keepdims=True), 1)), Round(0.0, prorata_need)]),
-    }
-    inj = pm.sum(axis=(0, 1))
-    if inj.sum() > 0:
-        out["KoR3 prorata production"] = settle(
-            inst, keys=np.broadcast_to(inj / inj.sum(), cp.shape).copy())
+    """Every rule-based key of recopt.keys (KoR1-KoR7, Ospina's, ...) and random ones."""
+    from recopt.keys.rules import KEYS, settle_key
+
+    cp, _ = flows(inst)
+    out = {}
+    for name in KEYS:
+        if name in ("fixed", "KoR4", "GS"):  # need user data (shares, investment)
+            continue
+        out[name] = settle_key(inst, name)
     rng = np.random.default_rng(seed)
     for r in range(3):
         out[f"random static {r}"] = settle(
-            inst, keys=np.broadcast_to(rng.dirichlet(np.ones(U)), cp.shape).copy())
+            inst, keys=np.broadcast_to(rng.dirichlet(np.ones(cp.shape[-1])), cp.shape).copy())
     return out
 
 

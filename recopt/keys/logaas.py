@@ -236,6 +236,7 @@ class Evaluator:
     evaluations: int = 0
     _values: dict = field(default_factory=dict)
     _splits: dict = field(default_factory=dict)
+    _context: object = None
 
     def __post_init__(self):
         if isinstance(self.objective, str) and self.objective not in OBJECTIVES:
@@ -252,20 +253,26 @@ class Evaluator:
         return settle(self.instance, rounds=self.rounds(shares))
 
     def metrics(self, shares) -> dict[str, float]:
-        """Surplus and the named metrics (probability-weighted over scenarios)."""
-        from recopt.metrics.community import evaluate
+        """Surplus and the named metrics (probability-weighted over scenarios).
 
-        st = self.settlement(shares)
-        ev = evaluate(self.instance, st["community_intake"], st["community_sales"],
-                      metrics=("self_consumption_rate", "self_sufficiency", "saving_ratio",
-                               "gini", "collective_bill", "surplus_injected"))
+        Computed by the metric suite's NumPy core
+        (:func:`recopt.metrics.community.evaluate_arrays`) on the flows of
+        :func:`recopt.settle.settle_rounds`.
+        """
+        from recopt.metrics.community import MetricContext, evaluate_arrays
+
+        if self._context is None:
+            self._context = MetricContext(self.instance)
+        res = settle_rounds(self.cp, self.pm, self.rounds(shares))
+        ev = evaluate_arrays(self._context, res["comm_in"], res["comm_out"],
+                             metrics=("self_consumption_rate", "self_sufficiency",
+                                      "saving_ratio", "gini", "collective_bill"))
         w = self.w
-        out = {"surplus": float((w * st["surplus"].values.sum(axis=1)).sum())}
+        out = {"surplus": float((w * res["surplus"].sum(axis=1)).sum())}
         for name in ("self_consumption_rate", "collective_bill", "gini",
                      "self_sufficiency_mean"):
-            out[name] = float((w * ev[name].values).sum())
-        out["min_saving_ratio"] = float((w * np.nanmin(ev["saving_ratio"].values,
-                                                        axis=-1)).sum())
+            out[name] = float((w * ev[name]).sum())
+        out["min_saving_ratio"] = float((w * np.nanmin(ev["saving_ratio"], axis=-1)).sum())
         return out
 
     def __call__(self, shares) -> float:
