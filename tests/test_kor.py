@@ -256,6 +256,30 @@ def test_nonpositive_baseline_rule():
         float(r["model_min_saving_ratio"].min()), abs=1e-7)
 
 
+def test_exclude_rule_lifts_kor9_out_of_the_pure_producer_deadlock():
+    """A pure producer's saving is fixed by the total energy shared, so with constant
+    prices KoR9's equal ratios force r = 0 (no sharing); 'exclude' frees it."""
+    rng = np.random.default_rng(3)
+    T, U = 48, 5
+    sun = np.clip(np.sin((np.arange(T) % 24 - 6) / 12 * np.pi), 0, None)
+    C = rng.uniform(0.2, 1.0, (T, U))
+    C[:, 0] = 0.0
+    P = np.zeros((T, U))
+    P[:, 0] = 4.0 * sun
+    inst = make_instance(C, P, time=pd.date_range("2023-03-01", periods=T, freq="h"),
+                         price_grid_buy=rng.uniform(0.18, 0.3, U), price_grid_sell=0.05,
+                         price_community_buy=0.1, price_community_sell=0.08,
+                         subscription_fee=np.r_[0.0, np.full(U - 1, 5.0)])
+    stuck = solve(inst, "KoR9")
+    assert abs(float(stuck["model_saving_ratio"].max())) < 1e-7
+    free = solve(inst, "KoR9", nonpositive_baseline="exclude")
+    st = settle(inst, keys=free["key"])
+    ratios = ratios_by_period(st)[0, 0]
+    assert ratios[1:].min() > 0.05
+    np.testing.assert_allclose(ratios[1:], float(free["model_saving_ratio"][0, 0]), atol=1e-7)
+    assert st["baseline_bill"].values[0, 0] < 0 and ratios[0] >= -1e-9  # no loss
+
+
 def test_registered_with_options_and_outputs():
     names = {s.name for s in registry.all_models()}
     assert {"KoR8", "KoR9", "KoR10"} <= names

@@ -34,7 +34,8 @@ where ``B0`` is the baseline bill (fee included, no community) of
 Members whose baseline bill of a period is <= 0 (net earners): the saving ratio is
 taken on ``|B0|`` (``nonpositive_baseline="abs"``, default), so ``B0 - B >= z |B0|``
 still means "at least the same relative gain" and a member with ``B0 = 0`` is only
-guaranteed not to lose; ``"refuse"`` raises a ModelError naming them.
+guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
+``B <= B0``; ``"refuse"`` raises a ModelError naming them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ CARD = "models/KoR8-KoR10.md"
 #: be lost by this much (saving-ratio units for KoR10's z; relative for the bill).
 LEX_TOLERANCE = 1e-9
 ORDERS = ("fairness", "fairness_then_bill", "bill_then_fairness")
+BASELINE_RULES = ("abs", "exclude", "refuse")
 
 
 # --------------------------------------------------------------------------------------
@@ -116,12 +118,14 @@ class _Data:
 def check_baseline(instance: xr.Dataset, baseline: np.ndarray, rule: str) -> None:
     """Apply the rule for members whose baseline bill of a period is <= 0.
 
-    ``rule="abs"`` accepts them (ratios on ``|B0|``); ``"refuse"`` raises a
+    ``rule="abs"`` accepts them (ratios on ``|B0|``); ``"exclude"`` leaves them out of
+    the fairness constraints (they only keep ``B <= B0``); ``"refuse"`` raises a
     :class:`~recopt.errors.ModelError` naming every such member and period.
     """
-    if rule not in ("abs", "refuse"):
-        raise ModelError(f"nonpositive_baseline must be 'abs' or 'refuse'; got {rule!r}")
-    if rule == "abs":
+    if rule not in BASELINE_RULES:
+        raise ModelError(f"nonpositive_baseline must be one of {', '.join(BASELINE_RULES)}; "
+                         f"got {rule!r}")
+    if rule != "refuse":
         return
     bad = baseline <= 0
     if not bad.any():
@@ -133,7 +137,8 @@ def check_baseline(instance: xr.Dataset, baseline: np.ndarray, rule: str) -> Non
         f"the saving ratio (B0 - B) / B0 of Mustika (46)-(47) is ill-defined for members "
         f"whose baseline bill is <= 0: {', '.join(names)} (e.g. member {members[i]}: "
         f"B0 = {baseline[s, k, i]:.6g} EUR in billing period {k} of scenario {s}); use "
-        f"nonpositive_baseline='abs' (ratio on |B0|) or leave them out of the instance"
+        f"nonpositive_baseline='abs' (ratio on |B0|) or 'exclude' (no fairness constraint, "
+        f"no loss) or leave them out of the instance"
     )
 
 
@@ -261,10 +266,22 @@ def _build(
         expr=pyo.quicksum(w[s] * m.bill[s, k, i] for s, k, i in rows),
         doc="(16) expected collective bill over the horizon, fees included, EUR")
     absb = {r: abs(float(d.baseline[r])) for r in rows}
+    if nonpositive_baseline == "exclude":
+        fair = [r for r in rows if d.baseline[r] > 0]
+    else:
+        fair = rows
+    excluded = sorted(set(rows) - set(fair))
+    m.FAIR = pyo.Set(initialize=fair, dimen=3, ordered=True,
+                     doc="(scenario, period, member) in the fairness constraints (46)/(47)")
+    m.EXCLUDED = pyo.Set(initialize=excluded, dimen=3, ordered=True,
+                         doc="members with B0 <= 0 left out of (46)/(47) ('exclude' rule)")
+    m.no_loss = pyo.Constraint(
+        m.EXCLUDED, rule=lambda m, s, k, i: m.bill[s, k, i] <= m.baseline_bill[s, k, i],
+        doc="B <= B0 for the members left out of the fairness constraints")
     if variant == "KoR9":
         m.saving_ratio = pyo.Var(m.PERIODS, doc="r: the common bill-saving ratio (46)")
         m.equal_saving_ratio = pyo.Constraint(
-            m.BILLS,
+            m.FAIR,
             rule=lambda m, s, k, i: (
                 m.baseline_bill[s, k, i] - m.bill[s, k, i] - absb[(s, k, i)] * m.saving_ratio[s, k]
                 == 0),
@@ -275,13 +292,13 @@ def _build(
     # KoR10: max z, z |B0| <= B0 - B
     m.min_saving_ratio = pyo.Var(m.PERIODS, doc="z: minimum bill-saving ratio (47)")
     m.min_saving = pyo.Constraint(
-        m.BILLS,
+        m.FAIR,
         rule=lambda m, s, k, i: (
             absb[(s, k, i)] * m.min_saving_ratio[s, k] - m.baseline_bill[s, k, i]
             + m.bill[s, k, i] <= 0),
         doc="(47) z |B0| <= B0 - B for every member")
     for (s, k), var in m.min_saving_ratio.items():
-        if not any(absb[(s, k, i)] > 0 for i in range(U)):
+        if not any(absb[r] > 0 for r in fair if r[:2] == (s, k)):
             var.fix(0.0)  # no member has a bill: the ratio is 0 by convention
     m.fairness = pyo.Expression(
         expr=pyo.quicksum(w[s] * m.min_saving_ratio[s, k] for s, k in periods),
@@ -529,8 +546,9 @@ def _stitch(instance: xr.Dataset, parts) -> xr.Dataset:
 # --------------------------------------------------------------------------------------
 _BASELINE = Option(
     "nonpositive_baseline", str, "abs",
-    "members whose baseline bill of a period is <= 0: 'abs' (ratio on |B0|) or 'refuse' "
-    "(error naming them)", choices=("abs", "refuse"))
+    "members whose baseline bill of a period is <= 0: 'abs' (ratio on |B0|), 'exclude' "
+    "(out of the fairness constraints, B <= B0 only) or 'refuse' (error naming them)",
+    choices=BASELINE_RULES)
 
 #: HiGHS's presolve costs more than it saves on KoR8's per-step LPs, as on LP1's.
 _HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
