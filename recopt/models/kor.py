@@ -552,6 +552,10 @@ _BASELINE = Option(
 
 #: HiGHS's presolve costs more than it saves on KoR8's per-step LPs, as on LP1's.
 _HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+#: KoR9/KoR10's period LPs couple every step through a few dense bill rows: HiGHS's
+#: interior point (with crossover, so the solution is a vertex) is ~80x faster than its
+#: simplex there (30 members x 2880 steps: 0.9 s against 72 s; benchmarks/bench_kor.py).
+_HIGHS_PERIOD_DEFAULTS = {"highs": {"solver": "ipm"}}
 
 register(
     ModelSpec(
@@ -577,6 +581,7 @@ register(
         extract=_extract,
         derive=_derive,
         algorithm=_periodic_algorithm("KoR9"),
+        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
         options=(_BASELINE,),
         card=CARD,
     )
@@ -592,6 +597,7 @@ register(
         extract=_extract,
         derive=_derive,
         algorithm=_periodic_algorithm("KoR10"),
+        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
         options=(
             Option("order", str, "fairness_then_bill",
                    "'fairness': max z only; 'fairness_then_bill': then min collective bill "
