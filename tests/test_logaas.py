@@ -175,3 +175,20 @@ def test_cli(tmp_path, capsys):
     assert main([str(path), "--resolution", "4", "--rounds", "2"]) == 0
     out = capsys.readouterr().out
     assert "rank" in out and "niche" in out
+
+
+def test_registered_model_result_settles_back():
+    from recopt.settle import Round
+    from recopt.solve import solve
+
+    inst = community(9)
+    r = solve(inst, "LOGAAS", resolution=6)
+    assert r.attrs["status"] == "optimal"
+    rounds = [Round(float(s), np.broadcast_to(r["round_split"].values[k],
+                                              r["allocation"].shape))
+              for k, s in enumerate(r["round_share"].values)]
+    st_ = settle(inst, rounds=rounds)
+    np.testing.assert_allclose(st_["bill"], r["bill"], atol=1e-12)
+    assert float(st_["surplus"].sum()) == pytest.approx(r.attrs["objective"], abs=1e-9)
+    for name in ("saving_ratio", "gini", "collective_bill", "community_intake"):
+        assert name in r

@@ -92,3 +92,78 @@ def solve_round(available, need, weights=None, solver: str = "highs") -> tuple[n
         raise SolverError(f"the round LP was not solved: {out.status.value} {out.message}")
     split = np.array([m.split[i].value or 0.0 for i in m.MEMBERS])
     return split, float(out.objective)
+
+
+# --------------------------------------------------------------------------------------
+# registration: the search as an algorithm (python -m recopt.solve inst.nc --model LOGAAS)
+# --------------------------------------------------------------------------------------
+def _algorithm(instance, *, time_limit=None, seed=None, solver="highs", mip_gap=None,
+               threads=None, options=None, method="grid", rounds=3, resolution=20,
+               objective="surplus", carry=True, population=6, generations=15):
+    """Run the search and return a Result: the best key settled, the ranking in attrs."""
+    import time
+
+    from recopt.keys.logaas import search
+    from recopt.models.kor import saving_metrics
+
+    t0 = time.perf_counter()
+    kw = dict(n_rounds=rounds, resolution=resolution, objective=objective, carry=carry)
+    if method == "ga":
+        kw.update(population=population, generations=generations,
+                  seed=0 if seed is None else int(seed))
+    res = search(instance, method, **kw)
+    t1 = time.perf_counter()
+    best = res.best_rounds(1)
+    st = res.settlement(1)
+    out = st.drop_vars([v for v in st.data_vars if v.startswith("round_")])
+    out = out.assign(saving_metrics(out))
+    out["round_share"] = (("round",), np.array([r.share for r in best]),
+                          {"units": "1", "long_name": "share of G put on the table"})
+    out["round_split"] = (("round", "member"), np.array([np.asarray(r.keys)[0, 0]
+                                                         for r in best]),
+                          {"units": "1", "long_name": "static split of the round (L1)-(L5)"})
+    out = out.assign_coords(round=np.arange(1, len(best) + 1))
+    ranking = res.ranking.drop(columns=["splits"]).assign(
+        shares=[list(s) for s in res.ranking["shares"]])
+    value = float(res.ranking["objective"].iloc[0])
+    out.attrs = dict(
+        status="optimal" if method == "grid" else "feasible",
+        message=f"{method} search, best of {len(res.ranking)} niches "
+                f"({res.evaluations} evaluations); the grid is exact over the share lattice",
+        has_solution=True, objective=value, bound=value if method == "grid" else float("nan"),
+        gap=0.0 if method == "grid" else float("nan"), solver_version="",
+        build_seconds=0.0, compile_seconds=0.0, solve_seconds=t1 - t0,
+        extract_seconds=time.perf_counter() - t1, blocks=1, workers=1,
+        n_variables=0, n_constraints=0, n_integer=0, evaluations=res.evaluations,
+        ranking=ranking.to_json(orient="records"),
+    )
+    return out
+
+
+def _register():
+    from recopt.keys.logaas import OBJECTIVES
+    from recopt.models.registry import ModelSpec, Option, register
+
+    register(ModelSpec(
+        name="LOGAAS",
+        description="multi-round static keys: round shares searched (grid or niche GA), "
+                    "each round's split by the surplus-minimising LP (OptimCE LOGAAS)",
+        family="keys",
+        algorithm=_algorithm,
+        options=(
+            Option("method", str, "grid", "'grid' (exact over the lattice) or 'ga'",
+                   choices=("grid", "ga")),
+            Option("rounds", int, 3, "at most this many rounds"),
+            Option("resolution", int, 20, "shares are multiples of 1/resolution"),
+            Option("objective", str, "surplus", "what the shares minimise / maximise",
+                   choices=tuple(OBJECTIVES)),
+            Option("carry", lambda s: str(s).lower() in ("1", "true", "yes"), True,
+                   "re-offer what a round leaves in later rounds"),
+            Option("population", int, 6, "GA: individuals per niche"),
+            Option("generations", int, 15, "GA: generations"),
+        ),
+        card="models/LOGAAS.md",
+    ))
+
+
+_register()
