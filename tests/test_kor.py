@@ -103,7 +103,7 @@ def kor8_greedy(inst):
 # --------------------------------------------------------------------------------------
 # KoR8
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(5))
 def test_kor8_matches_greedy_oracle_and_settles_back(seed):
     inst = community(seed, S=1 + seed % 2, uniform_prices=seed % 3 == 0)
     r = solve(inst, "KoR8", workers=1)
@@ -141,7 +141,7 @@ def test_kor8_blocks_equal_one_block():
 # --------------------------------------------------------------------------------------
 # KoR9 and KoR10
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_kor9_ratios_equal(seed):
     inst = community(seed + 20, T=48, U=6)
     r = solve(inst, "KoR9")
@@ -164,7 +164,7 @@ def test_kor9_ratios_equal(seed):
         solve(inst, "KoR8", workers=1)["collective_bill"].sum()) - TOL
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_kor10_min_ratio_not_below_any_other_key(seed):
     inst = community(seed + 30, T=48, U=6, all_consume=seed % 2 == 0)
     r10 = solve(inst, "KoR10")
@@ -217,6 +217,10 @@ def test_periods_are_solved_apart_and_stitched_exactly():
     for model in ("KoR9", "KoR10"):
         r = solve(inst, model, **({"order": "fairness"} if model == "KoR10" else {}))
         assert r.attrs["blocks"] == 4 and r.attrs["status"] == "optimal"
+        serial = solve(inst, model, period_workers=1,
+                       **({"order": "fairness"} if model == "KoR10" else {}))
+        assert serial.attrs["workers"] == 1
+        assert serial.attrs["objective"] == pytest.approx(r.attrs["objective"], abs=1e-9)
         # the whole-instance model (all periods and scenarios in one LP) agrees
         m = build(model, inst)
         out = solve_pyomo(m)
@@ -239,9 +243,6 @@ def test_periods_are_solved_apart_and_stitched_exactly():
 
 def test_nonpositive_baseline_rule():
     inst = community(70, T=24, U=5, fee=False)
-    cp, _ = flows(inst)
-    earners = [str(m) for m, need in zip(inst["member"].values, cp.sum(axis=(0, 1)),
-                                         strict=True) if need == 0]
     inst = inst.copy()
     c = inst["consumption"].values.copy()
     c[..., 0] = 0.0  # member 0 (a PV owner) consumes nothing: a net earner

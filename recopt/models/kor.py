@@ -41,6 +41,7 @@ guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -472,9 +473,26 @@ def _periodic_algorithm(variant: str):
         blocks = _period_blocks(instance)
         parts, outcomes, build, extract = [], [], 0.0, 0.0
         prob = np.asarray(instance["scenario_probability"].values, float)
-        for s, steps in blocks:
-            sub = instance.isel(scenario=[s], time=steps)
-            sol, outs, b, e = _solve_period(variant, sub, opts, solver_kw, deadline)
+        n_workers = int(opts.pop("period_workers", 0)) or (os.cpu_count() or 1)
+        n_workers = max(1, min(n_workers, len(blocks)))
+        subs = [instance.isel(scenario=[s], time=steps) for s, steps in blocks]
+        if n_workers > 1:
+            import logging
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            from recopt.solve.runner import _worker_init
+
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            level = logging.getLogger("recopt").getEffectiveLevel()
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
+                                     initializer=_worker_init, initargs=(level,)) as pool:
+                futures = [pool.submit(_solve_period, variant, sub, opts, solver_kw, deadline)
+                           for sub in subs]
+                solved = [f.result() for f in futures]
+        else:
+            solved = [_solve_period(variant, sub, opts, solver_kw, deadline) for sub in subs]
+        for (s, steps), (sol, outs, b, e) in zip(blocks, solved, strict=True):
             outcomes += outs
             build += b
             extract += e
@@ -505,7 +523,7 @@ def _periodic_algorithm(variant: str):
             build_seconds=build,
             compile_seconds=sum(o.compile_seconds for o in outcomes),
             solve_seconds=sum(o.solve_seconds for o in outcomes),
-            extract_seconds=extract, blocks=len(blocks), workers=1,
+            extract_seconds=extract, blocks=len(blocks), workers=n_workers,
             n_variables=sum(o.n_variables for o in outcomes),
             n_constraints=sum(o.n_constraints for o in outcomes),
             n_integer=0, solves=len(outcomes),
@@ -544,6 +562,10 @@ def _stitch(instance: xr.Dataset, parts) -> xr.Dataset:
 # --------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------
+_WORKERS = Option(
+    "period_workers", int, 0, "worker processes for the (scenario, billing period) LPs "
+    "(0: one per core, at most one per period)")
+
 _BASELINE = Option(
     "nonpositive_baseline", str, "abs",
     "members whose baseline bill of a period is <= 0: 'abs' (ratio on |B0|), 'exclude' "
@@ -582,7 +604,7 @@ register(
         derive=_derive,
         algorithm=_periodic_algorithm("KoR9"),
         solver_defaults=_HIGHS_PERIOD_DEFAULTS,
-        options=(_BASELINE,),
+        options=(_BASELINE, _WORKERS),
         card=CARD,
     )
 )
@@ -607,6 +629,7 @@ register(
                    "how much of the first stage's optimum the second may lose (ratio "
                    "units for z; relative for the bill)"),
             _BASELINE,
+            _WORKERS,
         ),
         card=CARD,
     )
