@@ -259,6 +259,8 @@ def test_co2_units_and_series():
     assert co2_avoided(cin, 100.0) == pytest.approx([6 * 100 / 1e6] * 2)
     phi = np.array([0.0, 100.0, 300.0])
     assert co2_avoided(cin, phi) == pytest.approx([2 * 400 / 1e6] * 2)
+    per_scenario = np.array([[0.0, 100.0, 300.0], [100.0, 100.0, 100.0]])
+    assert co2_avoided(cin, per_scenario) == pytest.approx([2 * 400 / 1e6, 2 * 300 / 1e6])
     with pytest.raises(DimensionError, match="co2_intensity"):
         co2_avoided(cin, np.ones(4))
 
@@ -314,6 +316,9 @@ def test_evaluate_accepts_time_series_intensity(hand):
     phi = xr.DataArray([100.0, 500.0], dims="time", coords={"time": inst.time.values})
     ds = evaluate(inst, res.community_intake, res.community_sales, co2_intensity=phi)
     assert ds.co2_avoided.item() == pytest.approx(4.0 * 100.0 / 1e6)
+    phi2 = xr.DataArray([[300.0, 500.0]], dims=("scenario", "time"))
+    ds = evaluate(inst, res.community_intake, res.community_sales, co2_intensity=phi2)
+    assert ds.co2_avoided.item() == pytest.approx(4.0 * 300.0 / 1e6)
     with pytest.raises(DimensionError):
         evaluate(inst, res.community_intake, res.community_sales,
                  co2_intensity=xr.DataArray(np.ones(3), dims="time"))
@@ -338,3 +343,83 @@ def test_across_scenarios_mean_p10_p90():
     w = xr.DataArray(np.full(s, 1 / s), dims="scenario")
     weighted = across_scenarios(ds, weights=w)
     assert weighted.gini.sel(stat="mean").item() == pytest.approx(ds.gini.values.mean())
+
+
+# --------------------------------------------------------------------------------------
+# end to end: bootstrap -> battery -> keys -> metrics -> N* -> plots
+# --------------------------------------------------------------------------------------
+def test_normalise():
+    from recopt.metrics.plots import normalise
+
+    assert normalise(np.array([1.0, 3.0, 2.0])) == pytest.approx([0, 1, 0.5])
+    assert normalise(np.array([1.0, 3.0, 2.0]), False) == pytest.approx([1, 0, 0.5])
+    assert normalise(np.array([2.0, 2.0])) == pytest.approx([1, 1])
+
+
+def test_end_to_end_pipeline_and_plots(tmp_path):
+    from recopt.generate.battery import add_community_battery
+    from recopt.generate.bootstrap import seasonal_block_bootstrap
+    from recopt.metrics.convergence import convergence
+    from recopt.metrics.plots import bands, convergence_plot, member_bars, radar
+
+    rng = np.random.default_rng(0)
+    time = pd.date_range("2019-12-01", "2022-12-01", freq="3h", inclusive="left")
+    t = time.size
+    hour = np.asarray(time.hour)
+    sun = np.clip(np.sin((hour - 6) / 12 * np.pi), 0, None)
+    c = rng.uniform(0.1, 1.0, (t, 4))
+    c[:, 0] = 0.0
+    p = np.zeros((t, 4))
+    p[:, 0] = 6 * sun * rng.uniform(0.3, 1.0, t)
+    hist = make_instance(c, p, **PRICES, time=time, time_step_hours=3.0)
+    boot = seasonal_block_bootstrap(hist, 30, seed=2)
+    phi = xr.DataArray(np.full(boot.sizes["time"], 200.0), dims="time")
+    results = {}
+    for label, inst in (("base", boot), ("bess", add_community_battery(boot, 5.0, 2.0))):
+        u = inst.sizes["member"]
+        cp, _ = meter_flows(inst.consumption.values, inst.production.values)
+        ctx = MetricContext(inst)
+        for key, keys in (("ES", np.full((1, 1, u), 1 / u)), ("PR", prorata_need(cp, None))):
+            res = settle(inst, keys=keys)
+            results[f"{key}-{label}"] = evaluate(
+                inst, res.community_intake, res.community_sales, allocation=res.allocation,
+                co2_intensity=phi, context=ctx)
+    base = {k: v for k, v in results.items() if k.endswith("base")}
+    # dynamic keys share at least as much as static ones, and the battery adds to it
+    assert np.all(base["PR-base"].self_consumption_rate >= base["ES-base"].self_consumption_rate)
+    assert np.all(results["PR-bess"].shared_energy >= results["PR-base"].shared_energy)
+    conv = convergence(base, 0.05, metrics=["self_consumption_rate", "gini"], window=5)
+    files = [radar(base, tmp_path / "radar.png"),
+             member_bars(base, tmp_path / "members.png"),
+             bands(results, tmp_path / "bands.png"),
+             convergence_plot(conv, tmp_path / "conv.png")]
+    for f in files:
+        assert f.exists() and f.stat().st_size > 5000
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_aggregate_members(hand):
+    inst, res = hand
+    full = evaluate(inst, res.community_intake, res.community_sales)
+    sub = evaluate(inst, res.community_intake, res.community_sales,
+                   aggregate_members=["m1", "m2"])
+    saving = full.bill_saving.values[0]
+    assert sub.gini.item() == pytest.approx(gini(saving[1:]))
+    assert sub.bill_saving_mean.item() == pytest.approx(saving[1:].mean())
+    assert full.bill_saving_mean.item() == pytest.approx(saving.mean())
+    with pytest.raises(ModelError, match="unknown member"):
+        evaluate(inst, res.community_intake, res.community_sales, aggregate_members=["x"])
+
+
+def test_battery_member_left_out_of_aggregates():
+    from recopt.generate.battery import add_community_battery
+
+    c = np.array([[[0.0, 1.0, 1.0]] * 3 + [[0.0, 2.0, 1.0]] * 3])
+    p = np.array([[[5.0, 0.0, 0.0]] * 3 + [[0.0, 0.0, 0.0]] * 3])
+    aug = add_community_battery(_instance(c, p), 10.0, 10.0)
+    u = aug.sizes["member"]
+    res = settle(aug, keys=np.full((1, 1, u), 1 / u))
+    ds = evaluate(aug, res.community_intake, res.community_sales)
+    saving = ds.bill_saving.values[0]
+    assert ds.gini.item() == pytest.approx(gini(saving[:-1]))
+    assert ds.bill_saving_mean.item() == pytest.approx(saving[:-1].mean())

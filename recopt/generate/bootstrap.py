@@ -96,7 +96,8 @@ def season_blocks(time, step_hours: float) -> dict[str, tuple[np.ndarray, np.nda
     keep = ~((t.month == 2) & (t.day == 29))
     pos = np.flatnonzero(keep)
     tk = t[keep]
-    season = np.array([_MONTH_SEASON[m] for m in tk.month]) if tk.size else np.array([])
+    lookup = np.array([""] + [_MONTH_SEASON[m] for m in range(1, 13)])
+    season = lookup[np.asarray(tk.month, dtype=int)]
     syear = np.asarray(tk.year) + (np.asarray(tk.month) == 12)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for s in SEASONS:

@@ -258,6 +258,18 @@ def day_starts(time) -> np.ndarray:
     return np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
 
 
+def _day_sum(x: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
+    """Sums over the days starting at ``starts`` along ``axis`` (reshape when regular)."""
+    n = x.shape[axis]
+    if starts.size > 1:
+        length = int(starts[1] - starts[0])
+        if n % length == 0 and starts.size == n // length and np.array_equal(
+                starts, np.arange(0, n, length)):
+            shape = x.shape[:axis] + (starts.size, length) + x.shape[axis + 1:]
+            return x.reshape(shape).sum(axis=axis + 1)
+    return np.add.reduceat(x, starts, axis=axis)
+
+
 def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> np.ndarray:
     """Energy to Shift per member, Ospina eqs (23)-(24) (kWh over the horizon).
 
@@ -303,9 +315,9 @@ def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> 
     if c.shape[-2] == 0:
         return np.zeros(c.shape[:-2] + c.shape[-1:])
     ax = c.ndim - 2
-    a_d = np.add.reduceat(a, starts, axis=ax)
-    d_d = np.add.reduceat(c, starts, axis=ax) if daily_need is None else daily_need
-    e_d = np.add.reduceat(np.minimum(a, c), starts, axis=ax)
+    a_d = _day_sum(a, starts, ax)
+    d_d = _day_sum(c, starts, ax) if daily_need is None else daily_need
+    e_d = _day_sum(np.minimum(a, c), starts, ax)
     return np.maximum(np.minimum(a_d, d_d) - e_d, 0.0).sum(axis=ax)
 
 
@@ -330,14 +342,18 @@ def co2_avoided(comm_in, intensity) -> np.ndarray:
     numpy.ndarray
         Shape ``(...)``, t CO2eq.
     """
-    shared = np.asarray(comm_in, dtype=float).sum(axis=-1)
+    cin = np.asarray(comm_in, dtype=float)
     phi = np.asarray(intensity, dtype=float)
-    if phi.ndim and phi.shape[-1] not in (1, shared.shape[-1]):
+    n_t, n_u = cin.shape[-2], cin.shape[-1]
+    if phi.ndim and phi.shape[-1] not in (1, n_t):
         raise DimensionError(
-            f"co2_intensity has {phi.shape[-1]} steps; the flows have {shared.shape[-1]}",
+            f"co2_intensity has {phi.shape[-1]} steps; the flows have {n_t}",
             variable="co2_intensity",
         )
-    return 1e-6 * (shared * phi).sum(axis=-1)
+    if phi.ndim <= 1:  # one series for every scenario: a matrix-vector product
+        w = np.repeat(np.broadcast_to(phi, (n_t,)), n_u)
+        return 1e-6 * (cin.reshape(cin.shape[:-2] + (n_t * n_u,)) @ w)
+    return 1e-6 * (cin.sum(axis=-1) * phi).sum(axis=-1)
 
 
 # ---------------------------------------------------------------------------------
@@ -431,9 +447,21 @@ class MetricContext:
         ``G``, kWh per step, (S, T).
     baseline_bill : numpy.ndarray
         ``B0`` (fees included), EUR, (S, U).
+    aggregate : numpy.ndarray of bool
+        (U,) members counted in the member aggregates (``gini``,
+        ``bill_saving_mean``, ``self_sufficiency_mean``).
+
+    Parameters
+    ----------
+    instance : xarray.Dataset
+    aggregate_members : sequence of str, optional
+        Members counted in the member aggregates. Default: every member except a
+        community battery added by :func:`recopt.generate.battery.add_community_battery`
+        (``attrs["battery_member"]``): a shared asset is not a member whose savings
+        Ospina's Gini compares.
     """
 
-    def __init__(self, instance: xr.Dataset):
+    def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None):
         cons = _cube(instance, "consumption")
         prod = _cube(instance, "production")
         self.instance = instance
@@ -451,10 +479,10 @@ class MetricContext:
         }
         if not self.time_varying_prices:  # keep one step: costs are linear in the flows
             self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
-        self._p_minus = p_minus
+        self._p_minus = p_minus if self.time_varying_prices else None  # memory
         self._net_sums = (self.net_consumption.sum(axis=1, keepdims=True),
                           p_minus.sum(axis=1, keepdims=True))
-        self.daily_need = np.add.reduceat(self.net_consumption, self.starts, axis=1) \
+        self.daily_need = _day_sum(self.net_consumption, self.starts, 1) \
             if self.starts.size else np.zeros(self.net_consumption.shape)
         zero = np.zeros((1, 1, 1))
         self.baseline_cost = self._energy_cost(zero, zero)  # (S, U)
@@ -464,6 +492,18 @@ class MetricContext:
         fixed = first["baseline_bill"].transpose(SCENARIO, MEMBER).values - self.baseline_cost[:1]
         self.baseline_bill = self.baseline_cost + fixed
         self.coords = _sm_coords(instance)
+        names = [str(m) for m in instance[MEMBER].values]
+        if aggregate_members is None:
+            battery = instance.attrs.get("battery_member")
+            self.aggregate = np.array([m != battery for m in names])
+        else:
+            wanted = [str(m) for m in aggregate_members]
+            unknown = sorted(set(wanted) - set(names))
+            if unknown:
+                raise ModelError(f"aggregate_members names unknown member(s) {unknown}")
+            self.aggregate = np.isin(names, wanted)
+        if not self.aggregate.any():
+            raise ModelError("no member left to aggregate over (aggregate_members)")
 
     def _energy_cost(self, comm_in: np.ndarray, comm_out: np.ndarray,
                      summed: bool = False) -> np.ndarray:
@@ -533,7 +573,7 @@ def evaluate_arrays(
     g = ctx.community_production
     out: dict[str, np.ndarray] = {}
     g_sum = g.sum(axis=-1)
-    cin_t = cin.sum(axis=1)  # (S, U)
+    cin_t = np.einsum("stu->su", cin)
     shared = cin_t.sum(axis=-1)
     if chosen & {"self_consumption_rate", "sharing_upper_bound", "surplus_injected"}:
         out["community_production"] = g_sum
@@ -548,13 +588,14 @@ def evaluate_arrays(
     if "self_sufficiency" in chosen:
         ssr = _ratio(ctx.own_use_total + cin_t, ctx.consumption_total)
         out["self_sufficiency"] = ssr
-        out["self_sufficiency_mean"] = _ratio(np.nansum(ssr, axis=-1),
-                                              (~np.isnan(ssr)).sum(axis=-1))
+        agg = ssr[..., ctx.aggregate]
+        out["self_sufficiency_mean"] = _ratio(np.nansum(agg, axis=-1),
+                                              (~np.isnan(agg)).sum(axis=-1))
     if chosen & {"bill_saving", "saving_ratio", "gini", "collective_bill"}:
         if ctx.time_varying_prices:
             bill = ctx.bill(cin, np.asarray(comm_out, dtype=float))
         else:
-            cout_t = np.asarray(comm_out, dtype=float).sum(axis=1, keepdims=True)
+            cout_t = np.einsum("stu->su", np.asarray(comm_out, dtype=float))[:, None, :]
             bill = ctx.bill(cin_t[:, None, :], cout_t, summed=True)
         base = ctx.baseline_bill
         saving = base - bill
@@ -562,11 +603,11 @@ def evaluate_arrays(
             out["bill"] = bill
             out["baseline_bill"] = base
             out["bill_saving"] = saving
-            out["bill_saving_mean"] = saving.mean(axis=-1)
+            out["bill_saving_mean"] = saving[..., ctx.aggregate].mean(axis=-1)
         if "saving_ratio" in chosen:
             out["saving_ratio"] = saving_ratio(saving, base)
         if "gini" in chosen:
-            out["gini"] = gini(saving)
+            out["gini"] = gini(saving[..., ctx.aggregate])
         if "collective_bill" in chosen:
             cb, cb0 = bill.sum(axis=-1), base.sum(axis=-1)
             out["collective_bill"] = cb
@@ -618,6 +659,8 @@ def _intensity(instance: xr.Dataset, phi) -> np.ndarray:
                 f"co2_intensity has {phi.sizes[TIME]} steps; the instance has "
                 f"{instance.sizes[TIME]}", variable="co2_intensity")
         phi = phi.drop_vars([d for d in (SCENARIO, TIME) if d in phi.coords])
+        if SCENARIO not in phi.dims:  # one series for every scenario (fast path)
+            return np.asarray(phi.values, dtype=float)
         tmpl = instance["consumption"].isel(member=0, drop=True).drop_vars(
             [SCENARIO, TIME])
         return np.asarray(phi.broadcast_like(tmpl).transpose(SCENARIO, TIME).values, float)
@@ -633,6 +676,7 @@ def evaluate(
     co2_intensity=None,
     allocation=None,
     context: MetricContext | None = None,
+    aggregate_members: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """All metrics of one settled key on an instance, per scenario (and member).
 
@@ -659,6 +703,10 @@ def evaluate(
     context : MetricContext, optional
         Precomputed per-instance data (build once with ``MetricContext(instance)``
         when evaluating many keys on one instance).
+    aggregate_members : sequence of str, optional
+        Members counted in ``gini``, ``bill_saving_mean`` and
+        ``self_sufficiency_mean`` (ignored when ``context`` is given; see
+        :class:`MetricContext`). Default: all but a community battery.
 
     Returns
     -------
@@ -680,7 +728,7 @@ def evaluate(
         Unknown metric, or ``energy_to_shift``/``co2_avoided`` asked for without
         ``allocation``/``co2_intensity``.
     """
-    ctx = context if context is not None else MetricContext(instance)
+    ctx = context if context is not None else MetricContext(instance, aggregate_members)
     cin = np.asarray(_stm_array(instance, "comm_in", comm_in))
     cout = None if comm_out is None else np.asarray(_stm_array(instance, "comm_out", comm_out))
     alloc = (None if allocation is None

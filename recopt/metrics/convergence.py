@@ -148,7 +148,8 @@ def convergence(
         Tolerance on ``h(N)`` in the metric's unit (or relative to the running mean
         with ``relative=True``).
     metrics : sequence of str, optional
-        Metrics to use; default every variable on (scenario,) only.
+        Metrics to use; default the tolerance mapping's metrics, or (scalar
+        tolerance) every variable on (scenario,) only.
     window : int, default 20
         Consecutive values of N below the tolerance.
     relative : bool, default False
@@ -162,6 +163,8 @@ def convergence(
         series did not converge), ``binding_key``, ``binding_metric``, ``window``,
         ``relative``.
     """
+    if metrics is None and isinstance(tolerance, Mapping):
+        metrics = list(tolerance)
     keys, names, series = _as_table(results, metrics)
     n = series[0][0].shape[-1]
     if isinstance(tolerance, Mapping):
