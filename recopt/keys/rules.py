@@ -128,6 +128,9 @@ class KeyPlan:
     keys: np.ndarray | None = None
     allocation: np.ndarray | None = None
     rounds: tuple[Round, ...] | None = None
+    #: Energy the key entitles each member to (kWh per step) when it differs from
+    #: what the settlement reports as allocation (multi-round keys in closed form).
+    entitlement: np.ndarray | None = None
 
     def __post_init__(self):
         given = sum(x is not None for x in (self.keys, self.allocation, self.rounds))
@@ -161,8 +164,8 @@ def equal_keys(need: np.ndarray, among: str = "all") -> np.ndarray:
         (Mustika KoR5 step 1, eq. (40)); 0 at a step where nobody needs.
     """
     need = np.asarray(need, dtype=float)
-    if among == "all":
-        return np.full(need.shape, 1.0 / need.shape[-1])
+    if among == "all":  # a read-only view: the same keys at every step
+        return np.broadcast_to(1.0 / need.shape[-1], need.shape)
     if among == "consumers":
         has = need > 0
         count = has.sum(axis=-1, keepdims=True)
@@ -225,7 +228,7 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         Energy to share, kWh per step, shape ``(...)``.
     weights : array_like, optional
         Non-negative weights broadcastable to ``need``; default equal. Members with
-        weight 0 receive nothing.
+        weight 0 (or below ``1e-12`` times the largest weight) receive nothing.
 
     Returns
     -------
@@ -240,26 +243,39 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         w = np.broadcast_to(np.asarray(weights, dtype=float), n.shape)
         if np.any(w < 0):
             raise ModelError("water-filling weights must be >= 0")
+        top = w.max(axis=-1, keepdims=True)  # the allocation is scale-invariant in w
+        w = np.divide(w, top, out=np.zeros(w.shape), where=top > 0)
+        w = np.where(w < 1e-12, 0.0, w)  # weights below 1e-12 of the largest count as 0
     pos = w > 0
     n_eff = np.where(pos, n, 0.0)
-    q = np.zeros(n.shape)
+    g = np.broadcast_to(g, n.shape[:-1])
+    total = n_eff.sum(axis=-1)
+    out = np.where((g >= total)[..., None], n_eff, 0.0)  # plenty: all served; G = 0: none
+    scarce = np.flatnonzero(((g > 0) & (g < total)).reshape(-1))  # only these need a level
+    if scarce.size == 0:
+        return out
+    u = n.shape[-1]
+    ns_, ws_ = n_eff.reshape(-1, u)[scarce], np.broadcast_to(w, n.shape).reshape(-1, u)[scarce]
+    gs = g.reshape(-1)[scarce]
+    ps = ws_ > 0
+    q = np.zeros(ns_.shape)
     with np.errstate(over="ignore"):
-        np.divide(n_eff, w, out=q, where=pos)
+        np.divide(ns_, ws_, out=q, where=ps)
     order = np.argsort(q, axis=-1, kind="stable")
     qs = np.take_along_axis(q, order, -1)
-    ns = np.take_along_axis(n_eff, order, -1)
-    ws = np.take_along_axis(w * pos, order, -1)
+    ns = np.take_along_axis(ns_, order, -1)
+    wsort = np.take_along_axis(ws_ * ps, order, -1)
     before = np.cumsum(ns, axis=-1) - ns  # sum of needs of members below k
-    w_from = np.cumsum(ws[..., ::-1], axis=-1)[..., ::-1]  # sum of weights from k on
-    reach = before + qs * w_from >= g[..., None]
-    found = reach.any(axis=-1)
+    w_from = np.cumsum(wsort[..., ::-1], axis=-1)[..., ::-1]  # sum of weights from k on
+    reach = before + qs * w_from >= gs[..., None]  # always reached somewhere: G < total
     k = np.argmax(reach, axis=-1)[..., None]
     nk = np.take_along_axis(before, k, -1)[..., 0]
     wk = np.take_along_axis(w_from, k, -1)[..., 0]
-    level = np.zeros(g.shape)
-    np.divide(np.maximum(g - nk, 0.0), wk, out=level, where=found & (wk > 0))
-    alloc = np.minimum(n_eff, w * pos * level[..., None])
-    return np.where(found[..., None], alloc, n_eff)
+    level = np.zeros(gs.shape)
+    np.divide(np.maximum(gs - nk, 0.0), wk, out=level, where=wk > 0)
+    flat = out.reshape(-1, u)
+    flat[scarce] = np.minimum(ns_, ws_ * ps * level[..., None])
+    return flat.reshape(n.shape)
 
 
 def _period_sums(x: np.ndarray, period: np.ndarray | None) -> np.ndarray:
@@ -347,7 +363,26 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     Mustika Algorithm 3 (eqs (40)-(41), ``among="consumers"``) and Ospina Algorithm
     A.5 (``among="all"``: ``epsilon = G/M``). Round 2 redistributes what round 1 left
     (carry) pro rata of the remaining need, so its take never exceeds the need.
+    Computed in closed form (``take_1 = min(lambda_1 G, C+)``, ``take_2 = r *
+    min(1, S / sum r)`` with ``r = C+ - take_1`` and ``S = G - sum take_1``) and
+    handed to the settlement as an allocation; equal to the two-round settlement of
+    :func:`key_hybrid_rounds` (tested). The entitlement is Ospina's ``alpha``:
+    ``take_1 + S r / sum r``.
     """
+    c = inputs.net_consumption
+    g = inputs.net_production.sum(axis=-1)
+    take1 = np.minimum(equal_keys(c, among) * g[..., None], c)
+    rest = np.maximum(g - take1.sum(axis=-1), 0.0)
+    r = c - take1
+    r_sum = r.sum(axis=-1)
+    f = np.zeros(g.shape)
+    np.divide(rest, r_sum, out=f, where=r_sum > 0)
+    take = take1 + r * np.minimum(f, 1.0)[..., None]
+    return KeyPlan(allocation=take, entitlement=take1 + r * f[..., None])
+
+
+def key_hybrid_rounds(inputs: KeyInputs, among: str = "all") -> KeyPlan:
+    """KoR5 / HEP as two :class:`recopt.settle.Round` (Mustika Algorithm 3, literally)."""
     first = equal_keys(inputs.net_consumption, among)
     return KeyPlan(rounds=(Round(1.0, first, True, "equal"),
                            Round(0.0, prorata_need, True, "prorata remaining need")))
@@ -470,9 +505,14 @@ def settle_key(instance: xr.Dataset, key: str | Callable[..., KeyPlan] | KeyPlan
     else:
         plan = make_plan(KeyInputs.from_instance(instance), key, **params)
     if plan.rounds is not None:
-        ds = settle(instance, rounds=list(plan.rounds))
+        shape = tuple(instance["consumption"].transpose(*DIMS).shape)
+        rounds = [r if callable(r.keys) else
+                  Round(r.share, np.broadcast_to(np.asarray(r.keys, dtype=float), shape),
+                        r.carry, r.name) for r in plan.rounds]
+        ds = settle(instance, rounds=rounds)
     elif plan.keys is not None:
-        ds = settle(instance, keys=np.asarray(plan.keys))
+        shape = tuple(instance["consumption"].transpose(*DIMS).shape)
+        ds = settle(instance, keys=np.broadcast_to(np.asarray(plan.keys, dtype=float), shape))
     else:
         ds = settle(instance, allocation=plan.allocation)
     ds.attrs["key"] = key if isinstance(key, str) else getattr(key, "__name__", "plan")

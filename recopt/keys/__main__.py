@@ -1,0 +1,7 @@
+"""``python -m recopt.keys``: see :mod:`recopt.keys.cli`."""
+
+import sys
+
+from recopt.keys.cli import main
+
+sys.exit(main())

@@ -1,0 +1,207 @@
+"""Command line: compare keys on an instance, or brute-force a region's catalogue.
+
+Examples::
+
+    python -m recopt.keys instance.nc --keys ES,PR,HEP,CA --co2 250 --out results/
+    python -m recopt.keys instance.nc --keys GS,ES --shares shares.csv
+    python -m recopt.keys instance.nc --keys ES --rounds 0.5:equal,0.5:prorata
+    python -m recopt.keys instance.nc --brute-force --region wallonia --rank-by scr
+
+Prints a comparison table (means over scenarios, with P10/P90 when there are several)
+and writes ``metrics.nc``, ``summary.csv`` and PNG plots (radar, per member, bands)
+into ``--out``; the brute force writes ``ranking.csv`` and ``ranking.nc``. Exit code 0
+on success, 2 on bad input (the message names the culprit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from recopt.errors import RecoptError
+
+TABLE_METRICS = ("self_consumption_rate", "scr_upper_bound", "self_sufficiency_mean",
+                 "bill_saving_mean", "gini", "energy_to_shift_total", "co2_avoided",
+                 "collective_bill", "surplus_injected")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recopt.keys", description=__doc__.split("\n")[0])
+    p.add_argument("instance", nargs="?", help="instance file (.nc)")
+    p.add_argument("--keys", default="GS,ES,PR,HEP,CA",
+                   help="comma-separated key names (default: Ospina's five)")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metrics (default: Ospina's six + bills)")
+    p.add_argument("--co2", type=float, default=None,
+                   help="grid carbon intensity, g CO2eq/kWh (enables co2_avoided)")
+    p.add_argument("--shares", default=None,
+                   help="fixed shares for GS/fixed: CSV (member + one column per round), "
+                        "'guzman' or 'investment'")
+    p.add_argument("--rounds", default=None,
+                   help="add a multi-round key, e.g. 0.5:equal,0.3:fixed,0.2:prorata")
+    p.add_argument("--chunk-scenarios", type=int, default=None,
+                   help="scenarios per block (bounds memory)")
+    p.add_argument("--brute-force", action="store_true",
+                   help="rank the region's standard keys (+ round grid)")
+    p.add_argument("--region", default="wallonia", help="wallonia, brussels or flanders")
+    p.add_argument("--rank-by", default="self_consumption_rate",
+                   help="ranking metric (scr, ssr, saving, gini, collective_bill, ...)")
+    p.add_argument("--top", type=int, default=5, help="winner + runners-up shown")
+    p.add_argument("--step", type=float, default=0.1, help="round-share grid step")
+    p.add_argument("--n-rounds", type=int, default=3, help="rounds of the grid")
+    p.add_argument("--no-grid", action="store_true", help="catalogue only, no round grid")
+    p.add_argument("--out", default=None, help="directory for results and plots")
+    p.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
+    p.add_argument("--list-keys", action="store_true", help="list the keys and exit")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _list_keys() -> str:
+    from recopt.keys.catalogues import REGIONS
+    from recopt.keys.rules import KEYS
+
+    lines = [f"{k:<6} {s.kind:<8} {s.description}  [{s.source}]" for k, s in KEYS.items()]
+    lines.append("")
+    for region, cands in REGIONS.items():
+        lines.append(f"{region}: " + "; ".join(c.name for c in cands))
+    return "\n".join(lines)
+
+
+def _shares(arg, instance):
+    if arg is None:
+        return None
+    if arg in ("guzman", "investment"):
+        return arg
+    from recopt.keys.fixed import read_shares_csv
+
+    return read_shares_csv(arg, [str(m) for m in instance["member"].values])
+
+
+def _table(summary, keys, several: bool) -> str:
+    import pandas as pd
+
+    cols = [m for m in TABLE_METRICS if m in summary]
+    rows = []
+    for k in keys:
+        row = {"key": k}
+        for m in cols:
+            da = summary[m].sel(key=k)
+            mean = float(da.sel(stat="mean"))
+            row[m] = (f"{mean:.4g} [{float(da.sel(stat='p10')):.4g}, "
+                      f"{float(da.sel(stat='p90')):.4g}]") if several else f"{mean:.4g}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("key").T.to_string()
+
+
+def _compare(args, instance) -> int:
+    from recopt.keys.evaluate import evaluate_keys, summarise
+    from recopt.keys.fixed import fixed_plan
+    from recopt.keys.multiround import multiround_plan, parse_rounds
+
+    names = [k.strip() for k in args.keys.split(",") if k.strip()]
+    shares = _shares(args.shares, instance)
+    params, items = {}, []
+    for name in names:
+        if name.lower() in ("gs", "fixed") and shares is not None:
+            if isinstance(shares, str):
+                params[name] = {"shares": shares}
+                items.append(name)
+            else:
+                table = shares
+                items.append((name, lambda inputs, t=table: fixed_plan(inputs, t)))
+        else:
+            items.append(name)
+    if args.rounds:
+        specs = parse_rounds(args.rounds)
+        sh = shares if shares is not None and not isinstance(shares, str) else None
+        items.append((f"rounds({args.rounds})",
+                      lambda inputs: multiround_plan(inputs, specs,
+                                                     shares=None if sh is None else sh[0])))
+    metrics = args.metrics
+    if metrics is None:
+        metrics = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
+                   "energy_to_shift", "collective_bill", "surplus_injected",
+                   "sharing_upper_bound"] + (["co2_avoided"] if args.co2 is not None else [])
+    ds = evaluate_keys(instance, items, metrics=metrics, key_params=params,
+                       co2_intensity=args.co2, chunk_scenarios=args.chunk_scenarios)
+    summary = summarise(ds)
+    keys = [str(k) for k in ds["key"].values]
+    print(_table(summary, keys, ds.sizes["scenario"] > 1))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        ds.to_netcdf(out / "metrics.nc")
+        summary.to_dataframe().to_csv(out / "summary.csv")
+        written = [out / "metrics.nc", out / "summary.csv"]
+        if not args.no_plots:
+            from recopt.metrics import plots
+
+            results = {k: ds.sel(key=k, drop=True) for k in keys}
+            for fn, name in ((plots.radar, "radar.png"), (plots.member_bars, "members.png"),
+                             (plots.bands, "bands.png")):
+                try:
+                    written.append(fn(results, out / name))
+                except RecoptError as exc:
+                    logging.getLogger(__name__).warning("%s not drawn: %s", name, exc)
+        print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def _brute(args, instance) -> int:
+    from recopt.keys.brute_force import brute_force
+
+    shares = _shares(args.shares, instance)
+    if isinstance(shares, str) and shares == "guzman":
+        from recopt.keys.rules import GUZMAN_SHARES
+
+        shares = GUZMAN_SHARES
+    elif isinstance(shares, str):  # "investment": the default source of specific shares
+        shares = None
+    elif shares is not None:  # a CSV table: its first column of shares
+        shares = np.asarray(shares)[0]
+    res = brute_force(instance, args.region, metric=args.rank_by,
+                      grid=False if args.no_grid else None, n_rounds=args.n_rounds,
+                      step=args.step, shares=shares, top=args.top)
+    print(f"brute force, region {args.region}, ranked by {res.metric} "
+          f"(specific shares from {res.shares_source})")
+    print(res.summary(args.top))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table = res.table.copy()
+        table.to_csv(out / "ranking.csv", index=False)
+        res.to_dataset().to_netcdf(out / "ranking.nc")
+        print(f"wrote {out / 'ranking.csv'}, {out / 'ranking.nc'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.list_keys:
+        print(_list_keys())
+        return 0
+    if not args.instance:
+        print("error: give an instance file (or --list-keys)", file=sys.stderr)
+        return 2
+    try:
+        from recopt.data.instance import load
+
+        instance = load(args.instance)
+        return _brute(args, instance) if args.brute_force else _compare(args, instance)
+    except RecoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
