@@ -1,1 +1,636 @@
-"""Mustika KoR8-KoR10 fairness LPs. Filled by the optimised-keys issue."""
+"""Mustika et al.'s optimised keys of repartition KoR8, KoR9, KoR10.
+
+Source: S. Mustika et al., "A two-stage management strategy for the optimal operation
+and billing in an energy community with collective self-consumption", Applied Energy
+2022 (``seeds/mustika-two-stage-kor.txt``), §2.2-2.3 (settlement and bills, eqs
+(4)-(16)) and §3.2.8-3.2.10 (KoR8 eq. (45), KoR9 eq. (46), KoR10 eq. (47)). Model
+card: ``models/KoR8-KoR10.md``; the Pyomo component names below are the card's
+equation names.
+
+Units: energies in kWh per time step, prices in EUR/kWh, subscription fees in EUR
+per billing period, bills in EUR, saving ratios dimensionless.
+
+The decision is the community intake ``c[i,t] = Pcomm+`` of each member with
+``0 <= c <= C+`` and ``sum_i c <= G`` (the exact reformulation of
+``formulations/allocation-keys.md``): the keys are recovered as ``lambda = c / G``
+and settle back to exactly ``c`` with the DSO's rule (:mod:`recopt.settle`), so the
+``min`` of Mustika (7) needs no binary variable. With ``X[t] = sum_i c[i,t]`` (the
+collective self-consumption, (9)), the sales to the community are
+``Pcomm-[j,t] = P-[j,t] / G[t] * X[t]`` ((10)-(12)) and every bill is linear:
+
+``B[i,k] = B0[i,k] + sum_{t in k} ((cb - b)[i,t] c[i,t] + (s - cs)[i,t] P-[i,t]/G[t] X[t])``
+
+where ``B0`` is the baseline bill (fee included, no community) of
+:func:`recopt.settle.bills` for billing period ``k``.
+
+* KoR8 minimises the collective bill (45); it separates by time step, so the runner
+  solves it in blocks of steps (``separable="time"``).
+* KoR9 (equal saving ratios, (46)) and KoR10 (max-min saving ratio, (47)) couple the
+  steps of a billing period; billing periods (and scenarios) are independent
+  problems, so they are solved one (scenario, period) at a time by an algorithm that
+  stitches them into one Result (exact). KoR10's lexicographic second stage runs
+  inside each period.
+
+Members whose baseline bill of a period is <= 0 (net earners): the saving ratio is
+taken on ``|B0|`` (``nonpositive_baseline="abs"``, default), so ``B0 - B >= z |B0|``
+still means "at least the same relative gain" and a member with ``B0 = 0`` is only
+guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
+``B <= B0``; ``"refuse"`` raises a ModelError naming them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.data.schema import DIMS, PRICE_VARIABLES
+from recopt.errors import ModelError
+from recopt.models.construction import templated_constraints
+from recopt.models.registry import ModelSpec, Option, register
+from recopt.models.repartition import _scatter, _values
+from recopt.settle import bills, meter_flows
+
+CARD = "models/KoR8-KoR10.md"
+#: Default tolerance of the lexicographic second stage: the first stage's optimum may
+#: be lost by this much (saving-ratio units for KoR10's z; relative for the bill).
+LEX_TOLERANCE = 1e-9
+ORDERS = ("fairness", "fairness_then_bill", "bill_then_fairness")
+BASELINE_RULES = ("abs", "exclude", "refuse")
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    """Arrays of one (sub-)instance: (S, T, U) energies and prices, bills per period."""
+
+    net_consumption: np.ndarray  # C+ (Mustika Pmeter+)
+    net_production: np.ndarray  # P- (Mustika Pmeter-)
+    G: np.ndarray  # (S, T) community production (4)
+    intake_cost: np.ndarray  # (S, T, U) cb - b: EUR per kWh taken from the community
+    sales_cost: np.ndarray  # (S, T, U) (s - cs) P-/G: EUR per kWh of X (collective)
+    probability: np.ndarray  # (S,)
+    period: np.ndarray  # (T,) billing period position of each step
+    baseline: np.ndarray | None  # (S, K, U) B0 per billing period, fee included, EUR
+    active: np.ndarray  # (S, T) G > 0 and some net consumption
+    energy_baseline: float  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
+
+    @classmethod
+    def of(cls, instance: xr.Dataset, with_baseline: bool = True) -> _Data:
+        from recopt.data import billing_period_index, broadcast_price
+
+        c = instance["consumption"].transpose(*DIMS).values
+        p = instance["production"].transpose(*DIMS).values
+        cp, pm = meter_flows(c, p)
+        G = pm.sum(axis=-1)
+        pr = {
+            n: np.asarray(broadcast_price(instance, n).transpose(*DIMS).values, float)
+            for n in PRICE_VARIABLES
+        }
+        share = np.zeros_like(pm)
+        np.divide(pm, G[:, :, None], out=share, where=G[:, :, None] > 0)
+        base = None
+        if with_baseline:
+            zeros = np.zeros_like(cp)
+            base = bills(instance, zeros, zeros)["baseline_bill_by_period"].values
+        prob = np.asarray(instance["scenario_probability"].values, float)
+        energy0 = (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm).sum(axis=(1, 2))
+        return cls(
+            net_consumption=cp,
+            net_production=pm,
+            G=G,
+            intake_cost=pr["price_community_buy"] - pr["price_grid_buy"],
+            sales_cost=(pr["price_grid_sell"] - pr["price_community_sell"]) * share,
+            probability=prob,
+            period=np.asarray(billing_period_index(instance)).astype(int),
+            baseline=base,
+            active=(G > 0) & (cp.sum(axis=-1) > 0),
+            energy_baseline=float((prob * energy0).sum()),
+        )
+
+
+def check_baseline(instance: xr.Dataset, baseline: np.ndarray, rule: str) -> None:
+    """Apply the rule for members whose baseline bill of a period is <= 0.
+
+    ``rule="abs"`` accepts them (ratios on ``|B0|``); ``"exclude"`` leaves them out of
+    the fairness constraints (they only keep ``B <= B0``); ``"refuse"`` raises a
+    :class:`~recopt.errors.ModelError` naming every such member and period.
+    """
+    if rule not in BASELINE_RULES:
+        raise ModelError(f"nonpositive_baseline must be one of {', '.join(BASELINE_RULES)}; "
+                         f"got {rule!r}")
+    if rule != "refuse":
+        return
+    bad = baseline <= 0
+    if not bad.any():
+        return
+    members = np.asarray(instance["member"].values)
+    names = sorted({str(members[i]) for i in np.nonzero(bad)[2]})
+    s, k, i = (int(a) for a in np.argwhere(bad)[0])
+    raise ModelError(
+        f"the saving ratio (B0 - B) / B0 of Mustika (46)-(47) is ill-defined for members "
+        f"whose baseline bill is <= 0: {', '.join(names)} (e.g. member {members[i]}: "
+        f"B0 = {baseline[s, k, i]:.6g} EUR in billing period {k} of scenario {s}); use "
+        f"nonpositive_baseline='abs' (ratio on |B0|) or 'exclude' (no fairness constraint, "
+        f"no loss) or leave them out of the instance"
+    )
+
+
+def _index(mask: np.ndarray) -> list[tuple]:
+    return list(zip(*(a.tolist() for a in np.nonzero(mask)), strict=True))
+
+
+# --------------------------------------------------------------------------------------
+# the builder shared by KoR8, KoR9, KoR10
+# --------------------------------------------------------------------------------------
+def _build(
+    instance: xr.Dataset,
+    *,
+    variant: str,
+    nonpositive_baseline: str = "abs",
+    templates: bool = True,
+    **_ignored,
+) -> pyo.ConcreteModel:
+    """Build KoR8, KoR9 or KoR10 on ``instance`` (all its scenarios and periods).
+
+    Periods and scenarios are independent: KoR9's objective is the expected
+    collective bill, KoR10's the expected sum over periods of the minimum saving
+    ratio ``z`` (each ``z`` lives in one period only, so maximising the sum maximises
+    each). The lexicographic second stage of KoR10 is added by :func:`add_second_stage`.
+    """
+    if variant not in ("KoR8", "KoR9", "KoR10"):
+        raise ModelError(f"unknown KoR variant {variant!r}")
+    d = _Data.of(instance, with_baseline=variant != "KoR8")
+    if variant != "KoR8":
+        check_baseline(instance, d.baseline, nonpositive_baseline)
+    S, T, U = d.net_consumption.shape
+    cp, pm = d.net_consumption, d.net_production
+    act = d.active[:, :, None]
+    cons = _index(act & (cp > 0))
+    prod = _index(act & (pm > 0))
+    steps = _index(d.active)
+    m = pyo.ConcreteModel(name=variant)
+    m.recopt_data = d
+    m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
+
+    at: dict[tuple[int, int], list[int]] = {st: [] for st in steps}
+    for s, t, i in cons:
+        at[(s, t)].append(i)
+    m.MEMBERS = pyo.Set(initialize=range(U), ordered=True, doc="member positions")
+    m.STEPS = pyo.Set(initialize=steps, dimen=2, ordered=True,
+                      doc="active (scenario, step): G > 0 and some net consumption")
+    m.CONSUMERS = pyo.Set(initialize=cons, dimen=3, ordered=True,
+                          doc="(scenario, step, member) with C+ > 0 in an active step")
+    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=at, ordered=True)
+
+    # ---- variables: (7) Pcomm+ <= Pmeter+ and (9)-(10) surplus >= 0 as bounds ----------
+    m.community_intake = pyo.Var(
+        m.CONSUMERS, bounds=(0.0, None),
+        doc="c = Pcomm+: energy taken from the community, kWh (7); c <= C+ (7)-(8)")
+    for (s, t, i), var in zip(cons, m.community_intake.values(), strict=True):
+        var.setub(cp[s, t, i])
+    m.self_consumption = pyo.Var(
+        m.STEPS, bounds=(0.0, None),
+        doc="X = Pselfcons_coll: collective self-consumption, kWh (9); X <= G is (6)/(10)")
+    for (s, t), var in zip(steps, m.self_consumption.values(), strict=True):
+        var.setub(d.G[s, t])
+
+    with templated_constraints(templates and bool(steps)):
+        m.collective_self_consumption = pyo.Constraint(
+            m.STEPS,
+            rule=lambda m, s, t: (
+                m.self_consumption[s, t]
+                - sum(m.community_intake[s, t, i] for i in m.CONSUMERS_AT[s, t])
+                == 0
+            ),
+            doc="(9) X = sum_i Pcomm+",
+        )
+
+    # ---- the bills (13)-(16) as linear expressions of c and X ---------------------------
+    cons_arr = np.array(cons, dtype=int).reshape(-1, 3)
+    steps_arr = np.array(steps, dtype=int).reshape(-1, 2)
+    coef_c = d.intake_cost[tuple(cons_arr.T)] if cons else np.zeros(0)
+    w = d.probability
+    if variant == "KoR8":
+        coef_x = d.sales_cost.sum(axis=-1)[tuple(steps_arr.T)] if steps else np.zeros(0)
+        wc = w[cons_arr[:, 0]] * coef_c if cons else coef_c
+        wx = w[steps_arr[:, 0]] * coef_x if steps else coef_x
+        energy0 = d.energy_baseline
+        terms = [a * v for a, v in zip(wc.tolist(), m.community_intake.values(), strict=True)]
+        terms += [a * x for a, x in zip(wx.tolist(), m.self_consumption.values(), strict=True)]
+        m.collective_bill = pyo.Expression(
+            expr=energy0 + pyo.quicksum(terms),
+            doc="(16) expected collective bill without the subscription fees, EUR")
+        m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
+                                    doc="(45) min collective bill")
+        return m
+
+    # KoR9 / KoR10: one bill per (scenario, period, member)
+    K = d.baseline.shape[1]
+    periods = [(s, k) for s in range(S) for k in range(K)]
+    rows = [(s, k, i) for s, k in periods for i in range(U)]
+    m.PERIODS = pyo.Set(initialize=periods, dimen=2, ordered=True,
+                        doc="(scenario, billing period)")
+    m.BILLS = pyo.Set(initialize=rows, dimen=3, ordered=True,
+                      doc="(scenario, billing period, member)")
+    m.baseline_bill = pyo.Param(
+        m.BILLS, initialize={r: float(d.baseline[r]) for r in rows},
+        doc="B0: bill without community, fee included, EUR (Mustika §3.2.9)")
+    m.bill = pyo.Var(m.BILLS, doc="B: bill per member and billing period, EUR (15)")
+    terms: dict[tuple[int, int, int], list] = {r: [] for r in rows}
+    per = d.period
+    for (s, t, i), a, var in zip(cons, coef_c.tolist(), m.community_intake.values(),
+                                 strict=True):
+        if a != 0.0:
+            terms[(s, per[t], i)].append((a, var))
+    sc = d.sales_cost
+    for (s, t), var in zip(steps, m.self_consumption.values(), strict=True):
+        k = per[t]
+        for j in np.nonzero(sc[s, t])[0].tolist():
+            terms[(s, k, j)].append((float(sc[s, t, j]), var))
+
+    def bill_rule(m, s, k, i):
+        expr = pyo.quicksum(a * v for a, v in terms[(s, k, i)])
+        return m.bill[s, k, i] - expr == m.baseline_bill[s, k, i]
+
+    m.bill_definition = pyo.Constraint(
+        m.BILLS, rule=bill_rule,
+        doc="(13)-(15) B = B0 + sum_t ((cb - b) Pcomm+ + (s - cs) P-/G X)")
+    m.collective_bill = pyo.Expression(
+        expr=pyo.quicksum(w[s] * m.bill[s, k, i] for s, k, i in rows),
+        doc="(16) expected collective bill over the horizon, fees included, EUR")
+    absb = {r: abs(float(d.baseline[r])) for r in rows}
+    if nonpositive_baseline == "exclude":
+        fair = [r for r in rows if d.baseline[r] > 0]
+    else:
+        fair = rows
+    excluded = sorted(set(rows) - set(fair))
+    m.FAIR = pyo.Set(initialize=fair, dimen=3, ordered=True,
+                     doc="(scenario, period, member) in the fairness constraints (46)/(47)")
+    m.EXCLUDED = pyo.Set(initialize=excluded, dimen=3, ordered=True,
+                         doc="members with B0 <= 0 left out of (46)/(47) ('exclude' rule)")
+    m.no_loss = pyo.Constraint(
+        m.EXCLUDED, rule=lambda m, s, k, i: m.bill[s, k, i] <= m.baseline_bill[s, k, i],
+        doc="B <= B0 for the members left out of the fairness constraints")
+    if variant == "KoR9":
+        m.saving_ratio = pyo.Var(m.PERIODS, doc="r: the common bill-saving ratio (46)")
+        m.equal_saving_ratio = pyo.Constraint(
+            m.FAIR,
+            rule=lambda m, s, k, i: (
+                m.baseline_bill[s, k, i] - m.bill[s, k, i] - absb[(s, k, i)] * m.saving_ratio[s, k]
+                == 0),
+            doc="(46) (B0 - B) = r |B0| for every member: equal saving ratios")
+        m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
+                                    doc="(45) with (46): min collective bill")
+        return m
+    # KoR10: max z, z |B0| <= B0 - B
+    m.min_saving_ratio = pyo.Var(m.PERIODS, doc="z: minimum bill-saving ratio (47)")
+    m.min_saving = pyo.Constraint(
+        m.FAIR,
+        rule=lambda m, s, k, i: (
+            absb[(s, k, i)] * m.min_saving_ratio[s, k] - m.baseline_bill[s, k, i]
+            + m.bill[s, k, i] <= 0),
+        doc="(47) z |B0| <= B0 - B for every member")
+    for (s, k), var in m.min_saving_ratio.items():
+        if not any(absb[r] > 0 for r in fair if r[:2] == (s, k)):
+            var.fix(0.0)  # no member has a bill: the ratio is 0 by convention
+    m.fairness = pyo.Expression(
+        expr=pyo.quicksum(w[s] * m.min_saving_ratio[s, k] for s, k in periods),
+        doc="expected sum over billing periods of z")
+    m.objective = pyo.Objective(expr=m.fairness, sense=pyo.maximize,
+                                doc="(47) max min saving ratio")
+    return m
+
+
+def add_second_stage(m: pyo.ConcreteModel, order: str, tolerance: float = LEX_TOLERANCE):
+    """Turn a solved first stage into KoR10's lexicographic second stage.
+
+    ``"fairness_then_bill"``: keep ``z >= z* - tolerance`` per period and minimise the
+    collective bill; ``"bill_then_fairness"``: the model was solved with the bill
+    objective (see :func:`set_bill_objective`); keep ``bill <= B* + tolerance *
+    max(1, |B*|)`` and maximise ``z``.
+    """
+    if order == "fairness_then_bill":
+        for var in m.min_saving_ratio.values():
+            if not var.fixed:
+                var.setlb(float(var.value) - tolerance)
+        m.objective.deactivate()
+        m.lexicographic_objective = pyo.Objective(
+            expr=m.collective_bill, sense=pyo.minimize,
+            doc="second stage: min collective bill at the fairness level z*")
+    elif order == "bill_then_fairness":
+        best = float(pyo.value(m.collective_bill))
+        m.bill_objective.deactivate()
+        m.keep_bill = pyo.Constraint(
+            expr=m.collective_bill <= best + tolerance * max(1.0, abs(best)),
+            doc="second stage: collective bill at most B* (KoR8's optimum)")
+        m.objective.activate()
+    else:
+        raise ModelError(f"order must be one of {', '.join(ORDERS)}; got {order!r}")
+
+
+def set_bill_objective(m: pyo.ConcreteModel) -> None:
+    """First stage of ``bill_then_fairness``: minimise the collective bill (45)."""
+    m.objective.deactivate()
+    m.bill_objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
+                                     doc="first stage: min collective bill (45)")
+
+
+# --------------------------------------------------------------------------------------
+# extraction and derived quantities
+# --------------------------------------------------------------------------------------
+def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
+    """Keys, intake and sales on the (sub-)instance's dims (and z / r per period)."""
+    d: _Data = model.recopt_data
+    idx = model.recopt_index
+    shape = d.net_consumption.shape
+    c = np.clip(_scatter(idx["cons"], _values(model.community_intake), shape), 0.0,
+                d.net_consumption)
+    # X from the intake itself (equal to the variable up to the solver's tolerance), so
+    # that the sales are exactly what the DSO's rule gives for these keys
+    X = c.sum(axis=-1)
+    G = d.G
+    safe = np.where(G > 0, G, 1.0)
+    keys = np.where(G[:, :, None] > 0, c / safe[:, :, None], 0.0)
+    sales = d.net_production * np.where(G > 0, np.minimum(X / safe, 1.0), 0.0)[:, :, None]
+    coords = {dim: instance[dim].values for dim in DIMS}
+    kwh = {"units": "kWh"}
+    out = xr.Dataset(
+        {
+            "key": (DIMS, keys, {"units": "1", "long_name": "key lambda = Pcomm+ / G (5)"}),
+            "allocation": (DIMS, c, {**kwh, "long_name": "allocated energy lambda G (5)"}),
+            "community_intake": (DIMS, c, {**kwh, "long_name": "Pcomm+ (7)"}),
+            "community_sales": (DIMS, sales, {**kwh, "long_name": "Pcomm- (12)"}),
+        },
+        coords=coords,
+    )
+    for name, long in (("min_saving_ratio", "z of KoR10 (47)"),
+                       ("saving_ratio", "common ratio r of KoR9 (46)")):
+        comp = getattr(model, name, None)
+        if isinstance(comp, pyo.Var):
+            z = np.array([[comp[s, k].value for k in range(d.baseline.shape[1])]
+                          for s in range(shape[0])], dtype=float)
+            out[f"model_{name}"] = (("scenario", "period"), z, {"units": "1", "long_name": long})
+    return out
+
+
+def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
+    """Bills through the one settlement rule, savings, saving ratios."""
+    billing = bills(instance, solution["community_intake"], solution["community_sales"])
+    out = xr.merge([solution, billing], compat="override", join="outer")
+    out = out.assign(saving_metrics(out))
+    out["community_production"] = (
+        ("scenario", "time"),
+        meter_flows(instance["consumption"].transpose(*DIMS).values,
+                    instance["production"].transpose(*DIMS).values)[1].sum(axis=-1),
+        {"units": "kWh", "long_name": "community production G (4)"},
+    )
+    return out
+
+
+def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Savings, saving ratios and their Gini for a settlement's bills.
+
+    ``saving = B0 - B`` (EUR, :func:`recopt.metrics.community.bill_savings`' definition)
+    and ``saving_ratio = (B0 - B) / |B0|`` (:func:`recopt.metrics.community.saving_ratio`,
+    NaN where ``B0 = 0``), over the horizon and per billing period; ``gini`` of the
+    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)).
+    """
+    from recopt.metrics.community import gini, saving_ratio
+
+    out = {}
+    for suffix in ("", "_by_period"):
+        b = billing[f"bill{suffix}"]
+        b0 = billing[f"baseline_bill{suffix}"]
+        saving = b0 - b
+        out[f"saving{suffix}"] = saving.assign_attrs(units="EUR", long_name="B0 - B")
+        out[f"saving_ratio{suffix}"] = saving.copy(
+            data=saving_ratio(saving.values, b0.values)).assign_attrs(
+            units="1", long_name="(B0 - B) / |B0| (Mustika 46)")
+    sv = out["saving"].transpose("scenario", "member")
+    out["gini"] = xr.DataArray(gini(sv.values), dims=("scenario",),
+                               coords={"scenario": sv["scenario"].values},
+                               attrs={"units": "1", "long_name": "Gini of savings (Ospina 22)"})
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# KoR9 / KoR10: one (scenario, billing period) at a time, stitched
+# --------------------------------------------------------------------------------------
+def _period_blocks(instance: xr.Dataset) -> list[tuple[int, np.ndarray]]:
+    from recopt.data import billing_period_index
+
+    per = np.asarray(billing_period_index(instance)).astype(int)
+    S = instance.sizes["scenario"]
+    return [(s, np.nonzero(per == k)[0]) for s in range(S) for k in np.unique(per)]
+
+
+def _solve_period(variant, sub, opts, solver_kw, deadline):
+    from recopt.solve.solvers import solve_pyomo
+    from recopt.solve.status import Status
+
+    order = opts.get("order", "fairness")
+    tol = float(opts.get("lex_tolerance", LEX_TOLERANCE))
+    t0 = time.perf_counter()
+    m = _build(sub, variant=variant, nonpositive_baseline=opts["nonpositive_baseline"])
+    if variant == "KoR10" and order == "bill_then_fairness":
+        set_bill_objective(m)
+    build = time.perf_counter() - t0
+    outcomes = []
+
+    def run():
+        kw = dict(solver_kw)
+        if deadline is not None:
+            kw["time_limit"] = max(0.0, deadline - time.time())
+        outcomes.append(solve_pyomo(m, **kw))
+        return outcomes[-1]
+
+    out = run()
+    if variant == "KoR10" and order != "fairness" and out.status == Status.OPTIMAL:
+        t1 = time.perf_counter()
+        add_second_stage(m, order, tol)
+        build += time.perf_counter() - t1
+        out = run()
+    t2 = time.perf_counter()
+    sol = _extract(m, sub) if out.has_solution else None
+    return sol, outcomes, build, time.perf_counter() - t2
+
+
+def _periodic_algorithm(variant: str):
+    def algorithm(instance, *, time_limit=None, seed=None, solver="highs", mip_gap=None,
+                  threads=None, options=None, **opts):
+        from recopt.solve.status import Status, worst
+
+        deadline = None if time_limit is None else time.time() + float(time_limit)
+        solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
+        blocks = _period_blocks(instance)
+        parts, outcomes, build, extract = [], [], 0.0, 0.0
+        prob = np.asarray(instance["scenario_probability"].values, float)
+        n_workers = int(opts.pop("period_workers", 0)) or (os.cpu_count() or 1)
+        n_workers = max(1, min(n_workers, len(blocks)))
+        subs = [instance.isel(scenario=[s], time=steps) for s, steps in blocks]
+        if n_workers > 1:
+            import logging
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            from recopt.solve.runner import _worker_init
+
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            level = logging.getLogger("recopt").getEffectiveLevel()
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
+                                     initializer=_worker_init, initargs=(level,)) as pool:
+                futures = [pool.submit(_solve_period, variant, sub, opts, solver_kw, deadline)
+                           for sub in subs]
+                solved = [f.result() for f in futures]
+        else:
+            solved = [_solve_period(variant, sub, opts, solver_kw, deadline) for sub in subs]
+        for (s, steps), (sol, outs, b, e) in zip(blocks, solved, strict=True):
+            outcomes += outs
+            build += b
+            extract += e
+            parts.append((s, steps, sol))
+        status = worst(o.status for o in outcomes)
+        has_solution = all(sol is not None for _, _, sol in parts)
+        t0 = time.perf_counter()
+        if has_solution:
+            result = _derive(instance, _stitch(instance, parts), **opts)
+            if variant == "KoR10":  # expected sum over periods of z (47)
+                z = result["model_min_saving_ratio"].values
+                objective = float((prob[:, None] * z).sum())
+            else:  # expected collective bill, fees included (45)
+                objective = float((prob * result["collective_bill"].values).sum())
+        else:
+            result = xr.Dataset(coords={dim: instance[dim].values for dim in DIMS})
+            objective = math.nan
+        extract += time.perf_counter() - t0
+        result["scenario_probability"] = instance["scenario_probability"]
+        msgs = sorted({o.message for o in outcomes if o.message})
+        attrs = dict(
+            status=status.value if has_solution or status != Status.OPTIMAL
+            else Status.ERROR.value,
+            message="; ".join(msgs), has_solution=has_solution,
+            objective=objective, bound=objective if status == Status.OPTIMAL else math.nan,
+            gap=0.0 if status == Status.OPTIMAL else math.nan,
+            solver_version=outcomes[0].solver_version if outcomes else "",
+            build_seconds=build,
+            compile_seconds=sum(o.compile_seconds for o in outcomes),
+            solve_seconds=sum(o.solve_seconds for o in outcomes),
+            extract_seconds=extract, blocks=len(blocks), workers=n_workers,
+            n_variables=sum(o.n_variables for o in outcomes),
+            n_constraints=sum(o.n_constraints for o in outcomes),
+            n_integer=0, solves=len(outcomes),
+        )
+        result.attrs.update(attrs)
+        return result
+
+    algorithm.__name__ = f"{variant.lower()}_by_period"
+    return algorithm
+
+
+def _stitch(instance: xr.Dataset, parts) -> xr.Dataset:
+    """Put the (scenario, period) solutions back on the instance's dims."""
+    from recopt.data import billing_period_index
+
+    S, T, U = (instance.sizes[d] for d in DIMS)
+    K = int(np.asarray(billing_period_index(instance)).max()) + 1
+    first = parts[0][2]
+    data = {}
+    for name, var in first.data_vars.items():
+        if var.dims == DIMS:
+            arr = np.zeros((S, T, U))
+            for s, steps, sol in parts:
+                arr[s, steps, :] = sol[name].values[0]
+        else:  # (scenario, period): one value per block, blocks in period order
+            arr = np.full((S, K), np.nan)
+            count = {}
+            for s, _steps, sol in parts:
+                k = count.get(s, 0)
+                arr[s, k] = sol[name].values[0, 0]
+                count[s] = k + 1
+        data[name] = (var.dims, arr, var.attrs)
+    return xr.Dataset(data, coords={d: instance[d].values for d in DIMS})
+
+
+# --------------------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------------------
+_WORKERS = Option(
+    "period_workers", int, 0, "worker processes for the (scenario, billing period) LPs "
+    "(0: one per core, at most one per period)")
+
+_BASELINE = Option(
+    "nonpositive_baseline", str, "abs",
+    "members whose baseline bill of a period is <= 0: 'abs' (ratio on |B0|), 'exclude' "
+    "(out of the fairness constraints, B <= B0 only) or 'refuse' (error naming them)",
+    choices=BASELINE_RULES)
+
+#: HiGHS's presolve costs more than it saves on KoR8's per-step LPs, as on LP1's.
+_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+#: KoR9/KoR10's period LPs couple every step through a few dense bill rows: HiGHS's
+#: interior point (with crossover, so the solution is a vertex) is ~80x faster than its
+#: simplex there (30 members x 2880 steps: 0.9 s against 72 s; benchmarks/bench_kor.py).
+_HIGHS_PERIOD_DEFAULTS = {"highs": {"solver": "ipm"}}
+
+register(
+    ModelSpec(
+        name="KoR8",
+        description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
+        family="keys",
+        build=lambda inst, **o: _build(inst, variant="KoR8", **o),
+        extract=_extract,
+        derive=_derive,
+        separable="time",
+        solver_defaults=_HIGHS_DEFAULTS,
+        card=CARD,
+    )
+)
+
+register(
+    ModelSpec(
+        name="KoR9",
+        description="Mustika KoR9: min collective bill with equal bill-saving ratios (eq 46), "
+        "per billing period",
+        family="keys",
+        build=lambda inst, **o: _build(inst, variant="KoR9", **o),
+        extract=_extract,
+        derive=_derive,
+        algorithm=_periodic_algorithm("KoR9"),
+        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
+        options=(_BASELINE, _WORKERS),
+        card=CARD,
+    )
+)
+
+register(
+    ModelSpec(
+        name="KoR10",
+        description="Mustika KoR10: max the minimum bill-saving ratio (eq 47), per billing "
+        "period, optionally lexicographic with the collective bill",
+        family="keys",
+        build=lambda inst, **o: _build(inst, variant="KoR10", **o),
+        extract=_extract,
+        derive=_derive,
+        algorithm=_periodic_algorithm("KoR10"),
+        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
+        options=(
+            Option("order", str, "fairness_then_bill",
+                   "'fairness': max z only; 'fairness_then_bill': then min collective bill "
+                   "at z >= z* - tol; 'bill_then_fairness': min bill first, then max z at "
+                   "that bill", choices=ORDERS),
+            Option("lex_tolerance", float, LEX_TOLERANCE,
+                   "how much of the first stage's optimum the second may lose (ratio "
+                   "units for z; relative for the bill)"),
+            _BASELINE,
+            _WORKERS,
+        ),
+        card=CARD,
+    )
+)

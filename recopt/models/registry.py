@@ -108,6 +108,7 @@ def register(spec: ModelSpec) -> ModelSpec:
 def _load_all() -> None:
     # Importing the model modules registers them.
     import recopt.models.kor  # noqa: F401
+    import recopt.models.logaas  # noqa: F401
     import recopt.models.loops  # noqa: F401
     import recopt.models.repartition  # noqa: F401
 
