@@ -6,5 +6,9 @@
 """
 
 from recopt.metrics.community import covered_consumption, self_sufficiency
+from recopt.metrics.loops import kpi_summary, loop_kpis, plot_loops, standalone_cost
 
-__all__ = ["covered_consumption", "self_sufficiency"]
+__all__ = [
+    "covered_consumption", "self_sufficiency", "loop_kpis", "kpi_summary", "plot_loops",
+    "standalone_cost",
+]
