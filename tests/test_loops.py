@@ -23,7 +23,7 @@ from recopt.models.loops import (
     loop_data,
     objective_of,
 )
-from recopt.solve import solve
+from recopt.solve import load_result, solve
 from recopt.solve.solvers import solve_pyomo
 
 TOL = 1e-6
@@ -270,9 +270,14 @@ def test_cli_summary(tmp_path, capsys):
 
     path = tmp_path / "loops.nc"
     save(random_instance(2, n=6), path)
-    assert main([str(path), "--model", "MLCol", "--option", "enumeration=maximal"]) == 0
+    res = tmp_path / "r.nc"
+    assert main([str(path), "--model", "MLCol", "--option", "enumeration=maximal",
+                 "--output", str(res)]) == 0
     out = capsys.readouterr().out
     assert "loops" in out and "benefit" in out and "enumerated loops (maximal)" in out
+    r = load_result(res)
+    assert r.attrs["model"] == "MLCol" and r.attrs["n_enumerated_loops"] >= 1
+    assert {"membership", "loop_members", "flow", "grid_buy", "grid_sell", "benefit"} <= set(r)
 
 
 def test_kpis_and_plot(tmp_path):

@@ -187,6 +187,9 @@ def kpi_summary(kpis: xr.Dataset) -> str:
     if "loop_members" in kpis:
         for lab, mem in zip(kpis["loop"].values, kpis["loop_members"].values, strict=True):
             lines.append(f"           {lab}: {mem}")
+    if not math.isfinite(a["collective_self_consumption_rate"]):
+        lines.append(f"benefit    no loop formed; cost {a['no_loop_cost']:,.2f} EUR")
+        return "\n".join(lines)
     lines.append(
         f"sharing    collective self-consumption {a['collective_self_consumption_rate']:.1%}, "
         f"self-production {a['self_production_rate']:.1%} (gross "
