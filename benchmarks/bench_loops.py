@@ -16,7 +16,8 @@ For each number of actors (default 10, 15, 20, 30) and one week hourly (168 step
 5. MLCol's enumeration: number of loops; MLCol(maximal) objective for comparison.
 
 Records go one JSON line each to ``benchmarks/results/loops_<UTC stamp>.jsonl``
-(the first line describes the machine and the load average); a Markdown table is
+(the first line describes the machine and the load average), with a map of
+MLCol's loops per size (``loops_<stamp>_<n>_actors.png``); a Markdown table is
 printed at the end with the speed-up MLCpct / MLCol (solve time and end to end).
 
     python benchmarks/bench_loops.py            # 10, 15, 20, 30 actors, 3 repeats
@@ -45,6 +46,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from recopt.generate.synthetic import synthetic_community
+from recopt.metrics import plot_loops
 from recopt.models import build as build_model
 from recopt.solve import solve
 from recopt.solve.solvers import solve_pyomo
@@ -121,13 +123,13 @@ def make_instance(args, n: int):
 # --------------------------------------------------------------------------------------
 # measurements
 # --------------------------------------------------------------------------------------
-def relaxation_bounds(instance, model: str, opts: dict) -> dict:
+def relaxation_bounds(instance, model: str, opts: dict, time_limit: float | None) -> dict:
     """LP-relaxation bound and HiGHS's dual bound after the root node."""
     m = build_model(model, instance, **opts)
     pyo.TransformationFactory("core.relax_integer_vars").apply_to(m)
-    lp = solve_pyomo(m)
+    lp = solve_pyomo(m, time_limit=time_limit)
     m = build_model(model, instance, **opts)
-    root = solve_pyomo(m, options={"mip_max_nodes": 1})
+    root = solve_pyomo(m, time_limit=time_limit, options={"mip_max_nodes": 1})
     return {"lp_bound": lp.objective, "root_bound": root.bound,
             "root_status": str(root.status), "root_seconds": root.solve_seconds}
 
@@ -138,11 +140,13 @@ def gap(opt: float, bound: float) -> float:
     return (opt - bound) / max(abs(opt), 1e-9)
 
 
-def run_one(instance, model: str, opts: dict, args) -> dict:
+def run_one(instance, model: str, opts: dict, args, png: Path | None = None) -> dict:
     t0 = time.perf_counter()
     r = solve(instance, model, time_limit=args.time_limit, **opts)
     wall = time.perf_counter() - t0
     a = r.attrs
+    if png is not None and a["has_solution"]:
+        plot_loops(instance, r, png)
     return {
         "model": model, "options": opts, "status": a["status"], "objective": a["objective"],
         "bound": a["bound"], "gap": a["gap"], "build_seconds": a["build_seconds"],
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--days", type=int, default=None)
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--time-limit", type=float, default=1800.0, help="per solve, s")
+    p.add_argument("--time-limit", type=float, default=900.0, help="per solve, s")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-gaps", action="store_true", help="skip the root-gap solves")
     p.add_argument("--generator", choices=("builtin", "chasseray"), default="builtin")
@@ -199,8 +203,10 @@ def main(argv=None) -> int:
             for model, opts in (("MLCol", {"enumeration": "all"}), ("MLCpct", {})):
                 runs = []
                 for rep in range(args.repeats):
-                    rec = run_one(inst, model, opts, args) | {"actors": n, "days": args.days,
-                                                             "repeat": rep}
+                    png = (args.out / f"loops_{stamp}_{n}_actors.png"
+                           if model == "MLCol" and rep == 0 else None)
+                    rec = run_one(inst, model, opts, args, png) | {
+                        "actors": n, "days": args.days, "repeat": rep}
                     fh.write(json.dumps(rec, default=str) + "\n")
                     fh.flush()
                     print(f"  {model:7s} rep {rep}: {rec['status']} obj {rec['objective']:.4f}"
@@ -223,7 +229,7 @@ def main(argv=None) -> int:
             gaps = {}
             if not args.no_gaps:
                 for model, opts in (("MLCol", {"enumeration": "all"}), ("MLCpct", {})):
-                    b = relaxation_bounds(inst, model, opts)
+                    b = relaxation_bounds(inst, model, opts, args.time_limit)
                     gaps[model] = b | {"lp_gap": gap(opt, b["lp_bound"]),
                                        "root_gap": gap(opt, b["root_bound"])}
                     fh.write(json.dumps({"kind": "gaps", "actors": n, "model": model}
