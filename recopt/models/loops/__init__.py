@@ -21,6 +21,7 @@ import xarray as xr
 from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
 from recopt.metrics.loops import kpi_summary, loop_kpis
 from recopt.models.loops.build import (
+    ROW_FORMS,
     add_column_choice,
     add_column_rules,
     add_operation,
@@ -76,14 +77,14 @@ def loop_data(instance: xr.Dataset, *, self_consumption: bool = True,
 def _build(kind: str):
     def build(instance: xr.Dataset, *, self_consumption: bool = True, distance: str = "auto",
               enumeration: str = "all", max_loops: int = DEFAULT_MAX_LOOPS,
-              internal_price: float = math.nan):
+              rows: str = "aggregated", internal_price: float = math.nan):
         d = loop_data(instance, self_consumption=self_consumption, distance=distance)
         if kind == "SLCpct":
             m = build_slcpct(d)
         elif kind == "MLCpct":
             m = build_mlcpct(d)
         else:
-            m = build_mlcol(d, loop_set(d, enumeration, max_loops))
+            m = build_mlcol(d, loop_set(d, enumeration, max_loops), rows)
         m.recopt_data = d
         return m
 
@@ -155,6 +156,10 @@ register(ModelSpec(
                "cliques from producers, split over the power cap", choices=STRATEGIES),
         Option("max_loops", int, DEFAULT_MAX_LOOPS,
                "refuse when the enumeration makes more loops than this"),
+        Option("rows", str, "aggregated",
+               "(9d)/(9e): aggregated, one row per (scenario, step, member) (default, same "
+               "integer solutions, tighter, smaller) or per_loop (the spec's form)",
+               choices=ROW_FORMS),
     ),
     card=CARD,
 ))

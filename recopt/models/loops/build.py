@@ -33,6 +33,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, enumerate_loops
+from recopt.errors import ModelError
 from recopt.models.loops.data import LoopData
 
 
@@ -327,8 +328,23 @@ def column_arcs(loops) -> list[tuple[int, int]]:
     return sorted(arcs)
 
 
-def add_column_rules(m, d: LoopData, loops) -> None:
-    """Linking rows of MLCol on ``m``'s operation: (8a), (9d), (9e)."""
+ROW_FORMS = ("aggregated", "per_loop")
+
+
+def add_column_rules(m, d: LoopData, loops, rows: str = "aggregated") -> None:
+    """Linking rows of MLCol on ``m``'s operation: (8a), (9d), (9e).
+
+    ``rows="per_loop"`` writes (9d)/(9e) as in the spec, one row per (loop, ω, t,
+    member); ``"aggregated"`` (default) one row per (ω, t, member) summing the
+    loops that contain the member:
+    ``g⁺ <= Ĉ (1 - Σ_{S∋i, (S,ω,t)∈Λ} z[S])`` and
+    ``g⁻ <= P̂ (1 - Σ_{S∋i, (S,ω,t)∉Λ} z[S])``. With (8b) at most one of those
+    ``z`` is 1, so both forms have the same integer solutions; the aggregated row
+    implies every per-loop row, so its LP relaxation is at least as tight, and it
+    has at most ``n |Ω| |T|`` rows instead of ``Σ_S |S| |Ω| |T|`` (card).
+    """
+    if rows not in ROW_FORMS:
+        raise ModelError(f"rows must be one of {', '.join(ROW_FORMS)}; got {rows!r}")
     C, P = d.C, d.P
     lam = surplus_of_loops(d, loops)
     of_arc: dict[tuple[int, int], list[int]] = {}
@@ -343,38 +359,73 @@ def add_column_rules(m, d: LoopData, loops) -> None:
         * pyo.quicksum(m.choose[k] for k in of_arc[(i, j)]),
         doc="(8a) f <= M Σ_{S∋i,j} z[S]")
     steps = list(m.STEPS)
-    buy_rows, sell_rows = [], []
+    if rows == "per_loop":
+        buy_rows, sell_rows = [], []
+        for k, S in enumerate(loops):
+            for s, t in steps:
+                if lam[k, s, t]:
+                    buy_rows += [(k, s, t, i) for i in S if C[s, t, i] > 0]
+                else:
+                    sell_rows += [(k, s, t, i) for i in S if P[s, t, i] > 0]
+        m.SURPLUS_ROWS = pyo.Set(initialize=buy_rows, dimen=4, ordered=True,
+                                 doc="(S, ω, t, i): (S,ω,t) in Λ, i in S, Ĉ > 0")
+        m.DEFICIT_ROWS = pyo.Set(initialize=sell_rows, dimen=4, ordered=True,
+                                 doc="(S, ω, t, i): (S,ω,t) not in Λ, i in S, P̂ > 0")
+        m.buy_rule = pyo.Constraint(
+            m.SURPLUS_ROWS,
+            rule=lambda m, k, s, t, i: (m.grid_buy[s, t, i]
+                                        <= float(C[s, t, i]) * (1 - m.choose[k])),
+            doc="(9d) g⁺ <= Ĉ (1 - z[S]) when S has a surplus")
+        m.sell_rule = pyo.Constraint(
+            m.DEFICIT_ROWS,
+            rule=lambda m, k, s, t, i: (m.grid_sell[s, t, i]
+                                        <= float(P[s, t, i]) * (1 - m.choose[k])),
+            doc="(9e) g⁻ <= P̂ (1 - z[S]) when S has a deficit")
+        return
+    of_actor: dict[int, list[int]] = {}
     for k, S in enumerate(loops):
-        for s, t in steps:
-            if lam[k, s, t]:
-                buy_rows += [(k, s, t, i) for i in S if C[s, t, i] > 0]
-            else:
-                sell_rows += [(k, s, t, i) for i in S if P[s, t, i] > 0]
-    m.SURPLUS_ROWS = pyo.Set(initialize=buy_rows, dimen=4, ordered=True,
-                             doc="(S, ω, t, i): (S,ω,t) in Λ, i in S, Ĉ > 0")
-    m.DEFICIT_ROWS = pyo.Set(initialize=sell_rows, dimen=4, ordered=True,
-                             doc="(S, ω, t, i): (S,ω,t) not in Λ, i in S, P̂ > 0")
+        for i in S:
+            of_actor.setdefault(i, []).append(k)
+    surplus_loops: dict[tuple, list[int]] = {}
+    deficit_loops: dict[tuple, list[int]] = {}
+    for s, t in steps:
+        for i, ks in of_actor.items():
+            if C[s, t, i] > 0:
+                sel = [k for k in ks if lam[k, s, t]]
+                if sel:
+                    surplus_loops[(s, t, i)] = sel
+            if P[s, t, i] > 0:
+                sel = [k for k in ks if not lam[k, s, t]]
+                if sel:
+                    deficit_loops[(s, t, i)] = sel
+    m.SURPLUS_ROWS = pyo.Set(initialize=sorted(surplus_loops), dimen=3, ordered=True,
+                             doc="(ω, t, i): Ĉ > 0 and i in a loop with a surplus")
+    m.DEFICIT_ROWS = pyo.Set(initialize=sorted(deficit_loops), dimen=3, ordered=True,
+                             doc="(ω, t, i): P̂ > 0 and i in a loop with a deficit")
     m.buy_rule = pyo.Constraint(
         m.SURPLUS_ROWS,
-        rule=lambda m, k, s, t, i: m.grid_buy[s, t, i] <= float(C[s, t, i]) * (1 - m.choose[k]),
-        doc="(9d) g⁺ <= Ĉ (1 - z[S]) when S has a surplus")
+        rule=lambda m, s, t, i: m.grid_buy[s, t, i] <= float(C[s, t, i]) * (
+            1 - pyo.quicksum(m.choose[k] for k in surplus_loops[(s, t, i)])),
+        doc="(9d) aggregated: g⁺ <= Ĉ (1 - Σ_{S∋i,(S,ω,t)∈Λ} z[S])")
     m.sell_rule = pyo.Constraint(
         m.DEFICIT_ROWS,
-        rule=lambda m, k, s, t, i: m.grid_sell[s, t, i] <= float(P[s, t, i]) * (1 - m.choose[k]),
-        doc="(9e) g⁻ <= P̂ (1 - z[S]) when S has a deficit")
+        rule=lambda m, s, t, i: m.grid_sell[s, t, i] <= float(P[s, t, i]) * (
+            1 - pyo.quicksum(m.choose[k] for k in deficit_loops[(s, t, i)])),
+        doc="(9e) aggregated: g⁻ <= P̂ (1 - Σ_{S∋i,(S,ω,t)∉Λ} z[S])")
 
 
-def build_mlcol(d: LoopData, loops) -> pyo.ConcreteModel:
+def build_mlcol(d: LoopData, loops, rows: str = "aggregated") -> pyo.ConcreteModel:
     """MLCol, Chasseray Models 8-9, over the enumerated ``loops``."""
     m = pyo.ConcreteModel(name="MLCol")
     add_column_choice(m, d, loops)
     add_operation(m, d, arcs=column_arcs(loops))
-    add_column_rules(m, d, loops)
+    add_column_rules(m, d, loops, rows)
     _objective(m)
     return m
 
 
-def fixed_columns(d: LoopData, loops, z, steps=None) -> pyo.ConcreteModel:
+def fixed_columns(d: LoopData, loops, z, steps=None,
+                  rows: str = "aggregated") -> pyo.ConcreteModel:
     """MLCol's second stage (Model 11) for given loop choices ``z`` (K,), on ``steps``.
 
     ``choose`` is a mutable Param: set new values and re-solve.
@@ -384,6 +435,6 @@ def fixed_columns(d: LoopData, loops, z, steps=None) -> pyo.ConcreteModel:
     m.choose = pyo.Param(range(len(loops)), mutable=True,
                          initialize={k: float(z[k]) for k in range(len(loops))})
     add_operation(m, d, steps, arcs=column_arcs(loops))
-    add_column_rules(m, d, loops)
+    add_column_rules(m, d, loops, rows)
     _objective(m)
     return m
