@@ -353,11 +353,24 @@ def add_column_rules(m, d: LoopData, loops, rows: str = "aggregated") -> None:
             for j in S:
                 if i != j:
                     of_arc.setdefault((i, j), []).append(k)
+    # (8a) through one pair variable per edge: y[i,j] = Σ_{S∋i,j} z[S], f <= M y[i,j].
+    # Exact (y is that sum), and the flow rows keep 2 non-zeros instead of one per
+    # loop containing the arc (card, choice 12).
+    pairs = sorted({(min(i, j), max(i, j)) for i, j in of_arc})
+    m.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True,
+                      doc="pairs {i, j} inside some enumerated loop")
+    m.pair_active = pyo.Var(m.PAIRS, bounds=(0.0, 1.0),
+                            doc="y[i,j] = Σ_{S∋i,j} z[S]: i and j share a chosen loop")
+    m.pair_link = pyo.Constraint(
+        m.PAIRS,
+        rule=lambda m, i, j: m.pair_active[i, j]
+        == pyo.quicksum(m.choose[k] for k in of_arc[(i, j)]),
+        doc="(8a) y[i,j] = Σ_{S∋i,j} z[S]")
     m.loop_flow = pyo.Constraint(
         m.FLOWS,
         rule=lambda m, s, t, i, j: m.flow[s, t, i, j] <= float(min(P[s, t, i], C[s, t, j]))
-        * pyo.quicksum(m.choose[k] for k in of_arc[(i, j)]),
-        doc="(8a) f <= M Σ_{S∋i,j} z[S]")
+        * m.pair_active[min(i, j), max(i, j)],
+        doc="(8a) f <= M y[i,j] = M Σ_{S∋i,j} z[S]")
     steps = list(m.STEPS)
     if rows == "per_loop":
         buy_rows, sell_rows = [], []
