@@ -157,9 +157,7 @@ def _maximal_knapsack_subsets(items: list[int], weight: np.ndarray, cap: float) 
             chosen.append(v)
             rec(k + 1, chosen, load + weight[v], skipped)
             chosen.pop()
-        skipped.append(v)
-        # prune: an already-skipped item that still fits can never be excluded
-        # from a maximal subset once all remaining items are decided; checked at the end
+        skipped.append(v)  # maximality of the result is checked once all items are decided
         rec(k + 1, chosen, load, skipped)
         skipped.pop()
 
