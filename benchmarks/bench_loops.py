@@ -225,8 +225,8 @@ def main(argv=None) -> int:
                         break  # a time-limited run is not repeated
                 results[model] = runs
             maxi = run_one(inst, "MLCol", {"enumeration": "maximal"}, args)
-            maxi["loops"] = maxi["n_enumerated_loops"]
             fh.write(json.dumps(maxi | {"actors": n, "kind": "maximal"}, default=str) + "\n")
+            fh.flush()
             col, cpt = results["MLCol"][0], results["MLCpct"][0]
             # Same optimum, up to the solvers' MIP gaps: each model's [bound, objective]
             # interval holds the common optimum, so the two intervals must meet. A
@@ -245,6 +245,7 @@ def main(argv=None) -> int:
                                        "root_gap": gap(opt, b["root_bound"])}
                     fh.write(json.dumps({"kind": "gaps", "actors": n, "model": model}
                                         | gaps[model], default=str) + "\n")
+                    fh.flush()
             row = {
                 "actors": n, "loops": col["n_enumerated_loops"],
                 "col_build": med(results["MLCol"], "build_seconds"),

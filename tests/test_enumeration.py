@@ -96,3 +96,25 @@ def test_graph_rules_and_distances():
     assert h[0, 1] == pytest.approx(111.195, rel=1e-4)  # one degree of latitude
     assert h[0, 2] == pytest.approx(111.195 * np.cos(np.radians(50.0)), rel=2e-3)
     assert np.allclose(h, h.T) and np.allclose(np.diag(h), 0)
+
+
+def test_maximal_knapsack_subsets_against_brute_force():
+    from recopt.decomp.enumeration import _maximal_knapsack_subsets
+
+    r = np.random.default_rng(0)
+    for _ in range(150):
+        k = int(r.integers(1, 9))
+        w = np.round(r.uniform(0, 5, k), 1)
+        w[r.random(k) < 0.2] = 0.0
+        cap = float(r.uniform(0, 12))
+        brute = []
+        for size in range(k + 1):
+            for c in itertools.combinations(range(k), size):
+                load = w[list(c)].sum()
+                if load <= cap + 1e-9 and all(load + w[j] > cap + 1e-9
+                                              for j in range(k) if j not in c):
+                    brute.append(c)
+        assert sorted(_maximal_knapsack_subsets(list(range(k)), w, cap)) == sorted(brute)
+    # two large producers and many small ones: 2 maximal subsets, found without 2^27 work
+    w = np.array([2000.0, 1900.0] + [5.0] * 25)
+    assert len(_maximal_knapsack_subsets(list(range(27)), w, 3000.0)) == 2

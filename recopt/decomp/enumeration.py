@@ -141,27 +141,30 @@ def _maximal_knapsack_subsets(items: list[int], weight: np.ndarray, cap: float) 
     """All maximal subsets of ``items`` with summed ``weight`` <= ``cap``.
 
     Maximal: no item outside the subset fits in the remaining capacity (the
-    maximal vertices of the 0-1 knapsack polytope, §3.5).
+    maximal vertices of the 0-1 knapsack polytope, §3.5). Depth-first over the
+    items by decreasing weight; a branch is cut as soon as a skipped item would
+    still fit after adding every remaining item (its subsets cannot be maximal),
+    so the work follows the number of maximal subsets, not ``2^len(items)``.
     """
     tol = 1e-9
-    items = sorted(items)
+    items = sorted(items, key=lambda v: (-weight[v], v))
+    w = [float(weight[v]) for v in items]
+    rest = np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]]).tolist()  # rest[k] = Σ w[k:]
     out: list[tuple] = []
 
-    def rec(k: int, chosen: list[int], load: float, skipped: list[int]):
+    def rec(k: int, chosen: list[int], load: float, min_skipped: float):
+        if load + rest[k] + min_skipped <= cap + tol:
+            return  # a skipped item fits whatever is added: not maximal
         if k == len(items):
-            if all(load + weight[s] > cap + tol for s in skipped):
-                out.append(tuple(chosen))
+            out.append(tuple(sorted(chosen)))
             return
-        v = items[k]
-        if load + weight[v] <= cap + tol:
-            chosen.append(v)
-            rec(k + 1, chosen, load + weight[v], skipped)
+        if load + w[k] <= cap + tol:
+            chosen.append(items[k])
+            rec(k + 1, chosen, load + w[k], min_skipped)
             chosen.pop()
-        skipped.append(v)  # maximality of the result is checked once all items are decided
-        rec(k + 1, chosen, load, skipped)
-        skipped.pop()
+        rec(k + 1, chosen, load, min(min_skipped, w[k]))
 
-    rec(0, [], 0.0, [])
+    rec(0, [], 0.0, math.inf)
     return out
 
 
