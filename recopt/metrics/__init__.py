@@ -28,6 +28,7 @@ from recopt.metrics.community import (
     sharing_upper_bound,
     surplus_injected,
 )
+from recopt.metrics.loops import kpi_summary, loop_kpis, plot_loops, standalone_cost
 
 __all__ = [
     "METRICS",
@@ -49,4 +50,8 @@ __all__ = [
     "self_sufficiency_rate",
     "sharing_upper_bound",
     "surplus_injected",
+    "loop_kpis",
+    "kpi_summary",
+    "plot_loops",
+    "standalone_cost",
 ]
