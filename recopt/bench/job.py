@@ -1,0 +1,135 @@
+"""One benchmark job in its own process: ``python -m recopt.bench.job JOB.json OUT.json PPID``.
+
+The runner's Dask task starts this module in a new process group (session) and
+kills the group at the job's timeout, so a crashing or hanging solver takes only
+its job down. The process asks the kernel to kill it when its parent dies
+(``PR_SET_PDEATHSIG``, as :mod:`recopt.solve.runner` does for its block workers)
+and exits at once if the parent is already gone.
+
+It solves the job with :func:`recopt.solve.solve` and writes ``OUT.json``: the
+Result's attrs, the peak RSS of this process and of its waited-for children
+(MiB, from ``getrusage``), and the machine description.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+
+PACKAGES = ("recopt", "pyomo", "highspy", "gurobipy", "numpy", "scipy", "pandas", "xarray",
+            "networkx", "dask", "distributed")
+
+
+def die_with_parent(expected_ppid: int | None = None) -> None:
+    """Linux: SIGKILL this process when its parent (thread) exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
+        except OSError:  # pragma: no cover - exotic libc
+            pass
+    if expected_ppid is not None and os.getppid() != expected_ppid:
+        os._exit(3)  # the parent died before prctl took effect
+
+
+def machine_info() -> dict:
+    """Host, CPU, cores, RAM, platform, Python and package versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        ram = None
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {
+        "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+        "ram_gib": round(ram, 2) if ram else None, "platform": platform.platform(),
+        "python": platform.python_version(), "packages": versions,
+    }
+
+
+def _maxrss_mib(who) -> float:
+    r = resource.getrusage(who).ru_maxrss  # KiB on Linux, bytes on macOS
+    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+
+
+#: Steps of the job's own instance solved once, untimed, before the timed solve.
+WARMUP_STEPS = 4
+
+
+def run(job: dict, instance_path: str) -> dict:
+    """Load the instance, warm up, then solve the job (timed by the Result).
+
+    A fresh interpreter pays about 2 s of lazy imports on its first solve (Pyomo
+    plug-ins, dask.array through xarray, ...). Unless ``job["warmup"]`` is false, the
+    model is first solved, untimed, on the first :data:`WARMUP_STEPS` steps of the
+    job's own instance, so the Result's times are those of a warm process (as a
+    researcher's notebook or script running many solves sees them).
+    """
+    import logging
+
+    from recopt.data import load
+    from recopt.solve import solve
+
+    t0 = time.perf_counter()
+    instance = load(instance_path)
+    t1 = time.perf_counter()
+    kw = dict(solver=job["solver"], time_limit=job["time_limit"], mip_gap=job["mip_gap"],
+              threads=job["threads"], solver_options=job["solver_options"] or None,
+              **dict(job["options"]))
+    warm = 0.0
+    if job.get("warmup", True):
+        try:
+            small = instance.isel(time=slice(0, min(WARMUP_STEPS, instance.sizes["time"])))
+            solve(small, job["model"], workers=1, **kw)
+        except Exception as exc:  # the warm-up is a courtesy; the timed solve decides
+            logging.getLogger("recopt.bench").warning("warm-up failed: %s", exc)
+        warm = time.perf_counter() - t1
+    result = solve(instance, job["model"], workers=job["job_workers"], **kw)
+    return {"attrs": dict(result.attrs), "load_seconds": t1 - t0, "warmup_seconds": warm,
+            "solve_call_seconds": time.perf_counter() - t1 - warm}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job_file, out_file, ppid = argv[0], argv[1], int(argv[2])
+    die_with_parent(ppid)
+    with open(job_file) as fh:
+        spec = json.load(fh)
+    from recopt.errors import RecoptError
+
+    try:
+        out = run(spec["job"], spec["instance_path"])
+    except RecoptError as exc:  # bad input: a status, like recopt.solve's CLI
+        out = {"attrs": {"status": "bad_input", "message": str(exc)}}
+    out["peak_rss_mib_self"] = _maxrss_mib(resource.RUSAGE_SELF)
+    out["peak_rss_mib_children"] = _maxrss_mib(resource.RUSAGE_CHILDREN)
+    out["machine"] = machine_info()
+    from recopt.bench.store import write_json_atomic
+
+    write_json_atomic(out_file, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
