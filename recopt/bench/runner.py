@@ -225,7 +225,7 @@ def _failure_record(job: Job, exc: BaseException) -> dict:
 
 def plan(suite_path, store_dir, *, models=None, force=False):
     """(suite, all jobs, jobs to run) without running anything (instances are written)."""
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, models=models)
     store = Store(store_dir)
     jobs = expand(suite, _materializer(store), models=models)
     done = store.finished_ids()

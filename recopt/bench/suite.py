@@ -298,8 +298,12 @@ def _timeout(cfg: dict, time_limit: float | None, where: str) -> float:
     return DEFAULT_TIMEOUT
 
 
-def load_suite(path) -> Suite:
-    """Read and check a suite file (models and options checked; instances not generated)."""
+def load_suite(path, models: list[str] | None = None) -> Suite:
+    """Read and check a suite file (models and options checked; instances not generated).
+
+    ``models``: keep only these model labels; the others are not looked up, so a suite
+    naming models this recopt does not have yet can run its available part.
+    """
     from recopt.models import registry
 
     path = Path(path)
@@ -315,14 +319,18 @@ def load_suite(path) -> Suite:
     name = str(top.get("name", path.stem))
     repetitions = int(_number(top.get("repetitions", 1), "[suite].repetitions", int))
 
-    models: list[ModelRun] = []
+    runs: list[ModelRun] = []
     if not raw.get("models"):
         raise SuiteError(f"{path}: no [[models]]")
+    labels = []
     for i, m in enumerate(raw["models"]):
         where = f"{path} [[models]] #{i + 1}"
         _unknown(where, m, _MODEL_KEYS)
         if "name" not in m:
             raise SuiteError(f"{where}: needs a name (a registered model)")
+        labels.append(str(m.get("label", m["name"])))
+        if models and labels[-1] not in models:
+            continue
         try:
             spec = registry.get(m["name"])
             options = spec.resolve_options(dict(m.get("options", {})))
@@ -332,8 +340,8 @@ def load_suite(path) -> Suite:
                                                   "timeout", "job_workers", "warmup")}
         time_limit = _number(cfg["time_limit"], f"{where}.time_limit")
         solvers = tuple(str(s) for s in _as_list(cfg["solvers"] or ["highs"], f"{where}.solvers"))
-        models.append(ModelRun(
-            label=str(m.get("label", spec.name)), name=spec.name, options=options,
+        runs.append(ModelRun(
+            label=labels[-1], name=spec.name, options=options,
             solver_options=dict(m.get("solver_options", {})), solvers=solvers,
             time_limit=time_limit, mip_gap=_number(cfg["mip_gap"], f"{where}.mip_gap",
                                                    positive=False),
@@ -342,11 +350,15 @@ def load_suite(path) -> Suite:
             job_workers=int(_number(cfg["job_workers"] or 1, f"{where}.job_workers", int)),
             warmup=bool(True if cfg["warmup"] is None else cfg["warmup"]),
         ))
-    labels = [m.label for m in models]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise SuiteError(f"{path}: model labels must be unique (give a label = ...): "
                          + ", ".join(dup))
+    if models:
+        bad = sorted(set(models) - set(labels))
+        if bad:
+            raise SuiteError(f"{path}: no model labelled {', '.join(bad)}; its models: "
+                             + ", ".join(labels))
 
     instances: list[InstanceSpec] = []
     if not raw.get("instances"):
@@ -363,7 +375,7 @@ def load_suite(path) -> Suite:
             raise SuiteError(f"{path} [report].compare: pairs [compact, decomposed], got {pair!r}")
         compare.append((str(pair[0]), str(pair[1])))
     return Suite(name=name, path=str(path), description=str(top.get("description", "")),
-                 repetitions=repetitions, instances=instances, models=models, compare=compare)
+                 repetitions=repetitions, instances=instances, models=runs, compare=compare)
 
 
 def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[InstanceSpec]:
