@@ -14,12 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from recopt.bench.runner import _instance_file, execute
+from recopt.bench.report import report
+from recopt.bench.runner import _instance_file, execute, run_suite
 from recopt.bench.store import Store, write_json_atomic
 from recopt.bench.suite import SuiteError, expand, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 VILLENA = ROOT / "instances" / "villena_test_case_1.nc"
+YEAR = ROOT / "instances" / "community_24_year_15min.nc"
 
 
 def _suite(tmp_path, text: str, name="s.toml") -> Path:
@@ -182,11 +184,22 @@ def test_kill_runner_midway_then_resume(tmp_path):
     suite = _suite(tmp_path, f"""
         [suite]
         name = "killme"
-        repetitions = 2
         time_limit = 60
+        warmup = false     # fewer seconds per job; LP3 keeps its warm-up
 
         [[instances]]
         files = ["{VILLENA}"]
+        models = ["LP1", "LP2", "LP3"]
+
+        [[instances]]
+        generator = "synthetic"
+        grid = {{ n_members = [3] }}
+        params = {{ n_steps = 4, step_hours = 1.0 }}
+        models = ["LP1"]
+
+        [[instances]]
+        files = ["{YEAR}"]
+        models = ["LP1-short"]
 
         [[models]]
         name = "LP1"
@@ -196,12 +209,13 @@ def test_kill_runner_midway_then_resume(tmp_path):
 
         [[models]]
         name = "LP3"
+        warmup = true
 
         [[models]]
         name = "LP1"
         label = "LP1-short"
         options = {{ formulation = "paper" }}
-        timeout = 0.5      # less than the job process needs to start: always exceeded
+        timeout = 1.0      # LP1 over a year of 15-min steps in one process: far longer
         """)
     store_dir = tmp_path / "store"
     cmd = [sys.executable, "-m", "recopt.bench", "run", str(suite), "--store", str(store_dir),
@@ -223,14 +237,17 @@ def test_kill_runner_midway_then_resume(tmp_path):
         runner.send_signal(signal.SIGKILL)
         runner.wait()
         gone, alive = psutil.wait_procs(children, timeout=20)
-        assert not alive, f"processes survived the runner: {alive}"
+        assert not alive, "processes survived the runner: " + "; ".join(
+            f"{p.pid} ppid {p.ppid()} {' '.join(p.cmdline())[:150]}" for p in alive
+            if p.is_running())
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
         runner.communicate()
 
+    n_jobs = 5
     before = {p.name: p.read_bytes() for p in records.glob("*.json")}
-    assert 2 <= len(before) < 8, "the runner was not killed midway"
+    assert 2 <= len(before) < n_jobs, "the runner was not killed midway"
     for name, data in before.items():
         rec = json.loads(data)  # no corrupt record
         assert rec["job_id"] + ".json" == name and rec["status"]
@@ -238,40 +255,100 @@ def test_kill_runner_midway_then_resume(tmp_path):
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["jobs"] == 8
+    assert summary["jobs"] == n_jobs
     assert summary["skipped"] == len(before)
-    assert summary["ran"] == 8 - len(before)
+    assert summary["ran"] == n_jobs - len(before)
     after = {p.name: p.read_bytes() for p in records.glob("*.json")}
-    assert len(after) == 8
+    assert len(after) == n_jobs
     for name, data in before.items():  # finished jobs were not redone
         assert after[name] == data
-    recs = [json.loads(d) for d in after.values()]
-    by_label = {}
-    for r in recs:
-        by_label.setdefault(r["model_label"], []).append(r)
-    assert [r["status"] for r in by_label["LP1-short"]] == ["timeout", "timeout"]
-    assert all(r["returncode"] == -signal.SIGKILL for r in by_label["LP1-short"])
-    for label in ("LP1", "LP2", "LP3"):
-        assert [r["status"] for r in by_label[label]] == ["optimal", "optimal"]
-        for r in by_label[label]:
-            assert r["times"]["solve"] > 0 and r["times"]["wall"] >= r["times"]["build"]
-            assert r["peak_rss_mib"] > 10 and r["solver_version"]
-            assert r["machine"]["packages"]["pyomo"]
-    # LP2 with its default min_ssr = 0 is LP1; LP3 (keys tied to initial keys) costs no
-    # less; both repetitions give the same objective
-    objs = {label: {r["objective"] for r in by_label[label]} for label in ("LP1", "LP2", "LP3")}
-    assert len(objs["LP1"]) == 1 and objs["LP1"] == objs["LP2"]
-    assert min(objs["LP3"]) >= max(objs["LP1"]) - 1e-9
+    recs = {(r["model_label"], r["instance"]["members"]): r
+            for r in map(json.loads, after.values())}
+    short = recs[("LP1-short", 24)]
+    assert short["status"] == "timeout" and short["returncode"] == -signal.SIGKILL
+    for key in [("LP1", 4), ("LP2", 4), ("LP3", 4), ("LP1", 3)]:
+        r = recs[key]
+        assert r["status"] == "optimal", r
+        assert r["times"]["solve"] > 0 and r["times"]["wall"] >= r["times"]["build"]
+        assert r["peak_rss_mib"] > 10 and r["solver_version"]
+        assert r["machine"]["packages"]["pyomo"]
+    assert recs[("LP3", 4)]["times"]["warmup"] > 0 == recs[("LP1", 4)]["times"]["warmup"]
+    # LP2 with its default min_ssr = 0 is LP1; LP3 (keys tied to initial keys) costs no less
+    assert recs[("LP2", 4)]["objective"] == pytest.approx(recs[("LP1", 4)]["objective"])
+    assert recs[("LP3", 4)]["objective"] >= recs[("LP1", 4)]["objective"] - 1e-9
 
-    # a third run does nothing (no cluster started)
-    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
-    assert json.loads(again.stdout)["ran"] == 0
+    # a third run does nothing (and starts no cluster)
+    assert run_suite(suite, store_dir, progress=False)["ran"] == 0
 
     # the report of this store
-    rep = subprocess.run([sys.executable, "-m", "recopt.bench", "report", str(store_dir)],
-                         env=_env(), capture_output=True, text=True, timeout=120)
-    assert rep.returncode == 0, rep.stderr
-    md = (store_dir / "report" / "report.md").read_text()
-    assert "| LP1-short | highs | 4 x 2 | 2 | 0 | timeout 2 |" in md
-    assert (store_dir / "report" / "performance_profile.png").stat().st_size > 1000
-    assert (store_dir / "report" / "report.html").is_file()
+    md = report(store_dir).read_text()
+    assert "| LP1-short | highs | 24 x 35040 | 1 | 0 | timeout 1 |" in md
+    assert "LP1-short" in (store_dir / "report" / "report.html").read_text()
+
+
+# --------------------------------------------------------------------------- the report
+def _fake_record(store, label, solver, members, days, seed, wall, status="optimal",
+                 root_gap=None):
+    steps = days * 24
+    h = f"inst-{members}-{days}-{seed}"
+    rec = {"job_id": f"{label}-{solver}-{h}", "suite": "fake", "model": label,
+           "model_label": label, "solver": solver, "status": status, "instance_hash": h,
+           "instance_label": h, "repetition": 0, "objective": 1.0, "bound": 1.0, "gap": 0.0,
+           "instance": {"members": members, "steps": steps, "scenarios": 1,
+                        "horizon_days": float(days), "step_hours": 1.0},
+           "times": {"wall": wall, "solve": wall / 2, "build": wall / 4},
+           "time_limit": 100.0, "timeout": 300.0, "peak_rss_mib": 100.0,
+           "machine": {"host": "h"}}
+    if root_gap is not None:
+        rec["root_gap"] = root_gap
+    store.write(rec)
+
+
+def test_report_tables_and_plots(tmp_path):
+    store = Store(tmp_path)
+    write_json_atomic(tmp_path / "suites" / "fake.json",
+                      {"name": "fake", "compare": [["CPT", "DEC"]], "description": "d"})
+    for seed in range(3):
+        for days in (1, 7, 30):  # horizon series at 10 members
+            _fake_record(store, "CPT", "highs", 10, days, seed, wall=days * (1 + seed),
+                         root_gap=0.1 / days)
+            _fake_record(store, "DEC", "highs", 10, days, seed, wall=5.0 + seed)
+        for members in (15, 20):  # actor series at 7 days
+            _fake_record(store, "CPT", "highs", members, 7, seed, wall=members * 1.0,
+                         status="optimal" if members < 20 else "timeout")
+            _fake_record(store, "DEC", "highs", members, 7, seed, wall=2.0)
+    md = report(tmp_path).read_text()
+    out = tmp_path / "report"
+    for png in ("time_vs_horizon.png", "time_vs_actors.png", "compact_vs_decomposed.png",
+                "root_gaps.png", "performance_profile.png"):
+        assert (out / png).stat().st_size > 5000, png
+        assert f"]({png})" in md
+    # CPT at 10 members x 30 days: walls 30, 60, 90 -> median 60 (30-90)
+    assert "| CPT | highs | 10 x 720 | 3 | 3 | - | 60 (30-90) |" in md
+    assert "| CPT | highs | 20 x 168 | 3 | 0 | timeout 3 |" in md
+    assert (out / "summary.csv").is_file() and (out / "report.html").is_file()
+
+
+def test_performance_profile_ratios():
+    import pandas as pd
+
+    from recopt.bench.report import performance_profile
+
+    rows = []
+    for inst, ta, tb, ok_b in (("p1", 1.0, 2.0, True), ("p2", 4.0, 1.0, True),
+                               ("p3", 3.0, 9.0, False)):
+        rows += [{"label": "A", "solver": "s", "instance_hash": inst, "wall": ta,
+                  "status": "optimal"},
+                 {"label": "B", "solver": "s", "instance_hash": inst, "wall": tb,
+                  "status": "optimal" if ok_b else "timeout"}]
+    rows.append({"label": "C", "solver": "s", "instance_hash": "p1", "wall": 1.0,
+                 "status": "optimal"})  # C ran on p1 only
+    r = performance_profile(pd.DataFrame(rows), [("A", "s"), ("B", "s")])
+    assert r.loc["p1", "A (s)"] == 1.0 and r.loc["p1", "B (s)"] == 2.0
+    assert r.loc["p2", "A (s)"] == 4.0 and r.loc["p2", "B (s)"] == 1.0
+    assert r.loc["p3", "A (s)"] == 1.0 and r.loc["p3", "B (s)"] == float("inf")
+    common = performance_profile(pd.DataFrame(rows))  # p1 is the one problem all three ran
+    assert list(common.index) == ["p1"]
+    assert list(common.loc["p1"]) == [1.0, 2.0, 1.0]
+    assert performance_profile(pd.DataFrame(rows[:2])) is not None
+    assert performance_profile(pd.DataFrame(rows[:1])) is None  # one configuration

@@ -1,10 +1,12 @@
-"""One benchmark job in its own process: ``python -m recopt.bench.job JOB.json OUT.json PPID``.
+"""One benchmark job in its own process.
 
-The runner's Dask task starts this module in a new process group (session) and
-kills the group at the job's timeout, so a crashing or hanging solver takes only
-its job down. The process asks the kernel to kill it when its parent dies
-(``PR_SET_PDEATHSIG``, as :mod:`recopt.solve.runner` does for its block workers)
-and exits at once if the parent is already gone.
+The runner's Dask task forks the job process from a warm fork server
+(:mod:`recopt.bench.preload`) and runs :func:`child` in it: the process becomes the
+leader of a new process group, which the task kills at the job's timeout, so a
+crashing or hanging solver takes only its job down. The process asks the kernel to
+kill it when its parent dies (``PR_SET_PDEATHSIG``, as :mod:`recopt.solve.runner`
+does for its block workers). ``python -m recopt.bench.job JOB.json OUT.json`` runs a
+job by hand.
 
 It solves the job with :func:`recopt.solve.solve` and writes ``OUT.json``: the
 Result's attrs, the peak RSS of this process and of its waited-for children
@@ -110,10 +112,8 @@ def run(job: dict, instance_path: str) -> dict:
             "solve_call_seconds": time.perf_counter() - t1 - warm}
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    job_file, out_file, ppid = argv[0], argv[1], int(argv[2])
-    die_with_parent(ppid)
+def run_files(job_file: str, out_file: str) -> None:
+    """Run the job described in ``job_file`` and write ``out_file`` (JSON)."""
     with open(job_file) as fh:
         spec = json.load(fh)
     from recopt.errors import RecoptError
@@ -128,6 +128,35 @@ def main(argv=None) -> int:
     from recopt.bench.store import write_json_atomic
 
     write_json_atomic(out_file, out)
+
+
+def child(job_file: str, out_file: str, err_file: str) -> None:
+    """Entry point of a job process forked by the runner's fork server.
+
+    Makes the process the leader of a new process group (the runner kills the group
+    at the timeout), sends its stderr to ``err_file``, dies with its parent, and
+    restarts HiGHS's thread pool (a forked child inherits its state, not its threads).
+    """
+    os.setsid()
+    fd = os.open(err_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    die_with_parent()
+    try:
+        import highspy
+
+        highspy.Highs().resetGlobalScheduler(True)
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+    run_files(job_file, out_file)
+
+
+def main(argv=None) -> int:
+    """``python -m recopt.bench.job JOB.json OUT.json [PPID]``: run one job by hand."""
+    argv = sys.argv[1:] if argv is None else argv
+    die_with_parent(int(argv[2]) if len(argv) > 2 else None)
+    run_files(argv[0], argv[1])
     return 0
 
 

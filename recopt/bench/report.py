@@ -211,7 +211,8 @@ def _compare_plot(df, pairs, path) -> str | None:
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.4), squeeze=False)
     for ax, (a, b) in zip(axes[0], pairs, strict=True):
         ta, tb = _per_instance(df, a, "solve"), _per_instance(df, b, "solve")
-        both = ta.join(tb, lsuffix="_a", rsuffix="_b", how="inner").dropna(subset=["t_a", "t_b"])
+        both = ta.add_suffix("_a").join(tb.add_suffix("_b"), how="inner")
+        both = both.dropna(subset=["t_a", "t_b"])
         if both.empty:
             ax.set_title(f"{a} vs {b}: no common instance")
             continue
@@ -259,17 +260,22 @@ def _root_gap_plot(df, path) -> str | None:
     return path.name
 
 
+def _config(label, solver) -> str:
+    return f"{label} ({solver})"
+
+
 def performance_profile(df: pd.DataFrame, configs: list[tuple[str, str]] | None = None):
     """Dolan-Moré ratios: DataFrame problems x configurations of t / min t (inf if unsolved).
 
-    ``configs`` are (label, solver) pairs (default: all). Problems are the instances on
+    ``configs`` are (label, solver) pairs (default: all); columns are named
+    ``"label (solver)"``. Problems are the instances on
     which every configuration ran; the time of a configuration on a problem is its median
     wall time over repetitions, infinite unless every repetition was optimal.
     """
     d = df.copy()
-    d["config"] = list(zip(d["label"], d["solver"], strict=True))
+    d["config"] = [_config(a, b) for a, b in zip(d["label"], d["solver"], strict=True)]
     if configs is not None:
-        d = d[d["config"].isin(configs)]
+        d = d[d["config"].isin([_config(a, b) for a, b in configs])]
     t = d.assign(ok=d["status"] == SOLVED).groupby(["instance_hash", "config"]).agg(
         t=("wall", "median"), ok=("ok", "all"))
     t["t"] = t["t"].where(t["ok"], np.inf)
@@ -302,7 +308,7 @@ def _profile_plot(df, pairs, path) -> str | None:
         for cfg in ratios.columns:
             r = ratios[cfg].to_numpy()
             rho = [(r <= tau).mean() for tau in taus]
-            ax.step(taus, rho, where="post", label=f"{cfg[0]} ({cfg[1]})")
+            ax.step(taus, rho, where="post", label=cfg)
         ax.set_xscale("log", base=2)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("tau (time / best time)")

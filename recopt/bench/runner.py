@@ -92,6 +92,78 @@ def _instance_file(job: dict, instance_bytes: bytes | None, workdir: Path) -> st
     return str(cache)
 
 
+class _Subprocess:
+    """A job in a fresh interpreter (``python -m recopt.bench.job``): the fallback."""
+
+    def __init__(self, job_file, out_file, err_file):
+        with open(err_file, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "recopt.bench.job", str(job_file), str(out_file),
+                 str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                start_new_session=True)
+        self.pid = self.proc.pid
+
+    def poll(self):
+        return self.proc.poll()
+
+    def wait(self):
+        return self.proc.wait()
+
+
+class _Forked:
+    """A job forked from the warm fork server (:mod:`recopt.bench.preload`)."""
+
+    def __init__(self, job_file, out_file, err_file):
+        from recopt.bench.job import child
+
+        self.proc = _context().Process(target=child, args=(str(job_file), str(out_file),
+                                                           str(err_file)))
+        self.proc.start()
+        self.pid = self.proc.pid
+
+    def poll(self):
+        return self.proc.exitcode
+
+    def wait(self):
+        self.proc.join()
+        return self.proc.exitcode
+
+
+_CTX = None
+
+
+def _noop() -> None:
+    pass
+
+
+def _context():
+    """The multiprocessing context of job processes: a fork server preloaded warm.
+
+    The first call starts the server and waits for its warm-up (a trivial process is
+    forked and joined), so that no job's timeout pays for it.
+    """
+    global _CTX
+    if _CTX is None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["recopt.bench.preload"])
+        p = ctx.Process(target=_noop)
+        p.start()
+        p.join()
+        _CTX = ctx
+    return _CTX
+
+
+def _can_fork_server() -> bool:
+    import multiprocessing as mp
+
+    # a daemonic process (a Dask worker started with distributed.worker.daemon = True,
+    # dask's default) may not have multiprocessing children
+    return "forkserver" in mp.get_all_start_methods() and not mp.current_process().daemon
+
+
 def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     """Run one job in its own process group and return its record (a Dask task).
 
@@ -104,6 +176,9 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     """
     import psutil
 
+    starter = _Forked if _can_fork_server() else _Subprocess
+    if starter is _Forked:
+        _context()  # start the warm fork server outside the job's time
     workdir = Path(tempfile.mkdtemp(prefix="recopt-bench-job-"))
     started = _now()
     t0 = time.perf_counter()
@@ -114,12 +189,9 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
         job_file, out_file, err_file = (workdir / n for n in ("job.json", "out.json",
                                                                "stderr.txt"))
         job_file.write_text(json.dumps({"job": job, "instance_path": inst}))
-        with open(err_file, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "recopt.bench.job", str(job_file), str(out_file),
-                 str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                start_new_session=True)
+        err_file.touch()
+        proc = starter(job_file, out_file, err_file)
+        record["job_process"] = "forkserver" if starter is _Forked else "subprocess"
         ps = psutil.Process(proc.pid)
         peak = 0
         timed_out = False
@@ -129,16 +201,20 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
                 peak = max(peak, _tree_rss(ps))
                 if time.perf_counter() > deadline:
                     timed_out = True
-                    _kill_group(proc.pid)
-                    proc.wait()
                     break
                 time.sleep(POLL_SECONDS)
         finally:
-            _kill_group(proc.pid)  # grandchildren left in the group, if any
-            if proc.poll() is None:
-                proc.wait()
+            # the whole group (the job's own solver workers too); the job itself in case
+            # it had not yet made its group
+            _kill_group(proc.pid)
+            try:
+                ps.kill()
+            except psutil.Error:
+                pass
+            proc.wait()
         elapsed = time.perf_counter() - t0
-        record["returncode"] = proc.returncode
+        rc = proc.poll()
+        record["returncode"] = rc
         if out_file.is_file() and not timed_out:
             out = json.loads(out_file.read_text())
             _fill_from_result(record, out, peak)
@@ -147,8 +223,7 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
                           f"{job['timeout']:g} s", peak_rss_mib=peak / 2**20)
         else:
             tail = err_file.read_text(errors="replace")[-STDERR_TAIL:]
-            rc = proc.returncode
-            why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+            why = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit code {rc}"
             record.update(status="crashed", message=f"job process died ({why})",
                           stderr_tail=tail, peak_rss_mib=peak / 2**20)
         record.setdefault("times", {})["job"] = elapsed
@@ -276,10 +351,14 @@ def run_suite(suite_path, store_dir, *, workers: int | None = None,
     if scheduler:
         client = Client(scheduler)
     else:
+        import dask
+
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               memory_limit=0, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        # non-daemonic workers may fork job processes from a warm fork server
+        with dask.config.set({"distributed.worker.daemon": False}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   memory_limit=0, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
     statuses: Counter = Counter()
     try:
