@@ -352,3 +352,27 @@ def test_performance_profile_ratios():
     assert list(common.loc["p1"]) == [1.0, 2.0, 1.0]
     assert performance_profile(pd.DataFrame(rows[:2])) is not None
     assert performance_profile(pd.DataFrame(rows[:1])) is None  # one configuration
+
+
+def test_remote_scheduler_daemonic_workers(tmp_path):
+    """``scheduler=``: a cluster the runner did not start (workers daemonic, dask's
+    default, so jobs run in fresh interpreters) gets the instance as bytes."""
+    import logging
+
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    suite = _suite(tmp_path, f"""
+        [[instances]]
+        files = ["{VILLENA}"]
+        [[models]]
+        name = "LP1"
+        warmup = false
+        """)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        summary = run_suite(suite, tmp_path / "store", scheduler=cluster.scheduler_address,
+                            progress=False)
+    assert summary["statuses"] == {"optimal": 1}
+    rec = Store(tmp_path / "store").records()[0]
+    assert rec["job_process"] == "subprocess" and rec["status"] == "optimal"

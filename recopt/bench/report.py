@@ -295,7 +295,7 @@ def _profile_plot(df, pairs, path) -> str | None:
     for a, b in pairs:
         cf = [c for c in set(zip(df["label"], df["solver"], strict=True)) if c[0] in (a, b)]
         r = performance_profile(df, cf)
-        if r is not None:
+        if r is not None and not (allr is not None and set(r.columns) == set(allr.columns)):
             panels.append((f"{a} vs {b}", r))
     if not panels:
         return None
