@@ -132,6 +132,25 @@ def test_papers_suites_load():
         assert s.models and s.instances
 
 
+def test_plan_skips_finished_jobs_unless_forced(tmp_path):
+    from recopt.bench.runner import plan
+
+    path = _suite(tmp_path, BASE)
+    suite, jobs, todo = plan(path, tmp_path / "store")
+    assert todo == jobs and len(jobs) == 20
+    store = Store(tmp_path / "store")
+    for j in jobs[:3]:
+        store.write({"job_id": j.job_id, "status": "optimal"})
+    _, jobs2, todo2 = plan(path, tmp_path / "store")
+    assert [j.job_id for j in jobs2] == [j.job_id for j in jobs]
+    assert [j.job_id for j in todo2] == [j.job_id for j in jobs[3:]]
+    assert len(plan(path, tmp_path / "store", force=True)[2]) == 20
+    # generated instances are written once, then read from the store's index
+    index = store.index()
+    assert len(index) == 5 and all(store.instance_path(v["hash"]).is_file()
+                                   for v in index.values())
+
+
 # --------------------------------------------------------------------------- store
 def test_atomic_write_and_store(tmp_path):
     store = Store(tmp_path)

@@ -254,9 +254,14 @@ def _fill_from_result(record: dict, out: dict, polled_peak: int) -> None:
                          out.get("peak_rss_mib_children", 0.0)),
         result_attrs=a, machine=out.get("machine"),
     )
-    for k in ("root_gap", "root_bound", "iterations"):  # decompositions may report these
+    for k in ("root_gap", "root_bound", "iterations"):  # MILPs / decompositions may report
         if k in a:
             record[k] = a[k]
+    obj, root = a.get("objective"), a.get("root_bound")
+    if "root_gap" not in record and isinstance(obj, float) and isinstance(root, float):
+        # same convention as the Result's gap: |objective - bound| / max(1, |objective|)
+        gap = abs(obj - root) / max(1.0, abs(obj))
+        record["root_gap"] = gap if gap == gap else None
 
 
 # --------------------------------------------------------------------------- the runner
