@@ -162,7 +162,7 @@ def _series_plot(df, x, group, path, xlabel, title) -> str | None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for (label, solver, gval), agg in series:
-        name = f"{label} ({solver}), {group}={_fmt(gval)}"
+        name = f"{label} ({solver}), {group}={gval:g}"
         for ax, col in zip(axes, ("wall", "solve"), strict=True):
             med = agg[(col, "median")]
             err = np.vstack([med - agg[(col, "min")], agg[(col, "max")] - med])
