@@ -102,6 +102,7 @@ def test_expansion_counts_and_stable_ids(tmp_path):
     (("repetitions = 2", "repetitions = 2\nrepetitoins = 3"), "unknown key"),
     (("repetitions = 2", "repetitions = 0"), "must be positive"),
     (("n_steps = 4", "n_stepz = 4"), "n_stepz"),
+    (("n_members = [3, 4]", "n_members = [1]"), r"instance synthetic\(n_members=1"),
 ])
 def test_bad_suites_fail_before_any_job(tmp_path, change, message):
     path = _suite(tmp_path, BASE.replace(*change))

@@ -465,8 +465,8 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
             h, ipath, meta = materialize(spec)
         except SuiteError:
             raise
-        except RecoptError as exc:
-            raise SuiteError(f"instance {spec.label}: {exc}") from exc
+        except Exception as exc:  # a generator's own error: name the instance, run nothing
+            raise SuiteError(f"instance {spec.label}: {type(exc).__name__}: {exc}") from exc
         for m in runs:
             for solver in m.solvers:
                 for rep in range(suite.repetitions):
