@@ -19,6 +19,7 @@ bookkeeping, all netCDF-safe scalars or strings:
 ``time_limit``, ``mip_gap``, ``threads``, ``seed``, ``instance_hash``,
 ``recopt_version``, ``blocks``, ``workers``, ``n_variables``, ``n_constraints``,
 ``n_integer``
+``summary_text``   optional model-specific lines for :func:`summary` (set by ``derive``)
 =================  ==========================================================
 """
 
@@ -142,4 +143,6 @@ def summary(result: xr.Dataset) -> str:
     if "community_self_consumption_rate" in m:
         lines.append(f"sharing    {m['community_self_consumption_rate']:.1%} of community "
                      "production consumed in the community")
+    if a.get("summary_text") and int(a.get("has_solution", 0)):
+        lines.append(str(a["summary_text"]))  # model-specific lines set by its derive()
     return "\n".join(lines)

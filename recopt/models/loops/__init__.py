@@ -1,0 +1,165 @@
+"""Chasseray et al.'s loop-design MILPs: SLCpct, MLCpct and MLCol.
+
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
+(arXiv 2404.04428), Models 1, 7, 8-9; reconstructed formulas in
+``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
+
+* :mod:`.data` — :class:`LoopData` (net energies, prices, graph) from an instance;
+* :mod:`.build` — the Pyomo builders, assembled from first-stage, second-stage and
+  linking pieces shared with the Benders decompositions;
+* :mod:`.solution` — extraction onto the instance's dims and :func:`check_solution`.
+
+Registered as ``SLCpct``, ``MLCpct``, ``MLCol`` (family ``loops``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import xarray as xr
+
+from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
+from recopt.metrics.loops import kpi_summary, loop_kpis
+from recopt.models.loops.build import (
+    ROW_FORMS,
+    add_column_choice,
+    add_column_rules,
+    add_operation,
+    add_single_loop_design,
+    add_single_loop_rules,
+    build_mlcol,
+    build_mlcpct,
+    build_slcpct,
+    column_arcs,
+    fixed_columns,
+    fixed_single_loop,
+    loop_set,
+    surplus_of_loops,
+)
+from recopt.models.loops.data import METRICS, LoopData, distance_matrix
+from recopt.models.loops.solution import (
+    check_solution,
+    loops_of_columns,
+    loops_of_compact,
+    objective_of,
+    operation_arrays,
+    solution_dataset,
+)
+from recopt.models.registry import ModelSpec, Option, register
+
+CARD = "models/SLCpct-MLCpct-MLCol.md"
+
+__all__ = [
+    "LoopData", "distance_matrix", "build_slcpct", "build_mlcpct", "build_mlcol",
+    "add_operation", "add_single_loop_design", "add_single_loop_rules", "add_column_choice",
+    "add_column_rules", "fixed_single_loop", "fixed_columns", "column_arcs", "loop_set",
+    "surplus_of_loops", "check_solution", "objective_of", "loop_data",
+]
+
+
+def _bool(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on", "forced"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a yes/no value: {text!r}")
+
+
+def loop_data(instance: xr.Dataset, *, self_consumption: bool = True,
+              distance: str = "auto", **_ignored) -> LoopData:
+    """:class:`LoopData` of ``instance`` for the given model options."""
+    return LoopData.of(instance, self_consumption=self_consumption, distance=distance)
+
+
+def _build(kind: str):
+    def build(instance: xr.Dataset, *, self_consumption: bool = True, distance: str = "auto",
+              enumeration: str = "all", max_loops: int = DEFAULT_MAX_LOOPS,
+              rows: str = "aggregated", internal_price: float = math.nan):
+        d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+        if kind == "SLCpct":
+            m = build_slcpct(d)
+        elif kind == "MLCpct":
+            m = build_mlcpct(d)
+        else:
+            m = build_mlcol(d, loop_set(d, enumeration, max_loops), rows)
+        m.recopt_data = d
+        return m
+
+    return build
+
+
+def _extract(model, instance: xr.Dataset, **options) -> xr.Dataset:
+    d: LoopData = model.recopt_data
+    if model.name == "MLCol":
+        loops, surplus = loops_of_columns(model, d)
+    else:
+        loops, surplus = loops_of_compact(model, d)
+    f, gb, gs = operation_arrays(model, d)
+    sol = solution_dataset(instance, d, loops, surplus, f, gb, gs)
+    sol.attrs["n_graph_edges"] = len(d.edges)
+    if model.name == "MLCol":
+        sol.attrs["n_enumerated_loops"] = len(model.recopt_loops)
+    return sol
+
+
+def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
+    kpis = loop_kpis(instance, solution, self_consumption=options.get("self_consumption", True),
+                     internal_price=options.get("internal_price"))
+    out = xr.merge([solution, kpis], compat="override", join="outer", combine_attrs="drop")
+    out.attrs.update(solution.attrs)
+    out.attrs.update(kpis.attrs)
+    text = kpi_summary(out)
+    if "n_enumerated_loops" in solution.attrs:
+        text += (f"\ncolumns    {solution.attrs['n_enumerated_loops']} enumerated loops "
+                 f"({options.get('enumeration', 'all')})")
+    out.attrs["summary_text"] = text
+    return out
+
+
+_COMMON = (
+    Option("self_consumption", _bool, True,
+           "force individual self-consumption (work on net values Ĉ, P̂); false: raw C, P"),
+    Option("distance", str, "auto",
+           "distance metric: km (x_km, y_km), haversine (lat, lon) or auto (km if present)",
+           choices=METRICS),
+    Option("internal_price", float, math.nan,
+           "price of internal flows for the per-actor benefit KPIs, EUR/kWh (default: "
+           "midpoint of mean grid buy and sell prices); not in the objective"),
+)
+
+register(ModelSpec(
+    name="SLCpct",
+    description="Chasseray Model 1: one self-consumption loop (membership, loop status, "
+                "flows; distance and power rules)",
+    family="loops", build=_build("SLCpct"), extract=_extract, derive=_derive,
+    separable=None, options=_COMMON, card=CARD,
+))
+register(ModelSpec(
+    name="MLCpct",
+    description="Chasseray Model 7: up to n/2 disjoint loops, compact (pair variables, "
+                "symmetry breaking)",
+    family="loops", build=_build("MLCpct"), extract=_extract, derive=_derive,
+    separable=None, options=_COMMON, card=CARD,
+))
+register(ModelSpec(
+    name="MLCol",
+    description="Chasseray Models 8-9: choice among enumerated feasible loops "
+                "(Dantzig-Wolfe columns; loop status from data)",
+    family="loops", build=_build("MLCol"), extract=_extract, derive=_derive,
+    separable=None,
+    options=_COMMON + (
+        Option("enumeration", str, "all",
+               "all: every feasible loop (exact, = MLCpct); maximal: the paper's maximal "
+               "cliques from producers, split over the power cap", choices=STRATEGIES),
+        Option("max_loops", int, DEFAULT_MAX_LOOPS,
+               "refuse when the enumeration makes more loops than this"),
+        Option("rows", str, "aggregated",
+               "(9d)/(9e): aggregated, one row per (scenario, step, member) (default, same "
+               "integer solutions, tighter, smaller) or per_loop (the spec's form)",
+               choices=ROW_FORMS),
+    ),
+    card=CARD,
+))
