@@ -152,6 +152,33 @@ def test_plan_skips_finished_jobs_unless_forced(tmp_path):
                                    for v in index.values())
 
 
+def test_root_gap_of_a_milp(tmp_path):
+    """``root_gap = true``: the LP relaxation is solved too; its bound is no worse than
+    the MILP optimum (the loop models minimise a cost) and the gap follows from both."""
+    pytest.importorskip("recopt.generate.chasseray")
+    from recopt.bench.runner import plan
+
+    path = _suite(tmp_path, """
+        [suite]
+        root_gap = true
+        warmup = false
+        [[instances]]
+        generator = "chasseray"
+        preset = "reference"
+        grid = { actors = [6], days = [1] }
+        [[models]]
+        name = "SLCpct"
+        """)
+    job = plan(path, tmp_path / "store")[1][0]  # the instance written into the store
+    assert job.solve_relaxation
+    rec = execute(job.to_dict())
+    assert rec["status"] == "optimal" and rec["sizes"]["integers"] > 0
+    assert rec["relaxation"]["status"] == "optimal"
+    obj, root = rec["objective"], rec["root_bound"]
+    assert root <= obj + 1e-6
+    assert rec["root_gap"] == pytest.approx(abs(obj - root) / max(1.0, abs(obj)))
+
+
 # --------------------------------------------------------------------------- store
 def test_atomic_write_and_store(tmp_path):
     store = Store(tmp_path)

@@ -108,8 +108,32 @@ def run(job: dict, instance_path: str) -> dict:
             logging.getLogger("recopt.bench").warning("warm-up failed: %s", exc)
         warm = time.perf_counter() - t1
     result = solve(instance, job["model"], workers=job["job_workers"], **kw)
-    return {"attrs": dict(result.attrs), "load_seconds": t1 - t0, "warmup_seconds": warm,
-            "solve_call_seconds": time.perf_counter() - t1 - warm}
+    out = {"attrs": dict(result.attrs), "load_seconds": t1 - t0, "warmup_seconds": warm,
+           "solve_call_seconds": time.perf_counter() - t1 - warm}
+    if job.get("solve_relaxation") and int(result.attrs.get("n_integer") or 0) > 0:
+        out["relaxation"] = relaxation(job, instance)
+    return out
+
+
+def relaxation(job: dict, instance) -> dict:
+    """The LP relaxation of the job's MILP (integrality dropped), solved untimed.
+
+    Its objective is the root-node bound before the solver's presolve and cuts; the
+    runner records ``root_bound`` and ``root_gap`` = |objective - root_bound| /
+    max(1, |objective|) (the Result's gap convention).
+    """
+    from pyomo.environ import TransformationFactory
+
+    from recopt.models import registry
+    from recopt.solve.solvers import solve_pyomo
+
+    t0 = time.perf_counter()
+    model = registry.build(job["model"], instance, **dict(job["options"]))
+    TransformationFactory("core.relax_integer_vars").apply_to(model)
+    lp = solve_pyomo(model, solver=job["solver"], time_limit=job["time_limit"],
+                     threads=job["threads"])
+    return {"status": lp.status.value, "objective": lp.objective,
+            "seconds": time.perf_counter() - t0}
 
 
 def run_files(job_file: str, out_file: str) -> None:

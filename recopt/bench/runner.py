@@ -257,6 +257,12 @@ def _fill_from_result(record: dict, out: dict, polled_peak: int) -> None:
     for k in ("root_gap", "root_bound", "iterations"):  # MILPs / decompositions may report
         if k in a:
             record[k] = a[k]
+    lp = out.get("relaxation")
+    if lp is not None:
+        record["relaxation"] = lp
+        if lp.get("status") == "optimal" and "root_bound" not in a:
+            a = {**a, "root_bound": lp["objective"]}
+            record["root_bound"] = lp["objective"]
     obj, root = a.get("objective"), a.get("root_bound")
     if "root_gap" not in record and isinstance(obj, float) and isinstance(root, float):
         # same convention as the Result's gap: |objective - bound| / max(1, |objective|)

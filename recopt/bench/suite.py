@@ -11,6 +11,7 @@ A suite is a TOML file (read with :mod:`tomllib`)::
     timeout = 1200             # s, hard wall-clock limit of one job (process group killed)
     job_workers = 1            # worker processes inside one job (solve(workers=...))
     warmup = true              # solve the first steps untimed first (fresh-process imports)
+    root_gap = false           # MILPs: also solve the LP relaxation, record the root gap
 
     [[instances]]              # files or globs, relative to the suite file
     files = ["../../instances/*.nc"]
@@ -178,6 +179,7 @@ class ModelRun:
     timeout: float
     job_workers: int
     warmup: bool = True
+    solve_relaxation: bool = False
 
 
 @dataclass
@@ -219,6 +221,8 @@ class Job:
     timeout: float
     repetition: int
     warmup: bool = True
+    solve_relaxation: bool = False
+    """Suite key ``root_gap``: also solve the LP relaxation of a MILP (root bound)."""
     instance_path: str | None = None
     """Where the instance file is (in the store, or the suite's own file)."""
 
@@ -255,9 +259,9 @@ def instance_meta(ds: xr.Dataset, spec: InstanceSpec) -> dict:
 
 # --------------------------------------------------------------------------- loading
 _SUITE_KEYS = {"name", "description", "repetitions", "solvers", "time_limit", "timeout",
-               "mip_gap", "threads", "job_workers", "warmup"}
+               "mip_gap", "threads", "job_workers", "warmup", "root_gap"}
 _MODEL_KEYS = {"name", "label", "options", "solver_options", "solvers", "time_limit",
-               "timeout", "mip_gap", "threads", "job_workers", "warmup"}
+               "timeout", "mip_gap", "threads", "job_workers", "warmup", "root_gap"}
 _INST_KEYS = {"files", "generator", "grid", "params", "replicates", "seed0", "models",
               "preset"}
 
@@ -337,7 +341,7 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
         except RecoptError as exc:
             raise SuiteError(f"{where}: {exc}") from exc
         cfg = {k: m.get(k, top.get(k)) for k in ("solvers", "time_limit", "mip_gap", "threads",
-                                                  "timeout", "job_workers", "warmup")}
+                                                  "timeout", "job_workers", "warmup", "root_gap")}
         time_limit = _number(cfg["time_limit"], f"{where}.time_limit")
         solvers = tuple(str(s) for s in _as_list(cfg["solvers"] or ["highs"], f"{where}.solvers"))
         runs.append(ModelRun(
@@ -349,6 +353,7 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
             timeout=_timeout(cfg, time_limit, where),
             job_workers=int(_number(cfg["job_workers"] or 1, f"{where}.job_workers", int)),
             warmup=bool(True if cfg["warmup"] is None else cfg["warmup"]),
+            solve_relaxation=bool(cfg["root_gap"] or False),
         ))
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -474,6 +479,8 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
                             "time_limit": m.time_limit, "mip_gap": m.mip_gap,
                             "threads": m.threads, "job_workers": m.job_workers,
                             "warmup": m.warmup}
+                    if m.solve_relaxation:  # only when asked, so older job ids stay valid
+                        opts["root_gap"] = True
                     jid = job_id(h, m.name, solver, opts, rep)
                     if jid in seen:  # the same instance listed twice
                         continue
@@ -485,6 +492,7 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
                         solver_options=m.solver_options, time_limit=m.time_limit,
                         mip_gap=m.mip_gap, threads=m.threads, job_workers=m.job_workers,
                         timeout=m.timeout, repetition=rep, warmup=m.warmup,
+                        solve_relaxation=m.solve_relaxation,
                         instance_path=ipath))
     return jobs
 
