@@ -21,8 +21,9 @@
     compare`` (default: SLCpct/SLExt, MLCpct/MLCol, MLCpct/MLColExt when present);
     jobs without an optimal solution are drawn at their time limit, hollow;
 ``root_gaps.png``
-    the root gap (records carrying ``root_gap``, as the loop-design models report
-    it) against horizon and member count;
+    the root gap of the optimal jobs (records carrying ``root_gap``: suites with
+    ``root_gap = true``, or Results with a ``root_bound``/``root_gap`` attr) against
+    the horizon per member count and against the member count per horizon;
 ``performance_profile.png``
     Dolan & Moré (2002) performance profiles of the wall time: for each
     configuration (model label x solver), the share of problems (instances on
@@ -238,20 +239,22 @@ def _compare_plot(df, pairs, path) -> str | None:
 
 
 def _root_gap_plot(df, path) -> str | None:
-    g = df[df["root_gap"].notna()]
+    """Median (min-max) root gap of the optimal jobs vs horizon (per member count) and vs
+    member count (per horizon)."""
+    g = df[df["root_gap"].notna() & (df["status"] == SOLVED)]
     if g.empty:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, x, xl in ((axes[0], "horizon_days", "horizon [days]"),
-                      (axes[1], "members", "members (actors)")):
-        for (label, solver), s in g.groupby(["label", "solver"]):
+    for ax, x, other, xl in ((axes[0], "horizon_days", "members", "horizon [days]"),
+                             (axes[1], "members", "horizon_days", "members (actors)")):
+        for (label, solver, o), s in g.groupby(["label", "solver", other]):
             agg = s.groupby(x)["root_gap"].agg(["median", "min", "max"])
             err = np.vstack([agg["median"] - agg["min"], agg["max"] - agg["median"]])
             ax.errorbar(agg.index, agg["median"], yerr=err, marker="o", capsize=3,
-                        label=f"{label} ({solver})")
+                        label=f"{label} ({solver}), {other}={o:g}")
         ax.set_xlabel(xl)
-        ax.set_ylabel("root gap")
+        ax.set_ylabel("root gap (LP relaxation vs optimum)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
