@@ -85,15 +85,15 @@ def test_expansion_counts_and_stable_ids(tmp_path):
     with pytest.raises(SuiteError, match="no model labelled LP9"):
         load_suite(_suite(tmp_path, BASE), models=["LP9"])
     # a model this recopt does not have is not looked up when filtered out
-    later = BASE + '\n[[models]]\nname = "MLColExt"\n'
-    with pytest.raises(SuiteError, match="unknown model 'MLColExt'"):
+    later = BASE + '\n[[models]]\nname = "NoSuchModel"\n'
+    with pytest.raises(SuiteError, match="unknown model 'NoSuchModel'"):
         load_suite(_suite(tmp_path, later, "later.toml"))
     part = load_suite(_suite(tmp_path, later, "later.toml"), models=["LP1", "LP3"])
     assert [j.job_id for j in expand(part)] == [j.job_id for j in jobs]
 
 
 @pytest.mark.parametrize("change, message", [
-    (('name = "LP3"', 'name = "SLExt"'), "unknown model 'SLExt'"),
+    (('name = "LP3"', 'name = "NoSuchModel"'), "unknown model 'NoSuchModel'"),
     (("tolerance = 0.2", "tolerence = 0.2"), "no option tolerence"),
     (('generator = "synthetic"', 'generator = "nope"'), "unknown generator 'nope'"),
     (('generator = "synthetic"', 'generator = "chasseray"\npreset = "reference"'),
@@ -111,12 +111,12 @@ def test_bad_suites_fail_before_any_job(tmp_path, change, message):
 
 
 def test_cli_bad_suite_exit_code(tmp_path):
-    path = _suite(tmp_path, BASE.replace('name = "LP3"', 'name = "MLCol"'))
+    path = _suite(tmp_path, BASE.replace('name = "LP3"', 'name = "NoSuchModel"'))
     proc = subprocess.run([sys.executable, "-m", "recopt.bench", "run", str(path), "--store",
                            str(tmp_path / "store"), "--dry-run"], capture_output=True,
                           text=True, env=_env(), timeout=120)
     assert proc.returncode == 2
-    assert "unknown model 'MLCol'" in proc.stderr
+    assert "unknown model 'NoSuchModel'" in proc.stderr
     assert not (tmp_path / "store" / "records").exists()
 
 
