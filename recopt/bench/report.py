@@ -21,9 +21,10 @@
     compare`` (default: SLCpct/SLExt, MLCpct/MLCol, MLCpct/MLColExt when present);
     jobs without an optimal solution are drawn at their time limit, hollow;
 ``root_gaps.png``
-    the root gap of the optimal jobs (records carrying ``root_gap``: suites with
-    ``root_gap = true``, or Results with a ``root_bound``/``root_gap`` attr) against
-    the horizon per member count and against the member count per horizon;
+    the root-node gap and the LP-relaxation gap of the optimal jobs (suites with
+    ``root_gap = true``, or Results with ``root_bound``/``lp_bound`` attrs; definitions
+    in :func:`recopt.bench.job.relaxation`) against the horizon per member count and
+    against the member count per horizon;
 ``performance_profile.png``
     Dolan & Moré (2002) performance profiles of the wall time: for each
     configuration (model label x solver), the share of problems (instances on
@@ -62,7 +63,8 @@ def records_frame(store: Store) -> pd.DataFrame:
             "label": r.get("model_label", r.get("model")), "solver": r.get("solver"),
             "solver_version": r.get("solver_version"), "status": r.get("status"),
             "objective": r.get("objective"), "bound": r.get("bound"), "gap": r.get("gap"),
-            "root_gap": r.get("root_gap"), "repetition": r.get("repetition"),
+            "root_gap": r.get("root_gap"), "lp_gap": r.get("lp_gap"),
+            "repetition": r.get("repetition"),
             "instance_hash": r.get("instance_hash"), "instance": r.get("instance_label"),
             "members": inst.get("members"), "steps": inst.get("steps"),
             "scenarios": inst.get("scenarios", 1), "horizon_days": inst.get("horizon_days"),
@@ -78,7 +80,7 @@ def records_frame(store: Store) -> pd.DataFrame:
         })
     df = pd.DataFrame(rows)
     if not df.empty:
-        for c in ("objective", "bound", "gap", "root_gap", "build", "compile", "solve",
+        for c in ("objective", "bound", "gap", "root_gap", "lp_gap", "build", "compile", "solve",
                   "extract", "wall", "job", "time_limit", "timeout", "peak_rss_mib",
                   "horizon_days"):
             df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -239,24 +241,28 @@ def _compare_plot(df, pairs, path) -> str | None:
 
 
 def _root_gap_plot(df, path) -> str | None:
-    """Median (min-max) root gap of the optimal jobs vs horizon (per member count) and vs
-    member count (per horizon)."""
-    g = df[df["root_gap"].notna() & (df["status"] == SOLVED)]
-    if g.empty:
+    """Median (min-max) root-node and LP-relaxation gaps of the optimal jobs vs horizon
+    (per member count) and vs member count (per horizon)."""
+    ok = df[df["status"] == SOLVED]
+    rows = [(c, t) for c, t in (("root_gap", "root-node gap"), ("lp_gap", "LP relaxation gap"))
+            if ok[c].notna().any()]
+    if not rows:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, x, other, xl in ((axes[0], "horizon_days", "members", "horizon [days]"),
-                             (axes[1], "members", "horizon_days", "members (actors)")):
-        for (label, solver, o), s in g.groupby(["label", "solver", other]):
-            agg = s.groupby(x)["root_gap"].agg(["median", "min", "max"])
-            err = np.vstack([agg["median"] - agg["min"], agg["max"] - agg["median"]])
-            ax.errorbar(agg.index, agg["median"], yerr=err, marker="o", capsize=3,
-                        label=f"{label} ({solver}), {other}={o:g}")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("root gap (LP relaxation vs optimum)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 4.2 * len(rows)), squeeze=False)
+    for (col, title), ax_row in zip(rows, axes, strict=True):
+        g = ok[ok[col].notna()]
+        for ax, x, other, xl in ((ax_row[0], "horizon_days", "members", "horizon [days]"),
+                                 (ax_row[1], "members", "horizon_days", "members (actors)")):
+            for (label, solver, o), s in g.groupby(["label", "solver", other]):
+                agg = s.groupby(x)[col].agg(["median", "min", "max"])
+                err = np.vstack([agg["median"] - agg["min"], agg["max"] - agg["median"]])
+                ax.errorbar(agg.index, agg["median"], yerr=err, marker="o", capsize=3,
+                            label=f"{label} ({solver}), {other}={o:g}")
+            ax.set_xlabel(xl)
+            ax.set_ylabel(f"{title} (objective - bound) / |objective|")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -254,20 +255,32 @@ def _fill_from_result(record: dict, out: dict, polled_peak: int) -> None:
                          out.get("peak_rss_mib_children", 0.0)),
         result_attrs=a, machine=out.get("machine"),
     )
-    for k in ("root_gap", "root_bound", "iterations"):  # MILPs / decompositions may report
+    for k in ("root_gap", "root_bound", "lp_bound", "iterations"):  # MILPs may report them
         if k in a:
             record[k] = a[k]
-    lp = out.get("relaxation")
-    if lp is not None:
-        record["relaxation"] = lp
-        if lp.get("status") == "optimal" and "root_bound" not in a:
-            a = {**a, "root_bound": lp["objective"]}
-            record["root_bound"] = lp["objective"]
-    obj, root = a.get("objective"), a.get("root_bound")
-    if "root_gap" not in record and isinstance(obj, float) and isinstance(root, float):
-        # same convention as the Result's gap: |objective - bound| / max(1, |objective|)
-        gap = abs(obj - root) / max(1.0, abs(obj))
-        record["root_gap"] = gap if gap == gap else None
+    rel = out.get("relaxation")
+    if rel is not None:
+        record["relaxation"] = rel
+        if rel.get("lp_status") == "optimal":
+            record.setdefault("lp_bound", rel["lp_bound"])
+        if rel.get("root_bound") is not None:
+            record.setdefault("root_bound", rel["root_bound"])
+    obj = a.get("objective")
+    for bound, gap in (("lp_bound", "lp_gap"), ("root_bound", "root_gap")):
+        if gap not in record:
+            record[gap] = relative_gap(obj, record.get(bound))
+
+
+def relative_gap(objective, bound):
+    """(objective - bound) / |objective| (as ``benchmarks/bench_loops.py``), None if unknown.
+
+    Positive for a minimisation whose bound is below the objective.
+    """
+    if not isinstance(objective, int | float) or not isinstance(bound, int | float):
+        return None
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return None
+    return (objective - bound) / max(abs(objective), 1e-9)
 
 
 # --------------------------------------------------------------------------- the runner
