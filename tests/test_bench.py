@@ -146,6 +146,9 @@ def test_plan_skips_finished_jobs_unless_forced(tmp_path):
     assert [j.job_id for j in jobs2] == [j.job_id for j in jobs]
     assert [j.job_id for j in todo2] == [j.job_id for j in jobs[3:]]
     assert len(plan(path, tmp_path / "store", force=True)[2]) == 20
+    store.write({"job_id": jobs[0].job_id, "status": "timeout"})
+    todo3 = plan(path, tmp_path / "store", rerun=["timeout", "crashed"])[2]
+    assert [j.job_id for j in todo3] == [jobs[0].job_id] + [j.job_id for j in jobs[3:]]
     # generated instances are written once, then read from the store's index
     index = store.index()
     assert len(index) == 5 and all(store.instance_path(v["hash"]).is_file()

@@ -3,7 +3,8 @@
 ::
 
     python -m recopt.bench run SUITE.toml --store DIR [--workers N] [--scheduler ADDR]
-                                          [--force] [--models A,B] [--dry-run]
+                                          [--force] [--rerun timeout,crashed]
+                                          [--models A,B] [--dry-run]
     python -m recopt.bench report DIR
 
 * :mod:`recopt.bench.suite` — the TOML suite format, expansion into jobs, stable job ids;

@@ -3,7 +3,8 @@
 ::
 
     python -m recopt.bench run SUITE.toml --store DIR [--workers N] [--scheduler ADDR]
-                                          [--force] [--models LP1,LP3] [--dry-run]
+                                          [--force] [--rerun timeout,crashed]
+                                          [--models LP1,LP3] [--dry-run]
     python -m recopt.bench report DIR [--out DIR]
 
 ``run`` exits 0 when every job of the suite has a record (whatever its status),
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="local Dask worker processes (default: the machine's cores)")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address, tcp://host:8786")
     r.add_argument("--force", action="store_true", help="rerun jobs that have a record")
+    r.add_argument("--rerun", default=None, metavar="STATUSES",
+                   help="rerun jobs whose record has one of these statuses, e.g. "
+                   "timeout,crashed (after raising the suite's timeout)")
     r.add_argument("--models", default=None, help="only these model labels (comma-separated)")
     r.add_argument("--dry-run", action="store_true",
                    help="expand the suite, write its instances, list the jobs; run nothing")
@@ -51,10 +55,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             models = [m.strip() for m in args.models.split(",")] if args.models else None
+            rerun = [x.strip() for x in args.rerun.split(",")] if args.rerun else ()
             if args.dry_run:
                 from recopt.bench.runner import plan
 
-                suite, jobs, todo = plan(args.suite, args.store, models=models, force=args.force)
+                suite, jobs, todo = plan(args.suite, args.store, models=models, force=args.force,
+                                         rerun=rerun)
                 for j in jobs:
                     mark = "todo" if j in todo else "done"
                     print(f"{j.job_id}  {mark}  {j.model_label:10s} {j.solver:8s} "
@@ -66,7 +72,7 @@ def main(argv=None) -> int:
 
             summary = run_suite(args.suite, args.store, workers=args.workers,
                                 scheduler=args.scheduler, force=args.force, models=models,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, rerun=rerun)
             print(json.dumps(summary, indent=1))
             done = summary["skipped"] + summary["ran"]
             return 0 if done == summary["jobs"] else 1

@@ -322,19 +322,27 @@ def _failure_record(job: Job, exc: BaseException) -> dict:
     return rec
 
 
-def plan(suite_path, store_dir, *, models=None, force=False):
-    """(suite, all jobs, jobs to run) without running anything (instances are written)."""
+def plan(suite_path, store_dir, *, models=None, force=False, rerun=()):
+    """(suite, all jobs, jobs to run) without running anything (instances are written).
+
+    A job runs when it has no record, when ``force``, or when its record's status is in
+    ``rerun`` (e.g. ``("timeout", "crashed")`` after raising the suite's ``timeout``,
+    which is not part of the job id).
+    """
     suite = load_suite(suite_path, models=models)
     store = Store(store_dir)
     jobs = expand(suite, _materializer(store), models=models)
     done = store.finished_ids()
-    todo = [j for j in jobs if force or j.job_id not in done]
+    rerun = set(rerun or ())
+    todo = [j for j in jobs if force or j.job_id not in done
+            or (rerun and store.read(j.job_id).get("status") in rerun)]
     return suite, jobs, todo
 
 
 def run_suite(suite_path, store_dir, *, workers: int | None = None,
               scheduler: str | None = None, force: bool = False,
-              models: list[str] | None = None, progress: bool = True) -> dict:
+              models: list[str] | None = None, progress: bool = True,
+              rerun=()) -> dict:
     """Run a suite into a store; returns counts (jobs, skipped, ran, per status).
 
     Parameters
@@ -350,6 +358,9 @@ def run_suite(suite_path, store_dir, *, workers: int | None = None,
         Address of a running Dask scheduler (``tcp://host:8786``).
     force : bool
         Rerun jobs that already have a record (the record is replaced).
+    rerun : sequence of str
+        Rerun the jobs whose record has one of these statuses (``timeout``, ``crashed``,
+        ``time_limit``, ...).
     models : list of str, optional
         Only these model labels of the suite.
     progress : bool
@@ -363,7 +374,7 @@ def run_suite(suite_path, store_dir, *, workers: int | None = None,
 
     store = Store(store_dir)
     store.clean()
-    suite, jobs, todo = plan(suite_path, store_dir, models=models, force=force)
+    suite, jobs, todo = plan(suite_path, store_dir, models=models, force=force, rerun=rerun)
     store.write_suite({**suite.to_json(), "jobs": len(jobs)})
     summary = {"suite": suite.name, "store": str(store.root), "jobs": len(jobs),
                "skipped": len(jobs) - len(todo), "ran": 0, "statuses": {}}
