@@ -1,0 +1,202 @@
+"""One benchmark job in its own process.
+
+The runner's Dask task forks the job process from a warm fork server
+(:mod:`recopt.bench.preload`) and runs :func:`child` in it: the process becomes the
+leader of a new process group, which the task kills at the job's timeout, so a
+crashing or hanging solver takes only its job down. The process asks the kernel to
+kill it when its parent dies (``PR_SET_PDEATHSIG``, as :mod:`recopt.solve.runner`
+does for its block workers). ``python -m recopt.bench.job JOB.json OUT.json`` runs a
+job by hand.
+
+It solves the job with :func:`recopt.solve.solve` and writes ``OUT.json``: the
+Result's attrs, the peak RSS of this process and of its waited-for children
+(MiB, from ``getrusage``), and the machine description.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+
+PACKAGES = ("recopt", "pyomo", "highspy", "gurobipy", "numpy", "scipy", "pandas", "xarray",
+            "networkx", "dask", "distributed")
+
+
+def die_with_parent(expected_ppid: int | None = None) -> None:
+    """Linux: SIGKILL this process when its parent (thread) exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
+        except OSError:  # pragma: no cover - exotic libc
+            pass
+    if expected_ppid is not None and os.getppid() != expected_ppid:
+        os._exit(3)  # the parent died before prctl took effect
+
+
+def machine_info() -> dict:
+    """Host, CPU, cores, RAM, platform, Python and package versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        ram = None
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {
+        "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+        "ram_gib": round(ram, 2) if ram else None, "platform": platform.platform(),
+        "python": platform.python_version(), "packages": versions,
+    }
+
+
+def _maxrss_mib(who) -> float:
+    r = resource.getrusage(who).ru_maxrss  # KiB on Linux, bytes on macOS
+    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+
+
+#: Steps of the job's own instance solved once, untimed, before the timed solve.
+WARMUP_STEPS = 4
+
+
+def run(job: dict, instance_path: str) -> dict:
+    """Load the instance, warm up, then solve the job (timed by the Result).
+
+    A fresh interpreter pays about 2 s of lazy imports on its first solve (Pyomo
+    plug-ins, dask.array through xarray, ...). Unless ``job["warmup"]`` is false, the
+    model is first solved, untimed, on the first :data:`WARMUP_STEPS` steps of the
+    job's own instance, so the Result's times are those of a warm process (as a
+    researcher's notebook or script running many solves sees them).
+    """
+    import logging
+
+    from recopt.data import load
+    from recopt.solve import solve
+
+    t0 = time.perf_counter()
+    instance = load(instance_path)
+    t1 = time.perf_counter()
+    kw = dict(solver=job["solver"], time_limit=job["time_limit"], mip_gap=job["mip_gap"],
+              threads=job["threads"], solver_options=job["solver_options"] or None,
+              **dict(job["options"]))
+    warm = 0.0
+    if job.get("warmup", True):
+        try:
+            small = instance.isel(time=slice(0, min(WARMUP_STEPS, instance.sizes["time"])))
+            solve(small, job["model"], workers=1, **kw)
+        except Exception as exc:  # the warm-up is a courtesy; the timed solve decides
+            logging.getLogger("recopt.bench").warning("warm-up failed: %s", exc)
+        warm = time.perf_counter() - t1
+    result = solve(instance, job["model"], workers=job["job_workers"], **kw)
+    out = {"attrs": dict(result.attrs), "load_seconds": t1 - t0, "warmup_seconds": warm,
+           "solve_call_seconds": time.perf_counter() - t1 - warm}
+    if job.get("solve_relaxation") and int(result.attrs.get("n_integer") or 0) > 0:
+        out["relaxation"] = relaxation(job, instance)
+    return out
+
+
+#: Solver options that stop a MIP solve after its root node (root LP, cuts, heuristics).
+ROOT_NODE_OPTIONS = {"highs": {"mip_max_nodes": 1}, "gurobi": {"NodeLimit": 1}}
+
+
+def relaxation(job: dict, instance) -> dict:
+    """Bounds of the job's MILP at the root, solved untimed after the timed solve.
+
+    As ``benchmarks/bench_loops.py`` (Chasseray Fig. 4): ``lp_bound`` is the optimum of
+    the LP relaxation (integrality dropped, ``core.relax_integer_vars``); ``root_bound``
+    the solver's dual bound after the root node (root LP plus the solver's root cuts
+    and heuristics: :data:`ROOT_NODE_OPTIONS`; HiGHS and Gurobi only). The runner turns
+    them into ``lp_gap`` and ``root_gap`` = (objective - bound) / |objective|.
+    """
+    from pyomo.environ import TransformationFactory
+
+    from recopt.models import registry
+    from recopt.solve.solvers import solve_pyomo
+
+    t0 = time.perf_counter()
+    kw = dict(solver=job["solver"], time_limit=job["time_limit"], threads=job["threads"])
+    model = registry.build(job["model"], instance, **dict(job["options"]))
+    TransformationFactory("core.relax_integer_vars").apply_to(model)
+    lp = solve_pyomo(model, **kw)
+    out = {"lp_status": lp.status.value, "lp_bound": lp.objective,
+           "lp_seconds": time.perf_counter() - t0}
+    node = ROOT_NODE_OPTIONS.get(job["solver"].lower())
+    if node is not None:
+        t1 = time.perf_counter()
+        model = registry.build(job["model"], instance, **dict(job["options"]))
+        root = solve_pyomo(model, options={**(job["solver_options"] or {}), **node}, **kw)
+        out.update(root_status=root.status.value, root_bound=root.bound,
+                   root_seconds=time.perf_counter() - t1)
+    return out
+
+
+def run_files(job_file: str, out_file: str) -> None:
+    """Run the job described in ``job_file`` and write ``out_file`` (JSON)."""
+    with open(job_file) as fh:
+        spec = json.load(fh)
+    from recopt.errors import RecoptError
+
+    try:
+        out = run(spec["job"], spec["instance_path"])
+    except RecoptError as exc:  # bad input: a status, like recopt.solve's CLI
+        out = {"attrs": {"status": "bad_input", "message": str(exc)}}
+    out["peak_rss_mib_self"] = _maxrss_mib(resource.RUSAGE_SELF)
+    out["peak_rss_mib_children"] = _maxrss_mib(resource.RUSAGE_CHILDREN)
+    out["machine"] = machine_info()
+    from recopt.bench.store import write_json_atomic
+
+    write_json_atomic(out_file, out)
+
+
+def child(job_file: str, out_file: str, err_file: str) -> None:
+    """Entry point of a job process forked by the runner's fork server.
+
+    Makes the process the leader of a new process group (the runner kills the group
+    at the timeout), sends its stderr to ``err_file``, dies with its parent, and
+    restarts HiGHS's thread pool (a forked child inherits its state, not its threads).
+    """
+    os.setsid()
+    fd = os.open(err_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    die_with_parent()
+    try:
+        import highspy
+
+        highspy.Highs().resetGlobalScheduler(True)
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+    run_files(job_file, out_file)
+
+
+def main(argv=None) -> int:
+    """``python -m recopt.bench.job JOB.json OUT.json [PPID]``: run one job by hand."""
+    argv = sys.argv[1:] if argv is None else argv
+    die_with_parent(int(argv[2]) if len(argv) > 2 else None)
+    run_files(argv[0], argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
