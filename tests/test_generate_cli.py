@@ -65,3 +65,28 @@ def test_list_presets_and_module_entry_point():
     for name in ch.PRESETS:
         assert name in proc.stdout
     assert "735" in proc.stdout and "8650" in proc.stdout
+
+
+def test_history_bootstrap_equals_the_api(tmp_path, capsys):
+    """--history FILE: the CLI writes exactly seasonal_block_bootstrap(load(FILE), N, seed)."""
+    from recopt.data import instance_hash, load, save
+    from recopt.generate.bootstrap import seasonal_block_bootstrap
+    from recopt.generate.synthetic import synthetic_community
+
+    hist = synthetic_community(3, 24 * (365 * 3 + 1), step_hours=1.0, start="2018-12-01",
+                               seed=2)
+    src = tmp_path / "history.nc"
+    save(hist, src)
+    out = tmp_path / "boot.nc"
+    assert main(["--history", str(src), "--scenarios", "7", "--seed", "4", "-o", str(out)]) == 0
+    got = load(out)
+    want = seasonal_block_bootstrap(load(src), 7, seed=4)
+    assert got.sizes["scenario"] == 7 and got.sizes["time"] == 365 * 24
+    assert instance_hash(got) == instance_hash(want)
+    assert "bootstrap years" in capsys.readouterr().out
+
+
+def test_history_bootstrap_bad_file_is_bad_input(tmp_path, capsys):
+    assert main(["--history", str(tmp_path / "missing.nc"), "--scenarios", "2",
+                 "-o", str(tmp_path / "x.nc")]) == 2
+    assert "missing.nc" in capsys.readouterr().err

@@ -8,6 +8,8 @@ Examples::
         "pro1": 0.3, "pro2": 0.1}' --scenarios 5 -o dense.nc
     python -m recopt.generate --preset period_sum --scenarios 20 \
         --scenario-method bootstrap --history-years 5 -o summer_boot.nc
+    python -m recopt.generate --history measured_5_years.nc --scenarios 500 --seed 1 \
+        -o boot.nc           # seasonal block bootstrap of your own history (Ospina 4.4.2)
     python -m recopt.generate --list-presets
 
 Replicate ``r`` uses seed ``seed + r``. With ``--replicates`` > 1 the output is a
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="independent draws (default) or the seasonal block bootstrap of a "
                         "generated --history-years history")
     p.add_argument("--history-years", type=int, help="bootstrap history length (default 5)")
+    p.add_argument("--history", metavar="FILE.nc",
+                   help="bootstrap this multi-year instance instead of generating actors: "
+                        "--scenarios synthetic years (seasonal block bootstrap, Ospina 4.4.2)")
     p.add_argument("--step-minutes", type=int, choices=(15, 30, 60),
                    help="step length (default 60, as Table 7's sizes imply)")
     p.add_argument("--set", action="append", type=_parse_set, default=[],
@@ -113,6 +118,8 @@ def main(argv=None) -> int:
         print("error: --replicates and --workers must be >= 1", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    if args.history is not None:
+        return _bootstrap_history(args)
     overrides = dict(args.set)
     for name in ("step_minutes", "scenario_method", "history_years"):
         if getattr(args, name) is not None:
@@ -146,6 +153,27 @@ def main(argv=None) -> int:
     if not args.quiet:
         if args.replicates > 1:
             print(f"{args.replicates} instances in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def _bootstrap_history(args) -> int:
+    """``--history FILE``: N synthetic years of a user's own multi-year instance."""
+    from recopt.data import instance_hash, load, save
+    from recopt.generate.bootstrap import seasonal_block_bootstrap
+
+    if args.output is None:
+        print("error: --history needs -o OUTPUT.nc", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        boot = seasonal_block_bootstrap(load(args.history), args.scenarios, seed=args.seed)
+        save(boot, args.output, float32=args.float32)
+    except RecoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.quiet:
+        print(f"{args.output}: {boot.sizes['scenario']} bootstrap years of {args.history} "
+              f"({boot.sizes['member']} members x {boot.sizes['time']} steps), seed "
+              f"{args.seed}, instance_hash {instance_hash(boot)[:16]}")
     return EXIT_OK
 
 
