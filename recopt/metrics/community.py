@@ -344,16 +344,15 @@ def co2_avoided(comm_in, intensity) -> np.ndarray:
     """
     cin = np.asarray(comm_in, dtype=float)
     phi = np.asarray(intensity, dtype=float)
-    n_t, n_u = cin.shape[-2], cin.shape[-1]
+    n_t = cin.shape[-2]
     if phi.ndim and phi.shape[-1] not in (1, n_t):
         raise DimensionError(
             f"co2_intensity has {phi.shape[-1]} steps; the flows have {n_t}",
             variable="co2_intensity",
         )
-    if phi.ndim <= 1:  # one series for every scenario: a matrix-vector product
-        w = np.repeat(np.broadcast_to(phi, (n_t,)), n_u)
-        return 1e-6 * (cin.reshape(cin.shape[:-2] + (n_t * n_u,)) @ w)
-    return 1e-6 * (cin.sum(axis=-1) * phi).sum(axis=-1)
+    if phi.ndim <= 1:  # one series for every scenario (einsum: no threaded BLAS)
+        return 1e-6 * np.einsum("...tu,t->...", cin, np.broadcast_to(phi, (n_t,)))
+    return 1e-6 * (np.einsum("...tu->...t", cin) * phi).sum(axis=-1)
 
 
 # ---------------------------------------------------------------------------------
@@ -430,6 +429,22 @@ def _prices_vary_in_time(instance: xr.Dataset) -> bool:
     return any(TIME in instance[name].dims for name in PRICE_VARIABLES if name in instance)
 
 
+def _reusable(like: MetricContext, instance: xr.Dataset) -> bool:
+    """Whether ``like`` (a context of another block of scenarios of the same instance)
+    holds the prices, fees, day boundaries and aggregate members of ``instance``:
+    same time axis and members, and no price or fee varying over scenarios."""
+    other = like.instance
+    if SCENARIO in instance.dims and any(
+            SCENARIO in instance[v].dims for v in (*PRICE_VARIABLES, "subscription_fee")
+            if v in instance):
+        return False
+    for dim in (TIME, MEMBER):
+        if not np.array_equal(np.asarray(other[dim].values), np.asarray(instance[dim].values)):
+            return False
+    same = ("billing_period", "battery_member")
+    return all(other.attrs.get(a) == instance.attrs.get(a) for a in same)
+
+
 class MetricContext:
     """What every key's metrics share on one instance, computed once.
 
@@ -459,41 +474,66 @@ class MetricContext:
         community battery added by :func:`recopt.generate.battery.add_community_battery`
         (``attrs["battery_member"]``): a shared asset is not a member whose savings
         Ospina's Gini compares.
+    like : MetricContext, optional
+        The context of another block of scenarios of the same instance: its prices,
+        fees, day boundaries and aggregate members are reused (skipping the xarray
+        work) when the time axis and members match and no price or fee varies over
+        scenarios; otherwise ignored.
     """
 
-    def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None):
+    def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None,
+                 *, like: MetricContext | None = None):
         cons = _cube(instance, "consumption")
         prod = _cube(instance, "production")
         self.instance = instance
         self.net_consumption, p_minus = meter_flows(cons, prod)
+        #: ``P-``, kWh per step, (S, T, U) (the keys of a block reuse it).
+        self.net_production = p_minus
         self.community_production = community_production(p_minus)
-        self.consumption_total = cons.sum(axis=1)  # (S, U)
-        self.own_use_total = np.minimum(cons, prod).sum(axis=1)  # (S, U), Villena (17)
+        self.consumption_total = np.einsum("stu->su", cons)  # (S, U)
+        self.own_use_total = np.einsum("stu->su", np.minimum(cons, prod))  # (S, U), (17)
+        del cons, prod
         self.upper_bound = sharing_upper_bound(
             self.net_consumption, self.community_production).sum(axis=-1)
-        self.starts = day_starts(instance[TIME].values)
-        self.time_varying_prices = _prices_vary_in_time(instance)
-        self.prices = {
-            name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values)
-            for name in PRICE_VARIABLES
-        }
-        if not self.time_varying_prices:  # keep one step: costs are linear in the flows
-            self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
+        if like is not None and not _reusable(like, instance):
+            like = None
+        if like is not None:  # a block of the same instance: time, members, prices, fees
+            self.starts = like.starts
+            self.time_varying_prices = like.time_varying_prices
+            self.prices = like.prices
+        else:
+            self.starts = day_starts(instance[TIME].values)
+            self.time_varying_prices = _prices_vary_in_time(instance)
+            self.prices = {
+                name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values)
+                for name in PRICE_VARIABLES
+            }
+            if not self.time_varying_prices:  # keep one step: costs are linear in the flows
+                self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
+            if not any(SCENARIO in instance[v].dims for v in PRICE_VARIABLES if v in instance):
+                self.prices = {k: v[:1] for k, v in self.prices.items()}  # any block size
         self._p_minus = p_minus if self.time_varying_prices else None  # memory
-        self._net_sums = (self.net_consumption.sum(axis=1, keepdims=True),
-                          p_minus.sum(axis=1, keepdims=True))
+        self._net_sums = (np.einsum("stu->su", self.net_consumption)[:, None, :],
+                          np.einsum("stu->su", p_minus)[:, None, :])
         self.daily_need = _day_sum(self.net_consumption, self.starts, 1) \
             if self.starts.size else np.zeros(self.net_consumption.shape)
         zero = np.zeros((1, 1, 1))
         self.baseline_cost = self._energy_cost(zero, zero)  # (S, U)
         # Fees over the billing periods do not depend on the flows nor on the
         # scenario: take them from THE bill function on the first scenario.
-        first = bills(instance.isel({SCENARIO: [0]}), xr.DataArray(0.0), xr.DataArray(0.0))
-        fixed = first["baseline_bill"].transpose(SCENARIO, MEMBER).values - self.baseline_cost[:1]
-        self.baseline_bill = self.baseline_cost + fixed
+        if like is not None:
+            self._fixed = like._fixed
+        else:
+            first = bills(instance.isel({SCENARIO: [0]}), xr.DataArray(0.0),
+                          xr.DataArray(0.0))
+            self._fixed = (first["baseline_bill"].transpose(SCENARIO, MEMBER).values
+                           - self.baseline_cost[:1])
+        self.baseline_bill = self.baseline_cost + self._fixed
         self.coords = _sm_coords(instance)
         names = [str(m) for m in instance[MEMBER].values]
-        if aggregate_members is None:
+        if like is not None and aggregate_members is None:
+            self.aggregate = like.aggregate
+        elif aggregate_members is None:
             battery = instance.attrs.get("battery_member")
             self.aggregate = np.array([m != battery for m in names])
         else:
