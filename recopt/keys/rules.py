@@ -35,6 +35,7 @@ from recopt.settle import (
     settle,
     settle_arrays,
     settle_rounds,
+    step_product,
 )
 
 __all__ = [
@@ -405,16 +406,16 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """
     c = inputs.net_consumption
     g = inputs.community_production()
-    take1 = np.multiply(equal_keys(c, among), g[..., None])
+    take1 = step_product(equal_keys(c, among), g)
     np.minimum(take1, c, out=take1)
     rest = np.maximum(g - member_sum(take1), 0.0)
     r = np.subtract(c, take1)
     r_sum = member_sum(r)
     f = np.zeros(g.shape)
     np.divide(rest, r_sum, out=f, where=r_sum > 0)
-    take = np.multiply(r, np.minimum(f, 1.0)[..., None])
+    take = step_product(r, np.minimum(f, 1.0))
     take += take1
-    ent = np.multiply(r, f[..., None], out=r)
+    ent = step_product(r, f, out=r)
     ent += take1
     return KeyPlan(allocation=take, entitlement=ent)
 

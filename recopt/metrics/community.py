@@ -266,6 +266,8 @@ def _day_sum(x: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
         if n % length == 0 and starts.size == n // length and np.array_equal(
                 starts, np.arange(0, n, length)):
             shape = x.shape[:axis] + (starts.size, length) + x.shape[axis + 1:]
+            if axis == x.ndim - 2:  # (..., time, member): einsum is ~3x faster than sum
+                return np.einsum("...dhu->...du", x.reshape(shape))
             return x.reshape(shape).sum(axis=axis + 1)
     return np.add.reduceat(x, starts, axis=axis)
 
