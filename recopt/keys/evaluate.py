@@ -64,7 +64,9 @@ def settle_active(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
     library, so they are not re-checked or copied) and computing only ``alloc``,
     ``comm_in`` and ``comm_out`` (Mustika (5), (7), (12)); round plans go through
     :func:`recopt.keys.rules.settle_plan` (checked). ``entitlement`` is the key's
-    entitlement (:func:`entitlement`; for one round the allocation, Mustika (5)).
+    entitlement (:func:`entitlement`; for one round the allocation, Mustika (5));
+    ``taken`` is ``min(entitlement, C+)`` when it is ``comm_in`` (one round, entitlement
+    = allocation), for :func:`recopt.metrics.community.energy_to_shift`.
     Equal to :func:`recopt.keys.rules.settle_plan` + :func:`entitlement` (tested).
     """
     if plan.rounds is not None:
@@ -77,8 +79,11 @@ def settle_active(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
                         allocation=plan.allocation, validated=True,
                         outputs=("alloc", "comm_in", "comm_out"),
                         community_production=inputs.community_production())
-    return {"comm_in": res["comm_in"], "comm_out": res["comm_out"],
-            "entitlement": entitlement(res, plan)}
+    out = {"comm_in": res["comm_in"], "comm_out": res["comm_out"],
+           "entitlement": entitlement(res, plan)}
+    if plan.entitlement is None:  # entitlement = alloc, so min(alloc, C+) = comm_in (7)
+        out["taken"] = res["comm_in"]
+    return out
 
 
 def evaluate_keys(
@@ -159,7 +164,7 @@ def evaluate_keys(
             res = settle_active(inputs, plan)
             out[name] = evaluate_arrays(ctx, res["comm_in"], res["comm_out"],
                                         allocation=res["entitlement"], metrics=metrics,
-                                        co2_intensity=phi)
+                                        co2_intensity=phi, taken=res.get("taken"))
             del res
         return out
 

@@ -272,7 +272,8 @@ def _day_sum(x: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
     return np.add.reduceat(x, starts, axis=axis)
 
 
-def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> np.ndarray:
+def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None,
+                    taken=None) -> np.ndarray:
     """Energy to Shift per member, Ospina eqs (23)-(24) (kWh over the horizon).
 
     For each member and calendar day ``d`` the consumption is rescheduled within the
@@ -304,6 +305,10 @@ def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> 
         First step of each day (:func:`day_starts`).
     daily_need : array_like, optional
         ``D_d`` if already known (shape ``(..., day, member)``), to save a pass.
+    taken : array_like, optional
+        ``min(allocation, C+)`` per step if already known, to save a pass: the
+        settlement's ``comm_in`` when ``allocation`` is the settled ``alloc``
+        (Mustika (7)).
 
     Returns
     -------
@@ -319,7 +324,8 @@ def energy_to_shift(net_consumption, allocation, starts, *, daily_need=None) -> 
     ax = c.ndim - 2
     a_d = _day_sum(a, starts, ax)
     d_d = _day_sum(c, starts, ax) if daily_need is None else daily_need
-    e_d = _day_sum(np.minimum(a, c), starts, ax)
+    e_d = _day_sum(np.minimum(a, c) if taken is None else np.asarray(taken, dtype=float),
+                   starts, ax)
     return np.maximum(np.minimum(a_d, d_d) - e_d, 0.0).sum(axis=ax)
 
 
@@ -591,12 +597,15 @@ def evaluate_arrays(
     allocation: np.ndarray | None = None,
     metrics: Sequence[str] | str | None = None,
     co2_intensity=None,
+    taken: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """NumPy core of :func:`evaluate`: a dict of arrays (per scenario, or (S, U)).
 
     ``comm_in``, ``comm_out``, ``allocation`` are NumPy arrays (S, T, U) in kWh per
     step; ``comm_out`` is needed only for the money metrics; ``co2_intensity`` in
     g CO2eq/kWh broadcastable to (S, T). Same names and meaning as :func:`evaluate`.
+    ``taken``: ``min(allocation, C+)`` if known (see :func:`energy_to_shift`); pass
+    ``comm_in`` when ``allocation`` is the settled ``alloc`` of one round.
     """
     chosen = _select(metrics)
     explicit = metrics is not None
@@ -657,7 +666,7 @@ def evaluate_arrays(
             out["collective_saving_ratio"] = saving_ratio(cb0 - cb, cb0)
     if "energy_to_shift" in chosen:
         ets = energy_to_shift(ctx.net_consumption, allocation, ctx.starts,
-                              daily_need=ctx.daily_need)
+                              daily_need=ctx.daily_need, taken=taken)
         out["energy_to_shift"] = ets
         out["energy_to_shift_total"] = ets.sum(axis=-1)
     if "co2_avoided" in chosen:
