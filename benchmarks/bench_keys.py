@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=10, help="scenarios per block")
+    ap.add_argument("--chunk", type=int, default=4, help="scenarios per block")
     ap.add_argument("--skip", choices=["evaluate", "brute_force"], default=None)
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)

@@ -154,7 +154,9 @@ def member_sum(x: np.ndarray) -> np.ndarray:
     members (NumPy reduces a short last axis slowly) and, unlike a matrix-vector
     product, never calls a multi-threaded BLAS (which stalls on a busy machine and
     fights the evaluation driver's own threads); equal to ``x.sum(axis=-1)`` up to
-    floating-point summation order (~1e-16 relative).
+    floating-point summation order (~1e-16 relative). ``G`` itself is always summed
+    with ``x.sum(axis=-1)``, so that ``keys * G`` is bit-identical to allocations
+    users compute the same way.
     """
     x = np.asarray(x, dtype=float)
     if x.ndim == 0:
@@ -171,6 +173,8 @@ def step_product(x: np.ndarray, per_step: np.ndarray, out: np.ndarray | None = N
     """
     x = np.asarray(x, dtype=float)
     per_step = np.asarray(per_step, dtype=float)
+    if out is not None and np.shares_memory(out, x):  # in place: einsum would be slow
+        return np.multiply(x, per_step[..., None], out=out)
     shape = np.broadcast_shapes(x.shape, per_step.shape + (x.shape[-1],))
     return np.einsum("...u,...->...u", np.broadcast_to(x, shape),
                      np.broadcast_to(per_step, shape[:-1]), out=out)
@@ -288,7 +292,7 @@ def community_production(net_production: ArrayLike) -> np.ndarray:
     numpy.ndarray
         ``G`` in kWh per step, shape of ``net_production`` without its last axis.
     """
-    return member_sum(np.maximum(_as_float("net_production", net_production), 0.0))
+    return np.maximum(_as_float("net_production", net_production), 0.0).sum(axis=-1)
 
 
 def settle_arrays(
@@ -368,7 +372,7 @@ def settle_arrays(
         c_plus = np.asarray(net_consumption, dtype=float)
         p_minus = np.asarray(net_production, dtype=float)
         shape = c_plus.shape
-        g = member_sum(p_minus) if community_production is None else community_production
+        g = p_minus.sum(axis=-1) if community_production is None else community_production
         if keys is not None:
             lam = np.asarray(keys, dtype=float)
             alloc = _cap_offer(step_product(lam, g), g, inplace=True)  # (5)
@@ -378,7 +382,7 @@ def settle_arrays(
     else:
         c_plus, p_minus = _net_pair(net_consumption, net_production)
         shape = c_plus.shape
-        g = member_sum(p_minus)
+        g = p_minus.sum(axis=-1)
         if keys is not None:
             alloc = _offer(_broadcast("keys", keys, shape), g, labels)
         else:
@@ -543,7 +547,7 @@ def settle_rounds(
         )
     c_plus, p_minus = _net_pair(net_consumption, net_production)
     shape = c_plus.shape
-    g = member_sum(p_minus)
+    g = p_minus.sum(axis=-1)
     need = c_plus.copy()
     comm_in = np.zeros(shape)
     alloc = np.zeros(shape)

@@ -93,7 +93,7 @@ def evaluate_keys(
     metrics: Sequence[str] | str | None = DEFAULT_METRICS,
     key_params: Mapping[str, Mapping[str, Any]] | None = None,
     co2_intensity=None,
-    chunk_scenarios: int | None = 10,
+    chunk_scenarios: int | None = 4,
     threads: int = 2,
 ) -> xr.Dataset:
     """Metrics of several keys on every scenario of an instance.
@@ -112,9 +112,10 @@ def evaluate_keys(
         Extra parameters per key name, e.g. ``{"GS": {"shares": [...]}}``.
     co2_intensity : float or array_like, optional
         Grid carbon intensity, g CO2eq/kWh, scalar or per time step ``(T,)``.
-    chunk_scenarios : int or None, default 10
+    chunk_scenarios : int or None, default 4
         Scenarios per block (None: all at once). Small blocks keep the arrays in
-        cache and bound memory.
+        cache and bound memory (4 x 8760 h x 14 members: ~4 MB per array; 2-10 time
+        about the same, 1 pays the per-block overhead, benchmarks/bench_keys.py).
     threads : int, default 2
         Blocks evaluated in parallel threads (NumPy releases the GIL).
 

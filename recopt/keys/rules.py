@@ -101,7 +101,7 @@ class KeyInputs:
     def community_production(self) -> np.ndarray:
         """``G = sum_i P-_i``, kWh per step (Mustika (4)), computed once."""
         if self.production_total is None:
-            self.production_total = member_sum(self.net_production)
+            self.production_total = self.net_production.sum(axis=-1)
         return self.production_total
 
     @classmethod

@@ -53,7 +53,7 @@ from recopt.settle import (
     _stm_array,
     bill_components,
     bills,
-    community_production,
+    member_sum,
     meter_flows,
 )
 
@@ -184,7 +184,7 @@ def sharing_upper_bound(net_consumption, community_production_) -> np.ndarray:
     numpy.ndarray
         Shape ``(..., time)``, kWh per step.
     """
-    need = np.maximum(np.asarray(net_consumption, dtype=float), 0.0).sum(axis=-1)
+    need = member_sum(np.maximum(np.asarray(net_consumption, dtype=float), 0.0))
     return np.minimum(np.asarray(community_production_, dtype=float), need)
 
 
@@ -497,12 +497,13 @@ class MetricContext:
         self.net_consumption, p_minus = meter_flows(cons, prod)
         #: ``P-``, kWh per step, (S, T, U) (the keys of a block reuse it).
         self.net_production = p_minus
-        self.community_production = community_production(p_minus)
+        self.community_production = p_minus.sum(axis=-1)  # G (Mustika (4)); P- >= 0 here
         self.consumption_total = np.einsum("stu->su", cons)  # (S, U)
         self.own_use_total = np.einsum("stu->su", np.minimum(cons, prod))  # (S, U), (17)
         del cons, prod
-        self.upper_bound = sharing_upper_bound(
-            self.net_consumption, self.community_production).sum(axis=-1)
+        # sharing_upper_bound() without its clip (C+ >= 0 here): min(G, sum_i C+) summed
+        self.upper_bound = np.minimum(self.community_production,
+                                      member_sum(self.net_consumption)).sum(axis=-1)
         if like is not None and not _reusable(like, instance):
             like = None
         if like is not None:  # a block of the same instance: time, members, prices, fees
