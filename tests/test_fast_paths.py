@@ -173,3 +173,8 @@ def test_evaluate_keys_equals_checked_settle_then_evaluate(inst, chunk):
         for var in want.data_vars:
             np.testing.assert_allclose(ds[var].sel(key=key), want[var], rtol=1e-12,
                                        atol=1e-12, err_msg=f"{key} {var}")
+    slow = evaluate_keys(inst, ["GS", "ES", "PR", "HEP", "CA"], co2_intensity=phi, metrics=None,
+                         key_params={"GS": {"shares": [0.3, 0.3, 0.2, 0.1, 0.1]}},
+                         chunk_scenarios=chunk, checked=True)
+    for var in slow.data_vars:
+        np.testing.assert_allclose(ds[var], slow[var], rtol=1e-12, atol=1e-12, err_msg=var)

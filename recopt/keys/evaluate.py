@@ -95,6 +95,7 @@ def evaluate_keys(
     co2_intensity=None,
     chunk_scenarios: int | None = 4,
     threads: int = 2,
+    checked: bool = False,
 ) -> xr.Dataset:
     """Metrics of several keys on every scenario of an instance.
 
@@ -118,6 +119,11 @@ def evaluate_keys(
         about the same, 1 pays the per-block overhead, benchmarks/bench_keys.py).
     threads : int, default 2
         Blocks evaluated in parallel threads (NumPy releases the GIL).
+    checked : bool, default False
+        Settle through the checked entry (:func:`recopt.keys.rules.settle_plan`:
+        every array validated, every flow computed) instead of the fast one
+        (:func:`settle_active`); same results (tested), slower: the benchmark's
+        baseline.
 
     Returns
     -------
@@ -162,7 +168,12 @@ def evaluate_keys(
         out = {}
         for name in keys:
             plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
-            res = settle_active(inputs, plan)
+            if checked:
+                full = settle_plan(inputs, plan)
+                res = {"comm_in": full["comm_in"], "comm_out": full["comm_out"],
+                       "entitlement": entitlement(full, plan)}
+            else:
+                res = settle_active(inputs, plan)
             out[name] = evaluate_arrays(ctx, res["comm_in"], res["comm_out"],
                                         allocation=res["entitlement"], metrics=metrics,
                                         co2_intensity=phi, taken=res.get("taken"))
