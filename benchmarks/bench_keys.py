@@ -3,7 +3,9 @@
 (a) ``evaluate``: 500 bootstrap years x 8760 h x 14 members x the 5 Ospina keys (GS with
     the Guzman shares, ES, PR, HEP, CA) x Ospina's 6 metrics (SCR, SSR, bill saving,
     Gini, energy to shift, CO2) with :func:`recopt.keys.evaluate.evaluate_keys`
-    (keys + settlement + metrics; target <= 10 s). The years come from
+    (keys + settlement + metrics; target <= 10 s), and the same through the checked
+    settlement entry (``checked=True``) as the in-process baseline (ratio, and the
+    largest difference of any metric: must be ~1e-12 or less). The years come from
     :func:`recopt.generate.bootstrap.seasonal_block_bootstrap` of a 5-year hourly
     synthetic history (:func:`recopt.generate.synthetic.synthetic_community`); building
     the data is not timed.
@@ -98,8 +100,10 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=10, help="scenarios per block")
+    ap.add_argument("--chunk", type=int, default=4, help="scenarios per block")
     ap.add_argument("--skip", choices=["evaluate", "brute_force"], default=None)
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the checked-settlement baseline of (a)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     n = args.scenarios or (50 if args.quick else 500)
@@ -138,12 +142,24 @@ def main(argv=None) -> int:
                    data="seasonal_block_bootstrap of a 5-year synthetic history")
             rng = np.random.default_rng(0)  # a seeded hourly carbon-intensity series
             phi = 200.0 + 50.0 * rng.standard_normal(boot.sizes["time"]).clip(-3, 3)
+            def run(checked, chunk):
+                return evaluate_keys(boot, ["GS", "ES", "PR", "HEP", "CA"], metrics=OSPINA6,
+                                     co2_intensity=phi, chunk_scenarios=chunk,
+                                     threads=args.threads, checked=checked)
+
             cpu: list[float] = []
-            _, t = _timed(lambda: evaluate_keys(
-                boot, ["GS", "ES", "PR", "HEP", "CA"], metrics=OSPINA6, co2_intensity=phi,
-                chunk_scenarios=args.chunk, threads=args.threads), repeats, cpu)
+            fast, t = _timed(lambda: run(False, args.chunk), repeats, cpu)
             record("evaluate_5keys_6metrics", t, scenarios=n, steps=boot.sizes["time"],
                    members=14, target_s=10.0, cpu_s=statistics.median(cpu))
+            if not args.no_baseline:  # the checked settlement entry, in the same process
+                cpu_b: list[float] = []
+                slow, t_b = _timed(lambda: run(True, args.chunk), 1, cpu_b)
+                diff = max(float(np.nanmax(np.abs(fast[v] - slow[v]))) for v in fast.data_vars)
+                record("evaluate_checked_baseline", t_b, scenarios=n,
+                       cpu_s=statistics.median(cpu_b),
+                       ratio=round(statistics.median(t) / statistics.median(t_b), 3),
+                       cpu_ratio=round(statistics.median(cpu) / statistics.median(cpu_b), 3),
+                       max_abs_diff=diff)
             del boot, hist
         if args.skip != "brute_force":
             t0 = time.perf_counter()
@@ -166,7 +182,8 @@ def main(argv=None) -> int:
     for r in rows:
         notes = ", ".join(f"{k}={v}" for k, v in r.items()
                           if k in ("cpu_s", "candidates", "peak_rss_gib", "scenarios",
-                                   "winner", "target_s"))
+                                   "winner", "target_s", "ratio", "cpu_ratio",
+                                   "max_abs_diff"))
         print(f"| {r['step']} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | "
               f"{r['loadavg_1min']:.2f} | {notes} |")
     print(f"\nrecords: {path}")

@@ -12,6 +12,7 @@ time, so scenario sets larger than memory work.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,58 +56,33 @@ def entitlement(settled: Mapping[str, np.ndarray], plan: KeyPlan | None = None
     return settled["round_take"][:-1].sum(axis=0) + settled["round_offer"][-1]
 
 
-def _subset(x, idx, shape):
-    """Rows ``idx`` of an array broadcastable to ``shape`` (S, T, U), as (n, U)."""
-    a = np.asarray(x, dtype=float)
-    if a.ndim <= 1 or all(d == 1 or st == 0 for d, st in zip(a.shape[:-1], a.strides[:-1],
-                                                             strict=True)):
-        return a[(0,) * (a.ndim - 1)] if a.ndim else a  # the same for every step
-    return np.broadcast_to(a, shape).reshape(-1, shape[-1])[idx]
-
-
 def settle_active(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
-    """:func:`recopt.keys.rules.settle_plan` run on the steps where sharing can happen.
+    """What the metrics need of a settled plan: ``comm_in``, ``comm_out``, ``entitlement``.
 
-    At a step with ``G = 0`` or no need every flow to and from the community is 0
-    (Mustika (5)-(12)), so the settlement rule is applied to the other steps only
-    (for round plans: every step with ``G > 0``, whose offers make the entitlement) and
-    the result scattered back: ``comm_in``, ``comm_out`` (S, T, U) and the key's
-    ``entitlement`` (full, for Energy to Shift). Equal to settling everything (tested).
+    The one settlement rule (:func:`recopt.settle.settle_arrays`) through its fast
+    entry (``validated=True``: the meter values and the keys' arrays come from the
+    library, so they are not re-checked or copied) and computing only ``alloc``,
+    ``comm_in`` and ``comm_out`` (Mustika (5), (7), (12)); round plans go through
+    :func:`recopt.keys.rules.settle_plan` (checked). ``entitlement`` is the key's
+    entitlement (:func:`entitlement`; for one round the allocation, Mustika (5));
+    ``taken`` is ``min(entitlement, C+)`` when it is ``comm_in`` (one round, entitlement
+    = allocation), for :func:`recopt.metrics.community.energy_to_shift`.
+    Equal to :func:`recopt.keys.rules.settle_plan` + :func:`entitlement` (tested).
     """
-    c, p = inputs.net_consumption, inputs.net_production
-    shape = c.shape
-    g = p.sum(axis=-1)
-    active = g > 0
-    if plan.rounds is None:  # rounds: offers at steps without need feed the entitlement
-        active &= c.sum(axis=-1) > 0
-    idx = np.flatnonzero(active.reshape(-1))
-    sub = KeyInputs(c.reshape(-1, shape[-1])[idx], p.reshape(-1, shape[-1])[idx])
     if plan.rounds is not None:
-        from recopt.settle import Round
+        res = settle_plan(inputs, plan)
+        return {"comm_in": res["comm_in"], "comm_out": res["comm_out"],
+                "entitlement": entitlement(res, plan)}
+    from recopt.settle import settle_arrays
 
-        part = KeyPlan(rounds=tuple(
-            r if callable(r.keys) else Round(r.share, _subset(r.keys, idx, shape), r.carry,
-                                             r.name) for r in plan.rounds))
-    elif plan.keys is not None:
-        part = KeyPlan(keys=_subset(plan.keys, idx, shape))
-    else:
-        part = KeyPlan(allocation=_subset(plan.allocation, idx, shape))
-    res = settle_plan(sub, part)
-    out = {}
-    for name in ("comm_in", "comm_out"):
-        full = np.zeros((int(np.prod(shape[:-1])), shape[-1]))
-        full[idx] = res[name]
-        out[name] = full.reshape(shape)
-    if plan.entitlement is not None:
-        out["entitlement"] = plan.entitlement
-    elif plan.keys is not None:
-        out["entitlement"] = np.asarray(plan.keys) * g[..., None]
-    elif plan.allocation is not None:
-        out["entitlement"] = np.broadcast_to(plan.allocation, shape)
-    else:
-        ent = np.zeros((int(np.prod(shape[:-1])), shape[-1]))
-        ent[idx] = entitlement(res)
-        out["entitlement"] = ent.reshape(shape)
+    res = settle_arrays(inputs.net_consumption, inputs.net_production, keys=plan.keys,
+                        allocation=plan.allocation, validated=True,
+                        outputs=("alloc", "comm_in", "comm_out"),
+                        community_production=inputs.community_production())
+    out = {"comm_in": res["comm_in"], "comm_out": res["comm_out"],
+           "entitlement": entitlement(res, plan)}
+    if plan.entitlement is None:  # entitlement = alloc, so min(alloc, C+) = comm_in (7)
+        out["taken"] = res["comm_in"]
     return out
 
 
@@ -117,8 +93,9 @@ def evaluate_keys(
     metrics: Sequence[str] | str | None = DEFAULT_METRICS,
     key_params: Mapping[str, Mapping[str, Any]] | None = None,
     co2_intensity=None,
-    chunk_scenarios: int | None = 10,
+    chunk_scenarios: int | None = 4,
     threads: int = 2,
+    checked: bool = False,
 ) -> xr.Dataset:
     """Metrics of several keys on every scenario of an instance.
 
@@ -136,11 +113,17 @@ def evaluate_keys(
         Extra parameters per key name, e.g. ``{"GS": {"shares": [...]}}``.
     co2_intensity : float or array_like, optional
         Grid carbon intensity, g CO2eq/kWh, scalar or per time step ``(T,)``.
-    chunk_scenarios : int or None, default 10
+    chunk_scenarios : int or None, default 4
         Scenarios per block (None: all at once). Small blocks keep the arrays in
-        cache and bound memory.
+        cache and bound memory (4 x 8760 h x 14 members: ~4 MB per array; 2-10 time
+        about the same, 1 pays the per-block overhead, benchmarks/bench_keys.py).
     threads : int, default 2
         Blocks evaluated in parallel threads (NumPy releases the GIL).
+    checked : bool, default False
+        Settle through the checked entry (:func:`recopt.keys.rules.settle_plan`:
+        every array validated, every flow computed) instead of the fast one
+        (:func:`settle_active`); same results (tested), slower: the benchmark's
+        baseline.
 
     Returns
     -------
@@ -167,26 +150,44 @@ def evaluate_keys(
         label, rule = (item, item) if isinstance(item, str) else item
         rules[str(label)] = rule
     keys = list(rules)
+    # the first block's context and inputs: prices, fees, days, periods are shared
+    first: list[tuple[MetricContext, KeyInputs]] = []
+
     def run(a: int) -> dict[str, dict[str, np.ndarray]]:
         block = instance.isel({SCENARIO: slice(a, a + step)}).load()
-        ctx = MetricContext(block)
-        inputs = KeyInputs.from_instance(block)
+        ctx = MetricContext(block, like=first[0][0] if first else None)
+        net = {"net_consumption": ctx.net_consumption, "net_production": ctx.net_production,
+               "production_total": ctx.community_production}
+        if first:  # same time axis and members: billing periods and member data too
+            inputs = dataclasses.replace(first[0][1], **net)
+        else:
+            inputs = KeyInputs.from_instance(block, net=(ctx.net_consumption,
+                                                         ctx.net_production),
+                                             production_total=ctx.community_production)
+            first.append((ctx, inputs))
         out = {}
         for name in keys:
             plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
-            res = settle_active(inputs, plan)
+            if checked:
+                full = settle_plan(inputs, plan)
+                res = {"comm_in": full["comm_in"], "comm_out": full["comm_out"],
+                       "entitlement": entitlement(full, plan)}
+            else:
+                res = settle_active(inputs, plan)
             out[name] = evaluate_arrays(ctx, res["comm_in"], res["comm_out"],
                                         allocation=res["entitlement"], metrics=metrics,
-                                        co2_intensity=phi)
+                                        co2_intensity=phi, taken=res.get("taken"))
             del res
         return out
 
     starts = list(range(0, n_s, step))
+    done = [run(starts[0])] if starts else []  # the first block sets the shared context
+    starts = starts[1:]
     if threads and threads > 1 and len(starts) > 1:  # NumPy releases the GIL
         with ThreadPoolExecutor(threads) as ex:
-            done = list(ex.map(run, starts))
+            done += list(ex.map(run, starts))
     else:
-        done = [run(a) for a in starts]
+        done += [run(a) for a in starts]
     blocks = {k: [d[k] for d in done] for k in keys}
     coords = {SCENARIO: instance[SCENARIO].values, "member": instance["member"].values}
     data = {}

@@ -29,11 +29,13 @@ from recopt.errors import ModelError
 from recopt.settle import (
     KEY_SUM_TOL,
     Round,
+    member_sum,
     meter_flows,
     prorata_need,
     settle,
     settle_arrays,
     settle_rounds,
+    step_product,
 )
 
 __all__ = [
@@ -88,10 +90,19 @@ class KeyInputs:
     period: np.ndarray | None = None
     member_data: dict[str, np.ndarray] = field(default_factory=dict)
     members: np.ndarray | None = None
+    #: ``G = sum_i P-_i`` (kWh per step, shape without the member axis) if already
+    #: known; :meth:`community_production` computes it otherwise.
+    production_total: np.ndarray | None = None
 
     @property
     def n_members(self) -> int:
         return int(self.net_consumption.shape[-1])
+
+    def community_production(self) -> np.ndarray:
+        """``G = sum_i P-_i``, kWh per step (Mustika (4)), computed once."""
+        if self.production_total is None:
+            self.production_total = self.net_production.sum(axis=-1)
+        return self.production_total
 
     @classmethod
     def from_arrays(cls, consumption, production, **kw) -> KeyInputs:
@@ -100,13 +111,22 @@ class KeyInputs:
         return cls(c_plus, p_minus, **kw)
 
     @classmethod
-    def from_instance(cls, instance: xr.Dataset) -> KeyInputs:
-        """Inputs from a recopt instance (meter values, billing periods, member data)."""
+    def from_instance(cls, instance: xr.Dataset, net=None, production_total=None
+                      ) -> KeyInputs:
+        """Inputs from a recopt instance (meter values, billing periods, member data).
+
+        ``net``: the meter values ``(C+, P-)`` of the instance if already computed
+        (e.g. by :class:`recopt.metrics.community.MetricContext`), and
+        ``production_total`` their ``G``.
+        """
         from recopt.data.instance import billing_period_index
 
-        c = instance["consumption"].transpose(*DIMS).values
-        p = instance["production"].transpose(*DIMS).values
-        c_plus, p_minus = meter_flows(c, p)
+        if net is None:
+            c = instance["consumption"].transpose(*DIMS).values
+            p = instance["production"].transpose(*DIMS).values
+            c_plus, p_minus = meter_flows(c, p)
+        else:
+            c_plus, p_minus = net
         data = {
             name: np.asarray(instance[name].values, dtype=float)
             for name in ("investment", "installed_power")
@@ -114,7 +134,8 @@ class KeyInputs:
         }
         period = np.unique(np.asarray(billing_period_index(instance)), return_inverse=True)[1]
         return cls(c_plus, p_minus, period=period.reshape(-1), member_data=data,
-                   members=np.asarray(instance[MEMBER].values))
+                   members=np.asarray(instance[MEMBER].values),
+                   production_total=production_total)
 
 
 @dataclass(frozen=True)
@@ -190,7 +211,7 @@ def prorata_keys(weights: np.ndarray, fallback: str = "zero") -> np.ndarray:
     w = np.asarray(weights, dtype=float)
     if np.any(w < 0):
         raise ModelError("pro-rata weights must be >= 0")
-    total = w.sum(axis=-1, keepdims=True)
+    total = member_sum(w)[..., None]
     fill = 1.0 / w.shape[-1] if fallback == "equal" else 0.0
     out = np.full(w.shape, fill)
     np.divide(w, total, out=out, where=total > 0)
@@ -237,8 +258,10 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
     """
     n = np.maximum(np.asarray(need, dtype=float), 0.0)
     g = np.asarray(available, dtype=float)
+    u = n.shape[-1]
     if weights is None:
-        w = np.ones(n.shape)
+        w = None
+        n_eff = n
     else:
         w = np.broadcast_to(np.asarray(weights, dtype=float), n.shape)
         if np.any(w < 0):
@@ -246,17 +269,29 @@ def waterfill(need: np.ndarray, available: np.ndarray, weights=None) -> np.ndarr
         top = w.max(axis=-1, keepdims=True)  # the allocation is scale-invariant in w
         w = np.divide(w, top, out=np.zeros(w.shape), where=top > 0)
         w = np.where(w < 1e-12, 0.0, w)  # weights below 1e-12 of the largest count as 0
-    pos = w > 0
-    n_eff = np.where(pos, n, 0.0)
+        n_eff = np.where(w > 0, n, 0.0)
     g = np.broadcast_to(g, n.shape[:-1])
-    total = n_eff.sum(axis=-1)
+    total = member_sum(n_eff)
     out = np.where((g >= total)[..., None], n_eff, 0.0)  # plenty: all served; G = 0: none
     scarce = np.flatnonzero(((g > 0) & (g < total)).reshape(-1))  # only these need a level
     if scarce.size == 0:
         return out
-    u = n.shape[-1]
-    ns_, ws_ = n_eff.reshape(-1, u)[scarce], np.broadcast_to(w, n.shape).reshape(-1, u)[scarce]
+    ns_ = n_eff.reshape(-1, u)[scarce]
     gs = g.reshape(-1)[scarce]
+    if w is None:  # equal weights: the needs themselves are the levels; sort them
+        ns = np.sort(ns_, axis=-1)
+        w_from = np.arange(u, 0, -1, dtype=float)  # members from k on
+        before = np.cumsum(ns, axis=-1)
+        before -= ns  # sum of needs of members below k
+        reach = before + ns * w_from >= gs[..., None]  # reached somewhere: G < total
+        k = np.argmax(reach, axis=-1)
+        nk = np.take_along_axis(before, k[..., None], -1)[..., 0]
+        wk = w_from[k]
+        level = np.maximum(gs - nk, 0.0) / wk
+        flat = out.reshape(-1, u)
+        flat[scarce] = np.minimum(ns_, level[..., None])
+        return flat.reshape(n.shape)
+    ws_ = w.reshape(-1, u)[scarce]
     ps = ws_ > 0
     q = np.zeros(ns_.shape)
     with np.errstate(over="ignore"):
@@ -370,15 +405,19 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     ``take_1 + S r / sum r``.
     """
     c = inputs.net_consumption
-    g = inputs.net_production.sum(axis=-1)
-    take1 = np.minimum(equal_keys(c, among) * g[..., None], c)
-    rest = np.maximum(g - take1.sum(axis=-1), 0.0)
-    r = c - take1
-    r_sum = r.sum(axis=-1)
+    g = inputs.community_production()
+    take1 = step_product(equal_keys(c, among), g)
+    np.minimum(take1, c, out=take1)
+    rest = np.maximum(g - member_sum(take1), 0.0)
+    r = np.subtract(c, take1)
+    r_sum = member_sum(r)
     f = np.zeros(g.shape)
     np.divide(rest, r_sum, out=f, where=r_sum > 0)
-    take = take1 + r * np.minimum(f, 1.0)[..., None]
-    return KeyPlan(allocation=take, entitlement=take1 + r * f[..., None])
+    take = step_product(r, np.minimum(f, 1.0))
+    take += take1
+    ent = step_product(r, f, out=r)
+    ent += take1
+    return KeyPlan(allocation=take, entitlement=ent)
 
 
 def key_hybrid_rounds(inputs: KeyInputs, among: str = "all") -> KeyPlan:
@@ -395,9 +434,8 @@ def key_cascade(inputs: KeyInputs, weights=None) -> KeyPlan:
     ``min(C+_i, L)``; computed exactly by :func:`waterfill` (one sort per step).
     ``weights`` (one per member) makes it the weighted variant.
     """
-    c = inputs.net_consumption
-    g = inputs.net_production.sum(axis=-1)
-    return KeyPlan(allocation=waterfill(c, g, weights))
+    return KeyPlan(allocation=waterfill(inputs.net_consumption,
+                                        inputs.community_production(), weights))
 
 
 def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
