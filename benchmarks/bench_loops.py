@@ -47,13 +47,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pyomo.environ as pyo
 
 from recopt.generate.synthetic import synthetic_community
 from recopt.metrics import plot_loops
-from recopt.models import build as build_model
 from recopt.solve import solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solve.bounds import root_bounds
 
 HERE = Path(__file__).resolve().parent
 
@@ -132,13 +130,9 @@ def make_instance(args, n: int):
 # --------------------------------------------------------------------------------------
 def relaxation_bounds(instance, model: str, opts: dict, time_limit: float | None) -> dict:
     """LP-relaxation bound and HiGHS's dual bound after the root node."""
-    m = build_model(model, instance, **opts)
-    pyo.TransformationFactory("core.relax_integer_vars").apply_to(m)
-    lp = solve_pyomo(m, time_limit=time_limit)
-    m = build_model(model, instance, **opts)
-    root = solve_pyomo(m, time_limit=time_limit, options={"mip_max_nodes": 1})
-    return {"lp_bound": lp.objective, "root_bound": root.bound,
-            "root_status": str(root.status), "root_seconds": root.solve_seconds}
+    b = root_bounds(instance, model, time_limit=time_limit, **opts)
+    return {"lp_bound": b["lp_bound"], "root_bound": b["root_bound"],
+            "root_status": b["root_status"], "root_seconds": b["root_seconds"]}
 
 
 def gap(opt: float, bound: float) -> float:

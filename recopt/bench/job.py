@@ -116,38 +116,15 @@ def run(job: dict, instance_path: str) -> dict:
 
 
 #: Solver options that stop a MIP solve after its root node (root LP, cuts, heuristics).
-ROOT_NODE_OPTIONS = {"highs": {"mip_max_nodes": 1}, "gurobi": {"NodeLimit": 1}}
-
-
 def relaxation(job: dict, instance) -> dict:
-    """Bounds of the job's MILP at the root, solved untimed after the timed solve.
+    """Root bounds of the job's MILP (:func:`recopt.solve.bounds.root_bounds`), solved
+    untimed after the timed solve; the runner turns them into ``lp_gap`` and ``root_gap``
+    = (objective - bound) / |objective| (Chasseray Fig. 4)."""
+    from recopt.solve.bounds import root_bounds
 
-    As ``benchmarks/bench_loops.py`` (Chasseray Fig. 4): ``lp_bound`` is the optimum of
-    the LP relaxation (integrality dropped, ``core.relax_integer_vars``); ``root_bound``
-    the solver's dual bound after the root node (root LP plus the solver's root cuts
-    and heuristics: :data:`ROOT_NODE_OPTIONS`; HiGHS and Gurobi only). The runner turns
-    them into ``lp_gap`` and ``root_gap`` = (objective - bound) / |objective|.
-    """
-    from pyomo.environ import TransformationFactory
-
-    from recopt.models import registry
-    from recopt.solve.solvers import solve_pyomo
-
-    t0 = time.perf_counter()
-    kw = dict(solver=job["solver"], time_limit=job["time_limit"], threads=job["threads"])
-    model = registry.build(job["model"], instance, **dict(job["options"]))
-    TransformationFactory("core.relax_integer_vars").apply_to(model)
-    lp = solve_pyomo(model, **kw)
-    out = {"lp_status": lp.status.value, "lp_bound": lp.objective,
-           "lp_seconds": time.perf_counter() - t0}
-    node = ROOT_NODE_OPTIONS.get(job["solver"].lower())
-    if node is not None:
-        t1 = time.perf_counter()
-        model = registry.build(job["model"], instance, **dict(job["options"]))
-        root = solve_pyomo(model, options={**(job["solver_options"] or {}), **node}, **kw)
-        out.update(root_status=root.status.value, root_bound=root.bound,
-                   root_seconds=time.perf_counter() - t1)
-    return out
+    return root_bounds(instance, job["model"], solver=job["solver"],
+                       time_limit=job["time_limit"], threads=job["threads"],
+                       solver_options=job["solver_options"], **dict(job["options"]))
 
 
 def run_files(job_file: str, out_file: str) -> None:
