@@ -483,13 +483,27 @@ def main(argv: Sequence[str] | None = None) -> int:
               carry=not a.no_carry)
     if a.method == "ga":
         kw.update(population=a.population, generations=a.generations, seed=a.seed)
-    res = search(load(a.instance), a.method, **kw)
+    from recopt.errors import RecoptError
+
+    try:
+        inst = load(a.instance)
+        res = search(inst, a.method, **kw)
+    except RecoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     cols = ["rank", "niche", "shares", "surplus", "self_consumption_rate",
-            "collective_bill", "gini", "min_saving_ratio", "splits"]
+            "collective_bill", "gini", "min_saving_ratio"]
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(f"LOGAAS {a.method}: objective {a.objective}, {a.rounds} rounds, "
               f"shares in steps of 1/{a.resolution}, {res.evaluations} evaluations")
         print(res.ranking[cols].to_string(index=False))
+        best = res.ranking.iloc[0]
+        splits = pd.DataFrame(
+            np.asarray(best["splits"], dtype=float).T,
+            index=pd.Index(inst["member"].values, name="member"),
+            columns=[f"round {r + 1} ({share:g})" for r, share in enumerate(best["shares"])])
+        print(f"\nbest key (rank 1): static split of each round among members\n"
+              f"{splits.round(4).to_string()}")
     return 0
 
 
