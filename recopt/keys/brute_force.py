@@ -43,7 +43,7 @@ import xarray as xr
 from recopt.data.schema import SCENARIO
 from recopt.errors import ModelError
 from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
-from recopt.keys.multiround import RoundSpec, multiround_plan
+from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
 
@@ -87,10 +87,8 @@ def round_grid(n_rounds: int = 3, step: float = 0.1,
     if not np.isclose(k * step, 1.0) or n_rounds < 1:
         raise ModelError("step must divide 1 (e.g. 0.1, 0.25) and n_rounds must be >= 1")
     out = []
-    for parts in itertools.product(range(k + 1), repeat=n_rounds - 1):
-        if sum(parts) > k:
-            continue
-        shares = tuple(p / k for p in parts) + ((k - sum(parts)) / k,)
+    for parts in share_lattice(n_rounds, k):
+        shares = tuple(int(p) / k for p in parts)
         for rr in itertools.product(rules, repeat=n_rounds):
             out.append((shares, tuple(rr)))
     return out

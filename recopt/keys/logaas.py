@@ -35,7 +35,6 @@ Units: energies in kWh per step; shares and splits dimensionless.
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import xarray as xr
 
 from recopt.data.schema import DIMS
 from recopt.errors import ModelError
+from recopt.keys.multiround import share_lattice as lattice
 from recopt.settle import Round, meter_flows, settle, settle_rounds
 
 __all__ = [
@@ -151,18 +151,6 @@ def round_surplus(split, available, need, weights=None) -> float:
 # --------------------------------------------------------------------------------------
 # the search space: a lattice on the round-share simplex, and its niches
 # --------------------------------------------------------------------------------------
-def lattice(n_rounds: int, resolution: int) -> np.ndarray:
-    """Every share vector ``k / resolution`` (integers k >= 0 summing to resolution).
-
-    Returns an integer array ``(n_points, n_rounds)``; shares are ``row / resolution``.
-    """
-    if n_rounds < 1 or resolution < 1:
-        raise ModelError("n_rounds and resolution must be >= 1")
-    pts = [c for c in itertools.product(range(resolution + 1), repeat=n_rounds - 1)
-           if sum(c) <= resolution]
-    return np.array([(*c, resolution - sum(c)) for c in pts], dtype=int)
-
-
 def niche_centres(n_rounds: int, niche_resolution: int = 2) -> np.ndarray:
     """The fixed niche centres: the coarse lattice ``k / niche_resolution`` (as shares)."""
     return lattice(n_rounds, niche_resolution) / niche_resolution

@@ -19,6 +19,7 @@ Round rules (``rule`` names):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -111,3 +112,19 @@ def parse_rounds(text: str) -> list[RoundSpec]:
             raise ModelError(f"cannot read round {part!r}; write share:rule, e.g. 0.5:equal"
                              ) from None
     return specs
+
+
+def share_lattice(n_rounds: int, resolution: int) -> np.ndarray:
+    """Every round-share vector ``k / resolution`` (integers k >= 0 summing to resolution).
+
+    The grid of multi-round brute force (:func:`recopt.keys.brute_force.round_grid`) and
+    of the LOGAAS search (:mod:`recopt.keys.logaas`); rows in lexicographic order of the
+    first ``n_rounds - 1`` entries.
+
+    Returns an integer array ``(n_points, n_rounds)``; shares are ``row / resolution``.
+    """
+    if n_rounds < 1 or resolution < 1:
+        raise ModelError("n_rounds and resolution must be >= 1")
+    pts = [c for c in itertools.product(range(resolution + 1), repeat=n_rounds - 1)
+           if sum(c) <= resolution]
+    return np.array([(*c, resolution - sum(c)) for c in pts], dtype=int)
