@@ -80,6 +80,21 @@ OBJECTIVES = {
 # --------------------------------------------------------------------------------------
 # the per-round LP, exactly
 # --------------------------------------------------------------------------------------
+def round_inputs(available, need, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The round LP's data as float arrays ``A (S, T)``, ``N (S, T, U)``, ``w (S,)``.
+
+    A single-scenario ``need (T, U)`` / ``available (T,)`` gets a scenario axis of 1;
+    ``weights`` default to 1. Shared by :func:`round_split` and
+    :func:`recopt.models.logaas.build_round`.
+    """
+    A = np.asarray(available, dtype=float)
+    N = np.asarray(need, dtype=float)
+    if N.ndim == 2:
+        N, A = N[None], A[None]
+    w = np.ones(N.shape[0]) if weights is None else np.asarray(weights, dtype=float)
+    return A, N, w
+
+
 def round_split(available, need, weights=None) -> tuple[np.ndarray, float]:
     """Static split minimising a round's surplus: the exact solution of the round LP.
 
@@ -103,12 +118,8 @@ def round_split(available, need, weights=None) -> tuple[np.ndarray, float]:
     taken : float
         The optimal ``sum w min(lambda A, N)``, kWh.
     """
-    A = np.asarray(available, dtype=float)
-    N = np.asarray(need, dtype=float)
-    if N.ndim == 2:
-        N, A = N[None], A[None]
+    A, N, w = round_inputs(available, need, weights)
     S, T, U = N.shape
-    w = np.ones(S) if weights is None else np.asarray(weights, dtype=float)
     wa = np.broadcast_to((w[:, None] * A)[:, :, None], N.shape).reshape(-1, U)
     a = np.broadcast_to(A[:, :, None], N.shape).reshape(-1, U)
     n = N.reshape(-1, U)

@@ -48,12 +48,10 @@ def build_round(available, need, weights=None, *, templates: bool = True) -> pyo
         elsewhere are 0), ``split`` (L5), ``take`` (L3), ``take_le_offer`` (L2),
         ``split_sum`` (L4), ``round_surplus`` (L1, the objective, kWh).
     """
-    A = np.asarray(available, dtype=float)
-    N = np.asarray(need, dtype=float)
-    if N.ndim == 2:
-        N, A = N[None], A[None]
+    from recopt.keys.logaas import round_inputs
+
+    A, N, w = round_inputs(available, need, weights)
     S, T, U = N.shape
-    w = np.ones(S) if weights is None else np.asarray(weights, dtype=float)
     cells = list(zip(*(x.tolist() for x in np.nonzero((A[:, :, None] > 0) & (N > 0))),
                      strict=True))
     m = pyo.ConcreteModel(name="LOGAAS round")
