@@ -26,12 +26,13 @@ run in ``benchmarks/results/``; a table is printed.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import multiprocessing as mp
 import os
 import platform
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -40,6 +41,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_lp import Recorder  # noqa: E402
+
 OSPINA6 = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
            "energy_to_shift", "co2_avoided"]
 
@@ -112,21 +117,13 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"keys_{stamp}.jsonl"
-    rows = []
-    with path.open("w") as fh:
-        fh.write(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(),
+    rec = Recorder(path)
+    try:
+        rec.add({"machine": platform.node(), "cpus": os.cpu_count(),
                              "python": platform.python_version(), "scenarios": n,
                              "brute_force_steps": steps, "repeats": repeats,
-                             "threads": args.threads, "chunk": args.chunk}) + "\n")
-
-        def record(step, times, **extra):
-            rec = {"step": step, "median_s": statistics.median(times), "min_s": min(times),
-                   "max_s": max(times), "loadavg_1min": os.getloadavg()[0], **extra}
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            rows.append(rec)
-            print(f"  {step:<24} {rec['median_s']:8.2f} s  (load {rec['loadavg_1min']:.2f})",
-                  flush=True)
+                             "threads": args.threads, "chunk": args.chunk})
+        record = functools.partial(rec.timing, digits=2)
 
         from recopt.generate.synthetic import synthetic_community
 
@@ -178,6 +175,9 @@ def main(argv=None) -> int:
             t = got.pop("times")
             record("brute_force_wallonia", t, steps=steps, members=100, target_s=30.0,
                    target_peak_gib=1.0, **got)
+    finally:
+        rec.close()
+    rows = rec.timings()
     print("\n| step | median s | min s | max s | load | notes |\n|---|---|---|---|---|---|")
     for r in rows:
         notes = ", ".join(f"{k}={v}" for k, v in r.items()

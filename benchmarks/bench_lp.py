@@ -227,6 +227,19 @@ class Recorder:
         self._fh.flush()
         return record
 
+    def timing(self, step: str, times: list[float], *, digits: int = 2, **extra) -> dict:
+        """Add and print one timed step: median, min and max of ``times`` (s), 1-min load."""
+        rec = self.add({"step": step, "median_s": statistics.median(times),
+                        "min_s": min(times), "max_s": max(times),
+                        "loadavg_1min": os.getloadavg()[0], **extra})
+        print(f"  {step:<24} {rec['median_s']:8.{digits}f} s  "
+              f"(load {rec['loadavg_1min']:.2f})", flush=True)
+        return rec
+
+    def timings(self) -> list[dict]:
+        """The records added by :meth:`timing`, in order."""
+        return [r for r in self.records if "step" in r and "median_s" in r]
+
     def close(self) -> None:
         self._fh.close()
 

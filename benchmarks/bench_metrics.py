@@ -29,25 +29,30 @@ Usage: ``python benchmarks/bench_metrics.py [--quick] [--scenarios N] [--repeats
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import platform
 import resource
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from recopt.generate.battery import add_community_battery, dispatch
-from recopt.generate.bootstrap import iter_scenario_chunks, seasonal_block_bootstrap
-from recopt.generate.synthetic import synthetic_community
-from recopt.metrics import MetricContext, evaluate_arrays
-from recopt.metrics.convergence import convergence
-from recopt.settle import prorata_need, settle_arrays
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_lp import Recorder  # noqa: E402
+
+from recopt.generate.battery import add_community_battery, dispatch  # noqa: E402
+from recopt.generate.bootstrap import iter_scenario_chunks, seasonal_block_bootstrap  # noqa: E402
+from recopt.generate.synthetic import synthetic_community  # noqa: E402
+from recopt.metrics import MetricContext, evaluate_arrays  # noqa: E402
+from recopt.metrics.convergence import convergence  # noqa: E402
+from recopt.settle import prorata_need, settle_arrays  # noqa: E402
+
 OSPINA6 = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
            "energy_to_shift", "co2_avoided"]
 
@@ -74,20 +79,12 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"metrics_{stamp}.jsonl"
-    rows = []
-    with path.open("w") as fh:
-        fh.write(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(),
+    rec = Recorder(path)
+    try:
+        rec.add({"machine": platform.node(), "cpus": os.cpu_count(),
                              "python": platform.python_version(), "scenarios": n,
-                             "members": args.members, "repeats": args.repeats}) + "\n")
-
-        def record(step, times, **extra):
-            rec = {"step": step, "median_s": statistics.median(times), "min_s": min(times),
-                   "max_s": max(times), "loadavg_1min": os.getloadavg()[0], **extra}
-            fh.write(json.dumps(rec) + "\n")
-            fh.flush()
-            rows.append(rec)
-            print(f"  {step:<16} {rec['median_s']:8.3f} s  (load {rec['loadavg_1min']:.2f})",
-                  flush=True)
+                             "members": args.members, "repeats": args.repeats})
+        record = functools.partial(rec.timing, digits=3)
 
         print(f"history: {args.members} members, 5 years hourly; bootstrap N = {n}", flush=True)
         hist = synthetic_community(args.members, 24 * (365 * 5 + 1), step_hours=1.0,
@@ -144,7 +141,10 @@ def main(argv=None) -> int:
         conv, t = timed(lambda: convergence(dsets, tol), args.repeats)
         record("convergence", t, n_star=conv.attrs["n_star"])
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        fh.write(json.dumps({"peak_rss_gib": peak}) + "\n")
+        rec.add({"peak_rss_gib": peak})
+    finally:
+        rec.close()
+    rows = rec.timings()
     per_key = statistics.median([r["median_s"] for r in rows if r["step"].startswith("metrics_")])
     print("\n| step | median s | min s | max s | load |\n|---|---|---|---|---|")
     for r in rows:
