@@ -466,6 +466,7 @@ def _solve_period(variant, sub, opts, solver_kw, deadline):
 def _periodic_algorithm(variant: str):
     def algorithm(instance, *, time_limit=None, seed=None, solver="highs", mip_gap=None,
                   threads=None, options=None, **opts):
+        from recopt.solve.runner import map_in_workers
         from recopt.solve.status import Status, worst
 
         deadline = None if time_limit is None else time.time() + float(time_limit)
@@ -474,24 +475,9 @@ def _periodic_algorithm(variant: str):
         parts, outcomes, build, extract = [], [], 0.0, 0.0
         prob = np.asarray(instance["scenario_probability"].values, float)
         n_workers = int(opts.pop("period_workers", 0)) or (os.cpu_count() or 1)
-        n_workers = max(1, min(n_workers, len(blocks)))
         subs = [instance.isel(scenario=[s], time=steps) for s, steps in blocks]
-        if n_workers > 1:
-            import logging
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            from recopt.solve.runner import _worker_init
-
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            level = logging.getLogger("recopt").getEffectiveLevel()
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
-                                     initializer=_worker_init, initargs=(level,)) as pool:
-                futures = [pool.submit(_solve_period, variant, sub, opts, solver_kw, deadline)
-                           for sub in subs]
-                solved = [f.result() for f in futures]
-        else:
-            solved = [_solve_period(variant, sub, opts, solver_kw, deadline) for sub in subs]
+        solved = map_in_workers(_solve_period, [(variant, sub, opts, solver_kw, deadline)
+                                                for sub in subs], n_workers)
         for (s, steps), (sol, outs, b, e) in zip(blocks, solved, strict=True):
             outcomes += outs
             build += b

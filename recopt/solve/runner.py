@@ -124,6 +124,26 @@ def _worker_init(level: int) -> None:
     highspy.Highs().resetGlobalScheduler(True)
 
 
+def map_in_workers(fn, jobs: list[tuple], workers: int) -> list:
+    """``[fn(*job) for job in jobs]``, in ``workers`` processes when ``workers > 1``.
+
+    The one worker pool of recopt (time blocks here, billing periods of KoR9/KoR10):
+    fork where available (no re-import of the user's ``__main__``, so scripts need no
+    main guard, and the model modules are already loaded), spawn elsewhere; every
+    worker dies with its parent and starts a fresh HiGHS scheduler
+    (:func:`_worker_init`). Results come back in the order of ``jobs``.
+    """
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        return [fn(*job) for job in jobs]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(logging.getLogger("recopt").getEffectiveLevel(),)
+                             ) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        return [f.result() for f in futures]
+
+
 def _blocks(instance: xr.Dataset, separable: str | None, workers: int,
             block_steps: int | None) -> list[tuple]:
     """(scenario positions, time slice) of each block."""
@@ -243,17 +263,9 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
             parts = [_solve_one(spec, inst.isel(scenario=s, time=t), run_opts, solver_kw, deadline,
                                 (s, t)) for s, t in blocks]
         else:
-            # fork: no re-import of the user's __main__ (scripts need no main guard)
-            # and the model modules are already loaded; spawn where fork is absent.
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                     initializer=_worker_init,
-                                     initargs=(logging.getLogger("recopt").getEffectiveLevel(),)
-                                     ) as pool:
-                futures = [pool.submit(_solve_one, spec.name,
-                                       inst.isel(scenario=s, time=t), run_opts, solver_kw,
-                                       deadline, (s, t)) for s, t in blocks]
-                parts = [f.result() for f in futures]
+            parts = map_in_workers(_solve_one, [
+                (spec.name, inst.isel(scenario=s, time=t), run_opts, solver_kw, deadline, (s, t))
+                for s, t in blocks], workers)
     except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
         status = (Status.SOLVER_UNAVAILABLE if isinstance(exc, SolverUnavailableError)
                   else Status.ERROR)
