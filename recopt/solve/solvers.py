@@ -119,7 +119,8 @@ _HIGHS_STATUS = {
 }
 
 
-def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcome:
+def _solve_highs(model, *, time_limit, mip_gap, threads, options,
+                 warm_start=False) -> SolveOutcome:
     try:
         import highspy
     except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
@@ -192,6 +193,9 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options) -> SolveOutcom
                 f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
             )
     h.passModel(lp)
+    if warm_start and n_int:  # a MIP start from the variables' current values
+        start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
+        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), start)
     t1 = time.perf_counter()
     h.run()
     model_status = h.getModelStatus()
@@ -303,7 +307,8 @@ _PYOMO_STATUS = {
 }
 
 
-def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) -> SolveOutcome:
+def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options,
+                         warm_start=False) -> SolveOutcome:
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
         opt = pyo.SolverFactory(factory_name)
@@ -335,7 +340,10 @@ def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) 
     buffer = io.StringIO()
     try:
         with capture_output(buffer, capture_fd=True) if debug else nullcontext():
-            res = opt.solve(model, options=solver_opts, load_solutions=False, tee=debug)
+            kw = {}
+            if warm_start and getattr(opt, "warm_start_capable", lambda: False)():
+                kw["warmstart"] = True
+            res = opt.solve(model, options=solver_opts, load_solutions=False, tee=debug, **kw)
     except Exception as exc:
         raise SolverError(f"{name} failed: {exc}") from exc
     finally:
@@ -370,7 +378,7 @@ def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options) 
 
 def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None,
                 mip_gap: float | None = None, threads: int | None = None,
-                options: dict | None = None) -> SolveOutcome:
+                options: dict | None = None, warm_start: bool = False) -> SolveOutcome:
     """Solve a Pyomo model and load its solution back into it.
 
     Parameters
@@ -386,6 +394,9 @@ def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None
     threads : int, optional
     options : dict, optional
         Passed to the solver unchanged (HiGHS option names for ``highs``).
+    warm_start : bool
+        Offer the variables' current values as a MIP start (HiGHS ``setSolution``;
+        other solvers when Pyomo says they are warm-start capable).
 
     Returns
     -------
@@ -401,9 +412,9 @@ def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None
     name = solver.lower()
     if name == "highs":
         return _solve_highs(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                            options=options)
+                            options=options, warm_start=warm_start)
     return _solve_pyomo_factory(model, name, time_limit=time_limit, mip_gap=mip_gap,
-                                threads=threads, options=options)
+                                threads=threads, options=options, warm_start=warm_start)
 
 
 def solver_available(solver: str) -> bool:

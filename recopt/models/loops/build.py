@@ -40,7 +40,8 @@ from recopt.models.loops.data import LoopData
 # --------------------------------------------------------------------------------------
 # the operational (second-stage) LP every model shares
 # --------------------------------------------------------------------------------------
-def add_operation(m: pyo.Block, d: LoopData, steps=None, arcs=None) -> None:
+def add_operation(m: pyo.Block, d: LoopData, steps=None, arcs=None,
+                  bounded: bool = True) -> None:
     """Flows and grid exchanges on ``steps`` (default: all (scenario, step) pairs).
 
     Adds sets ``STEPS``, ``FLOWS`` ``(s,t,i,j)``, ``BUYERS``/``SELLERS`` ``(s,t,i)``
@@ -50,7 +51,11 @@ def add_operation(m: pyo.Block, d: LoopData, steps=None, arcs=None) -> None:
     (1j); expression ``cost`` (1a) restricted to ``steps``.
 
     ``arcs`` restricts the flow arcs (MLCol: arcs inside some enumerated loop).
-    The bounds ``g⁺ <= Ĉ`` and ``g⁻ <= P̂`` are implied by (1d) and (1j) (card).
+    The bounds ``g⁺ <= Ĉ`` and ``g⁻ <= P̂`` are implied by (1d) and (1j) (card),
+    ``f <= M`` by the linking rows (1b)/(8a) at any first stage in ``[0, 1]``.
+    ``bounded=False`` leaves them out (only ``>= 0``): the Benders sub-problems do,
+    so that LP duality reads ``Φ = Σ_r λ_r rhs_r`` over the rows alone and every
+    cut can be checked against the sub-problem value (``recopt.decomp.benders``).
     """
     steps = d.steps if steps is None else list(steps)
     C, P = d.C, d.P
@@ -74,11 +79,15 @@ def add_operation(m: pyo.Block, d: LoopData, steps=None, arcs=None) -> None:
     m.SELLERS = pyo.Set(initialize=sellers, dimen=3, ordered=True, doc="(s, t, i) with P̂ > 0")
     m.NODES = pyo.Set(initialize=nodes, dimen=3, ordered=True, doc="(s, t, i) with Ĉ or P̂ > 0")
 
-    m.flow = pyo.Var(m.FLOWS, bounds=lambda m, s, t, i, j: (0.0, min(P[s, t, i], C[s, t, j])),
+    def ub(value):
+        return float(value) if bounded else None
+
+    m.flow = pyo.Var(m.FLOWS,
+                     bounds=lambda m, s, t, i, j: (0.0, ub(min(P[s, t, i], C[s, t, j]))),
                      doc="f[i,j,ω,t]: energy sent by i to j inside a loop, kWh (1o)")
-    m.grid_buy = pyo.Var(m.BUYERS, bounds=lambda m, s, t, i: (0.0, C[s, t, i]),
+    m.grid_buy = pyo.Var(m.BUYERS, bounds=lambda m, s, t, i: (0.0, ub(C[s, t, i])),
                          doc="g⁺[i,ω,t]: energy bought from the grid, kWh (1o)")
-    m.grid_sell = pyo.Var(m.SELLERS, bounds=lambda m, s, t, i: (0.0, P[s, t, i]),
+    m.grid_sell = pyo.Var(m.SELLERS, bounds=lambda m, s, t, i: (0.0, ub(P[s, t, i])),
                           doc="g⁻[i,ω,t]: energy sold to the grid, kWh (1o)")
 
     def kirchhoff(m, s, t, i):
@@ -189,18 +198,39 @@ def build_slcpct(d: LoopData) -> pyo.ConcreteModel:
     return m
 
 
-def fixed_single_loop(d: LoopData, x, u, steps=None) -> pyo.ConcreteModel:
+FIRST_STAGE_FORMS = ("params", "vars")
+
+
+def _first_stage(m, name, index, values, form, doc):
+    """``m.<name>``: the first stage as mutable Params or as fixed Vars in ``[0, 1]``."""
+    if form not in FIRST_STAGE_FORMS:
+        raise ModelError(f"first_stage must be one of {', '.join(FIRST_STAGE_FORMS)}; "
+                         f"got {form!r}")
+    if form == "params":
+        setattr(m, name, pyo.Param(index, mutable=True, initialize=values, doc=doc))
+        return
+    var = pyo.Var(index, bounds=(0.0, 1.0), initialize=values, doc=doc)
+    setattr(m, name, var)
+    var.fix()
+
+
+def fixed_single_loop(d: LoopData, x, u, steps=None, *, first_stage: str = "params",
+                      bounded: bool = True) -> pyo.ConcreteModel:
     """SLCpct's second stage (Model 4) for given ``x`` (n,) and ``u`` (S, T), on ``steps``.
 
-    ``member`` and ``surplus`` are mutable Params: set new values and re-solve.
+    ``first_stage="params"``: ``member`` and ``surplus`` are mutable Params: set new
+    values and re-solve. ``"vars"``: they are Vars fixed at ``x``, ``u`` (unfix them
+    to read the rows' dependence on the first stage, as the Benders decomposition
+    does). ``bounded=False``: see :func:`add_operation`.
     """
     m = pyo.ConcreteModel(name="SLCpct-second-stage")
     steps = d.steps if steps is None else list(steps)
-    m.member = pyo.Param(range(d.n), mutable=True,
-                         initialize={i: float(x[i]) for i in range(d.n)})
-    m.surplus = pyo.Param(steps, mutable=True,
-                          initialize={(s, t): float(np.asarray(u)[s, t]) for s, t in steps})
-    add_operation(m, d, steps)
+    u = np.asarray(u)
+    _first_stage(m, "member", range(d.n), {i: float(x[i]) for i in range(d.n)}, first_stage,
+                 "x[i]: actor i is in the loop (first stage)")
+    _first_stage(m, "surplus", steps, {(s, t): float(u[s, t]) for s, t in steps}, first_stage,
+                 "u[ω,t]: the loop is a net producer (first stage)")
+    add_operation(m, d, steps, bounded=bounded)
     add_single_loop_rules(m, d)
     _objective(m)
     return m
@@ -331,6 +361,40 @@ def column_arcs(loops) -> list[tuple[int, int]]:
 ROW_FORMS = ("aggregated", "per_loop")
 
 
+def _loops_of_arc(loops) -> dict[tuple[int, int], list[int]]:
+    of_arc: dict[tuple[int, int], list[int]] = {}
+    for k, S in enumerate(loops):
+        for i in S:
+            for j in S:
+                if i != j:
+                    of_arc.setdefault((i, j), []).append(k)
+    return of_arc
+
+
+def loop_pairs(loops) -> list[tuple[int, int]]:
+    """Unordered pairs ``(i, j)``, ``i < j``, inside at least one loop of ``loops``."""
+    return sorted({(min(i, j), max(i, j)) for i, j in _loops_of_arc(loops)})
+
+
+def add_pair_activity(m, loops) -> None:
+    """(8a)'s pair variables: ``pair_active`` y[i,j] = Σ_{S∋i,j} z[S] (``pair_link``).
+
+    (8a) is written ``f <= M y[i,j]`` through one pair variable per pair: exact (y is
+    that sum), and the flow rows keep 2 non-zeros instead of one per loop containing
+    the arc (card, choice 12). ``y`` is first-stage data: MLColExt's master holds it.
+    """
+    of_arc = _loops_of_arc(loops)
+    m.PAIRS = pyo.Set(initialize=loop_pairs(loops), dimen=2, ordered=True,
+                      doc="pairs {i, j} inside some enumerated loop")
+    m.pair_active = pyo.Var(m.PAIRS, bounds=(0.0, 1.0),
+                            doc="y[i,j] = Σ_{S∋i,j} z[S]: i and j share a chosen loop")
+    m.pair_link = pyo.Constraint(
+        m.PAIRS,
+        rule=lambda m, i, j: m.pair_active[i, j]
+        == pyo.quicksum(m.choose[k] for k in of_arc[(i, j)]),
+        doc="(8a) y[i,j] = Σ_{S∋i,j} z[S]")
+
+
 def add_column_rules(m, d: LoopData, loops, rows: str = "aggregated") -> None:
     """Linking rows of MLCol on ``m``'s operation: (8a), (9d), (9e).
 
@@ -347,25 +411,8 @@ def add_column_rules(m, d: LoopData, loops, rows: str = "aggregated") -> None:
         raise ModelError(f"rows must be one of {', '.join(ROW_FORMS)}; got {rows!r}")
     C, P = d.C, d.P
     lam = surplus_of_loops(d, loops)
-    of_arc: dict[tuple[int, int], list[int]] = {}
-    for k, S in enumerate(loops):
-        for i in S:
-            for j in S:
-                if i != j:
-                    of_arc.setdefault((i, j), []).append(k)
-    # (8a) through one pair variable per edge: y[i,j] = Σ_{S∋i,j} z[S], f <= M y[i,j].
-    # Exact (y is that sum), and the flow rows keep 2 non-zeros instead of one per
-    # loop containing the arc (card, choice 12).
-    pairs = sorted({(min(i, j), max(i, j)) for i, j in of_arc})
-    m.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True,
-                      doc="pairs {i, j} inside some enumerated loop")
-    m.pair_active = pyo.Var(m.PAIRS, bounds=(0.0, 1.0),
-                            doc="y[i,j] = Σ_{S∋i,j} z[S]: i and j share a chosen loop")
-    m.pair_link = pyo.Constraint(
-        m.PAIRS,
-        rule=lambda m, i, j: m.pair_active[i, j]
-        == pyo.quicksum(m.choose[k] for k in of_arc[(i, j)]),
-        doc="(8a) y[i,j] = Σ_{S∋i,j} z[S]")
+    if not hasattr(m, "pair_active"):
+        add_pair_activity(m, loops)
     m.loop_flow = pyo.Constraint(
         m.FLOWS,
         rule=lambda m, s, t, i, j: m.flow[s, t, i, j] <= float(min(P[s, t, i], C[s, t, j]))
@@ -431,23 +478,36 @@ def build_mlcol(d: LoopData, loops, rows: str = "aggregated") -> pyo.ConcreteMod
     """MLCol, Chasseray Models 8-9, over the enumerated ``loops``."""
     m = pyo.ConcreteModel(name="MLCol")
     add_column_choice(m, d, loops)
+    add_pair_activity(m, loops)
     add_operation(m, d, arcs=column_arcs(loops))
     add_column_rules(m, d, loops, rows)
     _objective(m)
     return m
 
 
-def fixed_columns(d: LoopData, loops, z, steps=None,
-                  rows: str = "aggregated") -> pyo.ConcreteModel:
+def fixed_columns(d: LoopData, loops, z, steps=None, rows: str = "aggregated", *,
+                  first_stage: str = "params", bounded: bool = True) -> pyo.ConcreteModel:
     """MLCol's second stage (Model 11) for given loop choices ``z`` (K,), on ``steps``.
 
-    ``choose`` is a mutable Param: set new values and re-solve.
+    ``first_stage="params"``: ``choose`` is a mutable Param (set new values and
+    re-solve) and ``pair_active`` follows it through ``pair_link``. ``"vars"``:
+    ``choose`` and ``pair_active`` (y = Σ_{S∋i,j} z) are Vars fixed at ``z`` and its
+    pair sums, and ``pair_link`` is left to the master (MLColExt). ``bounded``: see
+    :func:`add_operation`.
     """
     m = pyo.ConcreteModel(name="MLCol-second-stage")
     m.recopt_loops = list(loops)
-    m.choose = pyo.Param(range(len(loops)), mutable=True,
-                         initialize={k: float(z[k]) for k in range(len(loops))})
-    add_operation(m, d, steps, arcs=column_arcs(loops))
+    zval = {k: float(z[k]) for k in range(len(loops))}
+    _first_stage(m, "choose", range(len(loops)), zval, first_stage,
+                 "z[S]: loop S is formed (first stage)")
+    if first_stage == "vars":
+        of_arc = _loops_of_arc(loops)
+        pairs = loop_pairs(loops)
+        m.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+        _first_stage(m, "pair_active", m.PAIRS,
+                     {(i, j): sum(zval[k] for k in of_arc[(i, j)]) for i, j in pairs},
+                     "vars", "y[i,j] = Σ_{S∋i,j} z[S] (first stage)")
+    add_operation(m, d, steps, arcs=column_arcs(loops), bounded=bounded)
     add_column_rules(m, d, loops, rows)
     _objective(m)
     return m
