@@ -168,3 +168,8 @@ register(ModelSpec(
     ),
     card=CARD,
 ))
+
+# SLExt and MLColExt (Benders decompositions of SLCpct and MLCol, recopt.decomp.benders)
+from recopt.models.loops.decomposed import _register as _register_decomposed  # noqa: E402
+
+_register_decomposed()

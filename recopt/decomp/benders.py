@@ -1,0 +1,501 @@
+"""Benders decomposition of a two-stage MILP whose second stage is an LP.
+
+Used by SLExt and MLColExt (Chasseray et al., arXiv 2404.04428, Models 3-5 and
+10-11; reconstruction in ``shared/formulations/loop-design.md``; model card
+``models/SLExt-MLColExt.md``), but knows nothing about loops: it works on any
+:class:`TwoStage` problem given as Pyomo models and on any solver
+:func:`recopt.solve.solvers.solve_pyomo` can call that returns LP duals.
+
+The problem
+-----------
+``min_x  Σ_b Φ_b(x)  s.t. x in X`` (the *master* constraints, integer ``x``), where
+block ``b``'s value ``Φ_b(x) = min { c_b·y : W_b y (sense) h_b − H_b x, y >= 0 }`` is an
+LP in which ``x`` enters only the right-hand sides. The second stage is given as one
+Pyomo model holding every block (block-diagonal) in which the first stage appears as
+**fixed Vars**; each row and column of the second stage names its block through its
+index (``block_of``). The second stage must have no finite variable bounds other
+than ``y >= 0`` (state implied bounds as rows or leave them out): then LP duality
+reads ``Φ_b(x̄) = Σ_{r in b} λ_r (h_r − H_r x̄)`` over the rows alone.
+
+The algorithm (multi-cut L-shaped method)
+-----------------------------------------
+* set-up: the second stage is compiled once with the first stage *free*
+  (Pyomo's ``LinearStandardFormCompiler``), which gives every row's ``h_r`` and the
+  matrix ``H`` of its first-stage coefficients;
+* master: the first-stage model plus one ``θ_b >= θ_b^low`` per block (or one θ for
+  all with ``cuts="aggregated"``), objective ``Σ θ``; solved as a MILP, warm-started
+  from the incumbent ``(x*, θ = Φ(x*))``; its proven bound is the lower bound LB;
+* sub-problem: all blocks at the master point ``x̄`` as one LP (the fixed Vars take
+  ``x̄``), duals read per row through the model's ``dual`` Suffix;
+* cut of block ``b``: ``θ_b >= Σ_{r in b} λ_r (h_r − H_r x)``; **every cut is checked
+  tight at its generating point** (value at ``x̄`` = ``Φ_b(x̄)`` from the primal
+  solution, within ``check_tolerance``); a failed check raises :class:`CutError` —
+  it is how a dual-sign mistake of any solver interface shows up;
+* only cuts violated at the master's ``θ̄`` are added; UB = best ``Σ_b Φ_b(x̄)``;
+  stop when ``(UB − LB) / max(1, |UB|) <= gap``, at the iteration or time limit.
+
+Pareto-optimal cuts (``pareto=True``): Magnanti & Wong (1981) ask, among the
+optimal duals at ``x̄``, for one maximising the cut at a core point ``x⁰`` (relative
+interior of the first stage's convex hull). Because the dual feasible region does
+not depend on ``x``, the duals of the sub-problem at ``x^ε = (1−ε) x̄ + ε x⁰`` are,
+for small ε, such a dual (the rhs ``h − H x^ε`` is ``(r̄ + μ r⁰)/(1+μ)``, the
+perturbation of Sherali & Lunday 2013); we check the resulting cut tight at ``x^ε``
+(error if not) *and* at ``x̄`` (falling back to the plain cut of that block if ε was
+too large). It costs a second sub-problem solve per iteration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+
+from recopt.errors import ModelError, SolverError
+from recopt.solve.solvers import solve_pyomo
+from recopt.solve.status import Status
+
+log = logging.getLogger("recopt.benders")
+
+CUT_FORMS = ("multi", "aggregated")
+
+
+class CutError(SolverError):
+    """A Benders cut is not tight at the point that generated it (wrong duals)."""
+
+
+@dataclass
+class TwoStage:
+    """A two-stage problem as :func:`solve_benders` needs it.
+
+    Attributes
+    ----------
+    master : pyomo ConcreteModel
+        First-stage variables and constraints, no objective (θ, cuts and the
+        objective are added to it).
+    first_stage : list of VarData
+        The master's first-stage variables, in a fixed order.
+    sub : pyomo ConcreteModel
+        The second stage of every block, one objective (the sum of the blocks'
+        values), the first stage as Vars (fixed by the algorithm).
+    sub_first_stage : list of VarData
+        The sub-problem's first-stage Vars, in the order of ``first_stage``.
+    block_of : callable
+        ``index -> block key`` for the index of every second-stage row and column.
+    theta_lower : dict
+        ``block key -> valid lower bound`` of ``Φ_b`` (the θ's bounds).
+    core_point : numpy array, optional
+        A point of the relative interior of the first stage's convex hull at which
+        the sub-problem is feasible (Pareto cuts).
+    initial_point : numpy array, optional
+        A feasible first stage evaluated before the first master solve (first UB
+        and cuts).
+    """
+
+    master: pyo.ConcreteModel
+    first_stage: list
+    sub: pyo.ConcreteModel
+    sub_first_stage: list
+    block_of: Callable[[tuple], Hashable]
+    theta_lower: dict
+    core_point: np.ndarray | None = None
+    initial_point: np.ndarray | None = None
+
+
+@dataclass
+class BendersOptions:
+    """Stopping rules and variants of :func:`solve_benders`.
+
+    ``gap`` is relative: ``(UB − LB) / max(1, |UB|)``. ``master_gap`` is the MIP gap
+    asked of each master solve (default ``gap / 10``; the master's proven bound is
+    the LB whatever it is). ``time_limit`` in seconds covers set-up, masters and
+    sub-problems.
+    """
+
+    solver: str = "highs"
+    gap: float = 1e-4
+    master_gap: float | None = None
+    max_iterations: int = 500
+    time_limit: float | None = None
+    threads: int | None = None
+    cuts: str = "multi"
+    pareto: bool = False
+    pareto_epsilon: float = 1e-3
+    check_tolerance: float = 1e-6
+    master_options: dict | None = None
+    sub_options: dict | None = None
+    progress: bool | None = None
+    """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+
+
+@dataclass
+class BendersResult:
+    """What :func:`solve_benders` found; times in seconds, values in the objective's units."""
+
+    status: Status
+    message: str
+    upper_bound: float
+    lower_bound: float
+    gap: float
+    iterations: int
+    n_cuts: int
+    best_point: np.ndarray | None
+    setup_seconds: float = 0.0
+    master_seconds: float = 0.0
+    sub_seconds: float = 0.0
+    cut_seconds: float = 0.0
+    pareto_cuts: int = 0
+    history: list[dict] = field(default_factory=list)
+    n_blocks: int = 0
+    solver_version: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        return self.best_point is not None
+
+
+# --------------------------------------------------------------------------------------
+# the second stage, compiled once
+# --------------------------------------------------------------------------------------
+class SecondStage:
+    """The sub-problem and its rows' affine dependence on the first stage.
+
+    ``rows[r]`` is a ConstraintData, ``h[r]`` its constant right-hand side,
+    ``H[r, k]`` the coefficient of first-stage variable ``k`` in its body (so the
+    right-hand side at ``x`` is ``h − H x``), ``row_block[r]`` its block position.
+    """
+
+    def __init__(self, problem: TwoStage):
+        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+        sub = problem.sub
+        self.model = sub
+        self.first = list(problem.sub_first_stage)
+        if not hasattr(sub, "dual"):
+            sub.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+        for v in self.first:
+            v.unfix()
+        try:
+            sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
+        finally:
+            for v in self.first:
+                v.fix()
+        pos = {id(v): k for k, v in enumerate(self.first)}
+        col_first = np.array([pos.get(id(v), -1) for v in sf.columns])
+        second = np.nonzero(col_first < 0)[0]
+        first = np.nonzero(col_first >= 0)[0]
+        A = sf.A.tocsc()
+        self.rows = [row.constraint for row in sf.rows]
+        if len({id(c) for c in self.rows}) != len(self.rows):
+            raise ModelError("a second-stage constraint is ranged (two rows); Benders needs "
+                             "one row per constraint to read its dual")
+        self.h = np.asarray(sf.rhs, dtype=float)
+        # H[:, k] = column of A for first-stage variable k (zero if it is in no row)
+        place = sp.csr_matrix((np.ones(len(first)), (np.arange(len(first)), col_first[first])),
+                              shape=(len(first), len(self.first)))
+        self.H = (A[:, first] @ place).tocsr()
+        for j in second:
+            lb, ub = sf.columns[j].bounds
+            if ub is not None or (lb is not None and lb != 0):
+                raise ModelError(
+                    f"second-stage variable {sf.columns[j].name} has bounds {(lb, ub)}; "
+                    "Benders cuts need y >= 0 only (build the sub-problem with "
+                    "bounded=False)")
+        self.columns = [sf.columns[j] for j in second]
+        c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
+        self.cost = c[second]
+        if not np.allclose(c[first], 0.0):
+            raise ModelError("the first stage has a cost in the sub-problem's objective; "
+                             "put it in the master")
+        keys: dict[Hashable, int] = {}
+        self.row_block = np.array([keys.setdefault(problem.block_of(con.index()), len(keys))
+                                   for con in self.rows], dtype=np.int64)
+        self.col_block = np.array([keys.setdefault(problem.block_of(v.index()), len(keys))
+                                   for v in self.columns], dtype=np.int64)
+        self.blocks = list(keys)
+        nb, nr = len(self.blocks), len(self.rows)
+        self.B = sp.csr_matrix((np.ones(nr), (self.row_block, np.arange(nr))), shape=(nb, nr))
+
+    def rhs(self, x: np.ndarray) -> np.ndarray:
+        return self.h - self.H @ x
+
+    def solve(self, x: np.ndarray, opts: BendersOptions, time_limit):
+        """Φ per block (primal), duals per row; raises on a solver failure."""
+        for v, val in zip(self.first, x.tolist(), strict=True):
+            v.fix(val)
+        out = solve_pyomo(self.model, opts.solver, time_limit=time_limit, threads=opts.threads,
+                          options=opts.sub_options)
+        if out.status != Status.OPTIMAL:
+            if out.status == Status.TIME_LIMIT:
+                return None, None, out
+            raise SolverError(
+                f"the Benders sub-problem is {out.status.value} at a master point "
+                f"({out.message}); the master misses a condition that makes the second "
+                "stage feasible, or the solver failed")
+        dual = self.model.dual
+        try:
+            lam = np.fromiter((dual[c] for c in self.rows), dtype=float, count=len(self.rows))
+        except KeyError as exc:
+            raise SolverError(
+                f"solver {opts.solver} returned no dual for row {exc}; Benders needs an LP "
+                "solver that returns duals") from None
+        y = np.fromiter((0.0 if v.value is None else v.value for v in self.columns),
+                        dtype=float, count=len(self.columns))
+        phi = np.bincount(self.col_block, weights=self.cost * y, minlength=len(self.blocks))
+        return phi, lam, out
+
+    def cuts(self, lam: np.ndarray):
+        """Per block: constant ``Σ λ h`` and coefficients ``−(λ ∘ H)`` summed per block."""
+        const = np.bincount(self.row_block, weights=lam * self.h, minlength=len(self.blocks))
+        G = (self.B @ self.H.multiply(lam[:, None])).tocsr()
+        return const, -G  # θ_b >= const_b + (−G_b)·x
+
+    def check(self, lam, x, phi, tol, where: str):
+        """Every block's cut value at ``x`` against ``phi``: the per-block misfit."""
+        terms = lam * self.rhs(x)
+        value = np.bincount(self.row_block, weights=terms, minlength=len(self.blocks))
+        scale = np.bincount(self.row_block, weights=np.abs(terms), minlength=len(self.blocks))
+        err = np.abs(value - phi)
+        bad = err > tol * (1.0 + scale + np.abs(phi))
+        return value, err, bad
+
+
+# --------------------------------------------------------------------------------------
+# the algorithm
+# --------------------------------------------------------------------------------------
+def _integral(master_vars, x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    for k, v in enumerate(master_vars):
+        if v.is_integer():
+            out[k] = round(out[k])
+    return out
+
+
+def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> BendersResult:
+    """Solve ``problem`` by Benders decomposition (see the module docstring).
+
+    Never raises for solver outcomes that carry a status (time limit, infeasible
+    master); raises :class:`CutError` when a cut is not tight at its generating
+    point and :class:`~recopt.errors.SolverError` when a sub-problem fails.
+    """
+    opts = options or BendersOptions()
+    if opts.cuts not in CUT_FORMS:
+        raise ModelError(f"cuts must be one of {', '.join(CUT_FORMS)}; got {opts.cuts!r}")
+    t_start = time.perf_counter()
+    deadline = None if opts.time_limit is None else t_start + float(opts.time_limit)
+
+    def remaining():
+        return None if deadline is None else max(0.0, deadline - time.perf_counter())
+
+    sub = SecondStage(problem)
+    nb = len(sub.blocks)
+    master = problem.master
+    xs = list(problem.first_stage)
+    if len(xs) != len(sub.first):
+        raise ModelError("first_stage and sub_first_stage differ in length")
+    lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
+    aggregated = opts.cuts == "aggregated"
+    theta_keys = [0] if aggregated else list(range(nb))
+    theta_low = [float(lows.sum())] if aggregated else lows.tolist()
+    master.BENDERS_THETA = pyo.Set(initialize=theta_keys, ordered=True)
+    master.theta = pyo.Var(master.BENDERS_THETA,
+                           bounds=lambda m, k: (theta_low[k], None),
+                           doc="θ: value of a block's second stage (or of all, aggregated)")
+    master.benders_cuts = pyo.ConstraintList(doc="(B-CUT) θ >= Σ_r λ_r (h_r − H_r x)")
+    master.benders_objective = pyo.Objective(expr=pyo.quicksum(master.theta.values()),
+                                             sense=pyo.minimize, doc="(3a) min Σ θ")
+    master_gap = opts.gap / 10 if opts.master_gap is None else opts.master_gap
+    setup = time.perf_counter() - t_start
+
+    res = BendersResult(Status.ERROR, "", math.inf, -math.inf, math.inf, 0, 0, None,
+                        setup_seconds=setup, n_blocks=nb)
+    best_phi = None
+    core = None
+    if opts.pareto:
+        if problem.core_point is None:
+            raise ModelError("Pareto cuts need a core point; this problem gives none")
+        core = np.asarray(problem.core_point, dtype=float)
+
+    def add_cuts(const, coef, phi, theta_bar) -> int:
+        """Add the cuts violated at the master's θ̄ (all when θ̄ is None)."""
+        if aggregated:
+            const = np.array([const.sum()])
+            coef = sp.csr_matrix(coef.sum(axis=0))
+            phi = np.array([phi.sum()])
+        added = 0
+        for b in range(len(const)):
+            if theta_bar is not None and theta_bar[b] >= phi[b] - 1e-9 * (1 + abs(phi[b])):
+                continue
+            row = coef.getrow(b)
+            expr = master.theta[theta_keys[b]] - pyo.quicksum(
+                float(a) * xs[k] for k, a in zip(row.indices.tolist(), row.data.tolist(),
+                                                 strict=True) if a != 0.0)
+            master.benders_cuts.add(expr >= float(const[b]))
+            added += 1
+        return added
+
+    def evaluate(x, theta_bar, it_log):
+        """Sub-problem(s) at x, cut checks, cuts; returns Φ (per block) or None on time out."""
+        nonlocal best_phi
+        t0 = time.perf_counter()
+        phi, lam, out = sub.solve(x, opts, remaining())
+        res.solver_version = res.solver_version or out.solver_version
+        t1 = time.perf_counter()
+        it_log["sub_seconds"] += t1 - t0
+        if phi is None:
+            return None
+        _, err, bad = sub.check(lam, x, phi, opts.check_tolerance, "x̄")
+        if bad.any():
+            b = int(np.argmax(err))
+            raise CutError(
+                f"Benders cut of block {sub.blocks[b]} is not tight at its generating point: "
+                f"cut value differs from the sub-problem value {phi[b]:.9g} by {err[b]:.3g} "
+                f"({int(bad.sum())} blocks fail); the duals returned by {opts.solver} have "
+                "the wrong sign or are not optimal")
+        const, coef = sub.cuts(lam)
+        if core is not None:
+            eps = opts.pareto_epsilon
+            xe = (1 - eps) * x + eps * core
+            t2 = time.perf_counter()
+            phi_e, lam_e, out_e = sub.solve(xe, opts, remaining())
+            it_log["sub_seconds"] += time.perf_counter() - t2
+            if phi_e is not None:
+                _, err_e, bad_e = sub.check(lam_e, xe, phi_e, opts.check_tolerance, "x^ε")
+                if bad_e.any():
+                    b = int(np.argmax(err_e))
+                    raise CutError(
+                        f"Pareto cut of block {sub.blocks[b]} is not tight at its generating "
+                        f"point x^ε (misfit {err_e[b]:.3g})")
+                _, _, not_tight = sub.check(lam_e, x, phi, opts.check_tolerance, "x̄")
+                use = ~not_tight
+                const_e, coef_e = sub.cuts(lam_e)
+                const = np.where(use, const_e, const)
+                D = sp.diags(use.astype(float))
+                coef = (D @ coef_e + sp.diags((~use).astype(float)) @ coef).tocsr()
+                res.pareto_cuts += int(use.sum())
+                it_log["pareto_cuts"] = int(use.sum())
+        t3 = time.perf_counter()
+        n_added = add_cuts(const, coef, phi, theta_bar)
+        it_log["cut_seconds"] += time.perf_counter() - t3
+        it_log["cuts_added"] = n_added
+        res.n_cuts += n_added
+        value = float(phi.sum())
+        if value < res.upper_bound:
+            res.upper_bound = value
+            res.best_point = x.copy()
+            best_phi = phi.copy()
+        return phi
+
+    show = opts.progress if opts.progress is not None else sys.stderr.isatty()
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=opts.max_iterations, desc="benders", unit="it", leave=False)
+
+    def new_log(it):
+        return dict(iteration=it, lower_bound=res.lower_bound, upper_bound=math.nan,
+                    gap=math.nan, cuts_added=0, pareto_cuts=0, master_seconds=0.0,
+                    sub_seconds=0.0, cut_seconds=0.0, master_status="")
+
+    try:
+        if problem.initial_point is not None:
+            it_log = new_log(0)
+            evaluate(np.asarray(problem.initial_point, dtype=float), None, it_log)
+            it_log["upper_bound"] = res.upper_bound
+            res.history.append(it_log)
+        status, message = Status.FEASIBLE, "iteration limit"
+        tightened = False
+        for it in range(1, opts.max_iterations + 1):
+            left = remaining()
+            if left is not None and left <= 0:
+                status, message = Status.TIME_LIMIT, "time limit"
+                break
+            it_log = new_log(it)
+            if res.best_point is not None:  # warm start: incumbent with θ = Φ(x*)
+                for v, val in zip(xs, res.best_point.tolist(), strict=True):
+                    v.set_value(val, skip_validation=True)
+                th = [best_phi.sum()] if aggregated else best_phi.tolist()
+                for k, val in zip(theta_keys, th, strict=True):
+                    master.theta[k].set_value(max(val, theta_low[k]), skip_validation=True)
+            t0 = time.perf_counter()
+            mo = solve_pyomo(master, opts.solver, time_limit=left, threads=opts.threads,
+                             mip_gap=master_gap, options=opts.master_options,
+                             warm_start=res.best_point is not None)
+            it_log["master_seconds"] = time.perf_counter() - t0
+            it_log["master_status"] = mo.status.value
+            if not mo.has_solution:
+                if mo.status == Status.TIME_LIMIT:
+                    status, message = Status.TIME_LIMIT, "time limit in the master"
+                else:
+                    status = Status.INFEASIBLE if mo.status == Status.INFEASIBLE else mo.status
+                    message = f"master: {mo.status.value} ({mo.message})"
+                res.history.append(it_log)
+                break
+            if math.isfinite(mo.bound):
+                res.lower_bound = max(res.lower_bound, mo.bound)
+            x = _integral(xs, np.array([0.0 if v.value is None else v.value for v in xs]))
+            tv = np.array([master.theta[k].value for k in theta_keys], dtype=float)
+            phi = evaluate(x, tv, it_log)
+            res.iterations = it
+            it_log["lower_bound"] = res.lower_bound
+            it_log["upper_bound"] = res.upper_bound
+            res.gap = (res.upper_bound - res.lower_bound) / max(1.0, abs(res.upper_bound))
+            it_log["gap"] = res.gap
+            res.history.append(it_log)
+            log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master %.2fs  "
+                     "sub %.2fs", it, res.lower_bound, res.upper_bound, res.gap,
+                     it_log["cuts_added"], it_log["master_seconds"], it_log["sub_seconds"])
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(gap=f"{res.gap:.1e}", UB=f"{res.upper_bound:.6g}")
+            if phi is None:
+                status, message = Status.TIME_LIMIT, "time limit in a sub-problem"
+                break
+            if res.gap <= opts.gap:
+                status, message = Status.OPTIMAL, f"gap {res.gap:.2e} <= {opts.gap:g}"
+                break
+            if mo.status == Status.TIME_LIMIT:
+                status, message = Status.TIME_LIMIT, "time limit in the master"
+                break
+            if it_log["cuts_added"] == 0:
+                # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
+                if master_gap > 0 and not tightened:
+                    master_gap, tightened = 0.0, True
+                    continue
+                status, message = Status.FEASIBLE, (
+                    f"no violated cut at gap {res.gap:.2e}: the master's bound is the "
+                    "solver's precision limit")
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    res.status, res.message = status, message
+    if not math.isfinite(res.gap) and math.isfinite(res.upper_bound) \
+            and math.isfinite(res.lower_bound):
+        res.gap = (res.upper_bound - res.lower_bound) / max(1.0, abs(res.upper_bound))
+    res.master_seconds = sum(h["master_seconds"] for h in res.history)
+    res.sub_seconds = sum(h["sub_seconds"] for h in res.history)
+    res.cut_seconds = sum(h["cut_seconds"] for h in res.history)
+    return res
+
+
+def load_point(problem: TwoStage, point: np.ndarray, options: BendersOptions | None = None):
+    """Solve the sub-problem at ``point`` so that its Vars hold that solution."""
+    opts = options or BendersOptions()
+    for v, val in zip(problem.sub_first_stage, np.asarray(point).tolist(), strict=True):
+        v.fix(val)
+    out = solve_pyomo(problem.sub, opts.solver, threads=opts.threads, options=opts.sub_options)
+    if not out.has_solution:
+        raise SolverError(f"the sub-problem at the best point is {out.status.value}")
+    return out
+
+
+__all__ = ["TwoStage", "BendersOptions", "BendersResult", "SecondStage", "CutError",
+           "CUT_FORMS", "solve_benders", "load_point"]

@@ -1,0 +1,244 @@
+"""SLExt and MLColExt: Benders decompositions of SLCpct and MLCol.
+
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
+(arXiv 2404.04428), Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
+``shared/formulations/loop-design.md`` (sections SLExt, MLColExt); model card
+``models/SLExt-MLColExt.md``. The algorithm is :mod:`recopt.decomp.benders`; this
+module only says which pieces of :mod:`.build` form the master and the second stage:
+
+* SLExt: master = :func:`add_single_loop_design` (``member`` x, ``surplus`` u,
+  (1g), (1h), (1k), (1l)); second stage = :func:`fixed_single_loop` (Model 4:
+  (1a)-(1f), (1j)) with x, u as fixed Vars; one block per (scenario, step).
+* MLColExt: master = :func:`add_column_choice` + :func:`add_pair_activity`
+  (``choose`` z, (8b), ``pair_active`` y = Σ z); second stage = :func:`fixed_columns`
+  (Model 11: (9a)-(9e), (8a)) with z, y as fixed Vars.
+
+Units: energies kWh per step, prices EUR/kWh, objective and bounds EUR (expected).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.decomp.benders import (
+    CUT_FORMS,
+    BendersOptions,
+    TwoStage,
+    load_point,
+    solve_benders,
+)
+from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
+from recopt.models.loops.build import (
+    ROW_FORMS,
+    add_column_choice,
+    add_pair_activity,
+    add_single_loop_design,
+    fixed_columns,
+    fixed_single_loop,
+    loop_set,
+)
+from recopt.models.loops.data import LoopData
+from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
+
+CARD = "models/SLExt-MLColExt.md"
+
+
+def _theta_lower(d: LoopData) -> dict:
+    """(3c) θ[ω,t] >= −π_ω Σ_i s[i,ω,t] P̂[i,ω,t]: everyone sells everything, EUR."""
+    low = -(d.probability[:, None] * (d.sell * d.P).sum(axis=2))
+    return {(s, t): float(low[s, t]) for s, t in d.steps}
+
+
+def _step_block(index):
+    return tuple(index[:2])  # every second-stage row and column is indexed (ω, t, ...)
+
+
+def slext_problem(d: LoopData) -> TwoStage:
+    """SLExt (Models 3-5) as a :class:`~recopt.decomp.benders.TwoStage` problem.
+
+    First stage: ``member`` x (n) then ``surplus`` u (one per (ω,t)), in that order.
+    Core point (Pareto cuts): the mean of the feasible points "no loop, u = 0", "no
+    loop, u = 1" and each single actor within the power cap with u its own status.
+    Initial point: no loop (UB = the no-loop cost).
+    """
+    steps = d.steps
+    S, T, n = d.shape
+    master = pyo.ConcreteModel(name="SLExt-master")
+    add_single_loop_design(master, d)
+    first = [master.member[i] for i in range(n)] + [master.surplus[s, t] for s, t in steps]
+    sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), first_stage="vars",
+                            bounded=False)
+    sub_first = [sub.member[i] for i in range(n)] + [sub.surplus[s, t] for s, t in steps]
+    nst = len(steps)
+    net = d.P - d.C
+    points = [np.zeros(n + nst), np.r_[np.zeros(n), np.ones(nst)]]
+    for i in range(n):
+        if d.power[i] <= d.wmax:
+            x = np.zeros(n)
+            x[i] = 1
+            u = np.array([1.0 if net[s, t, i] >= 0 else 0.0 for s, t in steps])
+            points.append(np.r_[x, u])
+    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+                    block_of=_step_block, theta_lower=_theta_lower(d),
+                    core_point=np.mean(points, axis=0), initial_point=np.zeros(n + nst))
+
+
+def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated") -> TwoStage:
+    """MLColExt (Models 10-11) as a :class:`~recopt.decomp.benders.TwoStage` problem.
+
+    First stage: ``choose`` z (one per enumerated loop) then ``pair_active`` y (one
+    per pair inside some loop, y = Σ_{S∋i,j} z by ``pair_link`` in the master).
+    Core point: z = 1/(K+1) for every loop (the mean of "no loop" and each single
+    loop), y its pair sums. Initial point: no loop.
+    """
+    K = len(loops)
+    master = pyo.ConcreteModel(name="MLColExt-master")
+    add_column_choice(master, d, loops)
+    add_pair_activity(master, loops)
+    pairs = list(master.PAIRS)
+    first = [master.choose[k] for k in range(K)] + [master.pair_active[p] for p in pairs]
+    sub = fixed_columns(d, loops, np.zeros(K), rows=rows, first_stage="vars", bounded=False)
+    sub_first = [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
+    z0 = np.full(K, 1.0 / (K + 1))
+    count = {p: 0 for p in pairs}
+    for S in loops:
+        for a in range(len(S)):
+            for b in range(a + 1, len(S)):
+                count[(min(S[a], S[b]), max(S[a], S[b]))] += 1
+    y0 = np.array([count[p] / (K + 1) for p in pairs])
+    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+                    block_of=_step_block, theta_lower=_theta_lower(d),
+                    core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)))
+
+
+# --------------------------------------------------------------------------------------
+# registration: python -m recopt.solve instance.nc --model SLExt|MLColExt
+# --------------------------------------------------------------------------------------
+def _history(res) -> xr.Dataset:
+    keys = ("lower_bound", "upper_bound", "gap", "cuts_added", "pareto_cuts",
+            "master_seconds", "sub_seconds", "cut_seconds")
+    data = {f"benders_{k}": (("benders_iteration",),
+                             np.array([h[k] for h in res.history], dtype=float))
+            for k in keys}
+    return xr.Dataset(data, coords={"benders_iteration":
+                                    np.array([h["iteration"] for h in res.history])})
+
+
+def _algorithm(kind: str):
+    def run(instance: xr.Dataset, *, time_limit=None, seed=None, solver="highs",
+            mip_gap=None, threads=None, options=None, self_consumption=True,
+            distance="auto", internal_price=math.nan, cuts="multi", pareto=False,
+            max_iterations=500, enumeration="all", max_loops=DEFAULT_MAX_LOOPS,
+            rows="aggregated", progress=None):
+        from recopt.models.loops import _derive, loop_data
+
+        t0 = time.perf_counter()
+        d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+        if kind == "SLExt":
+            problem = slext_problem(d)
+            loops = None
+        else:
+            loops = loop_set(d, enumeration, max_loops)
+            problem = mlcolext_problem(d, loops, rows)
+        build = time.perf_counter() - t0
+        opts = BendersOptions(
+            solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
+            max_iterations=int(max_iterations),
+            time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
+            threads=threads, cuts=cuts, pareto=bool(pareto), sub_options=options,
+            master_options=options, progress=progress)
+        res = solve_benders(problem, opts)
+        t1 = time.perf_counter()
+        if res.has_solution:
+            load_point(problem, res.best_point, opts)
+            f, gb, gs = operation_arrays(problem.sub, d)
+            if kind == "SLExt":
+                x = res.best_point[:d.n]
+                members = tuple(i for i in range(d.n) if x[i] > 0.5)
+                S, T, _ = d.shape
+                u = np.zeros((S, T, 1 if members else 0))
+                if members:
+                    for k, (s, t) in enumerate(d.steps):
+                        u[s, t, 0] = res.best_point[d.n + k] > 0.5
+                chosen = [members] if members else []
+            else:
+                chosen, u = loops_of_columns(problem.sub, d)
+            sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
+            sol.attrs["n_graph_edges"] = len(d.edges)
+            if loops is not None:
+                sol.attrs["n_enumerated_loops"] = len(loops)
+            out = _derive(instance, sol, self_consumption=self_consumption,
+                          internal_price=internal_price, enumeration=enumeration)
+            out = xr.merge([out, _history(res)], combine_attrs="override")
+        else:
+            out = xr.Dataset(coords={dim: instance[dim].values
+                                     for dim in ("scenario", "time", "member")})
+            out = xr.merge([out, _history(res)])
+        t2 = time.perf_counter()
+        out.attrs.update(
+            status=res.status.value,
+            message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
+                     f"{res.iterations} iterations, {res.n_cuts} cuts"),
+            has_solution=res.has_solution, objective=res.upper_bound,
+            bound=res.lower_bound, gap=res.gap, solver_version=res.solver_version,
+            build_seconds=build + res.setup_seconds, compile_seconds=0.0,
+            solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
+            extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
+            n_variables=len(problem.first_stage) + len(problem.sub.component_map(pyo.Var)),
+            n_constraints=0, n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
+            benders_iterations=res.iterations, benders_cuts=res.n_cuts,
+            benders_pareto_cuts=res.pareto_cuts, benders_master_seconds=res.master_seconds,
+            benders_sub_seconds=res.sub_seconds, benders_cut_seconds=res.cut_seconds,
+            benders_setup_seconds=res.setup_seconds,
+        )
+        if res.has_solution and "summary_text" in out.attrs:
+            out.attrs["summary_text"] += (
+                f"\nbenders    {res.iterations} iterations, {res.n_cuts} cuts; time master "
+                f"{res.master_seconds:.2f} s, sub-problems {res.sub_seconds:.2f} s, cuts "
+                f"{res.cut_seconds:.2f} s, set-up {res.setup_seconds:.2f} s")
+        return out
+
+    return run
+
+
+def _register():
+    from recopt.models.loops import _COMMON, _bool
+    from recopt.models.registry import ModelSpec, Option, register
+
+    benders = (
+        Option("cuts", str, "multi", "multi: one θ and cut per (scenario, step); aggregated: "
+               "one θ, one cut per iteration", choices=CUT_FORMS),
+        Option("pareto", _bool, False,
+               "Magnanti-Wong Pareto-optimal cuts (a second sub-problem solve per iteration)"),
+        Option("max_iterations", int, 500, "Benders iteration limit"),
+    )
+    register(ModelSpec(
+        name="SLExt",
+        description="Chasseray Models 3-5: Benders decomposition of SLCpct (master: "
+                    "membership and loop status; one LP block per scenario and step)",
+        family="loops", algorithm=_algorithm("SLExt"), options=_COMMON + benders, card=CARD,
+    ))
+    register(ModelSpec(
+        name="MLColExt",
+        description="Chasseray Models 10-11: Benders decomposition of MLCol (master: loop "
+                    "choices; one LP block per scenario and step)",
+        family="loops", algorithm=_algorithm("MLColExt"),
+        options=_COMMON + benders + (
+            Option("enumeration", str, "all",
+                   "all: every feasible loop (exact); maximal: the paper's maximal cliques",
+                   choices=STRATEGIES),
+            Option("max_loops", int, DEFAULT_MAX_LOOPS,
+                   "refuse when the enumeration makes more loops than this"),
+            Option("rows", str, "aggregated", "(9d)/(9e) row form (see MLCol)",
+                   choices=ROW_FORMS),
+        ),
+        card=CARD,
+    ))
+
+
+__all__ = ["slext_problem", "mlcolext_problem"]
