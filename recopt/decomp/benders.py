@@ -132,6 +132,9 @@ class BendersOptions:
     sub_options: dict | None = None
     progress: bool | None = None
     """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+    persistent: bool = True
+    """HiGHS only: keep the sub-problem LP in HiGHS between iterations (see
+    :meth:`SecondStage.solve`); False re-solves the Pyomo model each time."""
 
 
 @dataclass
@@ -154,6 +157,9 @@ class BendersResult:
     history: list[dict] = field(default_factory=list)
     n_blocks: int = 0
     solver_version: str = ""
+    second_stage: SecondStage | None = None
+    """Holds the sub-problem; ``second_stage.load(best_point, options)`` puts the best
+    point's second stage into its Pyomo Vars."""
 
     @property
     def has_solution(self) -> bool:
@@ -208,6 +214,10 @@ class SecondStage:
                     "Benders cuts need y >= 0 only (build the sub-problem with "
                     "bounded=False)")
         self.columns = [sf.columns[j] for j in second]
+        self.A = A[:, second]
+        self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
+                                 count=len(sf.rows))
+        self._lp = None  # HiGHS kept between solves (see solve)
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]
         if not np.allclose(c[first], 0.0):
@@ -226,29 +236,58 @@ class SecondStage:
         return self.h - self.H @ x
 
     def solve(self, x: np.ndarray, opts: BendersOptions, time_limit):
-        """Φ per block (primal), duals per row; raises on a solver failure."""
+        """``(phi, lam, y, status, message)``: Φ per block (from the primal solution),
+        the rows' duals and the second-stage values; ``phi`` is None at a time limit.
+
+        With ``solver="highs"`` and ``opts.persistent`` the LP is kept in HiGHS and only
+        its right-hand sides ``h − H x`` change (warm-started dual simplex, nothing
+        recompiled); otherwise the sub-problem's first-stage Vars are fixed at ``x``
+        and the Pyomo model is solved by :func:`solve_pyomo`, duals read from its
+        ``dual`` Suffix. Both give the same Φ and valid duals (tested).
+        """
+        if opts.solver.lower() == "highs" and opts.persistent:
+            if self._lp is None:
+                from recopt.solve.solvers import HighsParametricLP
+
+                self._lp = HighsParametricLP(self.A, self.cost, self.sense,
+                                             threads=opts.threads, options=opts.sub_options)
+                self.solver_version = self._lp.version
+            status, message, y, lam, _ = self._lp.solve(self.rhs(x), time_limit)
+        else:
+            for v, val in zip(self.first, x.tolist(), strict=True):
+                v.fix(val)
+            out = solve_pyomo(self.model, opts.solver, time_limit=time_limit,
+                              threads=opts.threads, options=opts.sub_options)
+            self.solver_version = out.solver_version
+            status, message = out.status, out.message
+            if status == Status.OPTIMAL:
+                dual = self.model.dual
+                try:
+                    lam = np.fromiter((dual[c] for c in self.rows), dtype=float,
+                                      count=len(self.rows))
+                except KeyError as exc:
+                    raise SolverError(
+                        f"solver {opts.solver} returned no dual for row {exc}; Benders "
+                        "needs an LP solver that returns duals") from None
+                y = np.fromiter((0.0 if v.value is None else v.value for v in self.columns),
+                                dtype=float, count=len(self.columns))
+        if status == Status.TIME_LIMIT:
+            return None, None, None, status, message
+        if status != Status.OPTIMAL:
+            raise SolverError(
+                f"the Benders sub-problem is {status.value} at a master point "
+                f"({message}); the master misses a condition that makes the second "
+                "stage feasible, or the solver failed")
+        phi = np.bincount(self.col_block, weights=self.cost * y, minlength=len(self.blocks))
+        return phi, lam, y, status, message
+
+    def load(self, x: np.ndarray, opts: BendersOptions) -> None:
+        """Solve at ``x`` and leave the solution in the sub-problem's Vars."""
+        phi, lam, y, status, message = self.solve(x, opts, None)
         for v, val in zip(self.first, x.tolist(), strict=True):
             v.fix(val)
-        out = solve_pyomo(self.model, opts.solver, time_limit=time_limit, threads=opts.threads,
-                          options=opts.sub_options)
-        if out.status != Status.OPTIMAL:
-            if out.status == Status.TIME_LIMIT:
-                return None, None, out
-            raise SolverError(
-                f"the Benders sub-problem is {out.status.value} at a master point "
-                f"({out.message}); the master misses a condition that makes the second "
-                "stage feasible, or the solver failed")
-        dual = self.model.dual
-        try:
-            lam = np.fromiter((dual[c] for c in self.rows), dtype=float, count=len(self.rows))
-        except KeyError as exc:
-            raise SolverError(
-                f"solver {opts.solver} returned no dual for row {exc}; Benders needs an LP "
-                "solver that returns duals") from None
-        y = np.fromiter((0.0 if v.value is None else v.value for v in self.columns),
-                        dtype=float, count=len(self.columns))
-        phi = np.bincount(self.col_block, weights=self.cost * y, minlength=len(self.blocks))
-        return phi, lam, out
+        for v, val in zip(self.columns, y.tolist(), strict=True):
+            v.set_value(val, skip_validation=True)
 
     def cuts(self, lam: np.ndarray):
         """Per block: constant ``Σ λ h`` and coefficients ``−(λ ∘ H)`` summed per block."""
@@ -269,11 +308,18 @@ class SecondStage:
 # --------------------------------------------------------------------------------------
 # the algorithm
 # --------------------------------------------------------------------------------------
-def _integral(master_vars, x: np.ndarray) -> np.ndarray:
-    out = x.copy()
+def _clean(master_vars, x: np.ndarray) -> np.ndarray:
+    """The master's point with integer variables rounded, solver noise (1e-6) around
+    integers removed and every value clipped to its variable's bounds."""
+    out = np.where(np.abs(x - np.round(x)) < 1e-6, np.round(x), x)
     for k, v in enumerate(master_vars):
         if v.is_integer():
             out[k] = round(out[k])
+        lb, ub = v.bounds
+        if lb is not None and out[k] < lb:
+            out[k] = lb
+        if ub is not None and out[k] > ub:
+            out[k] = ub
     return out
 
 
@@ -314,7 +360,8 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     setup = time.perf_counter() - t_start
 
     res = BendersResult(Status.ERROR, "", math.inf, -math.inf, math.inf, 0, 0, None,
-                        setup_seconds=setup, n_blocks=nb)
+                        setup_seconds=setup, n_blocks=nb, second_stage=sub)
+    res.lower_bound = float(lows.sum())  # (3c): valid before any master solve
     best_phi = None
     core = None
     if opts.pareto:
@@ -344,8 +391,8 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         """Sub-problem(s) at x, cut checks, cuts; returns Φ (per block) or None on time out."""
         nonlocal best_phi
         t0 = time.perf_counter()
-        phi, lam, out = sub.solve(x, opts, remaining())
-        res.solver_version = res.solver_version or out.solver_version
+        phi, lam, _, _, _ = sub.solve(x, opts, remaining())
+        res.solver_version = res.solver_version or sub.solver_version
         t1 = time.perf_counter()
         it_log["sub_seconds"] += t1 - t0
         if phi is None:
@@ -363,7 +410,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             eps = opts.pareto_epsilon
             xe = (1 - eps) * x + eps * core
             t2 = time.perf_counter()
-            phi_e, lam_e, out_e = sub.solve(xe, opts, remaining())
+            phi_e, lam_e, _, _, _ = sub.solve(xe, opts, remaining())
             it_log["sub_seconds"] += time.perf_counter() - t2
             if phi_e is not None:
                 _, err_e, bad_e = sub.check(lam_e, xe, phi_e, opts.check_tolerance, "x^ε")
@@ -440,7 +487,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 break
             if math.isfinite(mo.bound):
                 res.lower_bound = max(res.lower_bound, mo.bound)
-            x = _integral(xs, np.array([0.0 if v.value is None else v.value for v in xs]))
+            x = _clean(xs, np.array([0.0 if v.value is None else v.value for v in xs]))
             tv = np.array([master.theta[k].value for k in theta_keys], dtype=float)
             phi = evaluate(x, tv, it_log)
             res.iterations = it
@@ -486,16 +533,5 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     return res
 
 
-def load_point(problem: TwoStage, point: np.ndarray, options: BendersOptions | None = None):
-    """Solve the sub-problem at ``point`` so that its Vars hold that solution."""
-    opts = options or BendersOptions()
-    for v, val in zip(problem.sub_first_stage, np.asarray(point).tolist(), strict=True):
-        v.fix(val)
-    out = solve_pyomo(problem.sub, opts.solver, threads=opts.threads, options=opts.sub_options)
-    if not out.has_solution:
-        raise SolverError(f"the sub-problem at the best point is {out.status.value}")
-    return out
-
-
 __all__ = ["TwoStage", "BendersOptions", "BendersResult", "SecondStage", "CutError",
-           "CUT_FORMS", "solve_benders", "load_point"]
+           "CUT_FORMS", "solve_benders"]

@@ -245,6 +245,68 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
     return out
 
 
+class HighsParametricLP:
+    """``min c·y  s.t.  A y (sense_r) rhs_r,  y >= 0``, re-solved for new right-hand sides.
+
+    The HiGHS object is kept between solves, so each solve starts from the previous
+    optimal basis (dual simplex warm start) and nothing is recompiled. Used by the
+    Benders sub-problems (:mod:`recopt.decomp.benders`), whose first stage only
+    changes right-hand sides; the Pyomo model stays the source of ``A``, ``c`` and
+    the rows (compiled once by Pyomo's standard-form compiler). ``sense`` per row is
+    the compiler's ``bound_type``: +1 ``<= rhs``, -1 ``>= rhs``, 0 ``== rhs``.
+    """
+
+    def __init__(self, A, cost, sense, *, threads=None, options=None):
+        import highspy
+
+        self._inf = highspy.kHighsInf
+        A = A.tocsc()
+        n_row, n_col = A.shape
+        self.sense = np.asarray(sense, dtype=np.int8)
+        lp = highspy.HighsLp()
+        lp.num_col_ = n_col
+        lp.num_row_ = n_row
+        lp.col_cost_ = np.asarray(cost, dtype=float)
+        lp.col_lower_ = np.zeros(n_col)
+        lp.col_upper_ = np.full(n_col, self._inf)
+        lp.row_lower_ = np.zeros(n_row)
+        lp.row_upper_ = np.zeros(n_row)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        if threads is not None:
+            h.setOptionValue("threads", int(threads))
+        for key, val in (options or {}).items():
+            if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
+                raise SolverOptionError(f"HiGHS rejected option {key}={val!r}")
+        h.passModel(lp)
+        self._h = h
+        self._rows = np.arange(n_row, dtype=np.int32)
+        self.version = highs_version()
+
+    def solve(self, rhs, time_limit=None):
+        """``(status, message, y, row_dual, objective)``; y, row_dual None without a solution."""
+        rhs = np.asarray(rhs, dtype=float)
+        lower = np.where(self.sense <= 0, rhs, -self._inf)
+        upper = np.where(self.sense >= 0, rhs, self._inf)
+        h = self._h
+        h.changeRowsBounds(len(rhs), self._rows, lower, upper)
+        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
+                         else self._inf)
+        h.run()
+        model_status = h.getModelStatus()
+        status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+        message = h.modelStatusToString(model_status)
+        if status != Status.OPTIMAL:
+            return status, message, None, None, math.nan
+        sol = h.getSolution()
+        return (status, message, np.asarray(sol.col_value), np.asarray(sol.row_dual),
+                float(h.getInfo().objective_function_value))
+
+
 def _set_unused_vars(model, columns) -> None:
     """Give a value to variables the compiler dropped (in no constraint nor objective)."""
     n_vars = sum(len(c) for c in model.component_objects(pyo.Var, active=True,

@@ -29,7 +29,6 @@ from recopt.decomp.benders import (
     CUT_FORMS,
     BendersOptions,
     TwoStage,
-    load_point,
     solve_benders,
 )
 from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
@@ -155,7 +154,7 @@ def _algorithm(kind: str):
         res = solve_benders(problem, opts)
         t1 = time.perf_counter()
         if res.has_solution:
-            load_point(problem, res.best_point, opts)
+            res.second_stage.load(res.best_point, opts)
             f, gb, gs = operation_arrays(problem.sub, d)
             if kind == "SLExt":
                 x = res.best_point[:d.n]
