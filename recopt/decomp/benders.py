@@ -449,6 +449,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     def new_log(it):
         return dict(iteration=it, lower_bound=res.lower_bound, upper_bound=math.nan,
                     gap=math.nan, cuts_added=0, pareto_cuts=0, master_seconds=0.0,
+                    master_compile_seconds=0.0,
                     sub_seconds=0.0, cut_seconds=0.0, master_status="")
 
     try:
@@ -476,6 +477,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                              mip_gap=master_gap, options=opts.master_options,
                              warm_start=res.best_point is not None)
             it_log["master_seconds"] = time.perf_counter() - t0
+            it_log["master_compile_seconds"] = mo.compile_seconds
             it_log["master_status"] = mo.status.value
             if not mo.has_solution:
                 if mo.status == Status.TIME_LIMIT:
@@ -496,9 +498,11 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             res.gap = (res.upper_bound - res.lower_bound) / max(1.0, abs(res.upper_bound))
             it_log["gap"] = res.gap
             res.history.append(it_log)
-            log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master %.2fs  "
-                     "sub %.2fs", it, res.lower_bound, res.upper_bound, res.gap,
-                     it_log["cuts_added"], it_log["master_seconds"], it_log["sub_seconds"])
+            log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master %.2fs "
+                     "(compile %.2fs)  sub %.2fs  cuts %.2fs", it, res.lower_bound,
+                     res.upper_bound, res.gap, it_log["cuts_added"], it_log["master_seconds"],
+                     it_log["master_compile_seconds"], it_log["sub_seconds"],
+                     it_log["cut_seconds"])
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(gap=f"{res.gap:.1e}", UB=f"{res.upper_bound:.6g}")

@@ -120,7 +120,7 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated") -> TwoStage:
 # --------------------------------------------------------------------------------------
 def _history(res) -> xr.Dataset:
     keys = ("lower_bound", "upper_bound", "gap", "cuts_added", "pareto_cuts",
-            "master_seconds", "sub_seconds", "cut_seconds")
+            "master_seconds", "master_compile_seconds", "sub_seconds", "cut_seconds")
     data = {f"benders_{k}": (("benders_iteration",),
                              np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
