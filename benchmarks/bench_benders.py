@@ -28,8 +28,9 @@ Three parts, selected with ``--part`` (default ``all``):
 3. ``headline``: MLColExt on ``--headline`` (default ``100x180``) with
    ``--headline-enumeration`` (default ``maximal``), ``--headline-time-limit`` (default
    1800 s) and ``--mip-gap`` (default 1e-4): everything, the per-iteration history (LB,
-   UB, gap, cuts, master / sub-problem seconds) and where the time goes (build incl.
-   Benders set-up, master, sub-problems, cuts, extract, rest; seconds and % of wall);
+   UB, gap, cuts, master (its compile part) / sub-problem / cut seconds) and where the
+   time goes (build incl. Benders set-up, master incl. its compiles, sub-problems, cuts,
+   extract, rest; seconds and % of wall);
    whether a gap <= ``--mip-gap`` was proven within 30 min.
 
 A warm-up solve of each model on a tiny instance (imports, HiGHS's first load) comes
@@ -69,6 +70,8 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -209,8 +212,12 @@ def run(rec: Recorder, instance, model: str, options: dict, args, *, part: str,
         attrs[k] = num(attrs.get(k))
     record |= attrs
     record["solve_only_seconds"] = solve_only(record)
+    hist = history(result)
+    if "master_compile_seconds" in hist:
+        record["benders_master_compile_seconds"] = float(np.nansum(
+            hist["master_compile_seconds"]))
     if keep_history:
-        record["history"] = history(result)
+        record["history"] = hist
     del result
     it = (f", {record['benders_iterations']} it, {record['benders_cuts']} cuts "
           f"(master {record['benders_master_seconds']:.2f} s, sub "
@@ -391,8 +398,8 @@ def bench_horizon(rec: Recorder, args) -> tuple[list[str], bool]:
             verdict += "; runs contended by other processes, timings unreliable"
     rec.add({"kind": "verdict", "part": "horizon", "target": f"SLExt >= {TARGET_SPEEDUP:g}x "
              f"faster than SLCpct at {TARGET_DAYS} days (wall)", "verdict": verdict})
-    lines.append(f"Target SLExt >= {TARGET_SPEEDUP:g}x faster than SLCpct at {TARGET_DAYS} "
-                 f"days (wall): {verdict}.")
+    lines += [f"Target SLExt >= {TARGET_SPEEDUP:g}x faster than SLCpct at {TARGET_DAYS} "
+              f"days (wall): {verdict}.", ""]
     return lines, ok
 
 
@@ -475,9 +482,11 @@ def bench_pareto(rec: Recorder, args) -> tuple[list[str], bool]:
             f"{fmt(r['iteration_ratio'])} | {fmt(r['wall_ratio'])} | {saves} | "
             f"{r['same_optimum'].get('pareto')} / {r['same_optimum'].get('aggregated')} |")
     lines += ["", "MLColExt with enumeration=maximal; ratios > 1: the Pareto variant needs "
-              "fewer iterations / less time. Pareto cuts: how many block cuts used the "
-              "Magnanti-Wong duals (the others fell back to the plain cut). Each Pareto "
-              "iteration solves the sub-problem twice.", ""]
+              "fewer iterations / less time. Pareto cuts: benders_pareto_cuts, the block cuts "
+              "computed from the Magnanti-Wong duals (the others fell back to the plain "
+              "cut), counted over every evaluated block whether its cut was added or not "
+              "(so it may exceed the cuts added). Each Pareto iteration solves the "
+              "sub-problem twice.", ""]
     return lines, ok
 
 
@@ -495,12 +504,15 @@ def bench_headline(rec: Recorder, args) -> tuple[list[str], bool]:
     if not ok:
         return [title, "", f"raised: {r['error']}", ""], ok
     w = wall(r)
+    h = r.get("history", {})
     parts = {
         "build (loop data, enumeration, master + sub-problem models; incl. Benders set-up)":
             num(r.get("build_seconds")),
         "  of which Benders set-up (second stage compiled once, θ and cuts declared)":
             num(r.get("benders_setup_seconds")),
         "master MILPs": num(r.get("benders_master_seconds")),
+        "  of which compiling the master (Pyomo to the solver, every iteration)":
+            sum(h.get("master_compile_seconds", [math.nan])),
         "sub-problem LPs": num(r.get("benders_sub_seconds")),
         "cuts (built and added to the master)": num(r.get("benders_cut_seconds")),
         "extract (best point's second stage, Result)": num(r.get("extract_seconds")),
@@ -517,10 +529,9 @@ def bench_headline(rec: Recorder, args) -> tuple[list[str], bool]:
     rec.add({"kind": "verdict", "part": "headline",
              "target": f"proven gap <= {args.mip_gap:g} within {HEADLINE_SECONDS:g} s",
              "verdict": verdict, "met": proven})
-    h = r.get("history", {})
     lines = [title, "",
              "| status | objective EUR | bound EUR | gap | iterations | cuts | loops "
-             "enumerated / chosen | first-stage vars (integer) | wall s | other CPU s |",
+             "enumerated / chosen | n_variables (n_integer) attrs | wall s | other CPU s |",
              "|---|---|---|---|---|---|---|---|---|---|",
              f"| {r['status']} | {r['objective']:.4f} | {r['bound']:.4f} | {sci(r['gap'])} "
              f"| {r.get('benders_iterations')} | {r.get('benders_cuts')} | "
@@ -530,20 +541,22 @@ def bench_headline(rec: Recorder, args) -> tuple[list[str], bool]:
              "| where the time goes | seconds | % of wall |", "|---|---|---|"]
     lines += [f"| {k} | {fmt(v)} | {fmt(100 * v / w, 1)} |" for k, v in parts.items()]
     if h.get("iteration"):
-        lines += ["", "| iteration | LB | UB | gap | cuts added | master s | sub s |",
-                  "|---|---|---|---|---|---|---|"]
+        compile_s = h.get("master_compile_seconds", [math.nan] * len(h["iteration"]))
+        lines += ["", "| iteration | LB | UB | gap | cuts added | master s (compile) | sub s "
+                  "| cuts s |", "|---|---|---|---|---|---|---|---|"]
         its = list(range(len(h["iteration"])))
         if len(its) > 12:  # first 5, last 5
             its = its[:5] + [None] + its[-5:]
         for i in its:
             if i is None:
-                lines.append("| ... | | | | | | |")
+                lines.append("| ... | | | | | | | |")
                 continue
             lines.append(
                 f"| {h['iteration'][i]} | {fmt(h['lower_bound'][i], 4)} | "
                 f"{fmt(h['upper_bound'][i], 4)} | {sci(h['gap'][i])} | "
-                f"{fmt(h['cuts_added'][i], 0)} | {fmt(h['master_seconds'][i])} | "
-                f"{fmt(h['sub_seconds'][i])} |")
+                f"{fmt(h['cuts_added'][i], 0)} | {fmt(h['master_seconds'][i])} "
+                f"({fmt(compile_s[i])}) | {fmt(h['sub_seconds'][i])} | "
+                f"{fmt(h['cut_seconds'][i])} |")
     lines += ["", f"Proven gap <= {args.mip_gap:g} within {HEADLINE_SECONDS / 60:g} min: "
               f"{verdict}.", ""]
     return lines, ok
@@ -569,7 +582,8 @@ def parse_args(argv=None):
     p.add_argument("--mip-gap", type=float, default=1e-4,
                    help="relative gap of every solve, HiGHS MIP gap / Benders gap "
                         "(default 1e-4)")
-    p.add_argument("--threads", type=int, default=None, help="HiGHS threads (default HiGHS's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="HiGHS threads of every solve, warm-up included (default HiGHS's)")
     p.add_argument("--pareto-sizes", type=size, nargs="+", default=None,
                    help="ACTORSxDAYS (default 10x30 10x90 20x30; --quick: 6x2)")
     p.add_argument("--headline", type=size, default=None,
@@ -594,11 +608,14 @@ def parse_args(argv=None):
     return args
 
 
-def warm_up() -> None:
-    """Imports and HiGHS's first load, not measured."""
+def warm_up(threads: int | None) -> None:
+    """Imports and HiGHS's first load, not measured. With the runs' ``threads``: HiGHS
+    sizes its global thread scheduler at the first solve of the process, and a later
+    solve asking another thread count fails (status error, "Not Set")."""
     tiny = generate(actors=4, days=1, seed=0)
+    kw = {} if threads is None else {"threads": threads}
     for model, opts in (("SLCpct", {}), ("SLExt", {}), ("MLColExt", {"enumeration": "maximal"})):
-        solve(tiny, model, time_limit=60, **opts)
+        solve(tiny, model, time_limit=60, **kw, **opts)
 
 
 def main(argv=None) -> int:
@@ -614,7 +631,7 @@ def main(argv=None) -> int:
     rec.add(machine)
     log(f"writing {rec.path}; parts {', '.join(args.parts)}; load {os.getloadavg()}")
     t0 = time.perf_counter()
-    warm_up()
+    warm_up(args.threads)
     log(f"warm-up {time.perf_counter() - t0:.1f} s")
     ok = True
     out: list[str] = [f"Machine: {machine['cpu_count']} logical CPUs ({machine['cpu_model']}), "

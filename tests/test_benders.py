@@ -28,7 +28,7 @@ def _close(a, b):
 def _variant(seed):
     """Vary cut form, Pareto cuts and individual self-consumption over the seeds."""
     return dict(cuts="aggregated" if seed % 4 == 3 else "multi", pareto=seed % 3 == 1,
-                self_consumption=seed % 5 != 4)
+                self_consumption=seed % 5 != 4, reduce=seed % 7 != 6)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -44,8 +44,9 @@ def test_slext_reaches_slcpct_optimum(seed):
     d = loop_data(inst, self_consumption=v["self_consumption"])
     assert check_solution(d, r) == []
     assert objective_of(d, r) == pytest.approx(r.attrs["objective"], abs=1e-6)
-    assert r.attrs["benders_cuts"] >= 1 and r.attrs["benders_iterations"] >= 1
-    if v["pareto"]:
+    if r.attrs["blocks"]:  # else no step can carry a flow: nothing to decide
+        assert r.attrs["benders_cuts"] >= 1 and r.attrs["benders_iterations"] >= 1
+    if v["pareto"] and r.attrs["blocks"]:
         assert r.attrs["benders_pareto_cuts"] >= 1
 
 
@@ -194,3 +195,22 @@ def test_bad_options_are_refused():
     d = loop_data(random_instance(1))
     with pytest.raises(ModelError, match="cuts"):
         solve_benders(slext_problem(d), BendersOptions(cuts="single"))
+
+
+@pytest.mark.parametrize("model", ["SLExt", "MLColExt"])
+def test_leaving_out_steps_without_possible_flow_is_exact(model):
+    """Steps with no possible flow (nights, isolated producers) hold no decision:
+    with and without ``reduce`` the optimum is the compact model's."""
+    inst = random_instance(31, n=6, S=2, T=6)
+    inst["production"].values[:, :2, :] = 0.0  # two nights per scenario
+    compact = "SLCpct" if model == "SLExt" else "MLCol"
+    ref = solve(inst, compact, mip_gap=1e-9).attrs["objective"]
+    d = loop_data(inst)
+    assert len(d.decision_steps()) < len(d.steps)
+    for reduce in (True, False):
+        r = solve(inst, model, mip_gap=GAP, reduce=reduce)
+        assert r.attrs["status"] == "optimal"
+        assert _close(r.attrs["objective"], ref)
+        assert check_solution(d, r) == []
+        assert r.attrs["blocks"] == (len(d.decision_steps()) if reduce else len(d.steps)) \
+            or model == "MLColExt"

@@ -96,6 +96,8 @@ class TwoStage:
     initial_point : numpy array, optional
         A feasible first stage evaluated before the first master solve (first UB
         and cuts).
+    constant : float
+        Objective part independent of every decision.
     """
 
     master: pyo.ConcreteModel
@@ -106,6 +108,9 @@ class TwoStage:
     theta_lower: dict
     core_point: np.ndarray | None = None
     initial_point: np.ndarray | None = None
+    constant: float = 0.0
+    """Part of the objective that depends on no decision (blocks left out), added to
+    UB, LB and the master's objective."""
 
 
 @dataclass
@@ -218,6 +223,7 @@ class SecondStage:
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
         self._lp = None  # HiGHS kept between solves (see solve)
+        self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]
         if not np.allclose(c[first], 0.0):
@@ -245,6 +251,8 @@ class SecondStage:
         and the Pyomo model is solved by :func:`solve_pyomo`, duals read from its
         ``dual`` Suffix. Both give the same Φ and valid duals (tested).
         """
+        if not self.rows:  # every block was left out: nothing depends on x here
+            return np.zeros(0), np.zeros(0), np.zeros(0), Status.OPTIMAL, "empty"
         if opts.solver.lower() == "highs" and opts.persistent:
             if self._lp is None:
                 from recopt.solve.solvers import HighsParametricLP
@@ -346,7 +354,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     if len(xs) != len(sub.first):
         raise ModelError("first_stage and sub_first_stage differ in length")
     lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
-    aggregated = opts.cuts == "aggregated"
+    aggregated = opts.cuts == "aggregated" and nb > 0
     theta_keys = [0] if aggregated else list(range(nb))
     theta_low = [float(lows.sum())] if aggregated else lows.tolist()
     master.BENDERS_THETA = pyo.Set(initialize=theta_keys, ordered=True)
@@ -354,14 +362,16 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                            bounds=lambda m, k: (theta_low[k], None),
                            doc="θ: value of a block's second stage (or of all, aggregated)")
     master.benders_cuts = pyo.ConstraintList(doc="(B-CUT) θ >= Σ_r λ_r (h_r − H_r x)")
-    master.benders_objective = pyo.Objective(expr=pyo.quicksum(master.theta.values()),
-                                             sense=pyo.minimize, doc="(3a) min Σ θ")
+    constant = float(problem.constant)
+    master.benders_objective = pyo.Objective(
+        expr=pyo.quicksum(master.theta.values()) + constant, sense=pyo.minimize,
+        doc="(3a) min Σ θ (+ the blocks that depend on no decision)")
     master_gap = opts.gap / 10 if opts.master_gap is None else opts.master_gap
     setup = time.perf_counter() - t_start
 
     res = BendersResult(Status.ERROR, "", math.inf, -math.inf, math.inf, 0, 0, None,
                         setup_seconds=setup, n_blocks=nb, second_stage=sub)
-    res.lower_bound = float(lows.sum())  # (3c): valid before any master solve
+    res.lower_bound = float(lows.sum()) + constant  # (3c): valid before any master solve
     best_phi = None
     core = None
     if opts.pareto:
@@ -432,7 +442,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         it_log["cut_seconds"] += time.perf_counter() - t3
         it_log["cuts_added"] = n_added
         res.n_cuts += n_added
-        value = float(phi.sum())
+        value = float(phi.sum()) + constant
         if value < res.upper_bound:
             res.upper_bound = value
             res.best_point = x.copy()

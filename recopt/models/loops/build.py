@@ -128,13 +128,17 @@ def _net_sum(d: LoopData, s, t, i) -> float:
 # --------------------------------------------------------------------------------------
 # SLCpct (Model 1)
 # --------------------------------------------------------------------------------------
-def add_single_loop_design(m, d: LoopData) -> None:
+def add_single_loop_design(m, d: LoopData, steps=None) -> None:
     """First stage of SLCpct: ``member`` x[i], ``surplus`` u[ω,t] (binary, (1n)),
     ``status_up`` (1g), ``status_down`` (1h), ``distance_rule`` (1k), ``power_rule`` (1l).
+
+    ``steps`` (default: all) restricts u, (1g) and (1h) to those (ω,t) (SLExt drops
+    the steps where the design cannot matter, :meth:`LoopData.decision_steps`).
     """
     n = d.n
     m.ACTORS = pyo.Set(initialize=range(n), ordered=True, doc="actors N (positions)")
-    m.ALL_STEPS = pyo.Set(initialize=d.steps, dimen=2, ordered=True)
+    m.ALL_STEPS = pyo.Set(initialize=d.steps if steps is None else list(steps), dimen=2,
+                          ordered=True)
     m.NON_EDGES = pyo.Set(initialize=d.non_edges, dimen=2, ordered=True,
                           doc="pairs {i, j} not in E")
     m.member = pyo.Var(m.ACTORS, domain=pyo.Binary, doc="x[i]: actor i is in the loop (1n)")

@@ -195,6 +195,30 @@ class LoopData:
             out += [(s, t, i, j) for i, j in arcs if ps[i] and cs[j]]
         return out
 
+    def decision_steps(self, arcs=None) -> list[tuple[int, int]]:
+        """(scenario, step) pairs whose operation can depend on the loop design.
+
+        A step is kept when some arc (of ``arcs``, default ``A``) has ``M > 0`` there,
+        or some actor has both ``Ĉ > 0`` and ``P̂ > 0`` (possible only without forced
+        individual self-consumption). At any other step every actor's cost is its
+        standalone cost ``b Ĉ − s P̂`` for *every* feasible design: no flow is
+        possible, and a loop (a clique) in surplus then has no member that needs
+        energy, one in deficit no member with energy to sell, so the collective rules
+        never bind (card ``models/SLExt-MLColExt.md``, choice 7).
+        """
+        prod = self.P > 0
+        cons = self.C > 0
+        both = (prod & cons).any(axis=2)
+        arcs = self.arcs if arcs is None else list(arcs)
+        if arcs:
+            i = np.array([a for a, _ in arcs])
+            j = np.array([b for _, b in arcs])
+            flow = (prod[:, :, i] & cons[:, :, j]).any(axis=2)
+        else:
+            flow = np.zeros(both.shape, bool)
+        keep = flow | both
+        return [(s, t) for s, t in self.steps if keep[s, t]]
+
     # ---- reference costs ---------------------------------------------------------------
     def standalone_cost(self) -> np.ndarray:
         """Each actor's cost outside every loop, EUR per (scenario, step, member)

@@ -37,6 +37,7 @@ from recopt.models.loops.build import (
     add_column_choice,
     add_pair_activity,
     add_single_loop_design,
+    column_arcs,
     fixed_columns,
     fixed_single_loop,
     loop_set,
@@ -47,30 +48,59 @@ from recopt.models.loops.solution import loops_of_columns, operation_arrays, sol
 CARD = "models/SLExt-MLColExt.md"
 
 
-def _theta_lower(d: LoopData) -> dict:
+def _theta_lower(d: LoopData, steps) -> dict:
     """(3c) θ[ω,t] >= −π_ω Σ_i s[i,ω,t] P̂[i,ω,t]: everyone sells everything, EUR."""
     low = -(d.probability[:, None] * (d.sell * d.P).sum(axis=2))
-    return {(s, t): float(low[s, t]) for s, t in d.steps}
+    return {(s, t): float(low[s, t]) for s, t in steps}
+
+
+def _blocks(d: LoopData, reduce: bool, arcs=None) -> tuple[list, float]:
+    """The (ω,t) blocks of the second stage and the constant value of the others.
+
+    ``reduce``: only :meth:`LoopData.decision_steps`; at the other steps every actor
+    pays its standalone cost whatever the design (card, choice 7).
+    """
+    if not reduce:
+        return d.steps, 0.0
+    steps = d.decision_steps(arcs)
+    keep = np.zeros(d.shape[:2], bool)
+    for s, t in steps:
+        keep[s, t] = True
+    standalone = (d.probability[:, None, None] * d.standalone_cost()).sum(axis=2)
+    return steps, float(standalone[~keep].sum())
+
+
+def standalone_operation(d: LoopData, steps, f, gb, gs) -> None:
+    """Fill the steps outside ``steps`` (left out of the second stage) with the
+    standalone operation: no flow, buy Ĉ, sell P̂ (there Ĉ P̂ = 0 for every actor)."""
+    out = np.ones(d.shape[:2], bool)
+    for s, t in steps:
+        out[s, t] = False
+    gb[out] = d.C[out]
+    gs[out] = d.P[out]
+    f[out] = 0.0
 
 
 def _step_block(index):
     return tuple(index[:2])  # every second-stage row and column is indexed (ω, t, ...)
 
 
-def slext_problem(d: LoopData) -> TwoStage:
+def slext_problem(d: LoopData, reduce: bool = True) -> TwoStage:
     """SLExt (Models 3-5) as a :class:`~recopt.decomp.benders.TwoStage` problem.
 
-    First stage: ``member`` x (n) then ``surplus`` u (one per (ω,t)), in that order.
+    First stage: ``member`` x (n) then ``surplus`` u (one per block (ω,t)), in that
+    order. ``reduce``: blocks only at :meth:`LoopData.decision_steps` (u, (1g), (1h)
+    too); the others' standalone cost is the problem's constant (card, choice 7).
     Core point (Pareto cuts): the mean of the feasible points "no loop, u = 0", "no
     loop, u = 1" and each single actor within the power cap with u its own status.
     Initial point: no loop (UB = the no-loop cost).
     """
-    steps = d.steps
+    steps, constant = _blocks(d, reduce)
     S, T, n = d.shape
     master = pyo.ConcreteModel(name="SLExt-master")
-    add_single_loop_design(master, d)
+    add_single_loop_design(master, d, steps)
     first = [master.member[i] for i in range(n)] + [master.surplus[s, t] for s, t in steps]
-    sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), first_stage="vars",
+    sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), steps, first_stage="vars",
                             bounded=False)
     sub_first = [sub.member[i] for i in range(n)] + [sub.surplus[s, t] for s, t in steps]
     nst = len(steps)
@@ -83,25 +113,30 @@ def slext_problem(d: LoopData) -> TwoStage:
             u = np.array([1.0 if net[s, t, i] >= 0 else 0.0 for s, t in steps])
             points.append(np.r_[x, u])
     return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
-                    block_of=_step_block, theta_lower=_theta_lower(d),
-                    core_point=np.mean(points, axis=0), initial_point=np.zeros(n + nst))
+                    block_of=_step_block, theta_lower=_theta_lower(d, steps),
+                    core_point=np.mean(points, axis=0), initial_point=np.zeros(n + nst),
+                    constant=constant)
 
 
-def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated") -> TwoStage:
+def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
+                     reduce: bool = True) -> TwoStage:
     """MLColExt (Models 10-11) as a :class:`~recopt.decomp.benders.TwoStage` problem.
 
     First stage: ``choose`` z (one per enumerated loop) then ``pair_active`` y (one
     per pair inside some loop, y = Σ_{S∋i,j} z by ``pair_link`` in the master).
     Core point: z = 1/(K+1) for every loop (the mean of "no loop" and each single
-    loop), y its pair sums. Initial point: no loop.
+    loop), y its pair sums. Initial point: no loop. ``reduce``: as for SLExt, with
+    the arcs inside some enumerated loop.
     """
     K = len(loops)
+    steps, constant = _blocks(d, reduce, column_arcs(loops))
     master = pyo.ConcreteModel(name="MLColExt-master")
     add_column_choice(master, d, loops)
     add_pair_activity(master, loops)
     pairs = list(master.PAIRS)
     first = [master.choose[k] for k in range(K)] + [master.pair_active[p] for p in pairs]
-    sub = fixed_columns(d, loops, np.zeros(K), rows=rows, first_stage="vars", bounded=False)
+    sub = fixed_columns(d, loops, np.zeros(K), steps, rows=rows, first_stage="vars",
+                        bounded=False)
     sub_first = [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
     z0 = np.full(K, 1.0 / (K + 1))
     count = {p: 0 for p in pairs}
@@ -111,8 +146,9 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated") -> TwoStage:
                 count[(min(S[a], S[b]), max(S[a], S[b]))] += 1
     y0 = np.array([count[p] / (K + 1) for p in pairs])
     return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
-                    block_of=_step_block, theta_lower=_theta_lower(d),
-                    core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)))
+                    block_of=_step_block, theta_lower=_theta_lower(d, steps),
+                    core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)),
+                    constant=constant)
 
 
 # --------------------------------------------------------------------------------------
@@ -133,17 +169,17 @@ def _algorithm(kind: str):
             mip_gap=None, threads=None, options=None, self_consumption=True,
             distance="auto", internal_price=math.nan, cuts="multi", pareto=False,
             max_iterations=500, enumeration="all", max_loops=DEFAULT_MAX_LOOPS,
-            rows="aggregated", progress=None):
+            rows="aggregated", reduce=True, progress=None):
         from recopt.models.loops import _derive, loop_data
 
         t0 = time.perf_counter()
         d = loop_data(instance, self_consumption=self_consumption, distance=distance)
         if kind == "SLExt":
-            problem = slext_problem(d)
+            problem = slext_problem(d, reduce)
             loops = None
         else:
             loops = loop_set(d, enumeration, max_loops)
-            problem = mlcolext_problem(d, loops, rows)
+            problem = mlcolext_problem(d, loops, rows, reduce)
         build = time.perf_counter() - t0
         opts = BendersOptions(
             solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
@@ -156,13 +192,16 @@ def _algorithm(kind: str):
         if res.has_solution:
             res.second_stage.load(res.best_point, opts)
             f, gb, gs = operation_arrays(problem.sub, d)
+            blocks = list(problem.sub.STEPS)
+            standalone_operation(d, blocks, f, gb, gs)
             if kind == "SLExt":
                 x = res.best_point[:d.n]
                 members = tuple(i for i in range(d.n) if x[i] > 0.5)
                 S, T, _ = d.shape
                 u = np.zeros((S, T, 1 if members else 0))
-                if members:
-                    for k, (s, t) in enumerate(d.steps):
+                if members:  # u from the loop's net position, then the master's where it has one
+                    u[:, :, 0] = (d.P - d.C)[:, :, list(members)].sum(axis=2) >= 0
+                    for k, (s, t) in enumerate(blocks):
                         u[s, t, 0] = res.best_point[d.n + k] > 0.5
                 chosen = [members] if members else []
             else:
@@ -215,6 +254,9 @@ def _register():
         Option("pareto", _bool, False,
                "Magnanti-Wong Pareto-optimal cuts (a second sub-problem solve per iteration)"),
         Option("max_iterations", int, 500, "Benders iteration limit"),
+        Option("reduce", _bool, True,
+               "leave out the (scenario, step) blocks where no flow is possible (their "
+               "cost is the standalone cost for every design; exact, see the card)"),
     )
     register(ModelSpec(
         name="SLExt",
