@@ -137,6 +137,9 @@ class BendersOptions:
     sub_options: dict | None = None
     progress: bool | None = None
     """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+    core_cuts: bool = True
+    """Before the first master, also add the cuts of the sub-problem at the problem's
+    core point (when it gives one)."""
     persistent: bool = True
     """HiGHS only: keep the sub-problem LP in HiGHS between iterations (see
     :meth:`SecondStage.solve`); False re-solves the Pyomo model each time."""
@@ -316,6 +319,17 @@ class SecondStage:
 # --------------------------------------------------------------------------------------
 # the algorithm
 # --------------------------------------------------------------------------------------
+#: Loosest MIP gap asked of a master while the Benders gap is wide.
+MASTER_GAP_CAP = 1e-2
+
+
+def _gap(ub: float, lb: float) -> float:
+    """Relative gap ``(UB − LB) / max(1, |UB|)`` (inf without both bounds)."""
+    if not (math.isfinite(ub) and math.isfinite(lb)):
+        return math.inf
+    return (ub - lb) / max(1.0, abs(ub))
+
+
 def _clean(master_vars, x: np.ndarray) -> np.ndarray:
     """The master's point with integer variables rounded, solver noise (1e-6) around
     integers removed and every value clipped to its variable's bounds."""
@@ -379,13 +393,16 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             raise ModelError("Pareto cuts need a core point; this problem gives none")
         core = np.asarray(problem.core_point, dtype=float)
 
-    def add_cuts(const, coef, phi, theta_bar) -> int:
-        """Add the cuts violated at the master's θ̄ (all when θ̄ is None)."""
+    def add_cuts(const, coef, phi, theta_bar, pareto_used) -> tuple[int, int]:
+        """Add the cuts violated at the master's θ̄ (all when θ̄ is None); returns the
+        number added and how many of them came from Pareto duals."""
         if aggregated:
             const = np.array([const.sum()])
             coef = sp.csr_matrix(coef.sum(axis=0))
             phi = np.array([phi.sum()])
-        added = 0
+            if pareto_used is not None:
+                pareto_used = np.array([pareto_used.any()])
+        added = pareto = 0
         for b in range(len(const)):
             if theta_bar is not None and theta_bar[b] >= phi[b] - 1e-9 * (1 + abs(phi[b])):
                 continue
@@ -395,10 +412,13 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                                                  strict=True) if a != 0.0)
             master.benders_cuts.add(expr >= float(const[b]))
             added += 1
-        return added
+            pareto += int(pareto_used is not None and bool(pareto_used[b]))
+        return added, pareto
 
-    def evaluate(x, theta_bar, it_log):
-        """Sub-problem(s) at x, cut checks, cuts; returns Φ (per block) or None on time out."""
+    def evaluate(x, theta_bar, it_log, incumbent=True):
+        """Sub-problem(s) at x, cut checks, cuts; returns Φ (per block) or None on time out.
+
+        ``incumbent=False`` for a fractional point (the core point): cuts only."""
         nonlocal best_phi
         t0 = time.perf_counter()
         phi, lam, _, _, _ = sub.solve(x, opts, remaining())
@@ -435,15 +455,17 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 const = np.where(use, const_e, const)
                 D = sp.diags(use.astype(float))
                 coef = (D @ coef_e + sp.diags((~use).astype(float)) @ coef).tocsr()
-                res.pareto_cuts += int(use.sum())
-                it_log["pareto_cuts"] = int(use.sum())
+        else:
+            use = None
         t3 = time.perf_counter()
-        n_added = add_cuts(const, coef, phi, theta_bar)
+        n_added, n_pareto = add_cuts(const, coef, phi, theta_bar, use)
+        res.pareto_cuts += n_pareto
+        it_log["pareto_cuts"] = n_pareto
         it_log["cut_seconds"] += time.perf_counter() - t3
         it_log["cuts_added"] = n_added
         res.n_cuts += n_added
         value = float(phi.sum()) + constant
-        if value < res.upper_bound:
+        if incumbent and value < res.upper_bound:
             res.upper_bound = value
             res.best_point = x.copy()
             best_phi = phi.copy()
@@ -459,14 +481,22 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     def new_log(it):
         return dict(iteration=it, lower_bound=res.lower_bound, upper_bound=math.nan,
                     gap=math.nan, cuts_added=0, pareto_cuts=0, master_seconds=0.0,
-                    master_compile_seconds=0.0,
+                    master_compile_seconds=0.0, master_gap=math.nan,
                     sub_seconds=0.0, cut_seconds=0.0, master_status="")
 
     try:
-        if problem.initial_point is not None:
+        if problem.initial_point is not None or (opts.core_cuts and problem.core_point
+                                                 is not None):
             it_log = new_log(0)
-            evaluate(np.asarray(problem.initial_point, dtype=float), None, it_log)
+            if problem.initial_point is not None:
+                evaluate(np.asarray(problem.initial_point, dtype=float), None, it_log)
+            if opts.core_cuts and problem.core_point is not None:
+                # cuts at an interior point: supporting planes of every Φ_b away from
+                # the initial point's face (a known warm start for the first master)
+                evaluate(np.asarray(problem.core_point, dtype=float), None, it_log,
+                         incumbent=False)
             it_log["upper_bound"] = res.upper_bound
+            it_log["gap"] = _gap(res.upper_bound, res.lower_bound)
             res.history.append(it_log)
         status, message = Status.FEASIBLE, "iteration limit"
         tightened = False
@@ -483,8 +513,15 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 for k, val in zip(theta_keys, th, strict=True):
                     master.theta[k].set_value(max(val, theta_low[k]), skip_validation=True)
             t0 = time.perf_counter()
+            # master MIP gap: loose while the Benders gap is wide (its point only has to
+            # yield cuts; its bound is valid whatever the gap), then gap/10
+            this_gap = master_gap
+            if opts.master_gap is None and not tightened:
+                open_gap = _gap(res.upper_bound, res.lower_bound)
+                this_gap = min(MASTER_GAP_CAP, max(master_gap, 0.1 * open_gap))
+            it_log["master_gap"] = this_gap
             mo = solve_pyomo(master, opts.solver, time_limit=left, threads=opts.threads,
-                             mip_gap=master_gap, options=opts.master_options,
+                             mip_gap=this_gap, options=opts.master_options,
                              warm_start=res.best_point is not None)
             it_log["master_seconds"] = time.perf_counter() - t0
             it_log["master_compile_seconds"] = mo.compile_seconds
@@ -505,7 +542,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             res.iterations = it
             it_log["lower_bound"] = res.lower_bound
             it_log["upper_bound"] = res.upper_bound
-            res.gap = (res.upper_bound - res.lower_bound) / max(1.0, abs(res.upper_bound))
+            res.gap = _gap(res.upper_bound, res.lower_bound)
             it_log["gap"] = res.gap
             res.history.append(it_log)
             log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master %.2fs "
@@ -527,7 +564,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 break
             if it_log["cuts_added"] == 0:
                 # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
-                if master_gap > 0 and not tightened:
+                if this_gap > 0 and not tightened:
                     master_gap, tightened = 0.0, True
                     continue
                 status, message = Status.FEASIBLE, (

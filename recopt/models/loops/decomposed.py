@@ -47,6 +47,11 @@ from recopt.models.loops.solution import loops_of_columns, operation_arrays, sol
 
 CARD = "models/SLExt-MLColExt.md"
 
+#: HiGHS options for the master MILPs (the user's ``--solver-option`` override them).
+#: Presolve off: 10 actors x 180 days (seed 0), master time over 3 iterations 2.4 s
+#: with it off vs 5.3 s on; 90 days 0.9 vs 1.8 s (same iterations and optimum).
+MASTER_HIGHS = {"presolve": "off"}
+
 
 def _theta_lower(d: LoopData, steps) -> dict:
     """(3c) θ[ω,t] >= −π_ω Σ_i s[i,ω,t] P̂[i,ω,t]: everyone sells everything, EUR."""
@@ -154,9 +159,15 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
 # --------------------------------------------------------------------------------------
 # registration: python -m recopt.solve instance.nc --model SLExt|MLColExt
 # --------------------------------------------------------------------------------------
+def _count(model, kind) -> int:
+    """Variables / constraints of the final master (first stage, θ, cuts)."""
+    return sum(1 for _ in model.component_data_objects(kind, active=True))
+
+
 def _history(res) -> xr.Dataset:
     keys = ("lower_bound", "upper_bound", "gap", "cuts_added", "pareto_cuts",
-            "master_seconds", "master_compile_seconds", "sub_seconds", "cut_seconds")
+            "master_seconds", "master_compile_seconds", "master_gap", "sub_seconds",
+            "cut_seconds")
     data = {f"benders_{k}": (("benders_iteration",),
                              np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
@@ -186,7 +197,9 @@ def _algorithm(kind: str):
             max_iterations=int(max_iterations),
             time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
             threads=threads, cuts=cuts, pareto=bool(pareto), sub_options=options,
-            master_options=options, progress=progress)
+            master_options={**(MASTER_HIGHS if solver.lower() == "highs" else {}),
+                            **(options or {})},
+            progress=progress)
         res = solve_benders(problem, opts)
         t1 = time.perf_counter()
         if res.has_solution:
@@ -227,8 +240,9 @@ def _algorithm(kind: str):
             build_seconds=build + res.setup_seconds, compile_seconds=0.0,
             solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
             extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
-            n_variables=len(problem.first_stage) + len(problem.sub.component_map(pyo.Var)),
-            n_constraints=0, n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
+            n_variables=_count(problem.master, pyo.Var) + len(res.second_stage.columns),
+            n_constraints=_count(problem.master, pyo.Constraint) + len(res.second_stage.rows),
+            n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
             benders_iterations=res.iterations, benders_cuts=res.n_cuts,
             benders_pareto_cuts=res.pareto_cuts, benders_master_seconds=res.master_seconds,
             benders_sub_seconds=res.sub_seconds, benders_cut_seconds=res.cut_seconds,
