@@ -94,3 +94,15 @@ def test_options_errors_and_unavailable():
         solve_pyomo(lp(), solver="no_such_solver_xyz")
     assert solver_available("highs")
     assert not solver_available("no_such_solver_xyz")
+
+
+def test_highs_thread_count_can_change_within_a_process():
+    """HiGHS keeps one scheduler per process; a later solve with another thread count
+    used to fail with status error ("Not Set")."""
+    from recopt.generate.chasseray import generate
+
+    inst = generate(actors=5, days=1, seed=0)
+    from recopt.solve import solve
+
+    statuses = [solve(inst, "SLCpct", threads=t).attrs["status"] for t in (None, 1, 2, 1)]
+    assert statuses == ["optimal"] * 4

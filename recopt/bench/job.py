@@ -159,9 +159,9 @@ def child(job_file: str, out_file: str, err_file: str) -> None:
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     die_with_parent()
     try:
-        import highspy
+        from recopt.solve.solvers import reset_highs_pool
 
-        highspy.Highs().resetGlobalScheduler(True)
+        reset_highs_pool()
     except (ImportError, AttributeError):  # pragma: no cover
         pass
     run_files(job_file, out_file)

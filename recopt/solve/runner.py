@@ -119,9 +119,9 @@ def _worker_init(level: int) -> None:
     logging.getLogger("recopt").setLevel(level)
     # A forked child inherits HiGHS's thread-pool state without its threads:
     # start a fresh scheduler before the first solve.
-    import highspy
+    from recopt.solve.solvers import reset_highs_pool
 
-    highspy.Highs().resetGlobalScheduler(True)
+    reset_highs_pool()
 
 
 def map_in_workers(fn, jobs: list[tuple], workers: int) -> list:

@@ -119,6 +119,31 @@ _HIGHS_STATUS = {
 }
 
 
+_highs_pool_threads: list = ["unset"]  # thread count HiGHS's process-wide pool was made for
+
+
+def _highs_pool(threads) -> None:
+    """Make HiGHS's process-wide thread pool match ``threads`` (None: its default).
+
+    HiGHS creates one scheduler per process at its first run; a later run asking for
+    another thread count fails ("Not Set") unless the scheduler is reset first.
+    """
+    import highspy
+
+    if _highs_pool_threads[0] != "unset" and _highs_pool_threads[0] != threads:
+        highspy.Highs().resetGlobalScheduler(True)
+    _highs_pool_threads[0] = threads
+
+
+def reset_highs_pool() -> None:
+    """Start HiGHS's process-wide scheduler afresh (a forked worker must, before its
+    first solve: it inherits the pool's state without its threads)."""
+    import highspy
+
+    highspy.Highs().resetGlobalScheduler(True)
+    _highs_pool_threads[0] = "unset"
+
+
 def _solve_highs(model, *, time_limit, mip_gap, threads, options,
                  warm_start=False) -> SolveOutcome:
     try:
@@ -197,6 +222,7 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
         h.setSolution(n_col, np.arange(n_col, dtype=np.int32), start)
     t1 = time.perf_counter()
+    _highs_pool(threads)
     h.run()
     model_status = h.getModelStatus()
     name = model_status.name
@@ -284,6 +310,7 @@ class HighsParametricLP:
                 raise SolverOptionError(f"HiGHS rejected option {key}={val!r}")
         h.passModel(lp)
         self._h = h
+        self._threads = threads
         self._rows = np.arange(n_row, dtype=np.int32)
         self.version = highs_version()
 
@@ -296,6 +323,7 @@ class HighsParametricLP:
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
                          else self._inf)
+        _highs_pool(self._threads)
         h.run()
         model_status = h.getModelStatus()
         status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
