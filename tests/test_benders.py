@@ -214,3 +214,21 @@ def test_leaving_out_steps_without_possible_flow_is_exact(model):
         assert check_solution(d, r) == []
         assert r.attrs["blocks"] == (len(d.decision_steps()) if reduce else len(d.steps)) \
             or model == "MLColExt"
+
+
+def test_a_cut_error_is_a_status_through_the_runner(monkeypatch):
+    """solve() never raises for solver trouble: a failed tightness check is status
+    'error' with the check's message; a missing solver is 'solver_unavailable'."""
+    original = SecondStage.solve
+
+    def flipped(self, x, opts, time_limit):
+        phi, lam, y, status, message = original(self, x, opts, time_limit)
+        return phi, -lam, y, status, message
+
+    inst = random_instance(3, n=5, S=2, T=4)
+    monkeypatch.setattr(SecondStage, "solve", flipped)
+    r = solve(inst, "SLExt")
+    assert r.attrs["status"] == "error" and "not tight" in r.attrs["message"]
+    monkeypatch.setattr(SecondStage, "solve", original)
+    r = solve(inst, "MLColExt", solver="no_such_solver")
+    assert r.attrs["status"] == "solver_unavailable"

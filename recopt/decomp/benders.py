@@ -226,6 +226,7 @@ class SecondStage:
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
         self._lp = None  # HiGHS kept between solves (see solve)
+        self.best = None  # (x, y) of the incumbent
         self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]
@@ -294,8 +295,12 @@ class SecondStage:
         return phi, lam, y, status, message
 
     def load(self, x: np.ndarray, opts: BendersOptions) -> None:
-        """Solve at ``x`` and leave the solution in the sub-problem's Vars."""
-        phi, lam, y, status, message = self.solve(x, opts, None)
+        """Leave the second stage at ``x`` in the sub-problem's Vars (the incumbent's
+        solution when ``x`` is the incumbent, else solved again)."""
+        if self.best is not None and np.array_equal(self.best[0], x):
+            y = self.best[1]
+        else:
+            phi, lam, y, status, message = self.solve(x, opts, None)
         for v, val in zip(self.first, x.tolist(), strict=True):
             v.fix(val)
         for v, val in zip(self.columns, y.tolist(), strict=True):
@@ -422,7 +427,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         ``incumbent=False`` for a fractional point (the core point): cuts only."""
         nonlocal best_phi
         t0 = time.perf_counter()
-        phi, lam, _, _, _ = sub.solve(x, opts, remaining())
+        phi, lam, y, _, _ = sub.solve(x, opts, remaining())
         res.solver_version = res.solver_version or sub.solver_version
         solving = time.perf_counter() - t0
         if phi is None:
@@ -469,6 +474,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         if incumbent and value < res.upper_bound:
             res.upper_bound = value
             res.best_point = x.copy()
+            sub.best = (x.copy(), y.copy())
             best_phi = phi.copy()
         return phi
 
@@ -501,6 +507,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             res.history.append(it_log)
         status, message = Status.FEASIBLE, "iteration limit"
         tightened = False
+        adaptive = opts.master_gap is None  # loose master gaps while the gap is wide
         for it in range(1, opts.max_iterations + 1):
             left = remaining()
             if left is not None and left <= 0:
@@ -517,7 +524,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             # master MIP gap: loose while the Benders gap is wide (its point only has to
             # yield cuts; its bound is valid whatever the gap), then gap/10
             this_gap = master_gap
-            if opts.master_gap is None and not tightened:
+            if adaptive:
                 open_gap = _gap(res.upper_bound, res.lower_bound)
                 this_gap = min(MASTER_GAP_CAP, max(master_gap, 0.1 * open_gap))
             it_log["master_gap"] = this_gap
@@ -565,8 +572,11 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 break
             if it_log["cuts_added"] == 0:
                 # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
-                if this_gap > 0 and not tightened:
-                    master_gap, tightened = 0.0, True
+                if adaptive and this_gap > master_gap:
+                    adaptive = False  # from now on gap/10
+                    continue
+                if master_gap > 0 and not tightened:
+                    master_gap, tightened, adaptive = 0.0, True, False
                     continue
                 status, message = Status.FEASIBLE, (
                     f"no violated cut at gap {res.gap:.2e}: the master's bound is the "

@@ -243,7 +243,18 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         instance_hash=instance_hash(inst), recopt_version=_recopt_version(),
     )
     if spec.algorithm is not None:
-        result = spec.algorithm(inst, time_limit=time_limit, seed=seed, **solver_kw, **opts)
+        try:
+            result = spec.algorithm(inst, time_limit=time_limit, seed=seed, **solver_kw, **opts)
+        except (SolverUnavailableError, SolverError) as exc:
+            # a missing solver, a failed solver, a Benders cut that is not tight: a status
+            status = (Status.SOLVER_UNAVAILABLE if isinstance(exc, SolverUnavailableError)
+                      else Status.ERROR)
+            log.debug("algorithm failed", exc_info=True)
+            attrs.update(status=status.value, message=str(exc), has_solution=False,
+                         objective=math.nan, bound=math.nan, gap=math.nan,
+                         wall_seconds=time.perf_counter() - t_start, blocks=1, workers=1)
+            return finalize_attrs(xr.Dataset(coords={d: inst[d].values for d in
+                                                     ("scenario", "time", "member")}), attrs)
         attrs["wall_seconds"] = time.perf_counter() - t_start
         return finalize_attrs(result, {**attrs, **result.attrs})
 
