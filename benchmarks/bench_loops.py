@@ -183,9 +183,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"loops_{stamp}.jsonl"
-    import highspy
+    from recopt.solve.solvers import new_highs
 
-    h = highspy.Highs()
+    h = new_highs()
     machine = {
         "kind": "machine", "python": sys.version.split()[0], "platform": platform.platform(),
         "cpus": os.cpu_count(), "highs": f"{h.versionMajor()}.{h.versionMinor()}."

@@ -109,3 +109,14 @@ def test_result_round_trips_through_netcdf(tmp_path):
         np.testing.assert_array_equal(back[name].values, r[name].values)
     for key in ("status", "objective", "instance_hash", "options", "solver_version"):
         assert back.attrs[key] == r.attrs[key]
+
+
+def test_stdout_carries_no_solver_banner():
+    """HiGHS >= 1.12 prints a banner on the C-level stdout at its first object; the
+    CLI's stdout must be ours alone (the bench runner's is parsed as JSON)."""
+    inst = Path(__file__).resolve().parents[1] / "instances" / "villena_test_case_1.nc"
+    proc = subprocess.run([sys.executable, "-m", "recopt.solve", str(inst), "--model", "LP1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Running HiGHS" not in proc.stdout
+    assert proc.stdout.startswith("model")

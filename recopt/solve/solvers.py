@@ -24,6 +24,8 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -97,10 +99,50 @@ def _sense(model) -> tuple[int, object]:
 # --------------------------------------------------------------------------------------
 # HiGHS through highspy, fed by Pyomo's standard-form compiler
 # --------------------------------------------------------------------------------------
-def highs_version() -> str:
+_highs_banner_shown: list = [False]
+
+
+def new_highs():
+    """A ``highspy.Highs`` object, without the banner HiGHS prints on stdout.
+
+    HiGHS >= 1.12 writes "Running HiGHS ..." to the C-level stdout when the first
+    Highs object of a process is made, before any option can switch output off; it
+    would corrupt the stdout of our CLIs (JSON summaries, tables). The first
+    construction therefore runs with file descriptor 1 pointed at /dev/null.
+    """
     import highspy
 
-    h = highspy.Highs()
+    if _highs_banner_shown[0]:
+        return highspy.Highs()
+    _highs_banner_shown[0] = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no usable stdout: nothing to protect
+        return highspy.Highs()
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        h = highspy.Highs()
+        _flush_c_stdout()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
+
+
+def _flush_c_stdout() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
+def highs_version() -> str:
+    h = new_highs()
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
@@ -128,19 +170,15 @@ def _highs_pool(threads) -> None:
     HiGHS creates one scheduler per process at its first run; a later run asking for
     another thread count fails ("Not Set") unless the scheduler is reset first.
     """
-    import highspy
-
     if _highs_pool_threads[0] != "unset" and _highs_pool_threads[0] != threads:
-        highspy.Highs().resetGlobalScheduler(True)
+        new_highs().resetGlobalScheduler(True)
     _highs_pool_threads[0] = threads
 
 
 def reset_highs_pool() -> None:
     """Start HiGHS's process-wide scheduler afresh (a forked worker must, before its
     first solve: it inherits the pool's state without its threads)."""
-    import highspy
-
-    highspy.Highs().resetGlobalScheduler(True)
+    new_highs().resetGlobalScheduler(True)
     _highs_pool_threads[0] = "unset"
 
 
@@ -200,7 +238,7 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
     if sense == pyo.maximize:
         lp.sense_ = highspy.ObjSense.kMaximize
 
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))
     h.setOptionValue("log_to_console", False)
     if log.isEnabledFor(logging.DEBUG):
@@ -301,7 +339,7 @@ class HighsParametricLP:
         lp.a_matrix_.start_ = A.indptr.astype(np.int32)
         lp.a_matrix_.index_ = A.indices.astype(np.int32)
         lp.a_matrix_.value_ = A.data.astype(float)
-        h = highspy.Highs()
+        h = new_highs()
         h.setOptionValue("output_flag", False)
         if threads is not None:
             h.setOptionValue("threads", int(threads))
