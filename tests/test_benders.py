@@ -27,7 +27,7 @@ def _close(a, b):
 
 def _variant(seed):
     """Vary cut form, Pareto cuts and individual self-consumption over the seeds."""
-    return dict(cuts="aggregated" if seed % 4 == 3 else "multi", pareto=seed % 3 == 1,
+    return dict(cuts=("multi", "daily", "aggregated")[seed % 3], pareto=seed % 4 == 1,
                 self_consumption=seed % 5 != 4, reduce=seed % 7 != 6)
 
 
@@ -67,10 +67,11 @@ def test_mlcolext_reaches_mlcol_optimum(seed):
     assert r.attrs["n_enumerated_loops"] == ref.attrs["n_enumerated_loops"]
 
 
-def test_history_bounds_are_monotone_and_bracket_the_optimum():
+@pytest.mark.parametrize("cuts", ["multi", "daily", "aggregated"])
+def test_history_bounds_are_monotone_and_bracket_the_optimum(cuts):
     inst = random_instance(7, n=7, S=3, T=6)
     ref = solve(inst, "SLCpct", mip_gap=1e-9).attrs["objective"]
-    r = solve(inst, "SLExt", mip_gap=GAP)
+    r = solve(inst, "SLExt", mip_gap=GAP, cuts=cuts)
     lb = r["benders_lower_bound"].values
     ub = r["benders_upper_bound"].values
     assert (np.diff(lb) >= -1e-9).all() and (np.diff(ub) <= 1e-9).all()
@@ -187,6 +188,7 @@ def test_cli_runs_mlcolext(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "benders" in out and "iterations" in out
     assert main([str(path), "--model", "SLExt", "--option", "cuts=bogus"]) == 2
+    assert main([str(path), "--model", "SLExt", "--option", "cuts=daily"]) == 0
 
 
 def test_bad_options_are_refused():
@@ -232,3 +234,19 @@ def test_a_cut_error_is_a_status_through_the_runner(monkeypatch):
     monkeypatch.setattr(SecondStage, "solve", original)
     r = solve(inst, "MLColExt", solver="no_such_solver")
     assert r.attrs["status"] == "solver_unavailable"
+
+
+def test_grouped_cuts_reach_the_optimum():
+    """cuts='grouped': one θ per group of blocks (here pairs of steps), each cut the sum
+    of its blocks' cuts; same optimum as SLCpct, fewer θ than blocks."""
+    inst = random_instance(8, n=6, S=2, T=6)
+    d = loop_data(inst)
+    ref = solve(inst, "SLCpct", mip_gap=1e-9).attrs["objective"]
+    problem = slext_problem(d, reduce=False)
+    problem.group_of = lambda block: (block[0], block[1] // 2)
+    res = solve_benders(problem, BendersOptions(gap=GAP, cuts="grouped"))
+    assert res.status == Status.OPTIMAL
+    assert _close(res.upper_bound, ref)
+    assert len(problem.master.theta) == 2 * 3 < res.n_blocks
+    with pytest.raises(Exception, match="group_of"):
+        solve_benders(slext_problem(d), BendersOptions(cuts="grouped"))

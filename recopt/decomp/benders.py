@@ -22,8 +22,9 @@ The algorithm (multi-cut L-shaped method)
 * set-up: the second stage is compiled once with the first stage *free*
   (Pyomo's ``LinearStandardFormCompiler``), which gives every row's ``h_r`` and the
   matrix ``H`` of its first-stage coefficients;
-* master: the first-stage model plus one ``θ_b >= θ_b^low`` per block (or one θ for
-  all with ``cuts="aggregated"``), objective ``Σ θ``; solved as a MILP, warm-started
+* master: the first-stage model plus one ``θ_b >= θ_b^low`` per block (or one θ per
+  group of blocks with ``cuts="grouped"``, one for all with ``cuts="aggregated"``; a
+  group's cut is the sum of its blocks' cuts), objective ``Σ θ``; solved as a MILP, warm-started
   from the incumbent ``(x*, θ = Φ(x*))``; its proven bound is the lower bound LB;
 * sub-problem: all blocks at the master point ``x̄`` as one LP (the fixed Vars take
   ``x̄``), duals read per row through the model's ``dual`` Suffix;
@@ -63,7 +64,7 @@ from recopt.solve.status import Status
 
 log = logging.getLogger("recopt.benders")
 
-CUT_FORMS = ("multi", "aggregated")
+CUT_FORMS = ("multi", "grouped", "aggregated")
 
 
 class CutError(SolverError):
@@ -111,6 +112,8 @@ class TwoStage:
     constant: float = 0.0
     """Part of the objective that depends on no decision (blocks left out), added to
     UB, LB and the master's objective."""
+    group_of: Callable[[Hashable], Hashable] | None = None
+    """``block key -> group key`` for ``cuts="grouped"`` (one θ and cut per group)."""
 
 
 @dataclass
@@ -374,13 +377,28 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     if len(xs) != len(sub.first):
         raise ModelError("first_stage and sub_first_stage differ in length")
     lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
-    aggregated = opts.cuts == "aggregated" and nb > 0
-    theta_keys = [0] if aggregated else list(range(nb))
-    theta_low = [float(lows.sum())] if aggregated else lows.tolist()
+    # θ groups: one per block (multi-cut), one for all (aggregated) or the problem's
+    # groups of blocks (grouped, e.g. the hours of a day); a group's cut is the sum of
+    # its blocks' cuts
+    if opts.cuts == "multi":
+        group = np.arange(nb)
+    elif opts.cuts == "aggregated":
+        group = np.zeros(nb, dtype=np.int64)
+    else:
+        if problem.group_of is None:
+            raise ModelError("cuts='grouped' needs the problem's group_of")
+        gkeys: dict[Hashable, int] = {}
+        group = np.array([gkeys.setdefault(problem.group_of(b), len(gkeys))
+                          for b in sub.blocks], dtype=np.int64)
+    ng = int(group.max()) + 1 if nb else 0
+    to_group = sp.csr_matrix((np.ones(nb), (group, np.arange(nb))), shape=(ng, nb))
+    theta_keys = list(range(ng))
+    theta_low = (to_group @ lows).tolist()
     master.BENDERS_THETA = pyo.Set(initialize=theta_keys, ordered=True)
     master.theta = pyo.Var(master.BENDERS_THETA,
                            bounds=lambda m, k: (theta_low[k], None),
-                           doc="θ: value of a block's second stage (or of all, aggregated)")
+                           doc="θ: value of a group of blocks' second stage (multi-cut: "
+                               "one block)")
     master.benders_cuts = pyo.ConstraintList(doc="(B-CUT) θ >= Σ_r λ_r (h_r − H_r x)")
     constant = float(problem.constant) + sub.offset
     master.benders_objective = pyo.Objective(
@@ -402,12 +420,12 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     def add_cuts(const, coef, phi, theta_bar, pareto_used) -> tuple[int, int]:
         """Add the cuts violated at the master's θ̄ (all when θ̄ is None); returns the
         number added and how many of them came from Pareto duals."""
-        if aggregated:
-            const = np.array([const.sum()])
-            coef = sp.csr_matrix(coef.sum(axis=0))
-            phi = np.array([phi.sum()])
+        if opts.cuts != "multi":
+            const = to_group @ const
+            coef = (to_group @ coef).tocsr()
+            phi = to_group @ phi
             if pareto_used is not None:
-                pareto_used = np.array([pareto_used.any()])
+                pareto_used = (to_group @ pareto_used.astype(float)) > 0
         added = pareto = 0
         for b in range(len(const)):
             if theta_bar is not None and theta_bar[b] >= phi[b] - 1e-9 * (1 + abs(phi[b])):
@@ -517,7 +535,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             if res.best_point is not None:  # warm start: incumbent with θ = Φ(x*)
                 for v, val in zip(xs, res.best_point.tolist(), strict=True):
                     v.set_value(val, skip_validation=True)
-                th = [best_phi.sum()] if aggregated else best_phi.tolist()
+                th = (to_group @ best_phi).tolist()
                 for k, val in zip(theta_keys, th, strict=True):
                     master.theta[k].set_value(max(val, theta_low[k]), skip_validation=True)
             t0 = time.perf_counter()
@@ -573,7 +591,8 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             if it_log["cuts_added"] == 0:
                 # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
                 if adaptive and this_gap > master_gap:
-                    adaptive = False  # from now on gap/10
+                    # no cut, but the master's bound is now within this_gap of UB: the
+                    # open gap shrank tenfold and the next master is asked for 0.1 of it
                     continue
                 if master_gap > 0 and not tightened:
                     master_gap, tightened, adaptive = 0.0, True, False

@@ -26,7 +26,6 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.decomp.benders import (
-    CUT_FORMS,
     BendersOptions,
     TwoStage,
     solve_benders,
@@ -159,6 +158,18 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
 # --------------------------------------------------------------------------------------
 # registration: python -m recopt.solve instance.nc --model SLExt|MLColExt
 # --------------------------------------------------------------------------------------
+CUTS = ("multi", "daily", "aggregated")
+
+
+def steps_per_day(instance: xr.Dataset) -> int:
+    """Time steps per day of the instance (at least 1)."""
+    t = instance["time"].values
+    if len(t) < 2:
+        return 1
+    step_h = float((t[1] - t[0]) / np.timedelta64(1, "h"))
+    return max(1, int(round(24.0 / step_h)))
+
+
 def _count(model, kind) -> int:
     """Variables / constraints of the final master (first stage, θ, cuts)."""
     return sum(1 for _ in model.component_data_objects(kind, active=True))
@@ -178,7 +189,7 @@ def _history(res) -> xr.Dataset:
 def _algorithm(kind: str):
     def run(instance: xr.Dataset, *, time_limit=None, seed=None, solver="highs",
             mip_gap=None, threads=None, options=None, self_consumption=True,
-            distance="auto", internal_price=math.nan, cuts="multi", pareto=False,
+            distance="auto", internal_price=math.nan, cuts="aggregated", pareto=False,
             max_iterations=500, enumeration="all", max_loops=DEFAULT_MAX_LOOPS,
             rows="aggregated", reduce=True, progress=None):
         from recopt.models.loops import _derive, loop_data
@@ -191,12 +202,16 @@ def _algorithm(kind: str):
         else:
             loops = loop_set(d, enumeration, max_loops)
             problem = mlcolext_problem(d, loops, rows, reduce)
+        if cuts == "daily":  # one θ per scenario and day: the sum of its hours' cuts
+            spd = steps_per_day(instance)
+            problem.group_of = lambda block: (block[0], block[1] // spd)
         build = time.perf_counter() - t0
         opts = BendersOptions(
             solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
             max_iterations=int(max_iterations),
             time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
-            threads=threads, cuts=cuts, pareto=bool(pareto), sub_options=options,
+            threads=threads, cuts="grouped" if cuts == "daily" else cuts,
+            pareto=bool(pareto), sub_options=options,
             master_options={**(MASTER_HIGHS if solver.lower() == "highs" else {}),
                             **(options or {})},
             progress=progress)
@@ -263,8 +278,10 @@ def _register():
     from recopt.models.registry import ModelSpec, Option, register
 
     benders = (
-        Option("cuts", str, "multi", "multi: one θ and cut per (scenario, step); aggregated: "
-               "one θ, one cut per iteration", choices=CUT_FORMS),
+        Option("cuts", str, "aggregated",
+               "aggregated: one θ, one cut per iteration (default: fastest measured, see "
+               "the card); daily: one per scenario and day; multi: one per (scenario, "
+               "step), the paper's multi-cut", choices=CUTS),
         Option("pareto", _bool, False,
                "Magnanti-Wong Pareto-optimal cuts (a second sub-problem solve per iteration)"),
         Option("max_iterations", int, 500, "Benders iteration limit"),
