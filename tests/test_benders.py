@@ -31,6 +31,17 @@ def _variant(seed):
                 self_consumption=seed % 5 != 4, reduce=seed % 7 != 6)
 
 
+def _assert_reaches(inst, r, ref, self_consumption):
+    """The decomposition ``r`` is optimal at the compact model's optimum ``ref``, its
+    bound below it, its solution feasible for the compact model with the (1a) it reports."""
+    assert r.attrs["status"] == "optimal", r.attrs["message"]
+    assert _close(r.attrs["objective"], ref.attrs["objective"])
+    assert r.attrs["bound"] <= ref.attrs["objective"] + 1e-6
+    d = loop_data(inst, self_consumption=self_consumption)
+    assert check_solution(d, r) == []
+    assert objective_of(d, r) == pytest.approx(r.attrs["objective"], abs=1e-6)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_slext_reaches_slcpct_optimum(seed):
     inst = random_instance(100 + seed)
@@ -38,12 +49,7 @@ def test_slext_reaches_slcpct_optimum(seed):
     ref = solve(inst, "SLCpct", mip_gap=1e-9, self_consumption=v["self_consumption"])
     r = solve(inst, "SLExt", mip_gap=GAP, **v)
     assert ref.attrs["status"] == "optimal"
-    assert r.attrs["status"] == "optimal", r.attrs["message"]
-    assert _close(r.attrs["objective"], ref.attrs["objective"])
-    assert r.attrs["bound"] <= ref.attrs["objective"] + 1e-6
-    d = loop_data(inst, self_consumption=v["self_consumption"])
-    assert check_solution(d, r) == []
-    assert objective_of(d, r) == pytest.approx(r.attrs["objective"], abs=1e-6)
+    _assert_reaches(inst, r, ref, v["self_consumption"])
     if r.attrs["blocks"]:  # else no step can carry a flow: nothing to decide
         assert r.attrs["benders_cuts"] >= 1 and r.attrs["benders_iterations"] >= 1
     if v["pareto"] and r.attrs["blocks"]:
@@ -58,12 +64,7 @@ def test_mlcolext_reaches_mlcol_optimum(seed):
     ref = solve(inst, "MLCol", mip_gap=1e-9, enumeration=enumeration,
                 self_consumption=v["self_consumption"])
     r = solve(inst, "MLColExt", mip_gap=GAP, enumeration=enumeration, **v)
-    assert r.attrs["status"] == "optimal", r.attrs["message"]
-    assert _close(r.attrs["objective"], ref.attrs["objective"])
-    assert r.attrs["bound"] <= ref.attrs["objective"] + 1e-6
-    d = loop_data(inst, self_consumption=v["self_consumption"])
-    assert check_solution(d, r) == []
-    assert objective_of(d, r) == pytest.approx(r.attrs["objective"], abs=1e-6)
+    _assert_reaches(inst, r, ref, v["self_consumption"])
     assert r.attrs["n_enumerated_loops"] == ref.attrs["n_enumerated_loops"]
 
 

@@ -605,9 +605,8 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         if bar is not None:
             bar.close()
     res.status, res.message = status, message
-    if not math.isfinite(res.gap) and math.isfinite(res.upper_bound) \
-            and math.isfinite(res.lower_bound):
-        res.gap = (res.upper_bound - res.lower_bound) / max(1.0, abs(res.upper_bound))
+    if not math.isfinite(res.gap):  # stopped before any master point was evaluated
+        res.gap = _gap(res.upper_bound, res.lower_bound)
     res.master_seconds = sum(h["master_seconds"] for h in res.history)
     res.sub_seconds = sum(h["sub_seconds"] for h in res.history)
     res.cut_seconds = sum(h["cut_seconds"] for h in res.history)

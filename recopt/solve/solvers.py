@@ -182,6 +182,48 @@ def reset_highs_pool() -> None:
     _highs_pool_threads[0] = "unset"
 
 
+def _row_bounds(bound_type: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HiGHS row bounds of the standard-form compiler's rows: ``bound_type`` +1 is
+    ``<= rhs``, -1 ``>= rhs``, 0 ``== rhs``."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    return (np.where(bound_type <= 0, rhs, -inf), np.where(bound_type >= 0, rhs, inf))
+
+
+def _highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
+    """A ``highspy.HighsLp`` from a scipy sparse ``A`` (converted to columns) and arrays."""
+    import highspy
+
+    A = A.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = A.shape
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
+    lp.offset_ = float(offset)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    return lp
+
+
+def _set_highs_options(h, threads, options) -> None:
+    """Threads and the user's HiGHS options; a rejected option is a SolverOptionError."""
+    import highspy
+
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    for key, val in (options or {}).items():
+        if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
+            raise SolverOptionError(
+                f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
+            )
+
+
 def _solve_highs(model, *, time_limit, mip_gap, threads, options,
                  warm_start=False) -> SolveOutcome:
     try:
@@ -212,25 +254,10 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
         if v.is_integer():  # binary is integer
             integrality[j] = 1
     mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=n_row)
-    rhs = np.asarray(sf.rhs, dtype=float)
-    row_lower = np.where(mult >= 0, np.where(mult == 0, rhs, -highspy.kHighsInf), rhs)
-    row_upper = np.where(mult <= 0, np.where(mult == 0, rhs, highspy.kHighsInf), rhs)
-    A = sf.A.tocsc()
-
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = n_row
+    row_lower, row_upper = _row_bounds(mult, np.asarray(sf.rhs, dtype=float))
     cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
-    lp.offset_ = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
+    lp = _highs_lp(sf.A, cost, lower, upper, row_lower, row_upper,
+                   offset=float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
     n_int = int(integrality.sum())
     if n_int:
         lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
@@ -247,14 +274,7 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
         h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
-    for key, val in (options or {}).items():
-        st = h.setOptionValue(key, val)
-        if st != highspy.HighsStatus.kOk:
-            raise SolverOptionError(
-                f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
-            )
+    _set_highs_options(h, threads, options)
     h.passModel(lp)
     if warm_start and n_int:  # a MIP start from the variables' current values
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
@@ -324,28 +344,13 @@ class HighsParametricLP:
         import highspy
 
         self._inf = highspy.kHighsInf
-        A = A.tocsc()
         n_row, n_col = A.shape
         self.sense = np.asarray(sense, dtype=np.int8)
-        lp = highspy.HighsLp()
-        lp.num_col_ = n_col
-        lp.num_row_ = n_row
-        lp.col_cost_ = np.asarray(cost, dtype=float)
-        lp.col_lower_ = np.zeros(n_col)
-        lp.col_upper_ = np.full(n_col, self._inf)
-        lp.row_lower_ = np.zeros(n_row)
-        lp.row_upper_ = np.zeros(n_row)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
+        lp = _highs_lp(A, cost, np.zeros(n_col), np.full(n_col, self._inf),
+                       np.zeros(n_row), np.zeros(n_row))
         h = new_highs()
         h.setOptionValue("output_flag", False)
-        if threads is not None:
-            h.setOptionValue("threads", int(threads))
-        for key, val in (options or {}).items():
-            if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
-                raise SolverOptionError(f"HiGHS rejected option {key}={val!r}")
+        _set_highs_options(h, threads, options)
         h.passModel(lp)
         self._h = h
         self._threads = threads
@@ -355,8 +360,7 @@ class HighsParametricLP:
     def solve(self, rhs, time_limit=None):
         """``(status, message, y, row_dual, objective)``; y, row_dual None without a solution."""
         rhs = np.asarray(rhs, dtype=float)
-        lower = np.where(self.sense <= 0, rhs, -self._inf)
-        upper = np.where(self.sense >= 0, rhs, self._inf)
+        lower, upper = _row_bounds(self.sense, rhs)
         h = self._h
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None

@@ -365,7 +365,8 @@ def column_arcs(loops) -> list[tuple[int, int]]:
 ROW_FORMS = ("aggregated", "per_loop")
 
 
-def _loops_of_arc(loops) -> dict[tuple[int, int], list[int]]:
+def loops_of_arc(loops) -> dict[tuple[int, int], list[int]]:
+    """Arc ``(i, j)``, ``i != j`` -> positions of the loops of ``loops`` holding both."""
     of_arc: dict[tuple[int, int], list[int]] = {}
     for k, S in enumerate(loops):
         for i in S:
@@ -377,7 +378,7 @@ def _loops_of_arc(loops) -> dict[tuple[int, int], list[int]]:
 
 def loop_pairs(loops) -> list[tuple[int, int]]:
     """Unordered pairs ``(i, j)``, ``i < j``, inside at least one loop of ``loops``."""
-    return sorted({(min(i, j), max(i, j)) for i, j in _loops_of_arc(loops)})
+    return sorted({(min(i, j), max(i, j)) for i, j in loops_of_arc(loops)})
 
 
 def add_pair_activity(m, loops) -> None:
@@ -387,7 +388,7 @@ def add_pair_activity(m, loops) -> None:
     that sum), and the flow rows keep 2 non-zeros instead of one per loop containing
     the arc (card, choice 12). ``y`` is first-stage data: MLColExt's master holds it.
     """
-    of_arc = _loops_of_arc(loops)
+    of_arc = loops_of_arc(loops)
     m.PAIRS = pyo.Set(initialize=loop_pairs(loops), dimen=2, ordered=True,
                       doc="pairs {i, j} inside some enumerated loop")
     m.pair_active = pyo.Var(m.PAIRS, bounds=(0.0, 1.0),
@@ -505,7 +506,7 @@ def fixed_columns(d: LoopData, loops, z, steps=None, rows: str = "aggregated", *
     _first_stage(m, "choose", range(len(loops)), zval, first_stage,
                  "z[S]: loop S is formed (first stage)")
     if first_stage == "vars":
-        of_arc = _loops_of_arc(loops)
+        of_arc = loops_of_arc(loops)
         pairs = loop_pairs(loops)
         m.PAIRS = pyo.Set(initialize=pairs, dimen=2, ordered=True)
         _first_stage(m, "pair_active", m.PAIRS,

@@ -40,6 +40,7 @@ from recopt.models.loops.build import (
     fixed_columns,
     fixed_single_loop,
     loop_set,
+    loops_of_arc,
 )
 from recopt.models.loops.data import LoopData
 from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
@@ -67,19 +68,22 @@ def _blocks(d: LoopData, reduce: bool, arcs=None) -> tuple[list, float]:
     if not reduce:
         return d.steps, 0.0
     steps = d.decision_steps(arcs)
-    keep = np.zeros(d.shape[:2], bool)
-    for s, t in steps:
-        keep[s, t] = True
     standalone = (d.probability[:, None, None] * d.standalone_cost()).sum(axis=2)
-    return steps, float(standalone[~keep].sum())
+    return steps, float(standalone[_left_out(d, steps)].sum())
+
+
+def _left_out(d: LoopData, steps) -> np.ndarray:
+    """(S, T) mask of the steps not in ``steps``."""
+    out = np.ones(d.shape[:2], bool)
+    for s, t in steps:
+        out[s, t] = False
+    return out
 
 
 def standalone_operation(d: LoopData, steps, f, gb, gs) -> None:
     """Fill the steps outside ``steps`` (left out of the second stage) with the
     standalone operation: no flow, buy Ĉ, sell P̂ (there Ĉ P̂ = 0 for every actor)."""
-    out = np.ones(d.shape[:2], bool)
-    for s, t in steps:
-        out[s, t] = False
+    out = _left_out(d, steps)
     gb[out] = d.C[out]
     gs[out] = d.P[out]
     f[out] = 0.0
@@ -143,12 +147,8 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
                         bounded=False)
     sub_first = [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
     z0 = np.full(K, 1.0 / (K + 1))
-    count = {p: 0 for p in pairs}
-    for S in loops:
-        for a in range(len(S)):
-            for b in range(a + 1, len(S)):
-                count[(min(S[a], S[b]), max(S[a], S[b]))] += 1
-    y0 = np.array([count[p] / (K + 1) for p in pairs])
+    of_arc = loops_of_arc(loops)
+    y0 = np.array([len(of_arc[p]) / (K + 1) for p in pairs])
     return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
                     block_of=_step_block, theta_lower=_theta_lower(d, steps),
                     core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)),
@@ -162,12 +162,8 @@ CUTS = ("multi", "daily", "aggregated")
 
 
 def steps_per_day(instance: xr.Dataset) -> int:
-    """Time steps per day of the instance (at least 1)."""
-    t = instance["time"].values
-    if len(t) < 2:
-        return 1
-    step_h = float((t[1] - t[0]) / np.timedelta64(1, "h"))
-    return max(1, int(round(24.0 / step_h)))
+    """Time steps per day of the instance (its ``time_step_hours``; at least 1)."""
+    return max(1, int(round(24.0 / float(instance.attrs["time_step_hours"]))))
 
 
 def _count(model, kind) -> int:
