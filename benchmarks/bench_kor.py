@@ -39,7 +39,7 @@ from recopt.keys.logaas import Evaluator, ga_search, grid_search, round_split
 from recopt.models.logaas import build_round
 from recopt.settle import meter_flows
 from recopt.solve import solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solvers import solve_pyomo
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,7 +24,7 @@ from recopt.models.loops import (
     objective_of,
 )
 from recopt.solve import load_result, solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solvers import solve_pyomo
 
 TOL = 1e-6
 
@@ -242,8 +242,8 @@ def test_time_limit_status_and_bound_through_the_runner(loop_instance):
 
 
 def test_cli_summary(loop_instance, tmp_path, capsys):
+    from recopt.cli.solve import main
     from recopt.data import save
-    from recopt.solve.cli import main
 
     path = tmp_path / "loops.nc"
     save(loop_instance(2, n=6), path)
