@@ -8,8 +8,8 @@ through it, so that their bills are comparable.
 The rule is the DSO's rule of Mustika et al. (Applied Energy 2022), eqs (4)-(16),
 with the meter values of de Villena et al. (IEEE Access 2022), eqs (1)-(2), and the
 bill of de Villena eq. (7) / Mustika eqs (13)-(15). See
-``formulations/allocation-keys.md`` ("Settlement") for the interpretations fixed
-by the project.
+``docs/reconstruction/allocation-keys.md`` ("Settlement") for the interpretations fixed
+by the project; full citations with DOIs in ``docs/references.md``.
 
 Two layers:
 

@@ -43,7 +43,8 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from recopt.bench.job import child, machine_info
+from recopt.bench.job import child
+from recopt.bench.record import machine_info
 from recopt.bench.store import Store
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
 from recopt.data import instance_hash, save

@@ -1,7 +1,7 @@
 """Benders decomposition of a two-stage MILP whose second stage is an LP.
 
 Used by SLExt and MLColExt (Chasseray et al., arXiv 2404.04428, Models 3-5 and
-10-11; reconstruction in ``shared/formulations/loop-design.md``; model card
+10-11; reconstruction in ``docs/reconstruction/loop-design.md``; model card
 ``models/SLExt-MLColExt.md``), but knows nothing about loops: it works on any
 :class:`TwoStage` problem given as Pyomo models and on any solver
 :func:`recopt.solvers.solve_pyomo` can call that returns LP duals.

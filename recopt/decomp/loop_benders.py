@@ -1,8 +1,8 @@
 """SLExt and MLColExt: Benders decompositions of SLCpct and MLCol.
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
-(arXiv 2404.04428), Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
-``shared/formulations/loop-design.md`` (sections SLExt, MLColExt); model card
+Source: Chasseray, Besançon, Lorca, Petitdemange (arXiv:2404.04428, ``docs/references.md``),
+Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
+``docs/reconstruction/loop-design.md`` (sections SLExt, MLColExt); model card
 ``models/SLExt-MLColExt.md``. The algorithm is :mod:`recopt.decomp.benders`; this
 module only says which pieces of :mod:`recopt.models.loops.build` form the master
 and the second stage, and registers the algorithm ``loop_benders`` that the

@@ -1,6 +1,6 @@
 """Brute force over a region's standard keys and over multi-round key grids.
 
-OptimCE's "Algorithm 1" (seeds/optimce-automatic-key-generation.txt): replay the data
+OptimCE's "Algorithm 1" (OptimCE 2026, docs/references.md): replay the data
 through every candidate key, compute its metrics, rank (by default by the collective
 self-consumption rate, SCR) and report the winner, the runners-up and -- next to every
 ranking -- the theoretical upper bound ``sum_t min(G, sum_i C+) / sum_t G``, the most

@@ -1,8 +1,8 @@
 """Mustika et al.'s optimised keys of repartition KoR8, KoR9, KoR10.
 
-Source: S. Mustika et al., "A two-stage management strategy for the optimal operation
+Source: A. D. Mustika et al., "A two-stage management strategy for the optimal operation
 and billing in an energy community with collective self-consumption", Applied Energy
-2022 (``seeds/mustika-two-stage-kor.txt``), §2.2-2.3 (settlement and bills, eqs
+310 (2022), DOI 10.1016/j.apenergy.2021.118484, §2.2-2.3 (settlement and bills, eqs
 (4)-(16)) and §3.2.8-3.2.10 (KoR8 eq. (45), KoR9 eq. (46), KoR10 eq. (47)). Model
 card: ``models/KoR8-KoR10.md``; the Pyomo component names below are the card's
 equation names.
@@ -12,7 +12,7 @@ per billing period, bills in EUR, saving ratios dimensionless.
 
 The decision is the community intake ``c[i,t] = Pcomm+`` of each member with
 ``0 <= c <= C+`` and ``sum_i c <= G`` (the exact reformulation of
-``formulations/allocation-keys.md``): the keys are recovered as ``lambda = c / G``
+``docs/reconstruction/allocation-keys.md``): the keys are recovered as ``lambda = c / G``
 and settle back to exactly ``c`` with the DSO's rule (:mod:`recopt.settle`), so the
 ``min`` of Mustika (7) needs no binary variable. With ``X[t] = sum_i c[i,t]`` (the
 collective self-consumption, (9)), the sales to the community are

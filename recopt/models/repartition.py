@@ -1,9 +1,9 @@
 """de Villena et al.'s repartition-key linear programs LP1, LP2, LP3.
 
-Source: M. M. de Villena et al., "Optimal allocation of repartition keys in
-renewable energy communities", IEEE Access 2022 (``seeds/villena-repartition-keys.txt``),
-Linear programs 1-3, eqs (1)-(28). Model card: ``models/LP1-LP3.md``; the Pyomo
-component names below are the card's equation names.
+Source: M. Manuel de Villena et al., "Financial optimization of renewable energy
+communities through optimal allocation of locally generated electricity", IEEE Access 10
+(2022), DOI 10.1109/ACCESS.2022.3191804, Linear programs 1-3, eqs (1)-(28). Model card:
+``models/LP1-LP3.md``; the Pyomo component names below are the card's equation names.
 
 Units: energies in kWh per time step, prices in EUR/kWh, bills in EUR.
 
@@ -153,7 +153,7 @@ def build(
     ``"projected"`` (default) projects them out: a ``v`` with ``sum_i v <= G`` has the
     keys ``k = v / G``, and (10)-(11) already imply ``sum_i v <= G``, so the optimum is
     the same and the keys are recovered exactly from ``v`` (the exact reformulation
-    of ``formulations/allocation-keys.md``). LP3 always keeps its keys (the
+    of ``docs/reconstruction/allocation-keys.md``). LP3 always keeps its keys (the
     tolerance binds them). ``templates=False`` builds every constraint as an
     ordinary expression (slower, same model; the tests compare both).
     """

@@ -1,6 +1,6 @@
 """Multi-round static keys searched over round shares (OptimCE's LOGAAS, done right).
 
-OptimCE's LOGAAS (Paque & Hiard 2025, ``seeds/optimce-automatic-key-generation.txt``)
+OptimCE's LOGAAS (Paque & Hiard 2025, described by OptimCE 2026, ``docs/references.md``)
 builds keys of up to three allocation rounds: round ``r`` puts a share ``sigma_r`` of the
 community production ``G`` on the table (plus, by default, what earlier rounds left),
 splits it among the members with a *static* split ``lambda_r`` (one coefficient per

@@ -1,8 +1,9 @@
 """Pyomo builders of SLCpct (Model 1), MLCpct (Model 7) and MLCol (Models 8-9).
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
-(arXiv 2404.04428) §3.2-3.5; the formulas are the reconstruction of
-``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas" (arXiv:2404.04428) §3.2-3.5; the
+formulas are the reconstruction of ``docs/reconstruction/loop-design.md``; model card
+``models/SLCpct-MLCpct-MLCol.md``
 (each Pyomo component below is named there next to its equation number).
 
 Units: energies kWh per step, prices EUR/kWh, objective EUR (expected over scenarios).

@@ -1,6 +1,6 @@
 """The data of the loop-design models, read once from an instance.
 
-Chasseray et al. (arXiv 2404.04428) §3.1-3.2; spec ``shared/formulations/loop-design.md``
+Chasseray et al. (arXiv 2404.04428) §3.1-3.2; spec ``docs/reconstruction/loop-design.md``
 ("Data"); model card ``models/SLCpct-MLCpct-MLCol.md``.
 
 Units: energies kWh per step, prices EUR/kWh, powers kW, distances km.

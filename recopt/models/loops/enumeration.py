@@ -4,7 +4,7 @@ Source: Chasseray et al., "Self-consumption loops" (arXiv 2404.04428), §3.2.3
 (neighbourhood graph: loops are cliques of the graph of actors closer than the
 legal distance, pairs over the power cap removed) and §3.5 (Assumption 3.6,
 Proposition 3.1 and the clique-generation procedure); spec
-``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
+``docs/reconstruction/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
 
 A *feasible loop* ``S`` is a set of at least two actors that is a clique of the
 neighbourhood graph ``G``, whose summed installed power is within ``Wmax``, and
