@@ -91,7 +91,7 @@ def _broadcast(name: str, x: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
         ) from None
 
 
-def _step_name(index: tuple[int, ...], labels: Mapping[str, Sequence] | None) -> str:
+def _step_name(index: tuple[int, ...], labels: Mapping[str, Sequence | np.ndarray] | None) -> str:
     """Human-readable name of the step ``index`` = (..., scenario, time)."""
     if len(index) < 2:
         return f"step {index}"
@@ -110,7 +110,7 @@ def _step_name(index: tuple[int, ...], labels: Mapping[str, Sequence] | None) ->
     return ", ".join(parts)
 
 
-def _member_name(i: int, labels: Mapping[str, Sequence] | None) -> str:
+def _member_name(i: int, labels: Mapping[str, Sequence | np.ndarray] | None) -> str:
     lab = (labels or {}).get(MEMBER)
     if lab is not None and len(lab) > i:
         return f"member {lab[i]!s} (index {i})"
@@ -122,7 +122,7 @@ def _first(mask: np.ndarray) -> tuple[int, ...]:
 
 
 def _check_keys(
-    keys: np.ndarray, labels: Mapping[str, Sequence] | None, what: str = "keys"
+    keys: np.ndarray, labels: Mapping[str, Sequence | np.ndarray] | None, what: str = "keys"
 ) -> np.ndarray:
     """Check ``keys >= 0`` and ``sum_i keys <= 1 + KEY_SUM_TOL`` (Mustika (6)).
 
@@ -302,7 +302,7 @@ def settle_arrays(
     keys: ArrayLike | None = None,
     allocation: ArrayLike | None = None,
     *,
-    labels: Mapping[str, Sequence] | None = None,
+    labels: Mapping[str, Sequence | np.ndarray] | None = None,
     validated: bool = False,
     outputs: Sequence[str] | None = None,
     community_production: np.ndarray | None = None,
@@ -363,7 +363,7 @@ def settle_arrays(
         raise ModelError(
             "give exactly one of keys (coefficients) or allocation (energies) to settle"
         )
-    wanted = ("alloc", "comm_in", "community_production") + FLOW_OUTPUTS
+    wanted: tuple[str, ...] = ("alloc", "comm_in", "community_production") + FLOW_OUTPUTS
     if outputs is not None:
         unknown = sorted(set(outputs) - set(wanted))
         if unknown:
@@ -497,7 +497,7 @@ def settle_rounds(
     net_production: ArrayLike,
     rounds: Sequence[Round],
     *,
-    labels: Mapping[str, Sequence] | None = None,
+    labels: Mapping[str, Sequence | np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Settle a multi-round (iterative) allocation, as Wallonia and Brussels allow.
 
@@ -674,7 +674,7 @@ def stm_input(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
     tmpl = _template(instance)
     shape = tmpl.shape
     if isinstance(x, xr.DataArray):
-        extra = set(x.dims) - set(DIMS)
+        extra = {str(d) for d in x.dims} - set(DIMS)
         if extra:
             raise DimensionError(
                 f"{name} has dims {sorted(extra)} that the instance does not have; "
@@ -790,7 +790,7 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     sm = (SCENARIO, MEMBER)
     spm = (SCENARIO, "period", MEMBER)
     stm = DIMS
-    coords = {d: tmpl[d] for d in DIMS if d in tmpl.coords}
+    coords: dict[str, Any] = {d: tmpl[d] for d in DIMS if d in tmpl.coords}
     coords["period"] = ("period", period_labels)
     coords["period_start"] = ("period", period_starts)
     bill = bill_p.sum(axis=1)
@@ -876,6 +876,7 @@ def settle(
             labels=labels,
         )
     else:
+        assert rounds is not None  # exactly one of keys, allocation, rounds
         prepared = [
             rnd if not isinstance(rnd, Round) or callable(rnd.keys)
             else Round(rnd.share, stm_input(instance, f"keys of round {r}", rnd.keys),
@@ -888,7 +889,7 @@ def settle(
     kwh = {"units": "kWh"}
     stm = DIMS
     st = (SCENARIO, TIME)
-    data = {}
+    data: dict[str, tuple[Any, ...]] = {}
     if key_arr is not None:
         data["keys"] = (stm, np.array(key_arr), {"units": "1", "long_name": "key (5)"})
     data.update(

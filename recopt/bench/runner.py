@@ -299,6 +299,7 @@ def _materializer(store: Store):
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             if spec.source == "file":
+                assert spec.path is not None  # a file instance always has its path
                 tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
                 shutil.copyfile(spec.path, tmp)
                 os.replace(tmp, path)

@@ -102,7 +102,7 @@ class Store:
 
     def records(self) -> list[dict]:
         """Every record (sorted by job id); unreadable files are reported, not skipped."""
-        out = []
+        out: list[dict] = []
         if not self.records_dir.is_dir():
             return out
         for p in sorted(self.records_dir.glob("*.json")):

@@ -154,6 +154,7 @@ class InstanceSpec:
     @property
     def label(self) -> str:
         if self.source == "file":
+            assert self.path is not None  # a file instance always has its path
             return Path(self.path).name
         args = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.source}({args},seed={self.seed})"
@@ -393,7 +394,7 @@ def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[In
     if ("files" in block) == ("generator" in block):
         raise SuiteError(f"{where}: give either files = [...] or generator = \"...\"")
     if "files" in block:
-        out = []
+        out: list[InstanceSpec] = []
         for pattern in _as_list(block["files"], f"{where}.files"):
             full = pattern if Path(pattern).is_absolute() else str(base / pattern)
             hits = sorted(glob.glob(full))

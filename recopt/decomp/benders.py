@@ -229,8 +229,8 @@ class SecondStage:
         self.A = A[:, second]
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
-        self._lp = None  # HiGHS kept between solves (see solve)
-        self.best = None  # (x, y) of the incumbent
+        self._lp: HighsParametricLP | None = None  # HiGHS kept between solves (see solve)
+        self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
         self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]

@@ -231,10 +231,11 @@ class Settings:
     def profile(self, name: str) -> ActorProfile:
         """:data:`PROFILES` entry with this setting's overrides."""
         p = PROFILES[name]
+        low, high = self.power_kw.get(name, p.power_kw)
         return dataclasses.replace(
             p,
             annual_kwh=float(self.annual_kwh.get(name, p.annual_kwh)),
-            power_kw=tuple(float(v) for v in self.power_kw.get(name, p.power_kw)),
+            power_kw=(float(low), float(high)),
         )
 
     def to_json(self) -> str:

@@ -489,6 +489,12 @@ class MetricContext:
         scenarios; otherwise ignored.
     """
 
+    starts: np.ndarray
+    time_varying_prices: bool
+    prices: dict[str, np.ndarray]
+    _fixed: np.ndarray
+    aggregate: np.ndarray
+
     def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None,
                  *, like: MetricContext | None = None):
         cons = _cube(instance, "consumption")
@@ -701,7 +707,7 @@ METRIC_ATTRS = {
 
 def _intensity(instance: xr.Dataset, phi) -> np.ndarray:
     if isinstance(phi, xr.DataArray):
-        extra = set(phi.dims) - {SCENARIO, TIME}
+        extra = {str(d) for d in phi.dims} - {SCENARIO, TIME}
         if extra:
             raise DimensionError(
                 f"co2_intensity has dims {sorted(extra)}; allowed: scenario, time",

@@ -158,6 +158,7 @@ def build(
         raise ModelError(f"unknown KoR variant {variant!r}")
     d = KorData.of(instance, with_baseline=variant != "KoR8")
     if variant != "KoR8":
+        assert d.baseline is not None  # built with_baseline
         check_baseline(instance, d.baseline, nonpositive_baseline)
     S, T, U = d.net_consumption.shape
     cp, pm = d.net_consumption, d.net_production
@@ -212,17 +213,21 @@ def build(
         wc = w[cons_arr[:, 0]] * coef_c if cons else coef_c
         wx = w[steps_arr[:, 0]] * coef_x if steps else coef_x
         energy0 = d.energy_baseline
-        terms = [a * v for a, v in zip(wc.tolist(), m.community_intake.values(), strict=True)]
-        terms += [a * x for a, x in zip(wx.tolist(), m.self_consumption.values(), strict=True)]
+        bill_terms = [a * v for a, v in zip(wc.tolist(), m.community_intake.values(),
+                                            strict=True)]
+        bill_terms += [a * x for a, x in zip(wx.tolist(), m.self_consumption.values(),
+                                             strict=True)]
         m.collective_bill = pyo.Expression(
-            expr=energy0 + pyo.quicksum(terms),
+            expr=energy0 + pyo.quicksum(bill_terms),
             doc="(16) expected collective bill without the subscription fees, EUR")
         m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
                                     doc="(45) min collective bill")
         return m
 
     # KoR9 / KoR10: one bill per (scenario, period, member)
-    K = d.baseline.shape[1]
+    baseline = d.baseline
+    assert baseline is not None  # built with_baseline
+    K = baseline.shape[1]
     periods = [(s, k) for s in range(S) for k in range(K)]
     rows = [(s, k, i) for s, k in periods for i in range(U)]
     m.PERIODS = pyo.Set(initialize=periods, dimen=2, ordered=True,
@@ -230,7 +235,7 @@ def build(
     m.BILLS = pyo.Set(initialize=rows, dimen=3, ordered=True,
                       doc="(scenario, billing period, member)")
     m.baseline_bill = pyo.Param(
-        m.BILLS, initialize={r: float(d.baseline[r]) for r in rows},
+        m.BILLS, initialize={r: float(baseline[r]) for r in rows},
         doc="B0: bill without community, fee included, EUR (Mustika §3.2.9)")
     m.bill = pyo.Var(m.BILLS, doc="B: bill per member and billing period, EUR (15)")
     terms: dict[tuple[int, int, int], list] = {r: [] for r in rows}
@@ -255,9 +260,9 @@ def build(
     m.collective_bill = pyo.Expression(
         expr=pyo.quicksum(w[s] * m.bill[s, k, i] for s, k, i in rows),
         doc="(16) expected collective bill over the horizon, fees included, EUR")
-    absb = {r: abs(float(d.baseline[r])) for r in rows}
+    absb = {r: abs(float(baseline[r])) for r in rows}
     if nonpositive_baseline == "exclude":
-        fair = [r for r in rows if d.baseline[r] > 0]
+        fair = [r for r in rows if baseline[r] > 0]
     else:
         fair = rows
     excluded = sorted(set(rows) - set(fair))
@@ -364,7 +369,8 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
                        ("saving_ratio", "common ratio r of KoR9 (46)")):
         comp = getattr(model, name, None)
         if isinstance(comp, pyo.Var):
-            z = np.array([[comp[s, k].value for k in range(d.baseline.shape[1])]
+            n_periods = 0 if d.baseline is None else d.baseline.shape[1]
+            z = np.array([[comp[s, k].value for k in range(n_periods)]
                           for s in range(shape[0])], dtype=float)
             out[f"model_{name}"] = (("scenario", "period"), z, {"units": "1", "long_name": long})
     return out

@@ -70,7 +70,7 @@ class RunRecord:
         outs = list(outcomes)
         objective = sum(o.objective for o in outs) if has_solution else math.nan
         bound = sum(o.bound for o in outs)
-        base = dict(
+        base: dict[str, Any] = dict(
             status=worst(o.status for o in outs),
             message="; ".join(sorted({o.message for o in outs if o.message})),
             has_solution=has_solution, objective=objective, bound=bound,

@@ -234,7 +234,7 @@ class Evaluator:
     evaluations: int = 0
     _values: dict = field(default_factory=dict)
     _splits: dict = field(default_factory=dict)
-    _context: object = None
+    _context: MetricContext | None = None
 
     def __post_init__(self):
         if isinstance(self.objective, str) and self.objective not in OBJECTIVES:

@@ -357,7 +357,7 @@ def add_column_choice(m, d: LoopData, loops) -> None:
 
 def column_arcs(loops) -> list[tuple[int, int]]:
     """Arcs (i, j) inside at least one loop of ``loops``."""
-    arcs = set()
+    arcs: set[tuple[int, int]] = set()
     for S in loops:
         arcs.update((i, j) for i in S for j in S if i != j)
     return sorted(arcs)

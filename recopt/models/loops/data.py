@@ -217,7 +217,7 @@ class LoopData:
             flow = (prod[:, :, i] & cons[:, :, j]).any(axis=2)
         else:
             flow = np.zeros(both.shape, bool)
-        keep = flow | both
+        keep = np.asarray(flow | both)
         return [(s, t) for s, t in self.steps if keep[s, t]]
 
     # ---- reference costs ---------------------------------------------------------------

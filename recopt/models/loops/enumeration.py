@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from recopt.errors import ModelError
 
@@ -56,14 +57,14 @@ DEFAULT_MAX_LOOPS = 100_000
 # --------------------------------------------------------------------------------------
 # distances and the neighbourhood graph
 # --------------------------------------------------------------------------------------
-def planar_distances(x_km: Sequence[float], y_km: Sequence[float]) -> np.ndarray:
+def planar_distances(x_km: ArrayLike, y_km: ArrayLike) -> np.ndarray:
     """Euclidean distances between planar points, km, shape ``(n, n)``."""
     x = np.asarray(x_km, float)
     y = np.asarray(y_km, float)
     return np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
 
 
-def haversine_distances(lat: Sequence[float], lon: Sequence[float]) -> np.ndarray:
+def haversine_distances(lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
     """Great-circle distances between (lat, lon) points in degrees, km, shape ``(n, n)``."""
     la = np.radians(np.asarray(lat, float))
     lo = np.radians(np.asarray(lon, float))
@@ -74,7 +75,7 @@ def haversine_distances(lat: Sequence[float], lon: Sequence[float]) -> np.ndarra
 
 
 def neighbourhood_graph(
-    distance_km: np.ndarray, installed_power: Sequence[float], max_distance_km: float,
+    distance_km: np.ndarray, installed_power: ArrayLike, max_distance_km: float,
     max_loop_power_kw: float,
 ) -> nx.Graph:
     """The graph ``G = (N, E)`` of §3.2.3 on actor positions ``0..n-1``.
@@ -170,7 +171,7 @@ def _maximal_knapsack_subsets(items: list[int], weight: np.ndarray, cap: float) 
 
 def enumerate_loops(
     graph: nx.Graph,
-    installed_power: Sequence[float],
+    installed_power: ArrayLike,
     max_loop_power_kw: float,
     useful: np.ndarray,
     *,
