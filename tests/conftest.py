@@ -80,12 +80,6 @@ def hourly_instance():
     return hourly
 
 
-@pytest.fixture(scope="session")
-def instances_dir() -> Path:
-    """The shipped instances (``instances/`` of the repository)."""
-    return INSTANCES
-
-
 @pytest.fixture
 def villena_case1() -> xr.Dataset:
     """de Villena et al. 2022, test case 1 (two 15-min steps, four users), as shipped."""
