@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from recopt.data.instance import billing_period_index, broadcast_price
+from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
+from recopt.data.view import price_cube, stm
 from recopt.errors import DimensionError, MissingVariableError, ModelError, NonFiniteError
 
 __all__ = [
@@ -756,14 +757,11 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
 
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
-        tmpl.values, instance["production"].transpose(*DIMS).values
+        tmpl.values, stm(instance, "production")
     )
     cin = stm_input(instance, "comm_in", comm_in)
     cout = stm_input(instance, "comm_out", comm_out)
-    prices = {
-        name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values, dtype=float)
-        for name in PRICE_VARIABLES
-    }
+    prices = price_cube(instance)
     comp = bill_components(c_plus, p_minus, cin, cout, prices)
     zeros = np.zeros_like(c_plus)
     base = bill_components(c_plus, p_minus, zeros, zeros, prices)
@@ -789,7 +787,7 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     kwh = {"units": "kWh"}
     sm = (SCENARIO, MEMBER)
     spm = (SCENARIO, "period", MEMBER)
-    stm = DIMS
+    stm_dims = DIMS
     coords = {d: tmpl[d] for d in DIMS if d in tmpl.coords}
     coords["period"] = ("period", period_labels)
     coords["period_start"] = ("period", period_starts)
@@ -812,8 +810,8 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
                 (SCENARIO,), base_bill.sum(axis=-1),
                 {**eur, "long_name": "collective bill without community"},
             ),
-            "grid_in": (stm, comp["grid_in"], {**kwh, "long_name": "energy bought from grid"}),
-            "grid_out": (stm, comp["grid_out"], {**kwh, "long_name": "energy sold to grid"}),
+            "grid_in": (stm_dims, comp["grid_in"], {**kwh, "long_name": "energy bought from grid"}),
+            "grid_out": (stm_dims, comp["grid_out"], {**kwh, "long_name": "energy sold to grid"}),
         },
         coords=coords,
     )
@@ -863,7 +861,7 @@ def settle(
         )
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
-        tmpl.values, instance["production"].transpose(*DIMS).values
+        tmpl.values, stm(instance, "production")
     )
     labels = _labels(instance)
     key_arr = None
@@ -886,22 +884,22 @@ def settle(
 
     b = bills(instance, res["comm_in"], res["comm_out"])
     kwh = {"units": "kWh"}
-    stm = DIMS
+    stm_dims = DIMS
     st = (SCENARIO, TIME)
     data = {}
     if key_arr is not None:
-        data["keys"] = (stm, np.array(key_arr), {"units": "1", "long_name": "key (5)"})
+        data["keys"] = (stm_dims, np.array(key_arr), {"units": "1", "long_name": "key (5)"})
     data.update(
         {
-            "allocation": (stm, res["alloc"], {**kwh, "long_name": "allocated energy (5)"}),
+            "allocation": (stm_dims, res["alloc"], {**kwh, "long_name": "allocated energy (5)"}),
             "community_intake": (
-                stm, res["comm_in"], {**kwh, "long_name": "energy bought from community (7)"}
+                stm_dims, res["comm_in"], {**kwh, "long_name": "energy bought from community (7)"}
             ),
             "community_sales": (
-                stm, res["comm_out"], {**kwh, "long_name": "energy sold to community (12)"}
+                stm_dims, res["comm_out"], {**kwh, "long_name": "energy sold to community (12)"}
             ),
-            "net_consumption": (stm, c_plus, {**kwh, "long_name": "meter withdrawal C+"}),
-            "net_production": (stm, p_minus, {**kwh, "long_name": "meter injection P-"}),
+            "net_consumption": (stm_dims, c_plus, {**kwh, "long_name": "meter withdrawal C+"}),
+            "net_production": (stm_dims, p_minus, {**kwh, "long_name": "meter injection P-"}),
             "surplus": (st, res["surplus"], {**kwh, "long_name": "collective surplus (10)"}),
             "community_production": (
                 st, res["community_production"], {**kwh, "long_name": "community production G (4)"}
@@ -909,7 +907,7 @@ def settle(
         }
     )
     if rounds is not None:
-        rstm = ("round",) + stm
+        rstm = ("round",) + stm_dims
         data["round_keys"] = (rstm, res["round_keys"], {"units": "1"})
         data["round_offer"] = (rstm, res["round_offer"], kwh)
         data["round_take"] = (rstm, res["round_take"], kwh)

@@ -26,6 +26,7 @@ import xarray as xr
 
 from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS, MEMBER
+from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.shapley import shapley_keys
 from recopt.settle import (
@@ -123,8 +124,8 @@ class KeyInputs:
         """
 
         if net is None:
-            c = instance["consumption"].transpose(*DIMS).values
-            p = instance["production"].transpose(*DIMS).values
+            c = stm(instance, "consumption")
+            p = stm(instance, "production")
             c_plus, p_minus = meter_flows(c, p)
         else:
             c_plus, p_minus = net

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from recopt.data.schema import DIMS
+from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
 from recopt.metrics.community import MetricContext, evaluate_arrays
@@ -177,8 +177,8 @@ def niche_of(shares: np.ndarray, centres: np.ndarray) -> np.ndarray:
 # a share vector -> rounds -> settlement -> objective
 # --------------------------------------------------------------------------------------
 def _cube(instance: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    return meter_flows(instance["consumption"].transpose(*DIMS).values,
-                       instance["production"].transpose(*DIMS).values)
+    return meter_flows(stm(instance, "consumption"),
+                       stm(instance, "production"))
 
 
 def rounds_for(shares: Sequence[float], net_consumption, net_production, weights=None,
