@@ -14,7 +14,10 @@ by the project.
 Two layers:
 
 * a pure-NumPy core (:func:`meter_flows`, :func:`community_production`,
-  :func:`settle_arrays`, :func:`settle_rounds`, :func:`bill_components`) working on
+  :func:`settle_arrays`, :func:`settle_rounds`, :func:`bill_components`, and the
+  round kernels :func:`round_step`, :func:`round_take`, :func:`round_leftover`,
+  :func:`prorata_fraction`, :func:`sales_ratio` that the brute force, LOGAAS and
+  the KoR extraction call instead of re-deriving the rule) working on
   arrays shaped ``(scenario, time, member)`` -- the member axis is always the *last*
   axis, and every operation is vectorised (loops only over allocation rounds);
 * thin xarray wrappers on an instance (:func:`bills`, :func:`settle`).
@@ -493,6 +496,47 @@ def round_step(
     return offer, take, np.maximum(need - take, 0.0)
 
 
+def round_take(keys: np.ndarray, available: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """``take = min(lambda * available, need)``: Mustika (5) and (7) for valid keys.
+
+    The round kernel for keys valid by construction (``lambda >= 0``, ``sum <= 1``:
+    the brute force's lattice, LOGAAS's splits), so no round-off cap is needed;
+    :func:`round_step` is the same rule with the cap, for keys from outside.
+    ``keys`` broadcasts against ``need`` (``(..., member)``); ``available`` is per
+    step (``(...)``); kWh. Keeps the inputs' float dtype.
+    """
+    take = np.multiply(available[..., None], keys)
+    return np.minimum(take, need, out=take)
+
+
+def round_leftover(available: np.ndarray, taken_total: np.ndarray) -> np.ndarray:
+    """What a round leaves on the table: ``max(available - sum_i take, 0)``, kWh per step.
+
+    With ``carry`` it is re-offered in the next carrying round, else it ends in the
+    surplus (:func:`settle_rounds`).
+    """
+    return np.maximum(available - taken_total, 0.0)
+
+
+def prorata_fraction(available: np.ndarray, total_need: np.ndarray) -> np.ndarray:
+    """``min(1, A / N)`` (0 where ``N = 0``): a pro-rata-of-need round in closed form.
+
+    With keys ``lambda = need / N`` (:func:`prorata_need`) every member takes the
+    same fraction ``f`` of its need: ``take = need * f``.
+    """
+    f = np.zeros_like(available)
+    np.divide(available, total_need, out=f, where=total_need > 0)
+    return np.minimum(f, 1.0, out=f)
+
+
+def sales_ratio(taken_total: np.ndarray, production_total: np.ndarray) -> np.ndarray:
+    """``min(1, X / G)`` (0 where ``G = 0``): the share of each injection sold to the
+    community, Mustika (11)-(12): ``comm_out = P- * sales_ratio(sum_i comm_in, G)``."""
+    ratio = np.zeros_like(production_total)
+    np.divide(taken_total, production_total, out=ratio, where=production_total > 0)
+    return np.clip(ratio, 0.0, 1.0, out=ratio)
+
+
 def settle_rounds(
     net_consumption: ArrayLike,
     net_production: ArrayLike,
@@ -566,7 +610,7 @@ def settle_rounds(
         offer, take, need = round_step(lam, available, need)
         comm_in = comm_in + take
         alloc = alloc + offer
-        pool = pool + np.maximum(available - member_sum(take), 0.0)
+        pool = pool + round_leftover(available, member_sum(take))
         keys_r.append(np.array(lam))
         offers.append(offer)
         takes.append(take)

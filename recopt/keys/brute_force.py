@@ -46,6 +46,7 @@ from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.settle import prorata_fraction, round_leftover, round_take, sales_ratio
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
 
@@ -126,15 +127,12 @@ class _Chunk:
     def step(self, st: _State, share: float, rule: str, leaf: bool) -> _State:
         avail = self.g * self.dtype.type(share) + st.pool
         if rule == "prorata":  # take = need * min(1, A / N): prorata_need in closed form
-            f = np.zeros_like(avail)
-            np.divide(avail, st.total_need, out=f, where=st.total_need > 0)
-            np.minimum(f, 1.0, out=f)
+            f = prorata_fraction(avail, st.total_need)
             step_take = st.total_need * f
             member = np.matmul(f[:, None, :], st.need)[:, 0, :]
             need = None if leaf else st.need * (1.0 - f)[..., None]
         elif rule in self.const:  # take = min(lambda * A, need), Mustika (5) and (7)
-            take = np.multiply(avail[..., None], self.const[rule])
-            np.minimum(take, st.need, out=take)
+            take = round_take(self.const[rule], avail, st.need)
             step_take = take @ self.ones_u
             member = take.sum(axis=1)
             need = None if leaf else st.need - take
@@ -142,14 +140,12 @@ class _Chunk:
             raise ModelError(f"round rule {rule!r} is not in the grid engine "
                              "(equal, fixed, prorata)")
         total = None if leaf else st.total_need - step_take
-        return _State(need, total, np.maximum(avail - step_take, 0.0),
+        return _State(need, total, round_leftover(avail, step_take),
                       st.taken_member + member, st.taken_step + step_take)
 
     def sales(self, st: _State) -> np.ndarray:
         """Sales of the injectors summed over the chunk: Mustika (11)-(12)."""
-        ratio = np.zeros_like(self.g)
-        np.divide(st.taken_step, self.g, out=ratio, where=self.g > 0)
-        np.clip(ratio, 0.0, 1.0, out=ratio)
+        ratio = sales_ratio(st.taken_step, self.g)
         return np.matmul(ratio[:, None, :], self.p_inj)[:, 0, :]
 
 

@@ -54,7 +54,7 @@ from recopt.metrics.community import gini, saving_ratio
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
-from recopt.settle import bills, meter_flows
+from recopt.settle import bills, meter_flows, sales_ratio
 
 CARD = "models/KoR8-KoR10.md"
 #: Default tolerance of the lexicographic second stage: the first stage's optimum may
@@ -348,7 +348,7 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
     G = d.G
     safe = np.where(G > 0, G, 1.0)
     keys = np.where(G[:, :, None] > 0, c / safe[:, :, None], 0.0)
-    sales = d.net_production * np.where(G > 0, np.minimum(X / safe, 1.0), 0.0)[:, :, None]
+    sales = d.net_production * sales_ratio(X, G)[:, :, None]  # Mustika (11)-(12)
     coords = coords_of(instance)
     kwh = {"units": "kWh"}
     out = xr.Dataset(

@@ -45,7 +45,7 @@ from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
 from recopt.metrics.community import MetricContext, evaluate_arrays
-from recopt.settle import Round, meter_flows, settle, settle_rounds
+from recopt.settle import Round, meter_flows, round_leftover, round_take, settle, settle_rounds
 
 __all__ = [
     "OBJECTIVES",
@@ -210,9 +210,9 @@ def rounds_for(shares: Sequence[float], net_consumption, net_production, weights
             split, _ = round_split(avail, need, weights)
             if cache is not None:
                 cache[key] = split
-        take = np.minimum(split[None, None, :] * avail[:, :, None], need)
+        take = round_take(split, avail, need)
         need = np.maximum(need - take, 0.0)
-        left = np.maximum(avail - take.sum(axis=-1), 0.0)
+        left = round_leftover(avail, take.sum(axis=-1))
         pool = left if carry else pool + left
         rounds.append(Round(sigma, np.broadcast_to(split, cp.shape), carry=carry,
                             name=f"round {r + 1}"))
