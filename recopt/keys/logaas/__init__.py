@@ -26,8 +26,10 @@ This module provides
   same lattice (seeded): it can never beat :func:`grid_search`, which is the test;
 * objectives: ``"surplus"`` (OptimCE's, kWh, minimised) or a metric of the metric
   suite (:func:`recopt.metrics.community.evaluate`), or any callable;
-* :func:`search` and the CLI ``python -m recopt.keys.logaas instance.nc``: the best
-  keys per niche with their metrics, ranked.
+* :func:`search`: the best keys per niche with their metrics, ranked (the CLI
+  ``recopt logaas instance.nc`` / ``python -m recopt.keys.logaas`` is
+  :mod:`recopt.cli.logaas`; the ``LOGAAS`` model's algorithm is
+  :mod:`recopt.decomp.logaas`).
 
 Units: energies in kWh per step; shares and splits dimensionless.
 """
