@@ -161,3 +161,27 @@ def test_no_import_cycle():
 def test_the_rule_itself(importer, target, expected):
     """The layer order says what it should (a guard against a mis-edited LAYERS)."""
     assert (RANK[_layer(target)] <= RANK[_layer(importer)]) is expected
+
+
+#: Solver names a declarative model must not mention in code (docstrings may).
+SOLVER_NAMES = ("highs", "gurobi", "cplex", "cbc", "glpk", "scip", "appsi")
+
+
+def test_models_name_no_solver():
+    """Models declare a Tuning; only the solver adapters know solver names."""
+    bad = []
+    for module, path in MODULES.items():
+        if _layer(module) != "models":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef)
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and id(node) not in docstrings):
+                text = node.value.lower()
+                bad += [f"{module}:{node.lineno} names {name!r}" for name in SOLVER_NAMES
+                        if name in text]
+    assert not bad, "solver names in models/:\n" + "\n".join(bad)

@@ -53,9 +53,10 @@ import xarray as xr
 
 from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS
-from recopt.data.view import coords_of, price_cube, stm
+from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
 from recopt.metrics.community import gini, saving_ratio
+from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
@@ -73,44 +74,34 @@ BASELINE_RULES = ("abs", "exclude", "refuse")
 # data
 # --------------------------------------------------------------------------------------
 @dataclass
-class KorData:
-    """Arrays of one (sub-)instance: (S, T, U) energies and prices, bills per period."""
+class KorData(CommunityArrays):
+    """The arrays KoR8-KoR10 read: :class:`~recopt.models.community.CommunityArrays`
+    and the bill coefficients, billing periods and baseline bills."""
 
-    net_consumption: np.ndarray  # C+ (Mustika Pmeter+)
-    net_production: np.ndarray  # P- (Mustika Pmeter-)
-    G: np.ndarray  # (S, T) community production (4)
-    intake_cost: np.ndarray  # (S, T, U) cb - b: EUR per kWh taken from the community
-    sales_cost: np.ndarray  # (S, T, U) (s - cs) P-/G: EUR per kWh of X (collective)
-    probability: np.ndarray  # (S,)
-    period: np.ndarray  # (T,) billing period position of each step
-    baseline: np.ndarray | None  # (S, K, U) B0 per billing period, fee included, EUR
-    active: np.ndarray  # (S, T) G > 0 and some net consumption
-    energy_baseline: float  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
+    intake_cost: np.ndarray = None  # (S, T, U) cb - b: EUR per kWh taken from the community
+    sales_cost: np.ndarray = None  # (S, T, U) (s - cs) P-/G: EUR per kWh of X (collective)
+    period: np.ndarray = None  # (T,) billing period position of each step
+    baseline: np.ndarray | None = None  # (S, K, U) B0 per billing period, fee included, EUR
+    energy_baseline: float = 0.0  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
 
     @classmethod
     def of(cls, instance: xr.Dataset, with_baseline: bool = True) -> KorData:
-        cp, pm = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
-        G = pm.sum(axis=-1)
-        pr = price_cube(instance)
+        a = CommunityArrays.of(instance)
+        cp, pm, G, pr = a.net_consumption, a.net_production, a.G, a.prices
         share = np.zeros_like(pm)
         np.divide(pm, G[:, :, None], out=share, where=G[:, :, None] > 0)
         base = None
         if with_baseline:
             zeros = np.zeros_like(cp)
             base = bills(instance, zeros, zeros)["baseline_bill_by_period"].values
-        prob = np.asarray(instance["scenario_probability"].values, float)
         energy0 = (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm).sum(axis=(1, 2))
         return cls(
-            net_consumption=cp,
-            net_production=pm,
-            G=G,
+            **a.base_fields(),
             intake_cost=pr["price_community_buy"] - pr["price_grid_buy"],
             sales_cost=(pr["price_grid_sell"] - pr["price_community_sell"]) * share,
-            probability=prob,
             period=np.asarray(billing_period_index(instance)).astype(int),
             baseline=base,
-            active=(G > 0) & (cp.sum(axis=-1) > 0),
-            energy_baseline=float((prob * energy0).sum()),
+            energy_baseline=float((a.probability * energy0).sum()),
         )
 
 

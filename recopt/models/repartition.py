@@ -29,16 +29,15 @@ Constraints are built as Pyomo templates (:mod:`recopt.models.construction`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.schema import DIMS
-from recopt.data.view import InstanceArrays, coords_of, stm
+from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
-from recopt.metrics import covered_consumption, self_sufficiency
+from recopt.metrics import self_sufficiency
+from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
@@ -50,36 +49,8 @@ CARD = "models/LP1-LP3.md"
 # --------------------------------------------------------------------------------------
 # data preparation
 # --------------------------------------------------------------------------------------
-@dataclass
-class RepartitionData:
-    """Arrays (S, T, U) of one (sub-)instance, and the sparse index of the LP."""
-
-    consumption: np.ndarray
-    production: np.ndarray
-    net_consumption: np.ndarray  # C+ (1)
-    net_production: np.ndarray  # P- (2)
-    G: np.ndarray  # (S, T) community production
-    prices: dict  # name -> (S, T, U)
-    probability: np.ndarray  # (S,)
-    active: np.ndarray  # (S, T) bool
-
-    @property
-    def own_coverage(self) -> np.ndarray:
-        """``sum_t min(P, C)`` per (scenario, member), kWh: (17)/(20) without ``v``."""
-        return covered_consumption(self.consumption, self.production, 0.0).sum(axis=1)
-
-    @property
-    def total_consumption(self) -> np.ndarray:
-        """``sum_t C`` per (scenario, member), kWh: the denominator of (17)."""
-        return self.consumption.sum(axis=1)
-
-    @classmethod
-    def of(cls, instance: xr.Dataset) -> RepartitionData:
-        a = InstanceArrays.of(instance)
-        cp, pm = meter_flows(a.consumption, a.production)
-        G = pm.sum(axis=-1)
-        active = (G > 0) & (cp.sum(axis=-1) > 0)
-        return cls(a.consumption, a.production, cp, pm, G, a.prices, a.probability, active)
+class RepartitionData(CommunityArrays):
+    """The arrays LP1-LP3 read (:class:`~recopt.models.community.CommunityArrays`)."""
 
 
 def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
