@@ -46,7 +46,7 @@ from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
-from recopt.settle import prorata_fraction, round_leftover, round_take, sales_ratio
+from recopt.settle.kernels import prorata_fraction, round_leftover, round_take, sales_ratio
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
 

@@ -60,7 +60,8 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
-from recopt.settle import bills, meter_flows, sales_ratio
+from recopt.settle import bills, meter_flows
+from recopt.settle.kernels import sales_ratio
 
 CARD = "models/KoR8-KoR10.md"
 #: Default tolerance of the lexicographic second stage: the first stage's optimum may

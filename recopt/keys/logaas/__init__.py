@@ -47,7 +47,8 @@ from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
 from recopt.metrics.community import MetricContext, evaluate_arrays
-from recopt.settle import Round, meter_flows, round_leftover, round_take, settle, settle_rounds
+from recopt.settle import Round, meter_flows, settle, settle_rounds
+from recopt.settle.kernels import round_leftover, round_take
 
 __all__ = [
     "OBJECTIVES",
