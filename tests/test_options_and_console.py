@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,21 @@ def test_python_dash_m_recopt_runs_the_console_script():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "MLColExt" in proc.stdout and "LOGAAS" in proc.stdout
+
+
+def test_run_record_round_trips_through_a_result_file(tmp_path):
+    """One typed record: written by write_result, read back from the .nc file."""
+    from recopt.data import load
+    from recopt.solve import RunRecord, load_result, save_result, solve
+
+    inst = load(Path(__file__).resolve().parents[1] / "instances" / "villena_test_case_1.nc")
+    result = solve(inst, "LP1", seed=7)
+    save_result(result, tmp_path / "r.nc")
+    rec = RunRecord.from_attrs(load_result(tmp_path / "r.nc").attrs)
+    assert rec == RunRecord.from_attrs(result.attrs)
+    assert rec.status.value == "optimal" and rec.has_solution is True
+    assert rec.model == "LP1" and rec.seed == 7 and rec.time_limit is None
+    assert rec.options == {"producer_sales": "free", "formulation": "projected"}
+    assert rec.solver_options == {"presolve": "off"}  # LP1's Tuning(presolve=False) on HiGHS
+    assert rec.objective == pytest.approx(rec.bound) and rec.gap == 0.0
+    assert len(rec.instance_hash) == 64 and rec.n_variables > 0
