@@ -50,7 +50,6 @@ def die_with_parent(expected_ppid: int | None = None) -> None:
 
 def machine_info() -> dict:
     """Host, CPU, cores, RAM, platform, Python and package versions."""
-
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -95,7 +94,6 @@ def run(job: dict, instance_path: str) -> dict:
     job's own instance, so the Result's times are those of a warm process (as a
     researcher's notebook or script running many solves sees them).
     """
-
     t0 = time.perf_counter()
     instance = load(instance_path)
     t1 = time.perf_counter()
@@ -123,7 +121,6 @@ def relaxation(job: dict, instance) -> dict:
     """Root bounds of the job's MILP (:func:`recopt.solve.bounds.root_bounds`), solved
     untimed after the timed solve; the runner turns them into ``lp_gap`` and ``root_gap``
     = (objective - bound) / |objective| (Chasseray Fig. 4)."""
-
     return root_bounds(instance, job["model"], solver=job["solver"],
                        time_limit=job["time_limit"], threads=job["threads"],
                        solver_options=job["solver_options"], **dict(job["options"]))

@@ -62,7 +62,6 @@ def _now() -> str:
 
 def _tree_rss(proc) -> int:
     """Resident bytes of a process and its descendants (0 when gone)."""
-
     total = 0
     try:
         procs = [proc, *proc.children(recursive=True)]
@@ -175,7 +174,6 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     instance_bytes : bytes, optional
         The instance's netCDF file, for workers that cannot read ``job["instance_path"]``.
     """
-
     starter = _Forked if _can_fork_server() else _Subprocess
     if starter is _Forked:
         _context()  # start the warm fork server outside the job's time
@@ -283,7 +281,6 @@ def relative_gap(objective, bound):
 # --------------------------------------------------------------------------- the runner
 def _materializer(store: Store):
     """spec -> (hash, path in the store, meta); each instance written to the store once."""
-
     index = store.index()
 
     def materialize(spec: InstanceSpec):

@@ -157,7 +157,6 @@ def main(argv=None) -> int:
 
 def _bootstrap_history(args) -> int:
     """``--history FILE``: N synthetic years of a user's own multi-year instance."""
-
     if args.output is None:
         print("error: --history needs -o OUTPUT.nc", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -176,7 +175,6 @@ def _bootstrap_history(args) -> int:
 
 def _write_one(job) -> str:
     """Generate and save one replicate; returns its summary line."""
-
     preset, actors, days, seed, placement, scenarios, overrides, path, float32 = job
     ds = generate(preset, actors=actors, days=days, seed=seed, placement=placement,
                   scenarios=scenarios, **overrides)

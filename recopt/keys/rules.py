@@ -122,7 +122,6 @@ class KeyInputs:
         (e.g. by :class:`recopt.metrics.community.MetricContext`), and
         ``production_total`` their ``G``.
         """
-
         if net is None:
             c = stm(instance, "consumption")
             p = stm(instance, "production")
@@ -457,7 +456,6 @@ def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
 def key_shapley(inputs: KeyInputs, exact_max: int = 12, n_permutations: int = 500,
                 seed: int = 0) -> KeyPlan:
     """KoR7: Shapley keys of ``v_t(S) = min(P-_S, C+_S)`` (Mustika (42)-(44))."""
-
     return KeyPlan(keys=shapley_keys(inputs.net_consumption, inputs.net_production,
                                      exact_max=exact_max, n_permutations=n_permutations,
                                      seed=seed))

@@ -86,7 +86,6 @@ def loop_kpis(instance: xr.Dataset, solution: xr.Dataset, *, self_consumption: b
         ``max_loop_power_kw``, ``benefit_max`` (13a), ``benefit_min`` (13b) among
         members, ``benefit_total`` (14), ``no_loop_cost``, the total rates.
     """
-
     c, p, cn, pn = _net_values(instance, self_consumption)
     w = np.asarray(instance["scenario_probability"].values, float)
     buy = price(instance, "price_grid_buy")

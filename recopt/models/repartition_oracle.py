@@ -62,7 +62,6 @@ def lp1_greedy(instance: xr.Dataset) -> dict:
         ``community_intake`` and ``local_sales`` (S, T, U) arrays in kWh (one
         optimal solution; LP1's may differ where the optimum is not unique).
     """
-
     c = stm(instance, "consumption")
     p = stm(instance, "production")
     cp, pm = meter_flows(c, p)

@@ -606,7 +606,6 @@ def stm_input(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
 
 def _period_matrix(instance: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-hot matrix (period, time), period labels and period start times."""
-
     idx = np.asarray(billing_period_index(instance)).astype(int)
     labels, inverse = np.unique(idx, return_inverse=True)
     n_t = idx.shape[0]
@@ -647,7 +646,6 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
         ``baseline_collective_bill`` on (scenario) (Mustika (16)), all EUR;
         ``grid_in``, ``grid_out`` on (scenario, time, member), kWh per step.
     """
-
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
         tmpl.values, stm(instance, "production")

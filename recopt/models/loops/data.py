@@ -221,7 +221,6 @@ class LoopData:
     def standalone_cost(self) -> np.ndarray:
         """Each actor's cost outside every loop, EUR per (scenario, step, member)
         (:func:`recopt.metrics.loops.standalone_cost`)."""
-
         return standalone_cost(self.C, self.P, self.buy, self.sell)
 
     def no_loop_cost(self) -> float:

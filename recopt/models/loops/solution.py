@@ -110,7 +110,6 @@ def loops_of_compact(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]
 
 def loops_of_columns(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Chosen loops and their (data-given) surplus status from MLCol."""
-
     chosen = [S for k, S in enumerate(m.recopt_loops) if _val(m.choose[k]) > 0.5]
     S_, T, _ = d.shape
     if not chosen:
