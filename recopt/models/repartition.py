@@ -454,19 +454,20 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
             # so that settling the keys with the DSO's rule gives back exactly v.
             slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
             k = np.where(slack, canon, k)
-    stm = DIMS
+    stm_dims = DIMS
     coords = coords_of(instance)
     kwh = {"units": "kWh"}
     return xr.Dataset(
         {
-            "key": (stm, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
+            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
             "allocation": (
-                stm,
+                stm_dims,
                 k * d.G[:, :, None],
                 {**kwh, "long_name": "allocated production a = k G (9)"},
             ),
-            "community_intake": (stm, v, {**kwh, "long_name": "verified allocation v (12)-(13)"}),
-            "local_sales": (stm, y, {**kwh, "long_name": "production sold locally y (11)"}),
+            "community_intake": (stm_dims, v,
+                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
+            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
         },
         coords=coords,
     )
