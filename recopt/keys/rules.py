@@ -40,6 +40,7 @@ from recopt.settle import (
     settle_rounds,
     step_product,
 )
+from recopt.settle.kernels import round_leftover, round_take
 
 __all__ = [
     "GUZMAN_SHARES",
@@ -407,14 +408,13 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """
     c = inputs.net_consumption
     g = inputs.community_production()
-    take1 = step_product(equal_keys(c, among), g)
-    np.minimum(take1, c, out=take1)
-    rest = np.maximum(g - member_sum(take1), 0.0)
+    take1 = round_take(equal_keys(c, among), g, c)  # round 1: Mustika (5), (7)
+    rest = round_leftover(g, member_sum(take1))
     r = np.subtract(c, take1)
     r_sum = member_sum(r)
     f = np.zeros(g.shape)
     np.divide(rest, r_sum, out=f, where=r_sum > 0)
-    take = step_product(r, np.minimum(f, 1.0))
+    take = step_product(r, np.minimum(f, 1.0))  # round 2: prorata_fraction(rest, r_sum)
     take += take1
     ent = step_product(r, f, out=r)
     ent += take1
