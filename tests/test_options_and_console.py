@@ -93,3 +93,13 @@ def test_run_record_round_trips_through_a_result_file(tmp_path):
     assert rec.solver_options == {"presolve": "off"}  # LP1's Tuning(presolve=False) on HiGHS
     assert rec.objective == pytest.approx(rec.bound) and rec.gap == 0.0
     assert len(rec.instance_hash) == 64 and rec.n_variables > 0
+
+
+def test_tuning_is_translated_by_the_adapter_of_the_solver_used():
+    from recopt.models.options import Tuning
+    from recopt.solvers import tuned_options
+
+    assert tuned_options("highs", Tuning(presolve=False)) == {"presolve": "off"}
+    assert tuned_options("HiGHS", Tuning(lp_method="ipm")) == {"solver": "ipm"}
+    assert tuned_options("highs", Tuning()) == {} == tuned_options("highs", None)
+    assert tuned_options("gurobi", Tuning(presolve=False)) == {}  # not measured: defaults
