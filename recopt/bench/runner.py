@@ -158,7 +158,6 @@ def _context():
 
 
 def _can_fork_server() -> bool:
-
     # a daemonic process (a Dask worker started with distributed.worker.daemon = True,
     # dask's default) may not have multiprocessing children
     return "forkserver" in mp.get_all_start_methods() and not mp.current_process().daemon

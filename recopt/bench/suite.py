@@ -88,7 +88,6 @@ class SuiteError(RecoptError):
 
 # --------------------------------------------------------------------------- generators
 def _gen_synthetic(seed: int, **params) -> xr.Dataset:
-
     try:
         return synthetic_community(seed=seed, **params)
     except TypeError as exc:  # unknown keyword

@@ -86,7 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def presets_text() -> str:
-
     lines = [f"{'preset':<14} {'actors':>6} {'days':>5} {'steps':>6} {'n+steps':>7} "
              f"{'azimuth':>7} {'tilt':>5} {'density':>8} {'Wmax kW':>8}  start"]
     for name in PRESETS:
