@@ -112,7 +112,6 @@ class LoopData:
     @classmethod
     def of(cls, instance: xr.Dataset, *, self_consumption: bool = True,
            distance: str = "auto") -> LoopData:
-
         c = stm(instance, "consumption").astype(float)
         p = stm(instance, "production").astype(float)
         if self_consumption:
