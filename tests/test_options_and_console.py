@@ -103,3 +103,18 @@ def test_tuning_is_translated_by_the_adapter_of_the_solver_used():
     assert tuned_options("HiGHS", Tuning(lp_method="ipm")) == {"solver": "ipm"}
     assert tuned_options("highs", Tuning()) == {} == tuned_options("highs", None)
     assert tuned_options("gurobi", Tuning(presolve=False)) == {}  # not measured: defaults
+
+
+def test_every_named_algorithm_and_diagnosis_is_registered():
+    """Models point at algorithms by name (no upward import); every name resolves."""
+    from recopt.decomp import get_algorithm, get_diagnosis
+
+    named = [s for s in all_models() if s.algorithm or s.diagnosis]
+    assert {s.name for s in named} >= {"KoR9", "KoR10", "LOGAAS", "SLExt", "MLColExt", "LP2"}
+    for spec in named:
+        if spec.algorithm:
+            assert callable(get_algorithm(spec.algorithm))
+        if spec.diagnosis:
+            assert callable(get_diagnosis(spec.diagnosis))
+    with pytest.raises(ModelError, match="no algorithm 'nosuch'"):
+        get_algorithm("nosuch")
