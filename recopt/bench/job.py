@@ -63,7 +63,6 @@ def run(job: dict, instance_path: str) -> dict:
     job's own instance, so the Result's times are those of a warm process (as a
     researcher's notebook or script running many solves sees them).
     """
-
     t0 = time.perf_counter()
     instance = load(instance_path)
     t1 = time.perf_counter()
@@ -91,7 +90,6 @@ def relaxation(job: dict, instance) -> dict:
     """Root bounds of the job's MILP (:func:`recopt.solve.bounds.root_bounds`), solved
     untimed after the timed solve; the runner turns them into ``lp_gap`` and ``root_gap``
     = (objective - bound) / |objective| (Chasseray Fig. 4)."""
-
     return root_bounds(instance, job["model"], solver=job["solver"],
                        time_limit=job["time_limit"], threads=job["threads"],
                        solver_options=job["solver_options"], **dict(job["options"]))

@@ -335,7 +335,6 @@ def _profile_plot(df, pairs, path) -> str | None:
 # --------------------------------------------------------------------------- the report
 def report(store_dir, out=None) -> Path:
     """Write the report of a store; returns the path of ``report.md``."""
-
     store = Store(store_dir)
     df = records_frame(store)
     if df.empty:

@@ -63,7 +63,6 @@ def _now() -> str:
 
 def _tree_rss(proc) -> int:
     """Resident bytes of a process and its descendants (0 when gone)."""
-
     total = 0
     try:
         procs = [proc, *proc.children(recursive=True)]
@@ -160,7 +159,6 @@ def _context():
 
 
 def _can_fork_server() -> bool:
-
     # a daemonic process (a Dask worker started with distributed.worker.daemon = True,
     # dask's default) may not have multiprocessing children
     return "forkserver" in mp.get_all_start_methods() and not mp.current_process().daemon
@@ -176,7 +174,6 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     instance_bytes : bytes, optional
         The instance's netCDF file, for workers that cannot read ``job["instance_path"]``.
     """
-
     starter = _Forked if _can_fork_server() else _Subprocess
     if starter is _Forked:
         _context()  # start the warm fork server outside the job's time
@@ -284,7 +281,6 @@ def relative_gap(objective, bound):
 # --------------------------------------------------------------------------- the runner
 def _materializer(store: Store):
     """spec -> (hash, path in the store, meta); each instance written to the store once."""
-
     index = store.index()
 
     def materialize(spec: InstanceSpec):

@@ -88,7 +88,6 @@ class SuiteError(RecoptError):
 
 # --------------------------------------------------------------------------- generators
 def _gen_synthetic(seed: int, **params) -> xr.Dataset:
-
     try:
         return synthetic_community(seed=seed, **params)
     except TypeError as exc:  # unknown keyword
@@ -309,7 +308,6 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
     ``models``: keep only these model labels; the others are not looked up, so a suite
     naming models this recopt does not have yet can run its available part.
     """
-
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"no suite file at {path}")
@@ -444,7 +442,6 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
     models : list of str, optional
         Only these model labels (a subset of the suite's); unknown labels are an error.
     """
-
     chosen = suite.models
     if models:
         known = {m.label for m in suite.models}

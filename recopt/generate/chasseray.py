@@ -550,7 +550,6 @@ def _bootstrap_energies(s, actors, times, ss_cons, ss_weather, ss_boot):
     ``scenarios`` synthetic years from its seasonal blocks, and the horizon is cut
     out of each.
     """
-
     year = _bootstrap_year(s, times)
     step = pd.Timedelta(minutes=s.step_minutes)
     hist_times = pd.date_range(pd.Timestamp(f"{year - s.history_years}-12-01"),

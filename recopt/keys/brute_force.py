@@ -46,6 +46,7 @@ from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.settle.kernels import prorata_fraction, round_leftover, round_take, sales_ratio
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
 
@@ -128,30 +129,25 @@ class _Chunk:
         assert need_in is not None and total_in is not None  # only a leaf has no need
         avail = self.g * self.dtype.type(share) + st.pool
         if rule == "prorata":  # take = need * min(1, A / N): prorata_need in closed form
-            f = np.zeros_like(avail)
-            np.divide(avail, total_in, out=f, where=total_in > 0)
-            np.minimum(f, 1.0, out=f)
+            f = prorata_fraction(avail, total_in)
             step_take = total_in * f
             member = np.matmul(f[:, None, :], need_in)[:, 0, :]
             need = None if leaf else need_in * (1.0 - f)[..., None]
         elif rule in self.const:  # take = min(lambda * A, need), Mustika (5) and (7)
-            take = np.multiply(avail[..., None], self.const[rule])
-            np.minimum(take, need_in, out=take)
+            take = round_take(self.const[rule], avail, need_in)
             step_take = take @ self.ones_u
             member = take.sum(axis=1)
             need = None if leaf else need_in - take
         else:
             raise ModelError(f"round rule {rule!r} is not in the grid engine "
                              "(equal, fixed, prorata)")
-        total = None if leaf else total_in - step_take
-        return _State(need, total, np.maximum(avail - step_take, 0.0),
+        total = None if leaf else st.total_need - step_take
+        return _State(need, total, round_leftover(avail, step_take),
                       st.taken_member + member, st.taken_step + step_take)
 
     def sales(self, st: _State) -> np.ndarray:
         """Sales of the injectors summed over the chunk: Mustika (11)-(12)."""
-        ratio = np.zeros_like(self.g)
-        np.divide(st.taken_step, self.g, out=ratio, where=self.g > 0)
-        np.clip(ratio, 0.0, 1.0, out=ratio)
+        ratio = sales_ratio(st.taken_step, self.g)
         return np.matmul(ratio[:, None, :], self.p_inj)[:, 0, :]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.schema import DIMS
+from recopt.data.view import stm
 from recopt.models.loops.build import surplus_of_loops
 from recopt.models.loops.data import LoopData
 
@@ -109,7 +110,6 @@ def loops_of_compact(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]
 
 def loops_of_columns(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Chosen loops and their (data-given) surplus status from MLCol."""
-
     chosen = [S for k, S in enumerate(m.recopt_loops) if _val(m.choose[k]) > 0.5]
     S_, T, _ = d.shape
     if not chosen:
@@ -137,8 +137,8 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
     x = solution["membership"].transpose("member", "loop").values.astype(float)
     u = solution["loop_surplus"].transpose("scenario", "time", "loop").values.astype(float)
     f = solution["flow"].transpose("scenario", "time", "member", "receiver").values
-    gb = solution["grid_buy"].transpose(*DIMS).values
-    gs = solution["grid_sell"].transpose(*DIMS).values
+    gb = stm(solution, "grid_buy")
+    gs = stm(solution, "grid_sell")
     K = x.shape[1]
     names = d.members
     if ((x != 0) & (x != 1)).any() or ((u != 0) & (u != 1)).any():
@@ -199,8 +199,8 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
 
 def objective_of(d: LoopData, solution: xr.Dataset) -> float:
     """(1a) recomputed from a solution's grid exchanges, EUR."""
-    gb = solution["grid_buy"].transpose(*DIMS).values
-    gs = solution["grid_sell"].transpose(*DIMS).values
+    gb = stm(solution, "grid_buy")
+    gs = stm(solution, "grid_sell")
     return float((d.probability[:, None, None] * (d.buy * gb - d.sell * gs)).sum())
 
 

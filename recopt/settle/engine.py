@@ -14,7 +14,9 @@ by the project; full citations with DOIs in ``docs/references.md``.
 Two layers:
 
 * a pure-NumPy core (:func:`meter_flows`, :func:`community_production`,
-  :func:`settle_arrays`, :func:`settle_rounds`, :func:`bill_components`) working on
+  :func:`settle_arrays`, :func:`settle_rounds`, :func:`bill_components`, on the
+  round kernels of :mod:`recopt.settle.kernels` that the brute force, LOGAAS and
+  the KoR extraction call too instead of re-deriving the rule) working on
   arrays shaped ``(scenario, time, member)`` -- the member axis is always the *last*
   axis, and every operation is vectorised (loops only over allocation rounds);
 * thin xarray wrappers on an instance (:func:`bills`, :func:`settle`).
@@ -37,27 +39,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from recopt.data.instance import billing_period_index, broadcast_price
+from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
+from recopt.data.view import price_cube, stm
 from recopt.errors import DimensionError, MissingVariableError, ModelError, NonFiniteError
-
-__all__ = [
-    "KEY_SUM_TOL",
-    "ENERGY_ATOL",
-    "Round",
-    "meter_flows",
-    "community_production",
-    "settle_arrays",
-    "settle_rounds",
-    "prorata_need",
-    "round_step",
-    "member_sum",
-    "step_product",
-    "FLOW_OUTPUTS",
-    "bill_components",
-    "bills",
-    "settle",
-]
+from recopt.settle.kernels import (
+    cap_offer,
+    member_sum,
+    round_leftover,
+    round_step,
+    step_product,
+)
 
 #: Tolerance on ``sum_i lambda_i <= 1`` (Mustika (6)) and on ``sum of shares <= 1``.
 KEY_SUM_TOL = 1e-9
@@ -148,57 +140,10 @@ def _check_keys(
     return keys
 
 
-def member_sum(x: np.ndarray) -> np.ndarray:
-    """Sum over the member (last) axis of a float array, kWh per step.
-
-    ``einsum`` is several times faster than ``x.sum(axis=-1)`` when there are few
-    members (NumPy reduces a short last axis slowly) and, unlike a matrix-vector
-    product, never calls a multi-threaded BLAS (which stalls on a busy machine and
-    fights the evaluation driver's own threads); equal to ``x.sum(axis=-1)`` up to
-    floating-point summation order (~1e-16 relative). ``G`` itself is always summed
-    with ``x.sum(axis=-1)``, so that ``keys * G`` is bit-identical to allocations
-    users compute the same way.
-    """
-    x = np.asarray(x, dtype=float)
-    if x.ndim == 0:
-        return x.sum(axis=-1)
-    return np.einsum("...u->...", x)
-
-
-def step_product(x: np.ndarray, per_step: np.ndarray, out: np.ndarray | None = None
-                 ) -> np.ndarray:
-    """``x * per_step[..., None]``: a per-step factor applied to every member.
-
-    Through ``einsum`` (the same single multiplication per element, so the same
-    bits), which is faster than broadcasting over a short member axis.
-    """
-    x = np.asarray(x, dtype=float)
-    per_step = np.asarray(per_step, dtype=float)
-    if out is not None and np.shares_memory(out, x):  # in place: einsum would be slow
-        return np.multiply(x, per_step[..., None], out=out)
-    shape = np.broadcast_shapes(x.shape, per_step.shape + (x.shape[-1],))
-    return np.einsum("...u,...->...u", np.broadcast_to(x, shape),
-                     np.broadcast_to(per_step, shape[:-1]), out=out)
-
-
-def _cap_offer(offer: np.ndarray, available: np.ndarray, inplace: bool = False) -> np.ndarray:
-    """Scale offers back where their sum exceeds ``available`` by round-off.
-
-    ``inplace=True`` rescales ``offer`` itself (the caller owns it).
-    """
-    total = member_sum(offer)
-    over = total > available
-    if np.any(over):
-        factor = np.ones_like(total)
-        np.divide(available, total, out=factor, where=over)
-        offer = step_product(offer, factor, out=offer if inplace else None)
-    return offer
-
-
 def _offer(keys: np.ndarray, available: np.ndarray, labels, what: str = "keys") -> np.ndarray:
     """Allocated energy ``lambda * available`` (Mustika (5)), checked and capped."""
     keys = _check_keys(keys, labels, what)
-    return _cap_offer(step_product(keys, available), available, inplace=True)
+    return cap_offer(step_product(keys, available), available, inplace=True)
 
 
 #: What :func:`_finish` can compute (Mustika (8)-(12)).
@@ -376,9 +321,9 @@ def settle_arrays(
         g = p_minus.sum(axis=-1) if community_production is None else community_production
         if keys is not None:
             lam = np.asarray(keys, dtype=float)
-            alloc = _cap_offer(step_product(lam, g), g, inplace=True)  # (5)
+            alloc = cap_offer(step_product(lam, g), g, inplace=True)  # (5)
         else:
-            alloc = _cap_offer(np.asarray(allocation, dtype=float), g)
+            alloc = cap_offer(np.asarray(allocation, dtype=float), g)
         alloc = np.broadcast_to(alloc, shape) if alloc.shape != shape else alloc
     else:
         c_plus, p_minus = _net_pair(net_consumption, net_production)
@@ -404,7 +349,7 @@ def settle_arrays(
                     f"allocation exceeds the community production: {total[idx]:.9g} kWh "
                     f"allocated but G = {g[idx]:.9g} kWh at {_step_name(idx, labels)}"
                 )
-            alloc = _cap_offer(alloc, g, inplace=True)
+            alloc = cap_offer(alloc, g, inplace=True)
     comm_in = np.minimum(alloc, c_plus)  # (7)
     out = {"alloc": alloc, "comm_in": comm_in}
     out.update(_finish(c_plus, p_minus, g, comm_in, [w for w in FLOW_OUTPUTS if w in wanted]))
@@ -439,57 +384,6 @@ class Round:
     keys: ArrayLike | KeyRule
     carry: bool = True
     name: str | None = None
-
-
-def prorata_need(remaining_need: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Dynamic rule: keys pro rata of the remaining need (0 where no one needs).
-
-    Parameters
-    ----------
-    remaining_need : numpy.ndarray
-        Need still uncovered, kWh per step, member on the last axis.
-    available : numpy.ndarray
-        Energy available in the round, kWh per step (unused; part of the rule
-        signature of :class:`Round`).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``lambda_i = need_i / sum_j need_j``, same shape as ``remaining_need``.
-    """
-    total = remaining_need.sum(axis=-1, keepdims=True)
-    out = np.zeros_like(remaining_need, dtype=float)
-    np.divide(remaining_need, total, out=out, where=total > 0)
-    return out
-
-
-def round_step(
-    keys: np.ndarray, available: np.ndarray, need: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One allocation round on checked keys (the kernel of :func:`settle_rounds`).
-
-    ``offer = lambda * available`` (Mustika (5), scaled back if round-off makes it
-    exceed ``available``), ``take = min(offer, need)`` (Mustika (7)) and the need
-    left afterwards. Keys are *not* checked here (callers check them, or generate
-    valid keys themselves, e.g. the brute force of :mod:`recopt.keys.brute_force`).
-
-    Parameters
-    ----------
-    keys : numpy.ndarray
-        ``lambda >= 0`` with ``sum_i lambda <= 1``, shape ``(..., member)``.
-    available : numpy.ndarray
-        Energy on the table in this round, kWh per step, shape ``(...)``.
-    need : numpy.ndarray
-        Remaining need (net consumption not yet covered), kWh, shape ``(..., member)``.
-
-    Returns
-    -------
-    offer, take, remaining_need : numpy.ndarray
-        kWh per step, shape ``(..., member)``.
-    """
-    offer = _cap_offer(step_product(keys, available), available, inplace=True)
-    take = np.minimum(offer, need)
-    return offer, take, np.maximum(need - take, 0.0)
 
 
 def settle_rounds(
@@ -565,7 +459,7 @@ def settle_rounds(
         offer, take, need = round_step(lam, available, need)
         comm_in = comm_in + take
         alloc = alloc + offer
-        pool = pool + np.maximum(available - member_sum(take), 0.0)
+        pool = pool + round_leftover(available, member_sum(take))
         keys_r.append(np.array(lam))
         offers.append(offer)
         takes.append(take)
@@ -712,7 +606,6 @@ def stm_input(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
 
 def _period_matrix(instance: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-hot matrix (period, time), period labels and period start times."""
-
     idx = np.asarray(billing_period_index(instance)).astype(int)
     labels, inverse = np.unique(idx, return_inverse=True)
     n_t = idx.shape[0]
@@ -753,17 +646,13 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
         ``baseline_collective_bill`` on (scenario) (Mustika (16)), all EUR;
         ``grid_in``, ``grid_out`` on (scenario, time, member), kWh per step.
     """
-
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
-        tmpl.values, instance["production"].transpose(*DIMS).values
+        tmpl.values, stm(instance, "production")
     )
     cin = stm_input(instance, "comm_in", comm_in)
     cout = stm_input(instance, "comm_out", comm_out)
-    prices = {
-        name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values, dtype=float)
-        for name in PRICE_VARIABLES
-    }
+    prices = price_cube(instance)
     comp = bill_components(c_plus, p_minus, cin, cout, prices)
     zeros = np.zeros_like(c_plus)
     base = bill_components(c_plus, p_minus, zeros, zeros, prices)
@@ -789,7 +678,7 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     kwh = {"units": "kWh"}
     sm = (SCENARIO, MEMBER)
     spm = (SCENARIO, "period", MEMBER)
-    stm = DIMS
+    stm_dims = DIMS
     coords: dict[str, Any] = {d: tmpl[d] for d in DIMS if d in tmpl.coords}
     coords["period"] = ("period", period_labels)
     coords["period_start"] = ("period", period_starts)
@@ -812,8 +701,8 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
                 (SCENARIO,), base_bill.sum(axis=-1),
                 {**eur, "long_name": "collective bill without community"},
             ),
-            "grid_in": (stm, comp["grid_in"], {**kwh, "long_name": "energy bought from grid"}),
-            "grid_out": (stm, comp["grid_out"], {**kwh, "long_name": "energy sold to grid"}),
+            "grid_in": (stm_dims, comp["grid_in"], {**kwh, "long_name": "energy bought from grid"}),
+            "grid_out": (stm_dims, comp["grid_out"], {**kwh, "long_name": "energy sold to grid"}),
         },
         coords=coords,
     )
@@ -863,7 +752,7 @@ def settle(
         )
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
-        tmpl.values, instance["production"].transpose(*DIMS).values
+        tmpl.values, stm(instance, "production")
     )
     labels = _labels(instance)
     key_arr = None
@@ -887,22 +776,22 @@ def settle(
 
     b = bills(instance, res["comm_in"], res["comm_out"])
     kwh = {"units": "kWh"}
-    stm = DIMS
+    stm_dims = DIMS
     st = (SCENARIO, TIME)
     data: dict[str, tuple[Any, ...]] = {}
     if key_arr is not None:
-        data["keys"] = (stm, np.array(key_arr), {"units": "1", "long_name": "key (5)"})
+        data["keys"] = (stm_dims, np.array(key_arr), {"units": "1", "long_name": "key (5)"})
     data.update(
         {
-            "allocation": (stm, res["alloc"], {**kwh, "long_name": "allocated energy (5)"}),
+            "allocation": (stm_dims, res["alloc"], {**kwh, "long_name": "allocated energy (5)"}),
             "community_intake": (
-                stm, res["comm_in"], {**kwh, "long_name": "energy bought from community (7)"}
+                stm_dims, res["comm_in"], {**kwh, "long_name": "energy bought from community (7)"}
             ),
             "community_sales": (
-                stm, res["comm_out"], {**kwh, "long_name": "energy sold to community (12)"}
+                stm_dims, res["comm_out"], {**kwh, "long_name": "energy sold to community (12)"}
             ),
-            "net_consumption": (stm, c_plus, {**kwh, "long_name": "meter withdrawal C+"}),
-            "net_production": (stm, p_minus, {**kwh, "long_name": "meter injection P-"}),
+            "net_consumption": (stm_dims, c_plus, {**kwh, "long_name": "meter withdrawal C+"}),
+            "net_production": (stm_dims, p_minus, {**kwh, "long_name": "meter injection P-"}),
             "surplus": (st, res["surplus"], {**kwh, "long_name": "collective surplus (10)"}),
             "community_production": (
                 st, res["community_production"], {**kwh, "long_name": "community production G (4)"}
@@ -910,7 +799,7 @@ def settle(
         }
     )
     if rounds is not None:
-        rstm = ("round",) + stm
+        rstm = ("round",) + stm_dims
         data["round_keys"] = (rstm, res["round_keys"], {"units": "1"})
         data["round_offer"] = (rstm, res["round_offer"], kwh)
         data["round_take"] = (rstm, res["round_take"], kwh)
