@@ -297,7 +297,7 @@ class ModelGame(Game):
             return None
         if out.status != Status.OPTIMAL:
             raise SolverError(f"separation MILP: {out.status.value} ({out.message})")
-        z = np.array([pyo.value(m.member[i]) for i in m.PLAYERS])
+        z = np.array([pyo.value(m.member[i]) for i in range(self.n)])
         mask = vector_mask(np.round(z))
         v = self.value(mask)
         excess = v - float(np.asarray(allocation, float) @ mask_vector(mask, self.n))
@@ -778,3 +778,54 @@ def superadditivity(game: Game, *, max_exhaustive: int = 10, samples: int = 2000
     return Superadditivity(worst <= tol, worst, (game.members_of(int(S[k])),
                                                  game.members_of(int(T[k]))),
                            len(pairs), exhaustive)
+
+
+# --------------------------------------------------------------------------------------
+# one entry point for the wiring
+# --------------------------------------------------------------------------------------
+SHARING_METHODS = ("shapley", "nucleolus", "least_core")
+#: Up to this many players ``allocate(..., "shapley")`` is exact, beyond it is sampled.
+SHAPLEY_EXACT_UP_TO = 15
+
+
+@dataclass
+class Allocation:
+    """An allocation of ``v(N)`` (EUR per player) and how it was computed."""
+
+    method: str
+    value: np.ndarray
+    grand_value: float
+    detail: dict = field(default_factory=dict)
+    core: CoreCheck | None = None
+
+
+def allocate(game: Game, method: str, *, seed: int = 0, rel_tol: float = 0.01,
+             solver: str = "highs", check_core: bool = True) -> Allocation:
+    """``method`` in :data:`SHARING_METHODS`; Shapley is exact up to
+    :data:`SHAPLEY_EXACT_UP_TO` players, sampled (seeded, ``rel_tol``) beyond.
+    ``check_core``: run :func:`core_check` on the result."""
+    if method not in SHARING_METHODS:
+        raise ModelError(f"sharing must be one of none, {', '.join(SHARING_METHODS)}; "
+                         f"got {method!r}")
+    t0 = time.perf_counter()
+    vN = game.value(game.grand)
+    detail: dict = {}
+    if method == "shapley":
+        if game.n <= SHAPLEY_EXACT_UP_TO:
+            x = shapley_exact(game)
+            detail["shapley"] = "exact"
+        else:
+            est = shapley_sampled(game, seed=seed, rel_tol=rel_tol)
+            x = est.value
+            detail.update(shapley="sampled", permutations=est.n_permutations,
+                          converged=int(est.converged),
+                          max_half_width=float(est.half_width.max()))
+    else:
+        res = (nucleolus if method == "nucleolus" else least_core)(game, solver=solver)
+        x = res.allocation
+        detail.update(epsilon=res.epsilon, stages=len(res.stages),
+                      coalitions_generated=res.n_coalitions)
+    detail["coalitions_evaluated"] = len(game.cache) - 1
+    core = core_check(game, x) if check_core and game.n > 1 else None
+    detail["seconds"] = time.perf_counter() - t0
+    return Allocation(method, np.asarray(x, float), vN, detail, core)

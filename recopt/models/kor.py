@@ -567,7 +567,7 @@ _HIGHS_PERIOD_DEFAULTS = {"highs": {"solver": "ipm"}}
 
 register(
     ModelSpec(
-        name="KoR8",
+        name="KoR8", game="community",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
         build=lambda inst, **o: _build(inst, variant="KoR8", **o),

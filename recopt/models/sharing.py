@@ -186,18 +186,19 @@ def add_excess_objective(m, allocation) -> None:
     over the coalitions the model allows (:func:`add_outside_span`, ``size_rule``).
     """
     x = np.asarray(allocation, float)
-    if x.shape != (len(m.PLAYERS),):
-        raise ModelError(f"allocation has {x.size} values for {len(m.PLAYERS)} players")
-    m.allocation = pyo.Param(m.PLAYERS, mutable=True, initialize=dict(enumerate(x.tolist())),
+    players = list(m.member.keys())
+    n = len(players)
+    if x.shape != (n,):
+        raise ModelError(f"allocation has {x.size} values for {n} players")
+    m.allocation = pyo.Param(players, mutable=True, initialize=dict(enumerate(x.tolist())),
                              doc="x_i: the allocation tested, EUR")
     m.objective.deactivate()
     m.del_component("objective")
     m.objective = pyo.Objective(
-        expr=pyo.quicksum(m.allocation[i] * m.member[i] for i in m.PLAYERS) - m.coalition_value,
+        expr=pyo.quicksum(m.allocation[i] * m.member[i] for i in players) - m.coalition_value,
         sense=pyo.minimize, doc="min x(S) - v(S): the most violated coalition")
-    n = len(m.PLAYERS)
     m.size_rule = pyo.Constraint(
-        expr=pyo.inequality(1, pyo.quicksum(m.member[i] for i in m.PLAYERS), n - 1),
+        expr=pyo.inequality(1, pyo.quicksum(m.member[i] for i in players), n - 1),
         doc="1 <= |S| <= n - 1: neither the empty nor the grand coalition")
 
 
@@ -213,7 +214,8 @@ def add_outside_span(m, basis) -> None:
     ``outside_span`` ``Σ_k (p_k + q_k) >= 1``.
     """
     B = np.asarray(basis)
-    if B.ndim != 2 or B.shape[0] != len(m.PLAYERS):
+    players = list(m.member.keys())
+    if B.ndim != 2 or B.shape[0] != len(players):
         raise ModelError("basis must have one row per player")
     if not np.array_equal(B, np.round(B)):
         raise ModelError("the span basis must be integer (scale it)")
@@ -227,7 +229,7 @@ def add_outside_span(m, basis) -> None:
     m.span_sign = pyo.Var(m.SPAN_DIRECTIONS, domain=pyo.Binary, doc="a_k: w_k >= 0")
     m.span_residual = pyo.Constraint(
         m.SPAN_DIRECTIONS,
-        rule=lambda m, k: (pyo.quicksum(int(B[i, k]) * m.member[i] for i in m.PLAYERS
+        rule=lambda m, k: (pyo.quicksum(int(B[i, k]) * m.member[i] for i in players
                                         if B[i, k] != 0)
                            == m.span_plus[k] - m.span_minus[k]),
         doc="w_k = Σ_i B_ik z_i = p_k - q_k")

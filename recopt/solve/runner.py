@@ -227,18 +227,38 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     """
     t_start = time.perf_counter()
     spec = registry.get(model)
-    opts = spec.resolve_options(model_options)
+    all_opts = spec.resolve_options(model_options)
+    opts = spec.model_options(all_opts)
     inst = _as_instance(instance)
-    from recopt.data import instance_hash
-
     run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
+    result = _solve_model(spec, inst, opts, run_opts, all_opts, solver=solver,
+                          mip_gap=mip_gap, threads=threads, solver_options=solver_options,
+                          time_limit=time_limit, seed=seed, workers=workers,
+                          block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start)
+    if all_opts.get("sharing", "none") != "none" and int(result.attrs.get("has_solution", 0)):
+        # imported here: recopt.solve.sharing drives recopt.decomp.games, which uses
+        # this module's map_in_workers (a top-level import would be circular)
+        from recopt.solve.sharing import share
+
+        result = share(inst, spec, result, opts, method=all_opts["sharing"],
+                       seed=all_opts["sharing_seed"], rel_tol=all_opts["sharing_tolerance"],
+                       solver=solver, workers=workers)
+    return result
+
+
+def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threads,
+                 solver_options, time_limit, seed, workers, block_steps, pyomo_model,
+                 t_start) -> xr.Dataset:
+    """The body of :func:`solve` once the options are resolved: the model's Result."""
+    from recopt.data import instance_hash
 
     effective_solver_options = {**spec.solver_defaults.get(solver.lower(), {}),
                                 **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
                      options=effective_solver_options or None)
     attrs = dict(
-        model=spec.name, solver=solver, options=opts, solver_options=effective_solver_options,
+        model=spec.name, solver=solver, options=all_opts,
+        solver_options=effective_solver_options,
         time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed,
         instance_hash=instance_hash(inst), recopt_version=_recopt_version(),
     )

@@ -136,21 +136,21 @@ _COMMON = (
 _MLCOL_HIGHS = {"highs": {"presolve": "off"}}
 
 register(ModelSpec(
-    name="SLCpct",
+    name="SLCpct", game="loop",
     description="Chasseray Model 1: one self-consumption loop (membership, loop status, "
                 "flows; distance and power rules)",
     family="loops", build=_build("SLCpct"), extract=_extract, derive=_derive,
     separable=None, options=_COMMON, card=CARD,
 ))
 register(ModelSpec(
-    name="MLCpct",
+    name="MLCpct", game="loop",
     description="Chasseray Model 7: up to n/2 disjoint loops, compact (pair variables, "
                 "symmetry breaking)",
     family="loops", build=_build("MLCpct"), extract=_extract, derive=_derive,
     separable=None, options=_COMMON, card=CARD,
 ))
 register(ModelSpec(
-    name="MLCol",
+    name="MLCol", game="loop",
     description="Chasseray Models 8-9: choice among enumerated feasible loops "
                 "(Dantzig-Wolfe columns; loop status from data)",
     family="loops", build=_build("MLCol"), extract=_extract, derive=_derive,

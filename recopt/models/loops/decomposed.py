@@ -286,13 +286,13 @@ def _register():
                "cost is the standalone cost for every design; exact, see the card)"),
     )
     register(ModelSpec(
-        name="SLExt",
+        name="SLExt", game="loop",
         description="Chasseray Models 3-5: Benders decomposition of SLCpct (master: "
                     "membership and loop status; one LP block per scenario and step)",
         family="loops", algorithm=_algorithm("SLExt"), options=_COMMON + benders, card=CARD,
     ))
     register(ModelSpec(
-        name="MLColExt",
+        name="MLColExt", game="loop",
         description="Chasseray Models 10-11: Benders decomposition of MLCol (master: loop "
                     "choices; one LP block per scenario and step)",
         family="loops", algorithm=_algorithm("MLColExt"),
