@@ -57,6 +57,8 @@ from recopt.models.sharing import (
     community_coalition,
     loop_coalition,
     loop_status,
+    remove_outside_span,
+    set_allocation,
 )
 from recopt.solve.runner import map_in_workers
 from recopt.solve.solvers import solve_pyomo
@@ -254,6 +256,7 @@ class ModelGame(Game):
         self.workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
         self.instance = instance
         self._separation_model = separation_model
+        self._separation = None
         self._key = id(self)
         t0 = time.perf_counter()
         _EVALUATORS[self._key] = _CoalitionLP(fixed_model, first_stage, first_vector, solver,
@@ -285,8 +288,12 @@ class ModelGame(Game):
         cached); the excess bound is the MILP's proven bound.
         """
         t0 = time.perf_counter()
-        m = self._separation_model()
-        add_excess_objective(m, allocation)
+        if self._separation is None:  # built once; allocation and span rows change
+            self._separation = self._separation_model()
+            add_excess_objective(self._separation, allocation)
+        m = self._separation
+        set_allocation(m, allocation)
+        remove_outside_span(m)
         if basis is not None:
             add_outside_span(m, basis)
         out = solve_pyomo(m, self.solver, mip_gap=1e-9,

@@ -202,6 +202,26 @@ def add_excess_objective(m, allocation) -> None:
         doc="1 <= |S| <= n - 1: neither the empty nor the grand coalition")
 
 
+_SPAN_COMPONENTS = ("outside_span", "span_down", "span_up", "span_residual", "span_sign",
+                    "span_minus", "span_plus", "SPAN_DIRECTIONS")
+
+
+def set_allocation(m, allocation) -> None:
+    """New values of the mutable ``allocation`` of :func:`add_excess_objective`."""
+    x = np.asarray(allocation, float)
+    if x.shape != (len(m.allocation),):
+        raise ModelError(f"allocation has {x.size} values for {len(m.allocation)} players")
+    for i, v in enumerate(x.tolist()):
+        m.allocation[i] = v
+
+
+def remove_outside_span(m) -> None:
+    """Undo :func:`add_outside_span` (before adding the next stage's span rows)."""
+    for name in _SPAN_COMPONENTS:
+        if hasattr(m, name):
+            m.del_component(name)
+
+
 def add_outside_span(m, basis) -> None:
     """Allow only coalitions whose vector ``z`` is outside a span.
 
