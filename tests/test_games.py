@@ -151,6 +151,8 @@ def test_community_game_rowgen_equals_enumeration_and_is_superadditive():
     g = G.community_game(community_instance(2, n=6), workers=1)
     assert G.superadditivity(g).holds
     _rowgen_equals_enumeration(g)
+    compact = G.community_game(community_instance(2, n=6), workers=1, separation="milp")
+    assert np.allclose(G.nucleolus(compact).allocation, G.nucleolus(g).allocation, atol=1e-5)
 
 
 def _rowgen_equals_enumeration(g):
@@ -174,11 +176,12 @@ def _brute_force_max_excess(g, x, basis=None):
     return best
 
 
-@pytest.mark.parametrize("family", ["community", "loop"])
-def test_separation_milp_equals_brute_force(family):
+@pytest.mark.parametrize("family, separation", [("community", "milp"),
+                                                ("community", "outer"), ("loop", "milp")])
+def test_separation_milp_equals_brute_force(family, separation):
     r = np.random.default_rng(7)
     if family == "community":
-        g = G.community_game(community_instance(3, n=5), workers=1)
+        g = G.community_game(community_instance(3, n=5), workers=1, separation=separation)
     else:
         g = G.loop_game(loop_instance(3, n=5), workers=1)
     vN = g.value(g.grand)

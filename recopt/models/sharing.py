@@ -306,3 +306,37 @@ def build_excess_lp(n: int, grand_value: float, rows, fixed=(), *,
     m.objective = pyo.Objective(expr=m.eps, sense=pyo.minimize, doc="min ε")
     m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     return m
+
+
+# --------------------------------------------------------------------------------------
+# the separation by outer approximation (community game)
+# --------------------------------------------------------------------------------------
+def build_separation_master(n: int, cut_constants, cut_slopes, allocation) -> pyo.ConcreteModel:
+    """The master of the decomposed separation: ``max θ - x·z`` over binary ``z``.
+
+    ``v`` is concave in ``z`` on ``[0, 1]^n`` (the community LP's value with ``z`` in
+    its right-hand sides), so every coalition LP solved at ``ẑ`` gives, through its
+    duals ``λ``, a cut ``v(z) <= a + g·z`` valid everywhere and tight at ``ẑ``
+    (``outer_cut``: ``θ <= a_k + g_k·z``). Same objective name and ``size_rule`` as
+    :func:`add_excess_objective`; :func:`add_outside_span` applies unchanged.
+    """
+    a = np.asarray(cut_constants, float)
+    g = np.asarray(cut_slopes, float).reshape(len(a), n)
+    x = np.asarray(allocation, float)
+    m = pyo.ConcreteModel(name="separation-master")
+    _membership(m, n, "binary")
+    m.CUTS = pyo.Set(initialize=range(len(a)), ordered=True, doc="coalition LPs solved")
+    m.allocation = pyo.Param(m.PLAYERS, mutable=True, initialize=dict(enumerate(x.tolist())),
+                             doc="x_i: the allocation tested, EUR")
+    m.coalition_value = pyo.Var(doc="θ: outer approximation of v(z), EUR")
+    m.outer_cut = pyo.Constraint(
+        m.CUTS, rule=lambda m, k: m.coalition_value <= float(a[k]) + pyo.quicksum(
+            float(g[k, i]) * m.member[i] for i in range(n) if g[k, i] != 0),
+        doc="θ <= a_k + g_k·z: LP duality cut of the coalition LP at ẑ_k")
+    m.objective = pyo.Objective(
+        expr=pyo.quicksum(m.allocation[i] * m.member[i] for i in m.PLAYERS) - m.coalition_value,
+        sense=pyo.minimize, doc="min x(S) - θ")
+    m.size_rule = pyo.Constraint(
+        expr=pyo.inequality(1, pyo.quicksum(m.member[i] for i in m.PLAYERS), n - 1),
+        doc="1 <= |S| <= n - 1")
+    return m
