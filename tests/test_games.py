@@ -13,11 +13,11 @@ import math
 import numpy as np
 import pytest
 
+from recopt.cli.solve import main as solve_main
 from recopt.data import make_instance
 from recopt.decomp import games as G
 from recopt.errors import ModelError
 from recopt.solve import load_result, solve
-from recopt.solve.cli import main as solve_main
 
 TOL = 1e-6
 

@@ -41,12 +41,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
+from recopt.decomp.parallel import map_in_workers
 from recopt.errors import ModelError, SolverError
 from recopt.models.loops import loop_data
 from recopt.models.loops.data import LoopData
@@ -61,9 +63,8 @@ from recopt.models.sharing import (
     remove_outside_span,
     set_allocation,
 )
-from recopt.solve.runner import map_in_workers
-from recopt.solve.solvers import solve_pyomo
-from recopt.solve.status import Status
+from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.games")
 
@@ -515,12 +516,10 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
     (``converged=False``). Efficiency holds exactly (every permutation's
     contributions sum to ``v(N)``); it is checked.
     """
-    from scipy.stats import norm
-
     t0 = time.perf_counter()
     n = game.n
     rng = np.random.default_rng(seed)
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     vN = game.value(game.grand)
     floor = rel_tol * abs(vN) / max(n, 1) if abs_tol is None else float(abs_tol)
     total = np.zeros(n)

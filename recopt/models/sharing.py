@@ -43,9 +43,10 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.errors import ModelError
+from recopt.models.construction import nonzero_index
 from recopt.models.loops.build import build_slcpct, fixed_single_loop
 from recopt.models.loops.data import LoopData
-from recopt.models.repartition import _Data, _index
+from recopt.models.repartition import RepartitionData
 
 CARD = "models/benefit-sharing.md"
 MEMBERSHIPS = ("fixed", "binary")
@@ -81,14 +82,14 @@ def community_coalition(instance: xr.Dataset, *, membership: str = "fixed") -> p
     sub-instance of ``S`` (tested). The variables carry no upper bound (the rows
     hold them), so the LP's right-hand sides are affine in ``z``.
     """
-    d = _Data.of(instance)
+    d = RepartitionData.of(instance)
     cp, pm = d.net_consumption, d.net_production
     U = cp.shape[2]
     m = pyo.ConcreteModel(name="community-coalition")
     _membership(m, U, membership)
     act = d.active[:, :, None]
-    cons = _index(act & (cp > 0))
-    prod = _index(act & (pm > 0))
+    cons = nonzero_index(act & (cp > 0))
+    prod = nonzero_index(act & (pm > 0))
     steps = list(zip(*(a.tolist() for a in np.nonzero(d.active)), strict=True))
     m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
     m.STEPS = pyo.Set(initialize=steps, dimen=2, ordered=True,
