@@ -629,7 +629,8 @@ def _check_efficiency(game: Game, x, what: str) -> None:
 
 
 def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
-                   tolerance: float, max_separations: int) -> LexResult:
+                   tolerance: float, max_separations: int,
+                   time_limit: float | None = None) -> LexResult:
     if method not in ("rowgen", "enumerate"):
         raise ModelError(f"method must be 'rowgen' or 'enumerate'; got {method!r}")
     t0 = time.perf_counter()
@@ -680,6 +681,10 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
             if n_sep >= max_separations:
                 raise SolverError(f"row generation: {max_separations} separations without "
                                   "convergence")
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                raise SolverError(f"row generation: time limit {time_limit:g} s reached "
+                                  f"({len(pool)} coalitions generated, stage "
+                                  f"{len(stages) + 1})")
             sep = game.separate(x, None if len(span) == 1 else B)
             n_sep += 1
             stage_sep += 1
@@ -735,7 +740,8 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
 
 
 def least_core(game: Game, *, method: str = "rowgen", solver: str = "highs",
-               tolerance: float = TOLERANCE, max_separations: int = 10_000) -> LexResult:
+               tolerance: float = TOLERANCE, max_separations: int = 10_000,
+               time_limit: float | None = None) -> LexResult:
     """A least-core allocation: ``min ε`` s.t. ``x(N) = v(N)``, ``v(S) - x(S) <= ε`` ∀S.
 
     Maschler, Peleg, Shapley, "Geometric properties of the kernel, nucleolus and
@@ -748,11 +754,12 @@ def least_core(game: Game, *, method: str = "rowgen", solver: str = "highs",
     is at most ε. ``"enumerate"``: all ``2^n - 2`` rows at once. ``epsilon <= 0``
     means the core is not empty and ``allocation`` is in it.
     """
-    return _lexicographic(game, method, False, solver, tolerance, max_separations)
+    return _lexicographic(game, method, False, solver, tolerance, max_separations, time_limit)
 
 
 def nucleolus(game: Game, *, method: str = "rowgen", solver: str = "highs",
-              tolerance: float = TOLERANCE, max_separations: int = 10_000) -> LexResult:
+              tolerance: float = TOLERANCE, max_separations: int = 10_000,
+              time_limit: float | None = None) -> LexResult:
     """The nucleolus (Schmeidler 1969, doi:10.1137/0117107) by the sequence of LPs.
 
     Stage k solves ``min ε`` over the allocations that keep the coalitions fixed at
@@ -765,7 +772,7 @@ def nucleolus(game: Game, *, method: str = "rowgen", solver: str = "highs",
     Helming, Jørnsten 1995, doi:10.1007/BF01243038): the separation MILP is
     restricted to coalitions outside the span (:func:`recopt.models.sharing.add_outside_span`).
     """
-    return _lexicographic(game, method, True, solver, tolerance, max_separations)
+    return _lexicographic(game, method, True, solver, tolerance, max_separations, time_limit)
 
 
 # --------------------------------------------------------------------------------------
