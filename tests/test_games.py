@@ -8,6 +8,7 @@ force, sampled Shapley against exact, the core check, the CLI end to end.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -296,6 +297,15 @@ def test_community_model_with_shapley_transfers_balance():
     assert float(r["sharing_transfer"].sum()) == pytest.approx(0.0, abs=1e-6)
     assert 0 <= r.attrs["sharing_gini"] <= 1
     assert "the model's own bills" in r.attrs["summary_text"]
+    keys_core = json.loads(r.attrs["sharing_keys_core"])
+    assert set(keys_core) == {f"KoR{k}" for k in range(1, 8)}
+    assert "not computed" in keys_core["KoR4"]  # no investments in this instance
+    assert len(r["rule_key"]) == 6
+    for k, flag in zip(r["rule_key"].values, r["key_in_core"].values, strict=True):
+        assert bool(flag) == keys_core[str(k)].startswith("in the core")
+        if not flag:  # its savings do not add up to v(N), or a coalition blocks it
+            total = float(r["key_saving"].sel(rule_key=k).sum())
+            assert "blocked by" in keys_core[str(k)] or total < saving(r) - 1e-6
 
 
 def test_sharing_option_is_refused_where_there_is_no_game():

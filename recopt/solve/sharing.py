@@ -20,7 +20,10 @@ loop models (SLCpct, MLCpct, MLCol, SLExt, MLColExt; one game per loop)
 
 KPIs on the allocation: ``sharing_benefit_max`` (13a) and ``sharing_benefit_min``
 (13b) over the members sharing, ``sharing_gini`` (Ospina (22)) of the shares; the
-core check of the allocation, and for communities of the model's own bills.
+core check of the allocation, and for communities of the model's own bills and of
+every rule key's bills (:data:`CORE_CHECKED_KEYS`, Mustika's KoR1-KoR7): variables
+``key_saving`` (rule_key, member) and ``key_in_core`` (rule_key), attr
+``sharing_keys_core``.
 """
 
 from __future__ import annotations
@@ -35,8 +38,45 @@ from recopt.data.instance import broadcast_price
 from recopt.data.schema import DIMS
 from recopt.decomp.games import allocate, community_game, core_check, loop_game
 from recopt.errors import RecoptError
+from recopt.keys.evaluate import evaluate_keys
 from recopt.metrics.community import gini
 from recopt.settle import meter_flows
+
+#: The rule keys whose bills a community Result checks against the core.
+CORE_CHECKED_KEYS = ("KoR1", "KoR2", "KoR3", "KoR4", "KoR5", "KoR6", "KoR7")
+
+
+def key_core_checks(instance: xr.Dataset, game, keys=CORE_CHECKED_KEYS) -> xr.Dataset:
+    """Each rule key's expected bill saving per member and whether it is in the core.
+
+    The keys are settled and billed by the one settlement rule
+    (:func:`recopt.keys.evaluate.evaluate_keys`); the saving vector of a key is an
+    allocation of *its* collective saving, so a key outside the optimum is never
+    efficient for the game's ``v(N)`` and the check then names the grand coalition
+    or a blocking coalition (:func:`recopt.decomp.games.core_check`).
+    """
+    w = instance["scenario_probability"]
+    names, savings, flags, text = [], [], [], {}
+    for key in keys:
+        try:
+            ds = evaluate_keys(instance, [key], metrics=["bill_saving"])
+        except RecoptError as exc:  # e.g. KoR4 without investments: said, not checked
+            text[key] = f"not computed: {exc}"
+            continue
+        saving = (ds["bill_saving"].isel(key=0) * w).sum("scenario").transpose("member")
+        check = core_check(game, saving.values)
+        names.append(key)
+        savings.append(saving.values)
+        flags.append(int(check.in_core))
+        text[key] = check.describe()
+    U = instance.sizes["member"]
+    out = xr.Dataset(
+        {"key_saving": (("rule_key", "member"), np.array(savings).reshape(len(names), U),
+                        {"units": "EUR", "long_name": "expected bill saving under the key"}),
+         "key_in_core": (("rule_key",), np.array(flags, np.int8), {"units": "1"})},
+        coords={"rule_key": np.array(names, dtype=object), "member": instance["member"].values})
+    out.attrs["sharing_keys_core"] = json.dumps(text)
+    return out
 
 
 def _expect(result: xr.Dataset, name: str, instance: xr.Dataset) -> np.ndarray:
@@ -102,11 +142,17 @@ def _share_community(instance, result, method, seed, rel_tol, solver, workers) -
         sharing_core=alloc.core.describe() if alloc.core else "one player",
         sharing_model_bills_core=own.describe(),
         sharing_detail=json.dumps(alloc.detail, default=float), **kpis)
+    keys = key_core_checks(instance, game)
+    ds = ds.merge(keys, combine_attrs="override")
+    ds.attrs.update(keys.attrs)
+    in_core = [str(k) for k, c in zip(keys["rule_key"].values, keys["key_in_core"].values,
+                                      strict=True) if c]
     ds.attrs["sharing_summary"] = (
         f"game       {method}: v(N) = {alloc.grand_value:,.2f} EUR, member shares "
         f"{kpis['sharing_benefit_min']:,.2f} .. {kpis['sharing_benefit_max']:,.2f} EUR "
         f"(Gini {kpis['sharing_gini']:.3f}); allocation {ds.attrs['sharing_core']}; "
-        f"the model's own bills: {own.describe()}")
+        f"the model's own bills: {own.describe()}; rule keys in the core: "
+        f"{', '.join(in_core) or 'none'}")
     return ds
 
 
