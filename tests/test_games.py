@@ -285,6 +285,8 @@ def test_cli_loop_model_with_nucleolus(tmp_path, capsys):
         assert np.isfinite(r["implied_internal_price"].values[k])
     assert np.allclose(r["payment"], r["standalone_cost"] - r["sharing_value"])
     assert r.attrs["sharing_benefit_max"] >= r.attrs["sharing_benefit_min"]
+    assert all(t.startswith(("holds", "fails"))
+               for t in json.loads(r.attrs["sharing_superadditivity"]).values())
 
 
 def test_community_model_with_shapley_transfers_balance():
@@ -296,6 +298,7 @@ def test_community_model_with_shapley_transfers_balance():
     assert np.allclose(r["shared_bill"], base - r["sharing_value"])
     assert float(r["sharing_transfer"].sum()) == pytest.approx(0.0, abs=1e-6)
     assert 0 <= r.attrs["sharing_gini"] <= 1
+    assert r.attrs["sharing_superadditivity"].startswith("holds")
     assert "the model's own bills" in r.attrs["summary_text"]
     keys_core = json.loads(r.attrs["sharing_keys_core"])
     assert set(keys_core) == {f"KoR{k}" for k in range(1, 8)}

@@ -292,8 +292,12 @@ class ModelGame(Game):
         fork = "fork" in mp.get_all_start_methods()
         cut = self.separation == "outer"
         if self.workers > 1 and fork and len(masks) >= PARALLEL_MIN_COALITIONS:
-            k = self.workers * 4
-            chunks = [masks[i::k] for i in range(k) if masks[i::k]]
+            # contiguous runs of sorted masks: neighbouring coalitions share most of
+            # their members, so each worker's warm-started LP moves little
+            k = self.workers * 2
+            ordered = sorted(masks)
+            size = -(-len(ordered) // k)
+            chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
             parts = map_in_workers(_evaluate_chunk,
                                    [(self._key, c, self.n, cut) for c in chunks], self.workers)
             found = {}

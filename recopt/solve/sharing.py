@@ -36,7 +36,13 @@ import xarray as xr
 
 from recopt.data.instance import broadcast_price
 from recopt.data.schema import DIMS
-from recopt.decomp.games import allocate, community_game, core_check, loop_game
+from recopt.decomp.games import (
+    allocate,
+    community_game,
+    core_check,
+    loop_game,
+    superadditivity,
+)
 from recopt.errors import RecoptError
 from recopt.keys.evaluate import evaluate_keys
 from recopt.metrics.community import gini
@@ -112,6 +118,21 @@ def share(instance: xr.Dataset, spec, result: xr.Dataset, model_options: dict, *
     return out
 
 
+#: Superadditivity is checked exhaustively in a Result up to this many players (3^n pairs).
+SUPERADDITIVITY_UP_TO = 10
+
+
+def _superadditivity_text(game) -> str:
+    if game.n > SUPERADDITIVITY_UP_TO:
+        return f"not checked ({game.n} players > {SUPERADDITIVITY_UP_TO})"
+    rep = superadditivity(game, max_exhaustive=SUPERADDITIVITY_UP_TO)
+    if rep.holds:
+        return f"holds ({rep.n_pairs} disjoint pairs)"
+    a, b = rep.worst_pair
+    return (f"fails: v({{{', '.join(a)}}}) + v({{{', '.join(b)}}}) exceeds their union's "
+            f"value by {rep.worst_violation:.6g} EUR")
+
+
 def _kpis(values: np.ndarray) -> dict:
     return {"sharing_benefit_max": float(values.max()) if values.size else math.nan,
             "sharing_benefit_min": float(values.min()) if values.size else math.nan,
@@ -141,6 +162,7 @@ def _share_community(instance, result, method, seed, rel_tol, solver, workers) -
         sharing_in_core=int(alloc.core.in_core) if alloc.core else 1,
         sharing_core=alloc.core.describe() if alloc.core else "one player",
         sharing_model_bills_core=own.describe(),
+        sharing_superadditivity=_superadditivity_text(game),
         sharing_detail=json.dumps(alloc.detail, default=float), **kpis)
     keys = key_core_checks(instance, game)
     ds = ds.merge(keys, combine_attrs="override")
@@ -183,7 +205,7 @@ def _share_loops(instance, result, options, method, seed, rel_tol, solver,
     price = np.full(len(loops), np.nan)
     residual = np.full(len(loops), np.nan)
     in_core = np.zeros(len(loops), np.int8)
-    details, cores = {}, []
+    details, cores, superadditive = {}, [], {}
     sharing = np.zeros(n, bool)
     for k, text in enumerate(result["loop_members"].values):
         names = [m for m in str(text).split(",") if m]
@@ -205,6 +227,7 @@ def _share_loops(instance, result, options, method, seed, rel_tol, solver,
         in_core[k] = int(alloc.core.in_core) if alloc.core else 1
         details[loops[k]] = alloc.detail
         cores.append(f"{loops[k]}: {alloc.core.describe() if alloc.core else 'one player'}")
+        superadditive[loops[k]] = _superadditivity_text(game)
     payment = standalone - share_
     eur = {"units": "EUR"}
     ds = xr.Dataset(
@@ -226,6 +249,7 @@ def _share_loops(instance, result, options, method, seed, rel_tol, solver,
     ds.attrs.update(sharing=method, sharing_game="loop", sharing_in_core=int(in_core[
         ~np.isnan(value)].all()) if np.isfinite(value).any() else 1,
         sharing_core="; ".join(cores), sharing_detail=json.dumps(details, default=float),
+        sharing_superadditivity=json.dumps(superadditive),
         **kpis)
     prices = ", ".join(f"{loops[k]} {price[k]:.4f}" for k in range(len(loops))
                        if np.isfinite(price[k]))
