@@ -164,11 +164,14 @@ class Game:
     def members_of(self, mask: int) -> list[str]:
         return [p for i, p in enumerate(self.players) if mask >> i & 1]
 
-    def separate(self, allocation, basis=None) -> Separation | None:
+    def separate(self, allocation, basis=None, threshold: float | None = None
+                 ) -> Separation | None:
         """The coalition of largest excess ``v(S) - x(S)`` (by enumeration here).
 
         ``basis`` (n, d): only coalitions ``z`` with ``basisᵀ z != 0`` (outside the
         span of the fixed coalitions); ``None``: every coalition but ∅ and N.
+        ``threshold``: a separation may return as soon as it has a coalition whose
+        excess exceeds it (its ``bound`` is then not a proof); ignored here.
         """
         return enumerate_separation(self, allocation, basis)
 
@@ -312,7 +315,8 @@ class ModelGame(Game):
             self.cuts[m] = (a, g)
         return [r[0] for r in results]
 
-    def separate(self, allocation, basis=None) -> Separation | None:
+    def separate(self, allocation, basis=None, threshold: float | None = None
+                 ) -> Separation | None:
         """The most violated coalition ``max_z v(z) - x·z`` (:mod:`recopt.models.sharing`).
 
         ``separation="milp"``: the compact MILP (the flow model with binary
@@ -322,7 +326,7 @@ class ModelGame(Game):
         (:meth:`_separate_outer`).
         """
         if self.separation == "outer":
-            return self._separate_outer(allocation, basis)
+            return self._separate_outer(allocation, basis, threshold)
         t0 = time.perf_counter()
         if self._separation is None:  # built once; allocation and span rows change
             self._separation = self._separation_model()
@@ -346,8 +350,8 @@ class ModelGame(Game):
         excess = v - float(np.asarray(allocation, float) @ mask_vector(mask, self.n))
         return Separation(mask, v, excess, -float(out.bound))
 
-    def _separate_outer(self, allocation, basis=None, tol: float = TOLERANCE
-                        ) -> Separation | None:
+    def _separate_outer(self, allocation, basis=None, threshold: float | None = None,
+                        tol: float = TOLERANCE) -> Separation | None:
         """Separation by outer approximation (Kelley's cutting planes; Geoffrion's
         generalised Benders decomposition, J. Optim. Theory Appl. 10 (1972) 237-260,
         doi:10.1007/BF00934810).
@@ -358,7 +362,9 @@ class ModelGame(Game):
         in ``z`` and θ only) gives an upper bound of the largest excess; its ``z`` is
         evaluated (one LP, a new cut) until the master's bound is within ``tol`` of
         the best coalition found, or the master proposes an evaluated coalition
-        (then its cut is tight there and the bound is reached).
+        (then its cut is tight there and the bound is reached), or — given a
+        ``threshold`` — a coalition of excess above it is found (early return: the
+        row generation proves optimality only when nothing exceeds ε).
         """
         t0 = time.perf_counter()
         x = np.asarray(allocation, float)
@@ -394,6 +400,8 @@ class ModelGame(Game):
                 best = Separation(mask, v, excess, bound)
             best.bound = bound
             if seen or bound <= best.excess + tol * scale:
+                break
+            if threshold is not None and best.excess > threshold:
                 break
         self.separation_seconds += time.perf_counter() - t0
         return best
@@ -689,7 +697,7 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
                 raise SolverError(f"row generation: time limit {time_limit:g} s reached "
                                   f"({len(pool)} coalitions generated, stage "
                                   f"{len(stages) + 1})")
-            sep = game.separate(x, None if len(span) == 1 else B)
+            sep = game.separate(x, None if len(span) == 1 else B, threshold=eps + tol)
             n_sep += 1
             stage_sep += 1
             if sep is None:
@@ -698,6 +706,8 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
             certificate = sep.bound
             if sep.bound <= eps + tol:
                 break
+            if sep.excess <= eps + tol and sep.bound <= eps + 3 * tol:
+                break  # certified within the separation's own tolerance
             if sep.excess <= eps + tol:
                 raise SolverError(f"separation bound {sep.bound:.9g} above ε {eps:.9g} but "
                                   f"its coalition's excess is {sep.excess:.9g}: MILP gap")
