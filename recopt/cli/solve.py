@@ -45,7 +45,7 @@ def list_models_text() -> str:
     lines = []
     for spec in sorted(all_models(), key=lambda s: (s.family, s.name)):
         lines.append(f"{spec.name:<10} [{spec.family}] {spec.description}")
-        for opt in spec.options:
+        for opt in spec.all_options:
             choices = f" (one of {', '.join(map(str, opt.choices))})" if opt.choices else ""
             lines.append(textwrap.fill(
                 f"--option {opt.name}=... default {opt.default!r}{choices}: {opt.help}",

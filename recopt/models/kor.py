@@ -505,7 +505,7 @@ PERIOD_TUNING = Tuning(lp_method="ipm")
 
 register(
     ModelSpec(
-        name="KoR8",
+        name="KoR8", game="community",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
         build=build_kor8,

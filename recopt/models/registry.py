@@ -39,6 +39,19 @@ from recopt.models.options import Option, Tuning, resolve_options
 __all__ = ["ModelSpec", "Option", "Tuning", "all_models", "build", "get", "register"]
 
 
+#: Ways to share a model's benefit among its members (:mod:`recopt.solve.sharing`).
+SHARING_CHOICES = ("none", "shapley", "nucleolus", "least_core")
+SHARING_OPTIONS = (
+    Option("sharing", str, "none",
+           "share the benefit as a cooperative game (card models/benefit-sharing.md): "
+           "shapley (exact up to 15 players, sampled beyond), nucleolus or least_core",
+           choices=SHARING_CHOICES),
+    Option("sharing_seed", int, 0, "seed of the sampled Shapley value"),
+    Option("sharing_tolerance", float, 0.01,
+           "sampled Shapley: stop when every 95 % CI half-width is below this fraction"),
+)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -62,10 +75,23 @@ class ModelSpec:
     """Solver capabilities found faster for this model (the user's options override)."""
     card: str = ""
     """Path of the model card, relative to the repository root."""
+    game: str | None = None
+    """``"community"`` or ``"loop"``: the model's benefit can be shared as that
+    cooperative game (option ``sharing``, :mod:`recopt.solve.sharing`)."""
+
+    @property
+    def all_options(self) -> tuple[Option, ...]:
+        """The model's options, and the sharing options when it has a game."""
+        return self.options + (SHARING_OPTIONS if self.game else ())
+
+    def model_options(self, opts: dict) -> dict:
+        """``opts`` without the sharing options (what the builder takes)."""
+        names = {o.name for o in SHARING_OPTIONS}
+        return {k: v for k, v in opts.items() if k not in names}
 
     def resolve_options(self, given: dict) -> dict:
         """Defaults filled in, values parsed, unknown names refused with a clear error."""
-        return resolve_options(self.options, given, self.name)
+        return resolve_options(self.all_options, given, self.name)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -105,7 +131,7 @@ def build(name: str, instance, **options):
     spec = get(name)
     if spec.build is None:
         raise ModelError(f"{name} is an algorithm, not a single Pyomo model")
-    opts = spec.resolve_options(options)
+    opts = spec.model_options(spec.resolve_options(options))
     if spec.prepare is not None:
         opts = spec.prepare(instance, **opts)
     return spec.build(instance, **opts)

@@ -569,7 +569,7 @@ def _keys_option(text):
 
 register(
     ModelSpec(
-        name="LP1",
+        name="LP1", game="community",
         description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
         family="keys",
         build=build_lp1,

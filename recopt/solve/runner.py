@@ -44,6 +44,7 @@ from recopt.decomp.blocks import (
 from recopt.errors import RecoptError, SolverError, SolverUnavailableError
 from recopt.models import registry
 from recopt.solve.result import write_result
+from recopt.solve.sharing import share
 from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
@@ -125,14 +126,29 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     """
     t_start = time.perf_counter()
     spec = registry.get(model)
-    opts = spec.resolve_options(model_options)
+    all_opts = spec.resolve_options(model_options)
+    opts = spec.model_options(all_opts)
     inst = as_instance(instance)
     run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
+    result = _solve_model(spec, inst, opts, run_opts, all_opts, solver=solver,
+                          mip_gap=mip_gap, threads=threads, solver_options=solver_options,
+                          time_limit=time_limit, seed=seed, workers=workers,
+                          block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start)
+    if all_opts.get("sharing", "none") != "none" and int(result.attrs.get("has_solution", 0)):
+        result = share(inst, spec, result, opts, method=all_opts["sharing"],
+                       seed=all_opts["sharing_seed"], rel_tol=all_opts["sharing_tolerance"],
+                       solver=solver, workers=workers)
+    return result
 
+
+def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threads,
+                 solver_options, time_limit, seed, workers, block_steps, pyomo_model,
+                 t_start) -> xr.Dataset:
+    """The body of :func:`solve` once the options are resolved: the model's Result."""
     effective_solver_options = {**tuned_options(solver, spec.tuning), **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
                      options=effective_solver_options or None)
-    run: dict[str, Any] = dict(model=spec.name, solver=solver, options=opts,
+    run: dict[str, Any] = dict(model=spec.name, solver=solver, options=all_opts,
                solver_options=effective_solver_options, time_limit=time_limit,
                mip_gap=mip_gap, threads=threads, seed=seed,
                instance_hash=instance_hash(inst), recopt_version=recopt_version())

@@ -132,21 +132,21 @@ COMMON_OPTIONS = (
 MLCOL_TUNING = Tuning(presolve=False)
 
 register(ModelSpec(
-    name="SLCpct",
+    name="SLCpct", game="loop",
     description="Chasseray Model 1: one self-consumption loop (membership, loop status, "
                 "flows; distance and power rules)",
     family="loops", build=builder("SLCpct"), extract=extract, derive=derive,
     separable=None, options=COMMON_OPTIONS, card=CARD,
 ))
 register(ModelSpec(
-    name="MLCpct",
+    name="MLCpct", game="loop",
     description="Chasseray Model 7: up to n/2 disjoint loops, compact (pair variables, "
                 "symmetry breaking)",
     family="loops", build=builder("MLCpct"), extract=extract, derive=derive,
     separable=None, options=COMMON_OPTIONS, card=CARD,
 ))
 register(ModelSpec(
-    name="MLCol",
+    name="MLCol", game="loop",
     description="Chasseray Models 8-9: choice among enumerated feasible loops "
                 "(Dantzig-Wolfe columns; loop status from data)",
     family="loops", build=builder("MLCol"), extract=extract, derive=derive,
@@ -187,14 +187,14 @@ MASTER_TUNING = Tuning(presolve=False)
 BENDERS_CARD = "models/SLExt-MLColExt.md"
 
 register(ModelSpec(
-    name="SLExt",
+    name="SLExt", game="loop",
     description="Chasseray Models 3-5: Benders decomposition of SLCpct (master: "
                 "membership and loop status; one LP block per scenario and step)",
     family="loops", algorithm="loop_benders", options=COMMON_OPTIONS + BENDERS_OPTIONS,
     card=BENDERS_CARD,
 ))
 register(ModelSpec(
-    name="MLColExt",
+    name="MLColExt", game="loop",
     description="Chasseray Models 10-11: Benders decomposition of MLCol (master: loop "
                 "choices; one LP block per scenario and step)",
     family="loops", algorithm="loop_benders",

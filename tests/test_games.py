@@ -1,0 +1,327 @@
+"""Cooperative games and their allocations (model card ``models/benefit-sharing.md``).
+
+Textbook games with known answers, the community and loop games against their
+models, row generation against full enumeration, the separation MILP against brute
+force, sampled Shapley against exact, the core check, the CLI end to end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from recopt.cli.solve import main as solve_main
+from recopt.data import make_instance
+from recopt.decomp import games as G
+from recopt.errors import ModelError
+from recopt.solve import load_result, solve
+
+TOL = 1e-6
+
+
+# --------------------------------------------------------------------------------------
+# instances
+# --------------------------------------------------------------------------------------
+def community_instance(seed: int, n: int = 5, T: int = 6, S: int = 2):
+    """Prosumers and consumers with member-specific grid prices, 2 scenarios."""
+    r = np.random.default_rng(seed)
+    prod = r.random(n) < 0.5
+    prod[0] = True
+    C = np.round(r.uniform(0, 3, (S, T, n)), 3)
+    P = np.round(r.uniform(0, 6, (S, T, n)) * prod, 3)
+    members = [f"m{i}" for i in range(n)]
+    return make_instance(
+        C, P, members=members,
+        price_grid_buy={m: float(v) for m, v in zip(members, r.uniform(0.18, 0.3, n),
+                                                    strict=True)},
+        price_grid_sell={m: float(v) for m, v in zip(members, r.uniform(0.02, 0.08, n),
+                                                     strict=True)},
+        price_community_buy=0.12, price_community_sell=0.1,
+        scenario_probability=r.dirichlet(np.ones(S)))
+
+
+def loop_instance(seed: int, n: int = 5, T: int = 6, S: int = 2):
+    """Actors close enough and small enough to form one loop together."""
+    r = np.random.default_rng(seed)
+    prod = r.random(n) < 0.5
+    prod[0] = True
+    C = np.round(r.uniform(0, 3, (S, T, n)) * (r.random((S, T, n)) < 0.85), 3)
+    P = np.round(r.uniform(0, 5, (S, T, n)) * prod, 3)
+    members = [f"a{i}" for i in range(n)]
+    return make_instance(
+        C, P, members=members,
+        price_grid_buy={m: float(v) for m, v in zip(members, r.uniform(0.15, 0.3, n),
+                                                    strict=True)},
+        price_grid_sell={m: float(v) for m, v in zip(members, r.uniform(0.02, 0.1, n),
+                                                     strict=True)},
+        price_community_buy=0.1, price_community_sell=0.1,
+        scenario_probability=r.dirichlet(np.ones(S)),
+        installed_power=np.where(prod, 3.0, 0.0), x_km=r.uniform(0, 1, n),
+        y_km=r.uniform(0, 1, n), attrs={"max_distance_km": 5.0, "max_loop_power_kw": 100.0})
+
+
+def saving(result) -> float:
+    w = result["scenario_probability"]
+    return float(((result["baseline_bill"] - result["bill"]).sum("member") * w).sum())
+
+
+# --------------------------------------------------------------------------------------
+# textbook games
+# --------------------------------------------------------------------------------------
+def glove():
+    """One left glove (L), two right gloves: a pair is worth 1."""
+    return G.TableGame(["L", "R1", "R2"],
+                       lambda m: float(min(m & 1, bin(m & 6).count("1"))))
+
+
+def test_glove_game_shapley_nucleolus_core():
+    g = glove()
+    assert np.allclose(G.shapley_exact(g), [2 / 3, 1 / 6, 1 / 6])
+    for method in ("rowgen", "enumerate"):
+        nu = G.nucleolus(g, method=method)
+        assert np.allclose(nu.allocation, [1, 0, 0], atol=TOL)  # the core is one point
+        assert G.least_core(g, method=method).epsilon == pytest.approx(0.0, abs=TOL)
+    check = G.core_check(g, G.shapley_exact(g))
+    assert not check.in_core and set(check.blocking) in ({"L", "R1"}, {"L", "R2"})
+    assert G.core_check(g, [1, 0, 0]).in_core
+
+
+def test_airport_game_shapley_is_littlechild_owen():
+    """Cost game c(S) = max runway of S: φ_i = Σ_{k<=i} (c_k - c_{k-1}) / (n - k + 1)."""
+    r = np.random.default_rng(3)
+    c = np.sort(r.uniform(1, 10, 7))
+    n = len(c)
+    g = G.TableGame([f"p{i}" for i in range(n)],
+                    lambda m: max((c[i] for i in range(n) if m >> i & 1), default=0.0))
+    diffs = np.diff(np.r_[0.0, c])
+    expected = [sum(diffs[k] / (n - k) for k in range(i + 1)) for i in range(n)]
+    assert np.allclose(G.shapley_exact(g), expected)
+
+
+@pytest.mark.parametrize("estate, talmud", [(100, [100 / 3] * 3), (200, [50, 75, 75]),
+                                            (300, [50, 100, 150])])
+def test_bankruptcy_nucleolus_is_the_talmud_rule(estate, talmud):
+    """Aumann & Maschler (1985): claims 100/200/300, the nucleolus is the Talmud rule."""
+    d = [100, 200, 300]
+    g = G.TableGame("abc", lambda m: max(0.0, estate - sum(d[i] for i in range(3)
+                                                            if not m >> i & 1)))
+    for method in ("rowgen", "enumerate"):
+        assert np.allclose(G.nucleolus(g, method=method).allocation, talmud, atol=1e-6)
+
+
+def test_null_basis_is_exact_and_integer():
+    rows = [np.ones(5, int), np.array([1, 1, 0, 0, 0]), np.array([0, 1, 1, 0, 0])]
+    B = G.null_basis(rows, 5)
+    assert B.shape == (5, 2) and B.dtype.kind == "i"
+    assert not (np.array(rows) @ B).any()
+    assert np.linalg.matrix_rank(np.vstack([np.array(rows), B.T])) == 5
+
+
+def test_random_table_games_rowgen_equals_enumeration_and_efficiency():
+    r = np.random.default_rng(0)
+    for trial in range(4):
+        n = 5
+        table = np.r_[0.0, r.uniform(0, 10, (1 << n) - 1)]
+        g = G.TableGame([f"p{i}" for i in range(n)], table)
+        a = G.nucleolus(g, method="rowgen")
+        b = G.nucleolus(g, method="enumerate")
+        assert np.allclose(a.allocation, b.allocation, atol=1e-6), trial
+        assert a.epsilon == pytest.approx(b.epsilon, abs=1e-6)
+        for x in (a.allocation, G.shapley_exact(g), G.least_core(g).allocation):
+            assert x.sum() == pytest.approx(table[-1])
+
+
+# --------------------------------------------------------------------------------------
+# the community game
+# --------------------------------------------------------------------------------------
+def test_community_value_is_lp1_on_the_sub_instance():
+    inst = community_instance(1)
+    g = G.community_game(inst, workers=1)
+    assert g.value(g.grand) == pytest.approx(saving(solve(inst, "LP1", workers=1)), abs=TOL)
+    for S in ([0, 2], [1, 3, 4], [0, 1, 2, 3]):
+        mask = sum(1 << i for i in S)
+        sub = inst.isel(member=S)
+        assert g.value(mask) == pytest.approx(saving(solve(sub, "LP1", workers=1)), abs=TOL)
+
+
+def test_community_game_rowgen_equals_enumeration_and_is_superadditive():
+    g = G.community_game(community_instance(2, n=6), workers=1)
+    assert G.superadditivity(g).holds
+    _rowgen_equals_enumeration(g)
+    compact = G.community_game(community_instance(2, n=6), workers=1, separation="milp")
+    assert np.allclose(G.nucleolus(compact).allocation, G.nucleolus(g).allocation, atol=1e-5)
+
+
+def _rowgen_equals_enumeration(g):
+    """Same least-core value (the least core is a set: both points in it), same nucleolus."""
+    a, b = G.least_core(g, method="rowgen"), G.least_core(g, method="enumerate")
+    assert a.epsilon == pytest.approx(b.epsilon, abs=1e-6)
+    for x in (a.allocation, b.allocation):
+        assert _brute_force_max_excess(g, x) <= a.epsilon + 1e-6
+    a, b = G.nucleolus(g, method="rowgen"), G.nucleolus(g, method="enumerate")
+    assert np.allclose(a.allocation, b.allocation, atol=1e-5)
+    assert a.n_coalitions <= (1 << g.n) - 2
+
+
+def _brute_force_max_excess(g, x, basis=None):
+    best = -math.inf
+    for mask in range(1, g.grand):
+        z = G.mask_vector(mask, g.n)
+        if basis is not None and not (z @ basis).any():
+            continue
+        best = max(best, g.value(mask) - x @ z)
+    return best
+
+
+@pytest.mark.parametrize("family, separation", [("community", "milp"),
+                                                ("community", "outer"), ("loop", "milp")])
+def test_separation_milp_equals_brute_force(family, separation):
+    r = np.random.default_rng(7)
+    if family == "community":
+        g = G.community_game(community_instance(3, n=5), workers=1, separation=separation)
+    else:
+        g = G.loop_game(loop_instance(3, n=5), workers=1)
+    vN = g.value(g.grand)
+    basis = G.null_basis([np.ones(5, int), np.array([1, 1, 0, 0, 0])], 5)
+    for _ in range(3):
+        x = r.dirichlet(np.ones(5)) * vN
+        sep = g.separate(x)
+        assert sep.excess == pytest.approx(_brute_force_max_excess(g, x), abs=1e-6)
+        assert sep.bound == pytest.approx(sep.excess, abs=1e-6)
+        sep = g.separate(x, basis)
+        assert (G.mask_vector(sep.mask, 5) @ basis).any()  # outside the span
+        assert sep.excess == pytest.approx(_brute_force_max_excess(g, x, basis), abs=1e-6)
+
+
+def test_core_check_finds_planted_blocking_coalition():
+    g = G.community_game(community_instance(4, n=5), workers=1)
+    core_point = G.least_core(g).allocation  # the community game has a non-empty core
+    assert G.least_core(g).epsilon <= 1e-7
+    assert G.core_check(g, core_point).in_core
+    planted = [0, 1]
+    mask = 0b11
+    x = core_point.copy()
+    deficit = x[planted].sum() - g.value(mask) + 1.0  # S = {0, 1} now short by 1 EUR
+    x[planted] -= deficit / 2
+    x[2:] += deficit / 3
+    check = G.core_check(g, x)
+    assert not check.in_core
+    assert check.max_excess >= g.value(mask) - x[planted].sum() - 1e-9
+    assert check.blocking_value > check.blocking_payoff
+
+
+def test_sampled_shapley_interval_covers_exact_on_ten_members():
+    g = G.community_game(community_instance(8, n=10, T=4, S=1), workers=1)
+    exact = G.shapley_exact(g)
+    est = G.shapley_sampled(g, seed=1, rel_tol=0.05, max_permutations=2000)
+    assert est.value.sum() == pytest.approx(exact.sum())
+    assert est.converged
+    covered = np.abs(est.value - exact) <= est.half_width
+    assert covered.sum() >= 8  # 95 % intervals: 9.5 of 10 expected
+    wide = G.shapley_sampled(g, seed=1, rel_tol=0.05, confidence=0.999,
+                             max_permutations=2000)
+    assert (np.abs(wide.value - exact) <= wide.half_width).all()
+
+
+# --------------------------------------------------------------------------------------
+# the loop game
+# --------------------------------------------------------------------------------------
+def test_loop_value_is_the_loop_models_benefit():
+    inst = loop_instance(11, n=5)
+    res = solve(inst, "SLCpct")
+    members = [m for m in str(res["loop_members"].values[0]).split(",") if m]
+    g = G.loop_game(inst, members, workers=1)
+    assert g.value(g.grand) == pytest.approx(float(res["benefit"].sel(member=members).sum()),
+                                             abs=TOL)
+    assert g.value(g.grand) == pytest.approx(float(res["benefit_total"]), abs=TOL)
+
+
+def test_loop_game_rowgen_equals_enumeration():
+    g = G.loop_game(loop_instance(5, n=5), workers=1)
+    report = G.superadditivity(g)
+    assert report.exhaustive and report.n_pairs == (3 ** 5 - 2 ** 6 + 1) // 2
+    _rowgen_equals_enumeration(g)
+
+
+def test_loop_game_refuses_an_infeasible_loop():
+    inst = loop_instance(5, n=4)
+    inst.attrs["max_loop_power_kw"] = 1.0
+    with pytest.raises(ModelError, match="power"):
+        G.loop_game(inst, workers=1)
+
+
+def test_parallel_evaluation_equals_serial():
+    inst = community_instance(9, n=7, T=3, S=1)
+    serial = G.community_game(inst, workers=1)
+    parallel = G.community_game(inst, workers=2)
+    masks = list(range(1 << 7))
+    assert np.allclose(serial.values(masks), parallel.values(masks), atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# wired into the runner and the CLI
+# --------------------------------------------------------------------------------------
+def test_cli_loop_model_with_nucleolus(tmp_path, capsys):
+    inst = loop_instance(12, n=5)
+    path = tmp_path / "loops.nc"
+    inst.to_netcdf(path)
+    out = tmp_path / "r.nc"
+    code = solve_main([str(path), "--model", "MLCol", "--option", "sharing=nucleolus",
+                       "-o", str(out)])
+    assert code == 0
+    assert "nucleolus per loop" in capsys.readouterr().out
+    r = load_result(out)
+    for k, text in enumerate(r["loop_members"].values):
+        names = [m for m in str(text).split(",") if m]
+        if len(names) < 2:
+            continue
+        value = float(r["loop_value"].values[k])
+        assert float(r["sharing_value"].sel(member=names).sum()) == pytest.approx(value)
+        assert value == pytest.approx(float(r["benefit"].sel(member=names).sum()), abs=1e-6)
+        assert np.isfinite(r["implied_internal_price"].values[k])
+    assert np.allclose(r["payment"], r["standalone_cost"] - r["sharing_value"])
+    assert r.attrs["sharing_benefit_max"] >= r.attrs["sharing_benefit_min"]
+    assert all(t.startswith(("holds", "fails"))
+               for t in json.loads(r.attrs["sharing_superadditivity"]).values())
+
+
+def test_community_model_with_shapley_transfers_balance():
+    inst = community_instance(6, n=5)
+    r = solve(inst, "LP1", workers=1, sharing="shapley")
+    w = r["scenario_probability"]
+    base = (r["baseline_bill"] * w).sum("scenario")
+    assert float(r["sharing_value"].sum()) == pytest.approx(saving(r))
+    assert np.allclose(r["shared_bill"], base - r["sharing_value"])
+    assert float(r["sharing_transfer"].sum()) == pytest.approx(0.0, abs=1e-6)
+    assert 0 <= r.attrs["sharing_gini"] <= 1
+    assert r.attrs["sharing_superadditivity"].startswith("holds")
+    assert "the model's own bills" in r.attrs["summary_text"]
+    keys_core = json.loads(r.attrs["sharing_keys_core"])
+    assert set(keys_core) == {f"KoR{k}" for k in range(1, 8)}
+    assert "not computed" in keys_core["KoR4"]  # no investments in this instance
+    assert len(r["rule_key"]) == 6
+    for k, flag in zip(r["rule_key"].values, r["key_in_core"].values, strict=True):
+        assert bool(flag) == keys_core[str(k)].startswith("in the core")
+        if not flag:  # its savings do not add up to v(N), or a coalition blocks it
+            total = float(r["key_saving"].sel(rule_key=k).sum())
+            assert "blocked by" in keys_core[str(k)] or total < saving(r) - 1e-6
+
+
+def test_sharing_option_is_refused_where_there_is_no_game():
+    with pytest.raises(ModelError, match="no option sharing"):
+        solve(community_instance(0), "LP2", sharing="shapley")
+    with pytest.raises(ModelError, match="must be one of"):
+        solve(community_instance(0), "LP1", sharing="banzhaf")
+
+
+def test_superadditivity_pair_count_is_exhaustive():
+    g = glove()
+    report = G.superadditivity(g)
+    assert report.exhaustive and report.holds
+    # disjoint non-empty unordered pairs of 3 players: (3^3 - 2 * 2^3 + 1) / 2 = 6
+    assert report.n_pairs == 6
+    assert list(itertools.chain(*report.worst_pair))
