@@ -25,6 +25,7 @@ from recopt.data.instance import (
     instance_hash,
     load,
     make_instance,
+    one_way_efficiency,
     save,
     validate,
 )
@@ -36,8 +37,11 @@ from recopt.data.schema import (
     PRICE_VARIABLES,
     SCENARIO,
     SCHEMA_VERSION,
+    STORAGE_FIELDS,
+    STORAGE_KINDS,
     TIME,
     VARIABLES,
+    storage_variable,
 )
 
 __all__ = [
@@ -49,6 +53,10 @@ __all__ = [
     "instance_hash",
     "broadcast_price",
     "billing_period_index",
+    "one_way_efficiency",
+    "storage_variable",
+    "STORAGE_FIELDS",
+    "STORAGE_KINDS",
     "ATTRIBUTES",
     "DIMS",
     "ENERGY_VARIABLES",
