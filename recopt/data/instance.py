@@ -704,12 +704,6 @@ def _validate_storage(new_vars: dict[str, xr.Variable], coords: Mapping[str, np.
         v = {f: new_vars[names[f]].values for f in STORAGE_FIELDS}
         owner = v["power_kw"] > 0
 
-        def fail(mask: np.ndarray, field: str, what: str) -> None:
-            i = int(np.flatnonzero(mask)[0])
-            raise InstanceError(
-                f"{names[field]} of member {members[i]} is {v[field][i]:g}: {what} "
-                f"({int(mask.sum())} member(s))", names[field])
-
         for mask, field, what in (
             (owner & (v["energy_kwh"] <= 0), "energy_kwh",
              f"a member with {names['power_kw']} > 0 needs a positive capacity in kWh"),
@@ -721,7 +715,10 @@ def _validate_storage(new_vars: dict[str, xr.Variable], coords: Mapping[str, np.
              "an efficiency lies in (0, 1]"),
         ):
             if mask.any():
-                fail(mask, field, what)
+                i = int(np.flatnonzero(mask)[0])
+                raise InstanceError(
+                    f"{names[field]} of member {members[i]} is {v[field][i]:g}: {what} "
+                    f"({int(mask.sum())} member(s))", names[field])
     if "ev_power_kw" in new_vars and "ev_available" not in new_vars:
         new_vars["ev_available"] = xr.Variable(
             (TIME, MEMBER), np.ones((coords[TIME].size, members.size), bool), {"units": "1"})
