@@ -107,6 +107,7 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 def _load_all() -> None:
     # Importing the model modules registers them.
+    import recopt.models.ems  # noqa: F401
     import recopt.models.kor  # noqa: F401
     import recopt.models.logaas  # noqa: F401
     import recopt.models.loops  # noqa: F401

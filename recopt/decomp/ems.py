@@ -1,0 +1,202 @@
+"""The staged solve of EMS3 / EMS4: lexicographic penalty and the complementarity fix.
+
+Mustika et al., Applied Energy 323 (2022) 119552, doi:10.1016/j.apenergy.2022.119552,
+§3.1.3-3.1.5: the LPs (17)-(32), the penalty (33)-(35) and the paper's post-check that
+no pair (gd+, gd-), (comm+, comm-), (st+, st-) is simultaneously positive (check C6
+of ``models/EMS1-EMS4.md``).
+
+Per scenario (scenarios are independent LPs):
+
+1. min f1 (grid export for EMS3, import for EMS4), or ``f1 + alpha sum rho`` with
+   ``penalty="weighted"``;
+2. ``penalty="lexicographic"``: keep ``f1 <= f1* + tol max(1, |f1*|)`` and minimise
+   ``sum rho`` -- the limit alpha -> 0+ of (35), so f1 is unchanged (the paper's "with a
+   proper selection of alpha");
+3. check C6. If violated and ``complementarity="fix"``: keep f1 (and sum rho) and
+   minimise ``sum (st+ + st-) + sum (gd+ + gd-) + sum (comm+ + comm-)``. Reducing both
+   halves of a grid or community pair by the same amount keeps every constraint, so no
+   such pair survives this stage; a storage pair may (with mu < 1, burning surplus in the
+   losses can be what keeps f1 low). If the LP optimum is reached by a complementary
+   point it is optimal for the complementary (MILP) problem too, because the LP is its
+   relaxation; if not, the MILP with one binary per storage unit and step
+   (``binaries=True``) is solved: exact for f1. Its later stages (rho, exchanges) are
+   LPs at the charge/discharge modes the MILP chose.
+   ``complementarity="report"`` keeps the LP solution and returns status ``error`` when
+   C6 fails (never silently accepted).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
+from recopt.models.ems import build, extract, with_indicators_of
+from recopt.solve.solvers import solve_pyomo
+from recopt.solve.status import Status, worst
+
+__all__ = ["solve_ems", "keep_objective"]
+
+
+def keep_objective(m: pyo.ConcreteModel, name: str, expr, tolerance: float) -> float:
+    """Add ``expr <= value(expr) + tolerance max(1, |value|)`` as constraint ``name``."""
+    best = float(pyo.value(expr))
+    setattr(m, name, pyo.Constraint(
+        expr=expr <= best + tolerance * max(1.0, abs(best)),
+        doc=f"lexicographic stage: keep {name.removeprefix('keep_')} at its optimum"))
+    return best
+
+
+def _set_objective(m: pyo.ConcreteModel, expr, doc: str) -> None:
+    for obj in m.component_objects(pyo.Objective, active=True):
+        obj.deactivate()
+    name = f"stage_objective_{sum(1 for _ in m.component_objects(pyo.Objective))}"
+    setattr(m, name, pyo.Objective(expr=expr, sense=pyo.minimize, doc=doc))
+
+
+def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, dict]:
+    """Run stages 1-3 on one model; returns outcomes and what was done."""
+    info = {"stages": ["f1"], "f1": math.nan, "rho": math.nan}
+    outs = [run(m)]
+    if outs[-1].status != Status.OPTIMAL:
+        return outs, info
+    info["f1"] = float(pyo.value(m.first_objective))
+    if hasattr(m, "charging"):  # MILP: the later stages run at the modes found
+        for var in m.charging.values():
+            var.fix(round(var.value or 0.0))
+        info["stages"][-1] = "f1 (MILP)"
+    if penalty == "lexicographic":
+        keep_objective(m, "keep_first_objective", m.first_objective, tol)
+        _set_objective(m, m.variation_total, "lexicographic stage: min sum rho (34)")
+        outs.append(run(m))
+        info["stages"].append("rho")
+        if outs[-1].status != Status.OPTIMAL:
+            return outs, info
+    if penalty != "none":
+        info["rho"] = float(pyo.value(m.variation_total))
+    viol = complementarity_violations(extract([m], instance_s))
+    info["violations_lp"] = sum(viol.values())
+    if sum(viol.values()) and complementarity == "fix":
+        if "keep_first_objective" not in m.component_map(pyo.Constraint):
+            keep_objective(m, "keep_first_objective", m.first_objective, tol)
+        if penalty != "none":
+            keep_objective(m, "keep_variation", m.variation_total, tol)
+        dt = m.recopt_meta["power"].step_hours
+        exchange = dt * (pyo.quicksum(m.grid_import.values()) + pyo.quicksum(
+            m.grid_export.values()) + pyo.quicksum(m.community_import.values())
+            + pyo.quicksum(m.community_export.values()))
+        _set_objective(m, m.storage_throughput + exchange,
+                       "complementarity stage: min storage throughput and exchanges at f1*")
+        outs.append(run(m))
+        info["stages"].append("complementarity")
+    return outs, info
+
+
+def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
+              solver="highs", mip_gap=None, threads=None, options=None,
+              penalty="none", alpha=1.0, final_soc="at_least", complementarity="fix",
+              lex_tolerance=1e-7) -> xr.Dataset:
+    """Solve EMS3 or EMS4 on every scenario and return the Result (the schedule).
+
+    The Result holds the schedule of :mod:`recopt.ems.schedule`, grid-based SCR (29) and
+    SSR (31), and attrs: ``objective`` (expected f1, kWh), ``variation`` (expected
+    sum rho), ``complementarity_violations`` (after the fix; 0 unless
+    ``complementarity="report"``), ``milp`` (1 when binaries were needed), the stage list
+    and the time split (build / compile / solve).
+    """
+    deadline = None if time_limit is None else time.time() + float(time_limit)
+    solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
+
+    def run(m):
+        kw = dict(solver_kw)
+        if deadline is not None:
+            kw["time_limit"] = max(0.0, deadline - time.time())
+        return solve_pyomo(m, **kw)
+
+    S = instance.sizes["scenario"]
+    models, outcomes, infos = [], [], []
+    build_s = 0.0
+    for s in range(S):
+        inst_s = instance.isel(scenario=[s])
+        t0 = time.perf_counter()
+        m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
+                  binaries=complementarity == "binary")
+        build_s += time.perf_counter() - t0
+        outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
+        outcomes += outs
+        if outs[-1].status == Status.OPTIMAL and complementarity == "fix":
+            left = complementarity_violations(extract([m], inst_s))
+            if sum(left.values()):  # the LP optimum needs simultaneous charge/discharge
+                t0 = time.perf_counter()
+                m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
+                          final_soc=final_soc, binaries=True)
+                build_s += time.perf_counter() - t0
+                outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
+                outcomes += outs
+                info = {**info2, "milp": True, "violations_lp": info["violations_lp"]}
+        models.append(m)
+        infos.append(info)
+    status = worst(o.status for o in outcomes)
+    has_solution = all(o.has_solution for o in outcomes[-len(models):]) and \
+        status in (Status.OPTIMAL, Status.FEASIBLE)
+    t1 = time.perf_counter()
+    attrs = dict(
+        solver_version=outcomes[0].solver_version, build_seconds=build_s,
+        compile_seconds=sum(o.compile_seconds for o in outcomes),
+        solve_seconds=sum(o.solve_seconds for o in outcomes),
+        n_variables=sum(o.n_variables for o in outcomes[:1]) * S,
+        n_constraints=sum(o.n_constraints for o in outcomes[:1]) * S,
+        n_integer=max(o.n_integer for o in outcomes), solves=len(outcomes), blocks=S,
+        workers=1, stages=",".join(infos[0]["stages"]),
+        milp=int(any(i.get("milp") for i in infos)),
+        complementarity_violations_lp=int(sum(i.get("violations_lp", 0) for i in infos)),
+    )
+    message = "; ".join(sorted({o.message for o in outcomes if o.message}))
+    if not has_solution:
+        result = xr.Dataset(coords={d: instance[d].values for d in
+                                    ("scenario", "time", "member")})
+        attrs.update(status=status.value if status != Status.OPTIMAL else Status.ERROR.value,
+                     message=message, has_solution=False, objective=math.nan,
+                     bound=math.nan, gap=math.nan, extract_seconds=0.0)
+        result.attrs.update(attrs)
+        return result
+    schedule = extract(models, instance)
+    result = with_indicators_of(instance, schedule)
+    checks = check_schedule(instance, schedule, final_soc=final_soc)
+    viol = sum(v for k, v in checks.items() if k.startswith("complementarity_"))
+    prob = np.asarray(instance["scenario_probability"].values, float)
+    f1 = np.array([float(pyo.value(m.first_objective)) for m in models])
+    rho = np.array([float(pyo.value(m.variation_total)) if penalty != "none" else 0.0
+                    for m in models])
+    if viol:
+        status = Status.ERROR
+        message = (f"complementarity check C6 failed at {viol} (step, member) pairs "
+                   f"(grid/community/storage halves both > {TOLERANCE_KWH:g} kWh); rerun "
+                   "with complementarity=fix or binary" + (f"; {message}" if message else ""))
+    result["scenario_probability"] = instance["scenario_probability"]
+    attrs.update(
+        status=status.value, message=message, has_solution=True,
+        objective=float((prob * f1).sum()), bound=float((prob * f1).sum()),
+        gap=0.0 if status == Status.OPTIMAL else math.nan,
+        variation=float((prob * rho).sum()), complementarity_violations=int(viol),
+        max_balance_error_kwh=checks["balance"], max_soc_dynamics_error=checks["soc_dynamics"],
+        extract_seconds=time.perf_counter() - t1,
+        summary_text=_summary(ems, result, f1, rho, penalty, attrs),
+    )
+    result.attrs.update(attrs)
+    return result
+
+
+def _summary(ems, result, f1, rho, penalty, attrs) -> str:
+    what = "grid export" if ems == "EMS3" else "grid import"
+    lines = [f"{ems:<10} {what} {f1.mean():,.3f} kWh; grid-based SCR "
+             f"{float(result['grid_scr'].mean()):.1%}, SSR {float(result['grid_ssr'].mean()):.1%}"
+             + (f"; sum rho {rho.mean():.4g}" if penalty != "none" else "")]
+    lines.append(f"stages     {attrs['stages']}" + (" + MILP (binaries)" if attrs["milp"] else "")
+                 + f"; LP complementarity violations before the fix: "
+                 f"{attrs['complementarity_violations_lp']}")
+    return "\n".join(lines)
