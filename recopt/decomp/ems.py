@@ -62,7 +62,7 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
     """Run stages 1-3 on one model; returns outcomes and what was done."""
     info = {"stages": ["f1"], "f1": math.nan, "rho": math.nan}
     outs = [run(m)]
-    if outs[-1].status != Status.OPTIMAL:
+    if not outs[-1].has_solution:
         return outs, info
     info["f1"] = float(pyo.value(m.first_objective))
     if hasattr(m, "charging"):  # MILP: the later stages run at the modes found
@@ -72,9 +72,9 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
     if penalty == "lexicographic":
         keep_objective(m, "keep_first_objective", m.first_objective, tol)
         _set_objective(m, m.variation_total, "lexicographic stage: min sum rho (34)")
-        outs.append(run(m))
+        outs.append(run(m, True))
         info["stages"].append("rho")
-        if outs[-1].status != Status.OPTIMAL:
+        if not outs[-1].has_solution:
             return outs, info
     if penalty != "none":
         info["rho"] = float(pyo.value(m.variation_total))
@@ -91,7 +91,7 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
             + pyo.quicksum(m.community_export.values()))
         _set_objective(m, m.storage_throughput + exchange,
                        "complementarity stage: min storage throughput and exchanges at f1*")
-        outs.append(run(m))
+        outs.append(run(m, True))
         info["stages"].append("complementarity")
     return outs, info
 
@@ -111,8 +111,13 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
     deadline = None if time_limit is None else time.time() + float(time_limit)
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
 
-    def run(m):
+    def run(m, later_stage=False):
         kw = dict(solver_kw)
+        if later_stage and solver == "highs" and "solver" not in (options or {}):
+            # the lexicographic stages are degenerate LPs: HiGHS's interior point (with
+            # crossover: a vertex) took 11 s where its simplex had not finished in 60 s
+            # (EMS4 + penalty on the shipped Le Cailar case)
+            kw["options"] = {**(options or {}), "solver": "ipm"}
         if deadline is not None:
             kw["time_limit"] = max(0.0, deadline - time.time())
         return solve_pyomo(m, **kw)
@@ -128,7 +133,7 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
         build_s += time.perf_counter() - t0
         outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
         outcomes += outs
-        if outs[-1].status == Status.OPTIMAL and complementarity == "fix":
+        if outs[-1].has_solution and complementarity == "fix":
             left = complementarity_violations(extract([m], inst_s))
             if sum(left.values()):  # the LP optimum needs simultaneous charge/discharge
                 t0 = time.perf_counter()
@@ -141,8 +146,7 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
         models.append(m)
         infos.append(info)
     status = worst(o.status for o in outcomes)
-    has_solution = all(o.has_solution for o in outcomes[-len(models):]) and \
-        status in (Status.OPTIMAL, Status.FEASIBLE)
+    has_solution = all(o.has_solution for o in outcomes)
     t1 = time.perf_counter()
     attrs = dict(
         solver_version=outcomes[0].solver_version, build_seconds=build_s,
@@ -180,8 +184,9 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
     result["scenario_probability"] = instance["scenario_probability"]
     attrs.update(
         status=status.value, message=message, has_solution=True,
-        objective=float((prob * f1).sum()), bound=float((prob * f1).sum()),
-        gap=0.0 if status == Status.OPTIMAL else math.nan,
+        objective=float((prob * f1).sum()),
+        bound=float((prob * f1).sum()) if status == Status.OPTIMAL else math.nan,
+        gap=0.0 if status == Status.OPTIMAL else max(o.gap for o in outcomes),
         variation=float((prob * rho).sum()), complementarity_violations=int(viol),
         max_balance_error_kwh=checks["balance"], max_soc_dynamics_error=checks["soc_dynamics"],
         extract_seconds=time.perf_counter() - t1,

@@ -32,6 +32,7 @@ from recopt.ems.schedule import schedule_dataset
 from recopt.ems.stage2 import with_indicators
 from recopt.ems.storage import PowerData, StorageUnits
 from recopt.errors import ModelError
+from recopt.models.construction import templated_constraints
 from recopt.models.registry import ModelSpec, Option, register
 
 CARD = "models/EMS1-EMS4.md"
@@ -46,9 +47,16 @@ def _values(var) -> np.ndarray:
                        float)
 
 
+def _grid(a: np.ndarray) -> dict:
+    """A (T, U) array as the {(n, t): value} initializer of a (MEMBERS, STEPS) Param."""
+    T, U = a.shape
+    return dict(zip(((n, t) for n in range(U) for t in range(T)), a.T.ravel().tolist(),
+                    strict=True))
+
+
 def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
           penalty: str = "none", alpha: float = 1.0, final_soc: str = "at_least",
-          binaries: bool = False, complementarity: str = "fix",
+          binaries: bool = False, complementarity: str = "fix", templates: bool = True,
           **_ignored) -> pyo.ConcreteModel:
     """Build EMS3 or EMS4 for one scenario of ``instance``.
 
@@ -87,7 +95,6 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     T, U = load.shape
     K = units.size
     dt = pw.step_hours
-    owned = [np.flatnonzero(units.member == n).tolist() for n in range(U)]
     gain_c, gain_d = units.soc_gain(dt)
 
     m = pyo.ConcreteModel(name=ems)
@@ -96,12 +103,20 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     m.MEMBERS = pyo.RangeSet(0, U - 1, doc="member positions n")
     m.STEPS = pyo.RangeSet(0, T - 1, doc="steps t (0-based), length Delta t")
     m.BOUNDARIES = pyo.RangeSet(0, T, doc="SoC instants: start of each step and the end")
-    m.UNITS = pyo.Set(initialize=range(K), ordered=True,
-                      doc="storage units k (battery or EV) with owner member[k]")
+    slot = [int((units.member[:k] == units.member[k]).sum()) for k in range(K)]
+    unit_index = [(int(units.member[k]), slot[k]) for k in range(K)]
+    m.UNITS = pyo.Set(initialize=unit_index, dimen=2, ordered=True,
+                      doc="storage units (n, j): the j-th storage (battery, EV) of member n")
+    m.UNITS_OF = pyo.Set(m.MEMBERS, initialize={n: [j for (u, j) in unit_index if u == n]
+                                                for n in range(U)},
+                         doc="the storage slots j of each member n")
 
     # ---- flows, kW --------------------------------------------------------------------
-    m.grid_import = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
-                            doc="P^gd+: contractual import from the grid, kW (1)")
+    peak = pw.peak_load_kw[scenario]
+    m.grid_import = pyo.Var(
+        m.MEMBERS, m.STEPS, bounds=lambda m, n, t: (0.0, float(peak[n])),
+        doc="P^gd+: contractual import from the grid, kW (1); its upper bound is (19) in "
+            "linear form (S-4): P^gd+_{n,t} <= max_tau P^load_{n,tau}")
     m.grid_export = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
                             doc="P^gd-: contractual export to the grid, kW (1)")
     m.community_import = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
@@ -110,8 +125,6 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
                                  doc="P^comm-: export to the community, kW (2)")
     m.self_consumption = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
                                  doc="P^indsc: power used behind the member's own meter, kW")
-    m.meter_net = pyo.Var(m.MEMBERS, m.STEPS,
-                          doc="P^meter+ - P^meter-: net meter withdrawal, kW (3), (28)")
     # ---- storage, kW and % -------------------------------------------------------------
     m.charge = pyo.Var(m.UNITS, m.STEPS, bounds=(0, None),
                        doc="P^st+: storage charge, kW; <= P^st_max (20); 0 when an EV is "
@@ -121,76 +134,80 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
                               "is away (S-5)")
     m.soc = pyo.Var(m.UNITS, m.BOUNDARIES,
                     doc="SOC^st: state of charge at each boundary, % of E^st_max; bounds (21)")
-    for k in range(K):
+    for k, (n, j) in enumerate(unit_index):
         ub = float(units.power_kw[k])
         for t in range(T):
             cap = ub if units.available[t, k] else 0.0
-            m.charge[k, t].setub(cap)
-            m.discharge[k, t].setub(cap)
+            m.charge[n, j, t].setub(cap)
+            m.discharge[n, j, t].setub(cap)
         for t in range(T + 1):
-            m.soc[k, t].setlb(float(units.soc_min[k]))
-            m.soc[k, t].setub(float(units.soc_max[k]))
+            m.soc[n, j, t].setlb(float(units.soc_min[k]))
+            m.soc[n, j, t].setub(float(units.soc_max[k]))
 
-    def storage_out(n, t):
-        return sum(m.discharge[k, t] for k in owned[n])
-
-    def storage_in(n, t):
-        return sum(m.charge[k, t] for k in owned[n])
-
-    # ---- (17)-(19) flow limits -------------------------------------------------------------
+    # ---- data as Params (so that the indexed rows below are built as templates) -----
+    m.pv_kw = pyo.Param(m.MEMBERS, m.STEPS, initialize=_grid(pv), doc="P^PV, kW")
+    m.load_kw = pyo.Param(m.MEMBERS, m.STEPS, initialize=_grid(load), doc="P^load, kW")
+    m.peak_load = pyo.Param(m.MEMBERS, initialize=dict(enumerate(
+        pw.peak_load_kw[scenario].tolist())), doc="L^_n = max_t P^load_{n,t}, kW (19)")
+    per_unit = lambda a: dict(zip(unit_index, np.asarray(a, float).tolist(),  # noqa: E731
+                                  strict=True))
+    m.charge_gain = pyo.Param(m.UNITS, initialize=per_unit(gain_c),
+                              doc="mu dt 100 / E: % of SoC per kW charged over a step (22)")
+    m.discharge_gain = pyo.Param(m.UNITS, initialize=per_unit(gain_d),
+                                 doc="dt 100 / (mu E): % of SoC per kW discharged (22)")
+    m.soc_init = pyo.Param(m.UNITS, initialize=per_unit(units.soc_init),
+                           doc="SOC^init, % (23)")
     subs = pw.subscribed_kw
-    if subs is not None:
-        m.subs_import = pyo.Constraint(
+    with templated_constraints(templates):
+        # ---- (17)-(19) flow limits ---------------------------------------------------------
+        if subs is not None:
+            m.subscribed = pyo.Param(m.MEMBERS, initialize=dict(enumerate(subs.tolist())),
+                                     doc="P^subs, kW (= kVA)")
+            m.subs_import = pyo.Constraint(
+                m.MEMBERS, m.STEPS,
+                rule=lambda m, n, t: m.grid_import[n, t] + m.community_import[n, t]
+                <= m.subscribed[n],
+                doc="(17) P^gd+ + P^comm+ <= P^subs")
+            m.subs_export = pyo.Constraint(
+                m.MEMBERS, m.STEPS,
+                rule=lambda m, n, t: m.grid_export[n, t] + m.community_export[n, t]
+                <= m.subscribed[n],
+                doc="(18) P^gd- + P^comm- <= P^subs")
+        # ---- (22)-(24) storage dynamics ---------------------------------------------------
+        m.soc_dynamics = pyo.Constraint(
+            m.UNITS, m.STEPS,
+            rule=lambda m, n, j, t: m.soc[n, j, t + 1] == m.soc[n, j, t]
+            + m.charge_gain[n, j] * m.charge[n, j, t]
+            - m.discharge_gain[n, j] * m.discharge[n, j, t],
+            doc="(22) SOC_{t+1} = SOC_t + (mu P^st+ - P^st-/mu) dt 100/E")
+        m.soc_initial = pyo.Constraint(
+            m.UNITS, rule=lambda m, n, j: m.soc[n, j, 0] == m.soc_init[n, j],
+            doc="(23) SOC_1 = SOC^init")
+        if final_soc == "equal":
+            m.soc_final = pyo.Constraint(
+                m.UNITS, rule=lambda m, n, j: m.soc[n, j, T] == m.soc_init[n, j],
+                doc="(24) as the text says: SOC_end = SOC^init")
+        else:
+            m.soc_final = pyo.Constraint(
+                m.UNITS, rule=lambda m, n, j: m.soc[n, j, T] >= m.soc_init[n, j],
+                doc="(24) as printed: SOC_end >= SOC^init")
+        # ---- (25)-(27) power balances ((28) is the split done by extract()) ----------
+        m.supply_balance = pyo.Constraint(
             m.MEMBERS, m.STEPS,
-            rule=lambda m, n, t: m.grid_import[n, t] + m.community_import[n, t]
-            <= float(subs[n]),
-            doc="(17) P^gd+ + P^comm+ <= P^subs")
-        m.subs_export = pyo.Constraint(
+            rule=lambda m, n, t: m.pv_kw[n, t]
+            + sum(m.discharge[n, j, t] for j in m.UNITS_OF[n])
+            == m.self_consumption[n, t] + m.grid_export[n, t] + m.community_export[n, t],
+            doc="(25) P^PV + P^bat- + P^EV- = P^indsc + P^gd- + P^comm-")
+        m.demand_balance = pyo.Constraint(
             m.MEMBERS, m.STEPS,
-            rule=lambda m, n, t: m.grid_export[n, t] + m.community_export[n, t]
-            <= float(subs[n]),
-            doc="(18) P^gd- + P^comm- <= P^subs")
-    peak = pw.peak_load_kw[scenario]
-    m.peak_import = pyo.Constraint(
-        m.MEMBERS, m.STEPS, rule=lambda m, n, t: m.grid_import[n, t] <= float(peak[n]),
-        doc="(19) in linear form (S-4): P^gd+_{n,t} <= max_tau P^load_{n,tau}")
-    # ---- (22)-(24) storage dynamics -------------------------------------------------------
-    m.soc_dynamics = pyo.Constraint(
-        m.UNITS, m.STEPS,
-        rule=lambda m, k, t: m.soc[k, t + 1] == m.soc[k, t]
-        + float(gain_c[k]) * m.charge[k, t] - float(gain_d[k]) * m.discharge[k, t],
-        doc="(22) SOC_{t+1} = SOC_t + (mu P^st+ - P^st-/mu) dt 100/E")
-    m.soc_initial = pyo.Constraint(
-        m.UNITS, rule=lambda m, k: m.soc[k, 0] == float(units.soc_init[k]),
-        doc="(23) SOC_1 = SOC^init")
-    if final_soc == "equal":
-        m.soc_final = pyo.Constraint(
-            m.UNITS, rule=lambda m, k: m.soc[k, T] == float(units.soc_init[k]),
-            doc="(24) as the text says: SOC_end = SOC^init")
-    else:
-        m.soc_final = pyo.Constraint(
-            m.UNITS, rule=lambda m, k: m.soc[k, T] >= float(units.soc_init[k]),
-            doc="(24) as printed: SOC_end >= SOC^init")
-    # ---- (25)-(28) power balances ----------------------------------------------------------
-    m.supply_balance = pyo.Constraint(
-        m.MEMBERS, m.STEPS,
-        rule=lambda m, n, t: float(pv[t, n]) + storage_out(n, t)
-        == m.self_consumption[n, t] + m.grid_export[n, t] + m.community_export[n, t],
-        doc="(25) P^PV + P^bat- + P^EV- = P^indsc + P^gd- + P^comm-")
-    m.demand_balance = pyo.Constraint(
-        m.MEMBERS, m.STEPS,
-        rule=lambda m, n, t: float(load[t, n]) + storage_in(n, t)
-        == m.self_consumption[n, t] + m.grid_import[n, t] + m.community_import[n, t],
-        doc="(26) P^load + P^bat+ + P^EV+ = P^indsc + P^gd+ + P^comm+")
-    m.community_balance = pyo.Constraint(
-        m.STEPS, rule=lambda m, t: sum(m.community_import[n, t] for n in m.MEMBERS)
-        == sum(m.community_export[n, t] for n in m.MEMBERS),
-        doc="(27) sum_n P^comm+ = sum_n P^comm-")
-    m.meter_definition = pyo.Constraint(
-        m.MEMBERS, m.STEPS,
-        rule=lambda m, n, t: m.meter_net[n, t] == m.grid_import[n, t] - m.grid_export[n, t]
-        + m.community_import[n, t] - m.community_export[n, t],
-        doc="(28) P^meter+ - P^meter- = P^gd+ - P^gd- + P^comm+ - P^comm-")
+            rule=lambda m, n, t: m.load_kw[n, t]
+            + sum(m.charge[n, j, t] for j in m.UNITS_OF[n])
+            == m.self_consumption[n, t] + m.grid_import[n, t] + m.community_import[n, t],
+            doc="(26) P^load + P^bat+ + P^EV+ = P^indsc + P^gd+ + P^comm+")
+        m.community_balance = pyo.Constraint(
+            m.STEPS, rule=lambda m, t: sum(m.community_import[n, t] for n in m.MEMBERS)
+            == sum(m.community_export[n, t] for n in m.MEMBERS),
+            doc="(27) sum_n P^comm+ = sum_n P^comm-")
 
     # ---- objectives (30) / (32), kWh --------------------------------------------------------
     flow = m.grid_export if OBJECTIVES[ems] == "export" else m.grid_import
@@ -214,6 +231,7 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
 
 
 def _add_penalty(m: pyo.ConcreteModel, units: StorageUnits, T: int) -> None:
+    rated = dict(zip(list(m.UNITS), units.power_kw.tolist(), strict=True))
     """(33)-(34): ramps of the storage's net output and their normalised sum rho."""
     m.RAMPS = pyo.RangeSet(1, T - 1, doc="steps t >= 2 (0-based t >= 1) of (33)")
     m.ramp_up = pyo.Var(m.UNITS, m.RAMPS, bounds=(0, None),
@@ -223,17 +241,18 @@ def _add_penalty(m: pyo.ConcreteModel, units: StorageUnits, T: int) -> None:
     m.variation_ratio = pyo.Var(m.UNITS, bounds=(0, None),
                                 doc="rho^st_n: normalised storage-variation penalty, 1 (34)")
 
-    def net(k, t):
-        return m.discharge[k, t] - m.charge[k, t]
+    def net(n, j, t):
+        return m.discharge[n, j, t] - m.charge[n, j, t]
 
     m.variation = pyo.Constraint(
         m.UNITS, m.RAMPS,
-        rule=lambda m, k, t: m.ramp_up[k, t] - m.ramp_down[k, t] == net(k, t) - net(k, t - 1),
+        rule=lambda m, n, j, t: m.ramp_up[n, j, t] - m.ramp_down[n, j, t]
+        == net(n, j, t) - net(n, j, t - 1),
         doc="(33) Delta P^+ - Delta P^- = P^st_t - P^st_{t-1}, P^st = P^st- - P^st+")
     m.penalty = pyo.Constraint(
         m.UNITS,
-        rule=lambda m, k: m.variation_ratio[k] * float(T * units.power_kw[k])
-        == sum(m.ramp_up[k, t] + m.ramp_down[k, t] for t in m.RAMPS),
+        rule=lambda m, n, j: m.variation_ratio[n, j] * float(T * rated[n, j])
+        == sum(m.ramp_up[n, j, t] + m.ramp_down[n, j, t] for t in m.RAMPS),
         doc="(34) rho = sum_t (Delta P^+ + Delta P^-) / (|T| P^st_max)")
     m.variation_total = pyo.Expression(expr=pyo.quicksum(m.variation_ratio.values()),
                                        doc="sum_n sum_st rho^st_n, 1 (the term of (35))")
@@ -248,14 +267,15 @@ def _add_binaries(m, units: StorageUnits) -> None:
     """
     m.charging = pyo.Var(m.UNITS, m.STEPS, domain=pyo.Binary,
                          doc="1: the storage may charge at t, 0: it may discharge (C6)")
+    rated = dict(zip(list(m.UNITS), units.power_kw.tolist(), strict=True))
     m.charge_mode = pyo.Constraint(
         m.UNITS, m.STEPS,
-        rule=lambda m, k, t: m.charge[k, t] <= float(units.power_kw[k]) * m.charging[k, t],
+        rule=lambda m, n, j, t: m.charge[n, j, t] <= rated[n, j] * m.charging[n, j, t],
         doc="C6: P^st+ <= P^st_max b")
     m.discharge_mode = pyo.Constraint(
         m.UNITS, m.STEPS,
-        rule=lambda m, k, t: m.discharge[k, t]
-        <= float(units.power_kw[k]) * (1 - m.charging[k, t]),
+        rule=lambda m, n, j, t: m.discharge[n, j, t]
+        <= rated[n, j] * (1 - m.charging[n, j, t]),
         doc="C6: P^st- <= P^st_max (1 - b)")
 
 
@@ -268,7 +288,7 @@ def arrays(model: pyo.ConcreteModel) -> dict[str, np.ndarray]:
     out = {name: _values(getattr(model, var)).reshape(U, T).T for name, var in (
         ("grid_import", "grid_import"), ("grid_export", "grid_export"),
         ("community_import", "community_import"), ("community_export", "community_export"),
-        ("self_consumption", "self_consumption"), ("meter_net", "meter_net"))}
+        ("self_consumption", "self_consumption"))}
     out["charge"] = _values(model.charge).reshape(K, T).T
     out["discharge"] = _values(model.discharge).reshape(K, T).T
     out["soc"] = _values(model.soc).reshape(K, T + 1).T
