@@ -34,10 +34,18 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from recopt.decomp.registry import register_algorithm
 from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
 from recopt.models.ems import build, extract, with_indicators_of
-from recopt.solve.solvers import solve_pyomo
-from recopt.solve.status import Status, worst
+from recopt.models.options import Tuning
+from recopt.solvers.dispatch import solve_pyomo, tuned_options
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status, worst
+
+#: The lexicographic stages are degenerate LPs: HiGHS's interior point (with crossover,
+#: so a vertex) took 11 s where its simplex had not finished in 60 s (EMS4 + penalty on
+#: the shipped Le Cailar case).
+LATER_STAGE_TUNING = Tuning(lp_method="ipm")
 
 __all__ = ["solve_ems", "keep_objective"]
 
@@ -96,11 +104,12 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
     return outs, info
 
 
-def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
+@register_algorithm("ems_stages")
+def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
               solver="highs", mip_gap=None, threads=None, options=None,
               penalty="none", alpha=1.0, final_soc="at_least", complementarity="fix",
-              lex_tolerance=1e-7) -> xr.Dataset:
-    """Solve EMS3 or EMS4 on every scenario and return the Result (the schedule).
+              lex_tolerance=1e-7) -> tuple[xr.Dataset | None, RunRecord]:
+    """Solve EMS3 or EMS4 (``model``) on every scenario: (schedule, RunRecord).
 
     The Result holds the schedule of :mod:`recopt.ems.schedule`, grid-based SCR (29) and
     SSR (31), and attrs: ``objective`` (expected f1, kWh), ``variation`` (expected
@@ -108,16 +117,14 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
     ``complementarity="report"``), ``milp`` (1 when binaries were needed), the stage list
     and the time split (build / compile / solve).
     """
+    ems = model
     deadline = None if time_limit is None else time.time() + float(time_limit)
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
 
     def run(m, later_stage=False):
         kw = dict(solver_kw)
-        if later_stage and solver == "highs" and "solver" not in (options or {}):
-            # the lexicographic stages are degenerate LPs: HiGHS's interior point (with
-            # crossover: a vertex) took 11 s where its simplex had not finished in 60 s
-            # (EMS4 + penalty on the shipped Le Cailar case)
-            kw["options"] = {**(options or {}), "solver": "ipm"}
+        if later_stage:
+            kw["options"] = {**tuned_options(solver, LATER_STAGE_TUNING), **(options or {})}
         if deadline is not None:
             kw["time_limit"] = max(0.0, deadline - time.time())
         return solve_pyomo(m, **kw)
@@ -148,26 +155,22 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
     status = worst(o.status for o in outcomes)
     has_solution = all(o.has_solution for o in outcomes)
     t1 = time.perf_counter()
-    attrs = dict(
-        solver_version=outcomes[0].solver_version, build_seconds=build_s,
-        compile_seconds=sum(o.compile_seconds for o in outcomes),
-        solve_seconds=sum(o.solve_seconds for o in outcomes),
-        n_variables=sum(o.n_variables for o in outcomes[:1]) * S,
-        n_constraints=sum(o.n_constraints for o in outcomes[:1]) * S,
-        n_integer=max(o.n_integer for o in outcomes), solves=len(outcomes), blocks=S,
-        workers=1, stages=",".join(infos[0]["stages"]),
+    extra = dict(
+        solves=len(outcomes), stages=",".join(infos[0]["stages"]),
         milp=int(any(i.get("milp") for i in infos)),
         complementarity_violations_lp=int(sum(i.get("violations_lp", 0) for i in infos)),
     )
+    sizes = dict(
+        solver_version=outcomes[0].solver_version, build_seconds=build_s,
+        compile_seconds=sum(o.compile_seconds for o in outcomes),
+        solve_seconds=sum(o.solve_seconds for o in outcomes),
+        n_variables=outcomes[-1].n_variables * S, n_constraints=outcomes[-1].n_constraints * S,
+        n_integer=max(o.n_integer for o in outcomes), blocks=S, workers=1)
     message = "; ".join(sorted({o.message for o in outcomes if o.message}))
     if not has_solution:
-        result = xr.Dataset(coords={d: instance[d].values for d in
-                                    ("scenario", "time", "member")})
-        attrs.update(status=status.value if status != Status.OPTIMAL else Status.ERROR.value,
-                     message=message, has_solution=False, objective=math.nan,
-                     bound=math.nan, gap=math.nan, extract_seconds=0.0)
-        result.attrs.update(attrs)
-        return result
+        return None, RunRecord(
+            status=status if status != Status.OPTIMAL else Status.ERROR, message=message,
+            has_solution=False, extra=extra, **sizes)
     schedule = extract(models, instance)
     result = with_indicators_of(instance, schedule)
     checks = check_schedule(instance, schedule, final_soc=final_soc)
@@ -181,19 +184,17 @@ def solve_ems(instance: xr.Dataset, ems: str, *, time_limit=None, seed=None,
         message = (f"complementarity check C6 failed at {viol} (step, member) pairs "
                    f"(grid/community/storage halves both > {TOLERANCE_KWH:g} kWh); rerun "
                    "with complementarity=fix or binary" + (f"; {message}" if message else ""))
-    result["scenario_probability"] = instance["scenario_probability"]
-    attrs.update(
-        status=status.value, message=message, has_solution=True,
-        objective=float((prob * f1).sum()),
-        bound=float((prob * f1).sum()) if status == Status.OPTIMAL else math.nan,
+    extra.update(variation=float((prob * rho).sum()), complementarity_violations=int(viol),
+                 max_balance_error_kwh=checks["balance"],
+                 max_soc_dynamics_error=checks["soc_dynamics"])
+    extra["summary_text"] = _summary(ems, result, f1, rho, penalty, extra)
+    objective = float((prob * f1).sum())
+    record = RunRecord(
+        status=status, message=message, has_solution=True, objective=objective,
+        bound=objective if status == Status.OPTIMAL else math.nan,
         gap=0.0 if status == Status.OPTIMAL else max(o.gap for o in outcomes),
-        variation=float((prob * rho).sum()), complementarity_violations=int(viol),
-        max_balance_error_kwh=checks["balance"], max_soc_dynamics_error=checks["soc_dynamics"],
-        extract_seconds=time.perf_counter() - t1,
-        summary_text=_summary(ems, result, f1, rho, penalty, attrs),
-    )
-    result.attrs.update(attrs)
-    return result
+        extract_seconds=time.perf_counter() - t1, extra=extra, **sizes)
+    return result, record
 
 
 def _summary(ems, result, f1, rho, penalty, attrs) -> str:

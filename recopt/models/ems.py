@@ -19,10 +19,13 @@ exact fix of check C6 for the storage pairs; a MILP).
 
 Units: powers kW, energies kWh, SoC %, Delta t h; ``rho`` dimensionless.
 
-This module builds and reads models; it never solves (``recopt.decomp.ems`` does).
+This module builds and reads models; it never solves: the registered specs name the
+algorithm ``"ems_stages"`` (:mod:`recopt.decomp.ems`).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pyomo.environ as pyo
@@ -33,7 +36,8 @@ from recopt.ems.stage2 import with_indicators
 from recopt.ems.storage import PowerData, StorageUnits
 from recopt.errors import ModelError
 from recopt.models.construction import templated_constraints
-from recopt.models.registry import ModelSpec, Option, register
+from recopt.models.options import Option
+from recopt.models.registry import ModelSpec, register
 
 CARD = "models/EMS1-EMS4.md"
 OBJECTIVES = {"EMS3": "export", "EMS4": "import"}
@@ -327,12 +331,6 @@ def with_indicators_of(instance: xr.Dataset, schedule: xr.Dataset, **options) ->
     return with_indicators(instance, schedule)
 
 
-def _bool(text) -> bool:
-    if isinstance(text, bool):
-        return text
-    return str(text).strip().lower() in ("1", "true", "yes", "on")
-
-
 OPTIONS = (
     Option("penalty", str, "none",
            "storage power-variation penalty (33)-(35): 'none', 'weighted' (f1 + alpha sum "
@@ -353,16 +351,6 @@ OPTIONS = (
 )
 
 
-def _algorithm(ems: str):
-    def run(instance, **kw):
-        from recopt.decomp.ems import solve_ems  # the algorithm layer drives the model
-
-        return solve_ems(instance, ems, **kw)
-
-    run.__name__ = f"{ems.lower()}_staged"
-    return run
-
-
 for _name, _what in (("EMS3", "min grid export (30): max grid-based SCR (29)"),
                      ("EMS4", "min grid import (32): max grid-based SSR (31)")):
     register(ModelSpec(
@@ -370,10 +358,10 @@ for _name, _what in (("EMS3", "min grid export (30): max grid-based SCR (29)"),
         description=f"Mustika {_name}: storage schedule (battery + EV) by LP over the "
                     f"horizon, {_what}; Stage 1 of the two-stage method",
         family="ems",
-        build=lambda inst, _e=_name, **o: build(inst, ems=_e, **o),
+        build=functools.partial(build, ems=_name),
         extract=lambda model, inst, **o: extract([model], inst, **o),
         derive=with_indicators_of,
-        algorithm=_algorithm(_name),
+        algorithm="ems_stages",
         separable="scenario",
         options=OPTIONS,
         card=CARD,

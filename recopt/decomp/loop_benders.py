@@ -4,7 +4,9 @@ Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
 (arXiv 2404.04428), Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
 ``shared/formulations/loop-design.md`` (sections SLExt, MLColExt); model card
 ``models/SLExt-MLColExt.md``. The algorithm is :mod:`recopt.decomp.benders`; this
-module only says which pieces of :mod:`.build` form the master and the second stage:
+module only says which pieces of :mod:`recopt.models.loops.build` form the master
+and the second stage, and registers the algorithm ``loop_benders`` that the
+``SLExt`` and ``MLColExt`` specs (:mod:`recopt.models.loops`) name:
 
 * SLExt: master = :func:`add_single_loop_design` (``member`` x, ``surplus`` u,
   (1g), (1h), (1k), (1l)); second stage = :func:`fixed_single_loop` (Model 4:
@@ -25,14 +27,15 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from recopt.data.view import empty_solution
 from recopt.decomp.benders import (
     BendersOptions,
     TwoStage,
     solve_benders,
 )
-from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
+from recopt.decomp.registry import register_algorithm
+from recopt.models.loops import MASTER_TUNING, derive, loop_data
 from recopt.models.loops.build import (
-    ROW_FORMS,
     add_column_choice,
     add_pair_activity,
     add_single_loop_design,
@@ -43,14 +46,10 @@ from recopt.models.loops.build import (
     loops_of_arc,
 )
 from recopt.models.loops.data import LoopData
+from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS
 from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
-
-CARD = "models/SLExt-MLColExt.md"
-
-#: HiGHS options for the master MILPs (the user's ``--solver-option`` override them).
-#: Presolve off: 10 actors x 180 days (seed 0), master time over 3 iterations 2.4 s
-#: with it off vs 5.3 s on; 90 days 0.9 vs 1.8 s (same iterations and optimum).
-MASTER_HIGHS = {"presolve": "off"}
+from recopt.solvers.dispatch import tuned_options
+from recopt.solvers.record import RunRecord
 
 
 def _theta_lower(d: LoopData, steps) -> dict:
@@ -156,11 +155,8 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
 
 
 # --------------------------------------------------------------------------------------
-# registration: python -m recopt.solve instance.nc --model SLExt|MLColExt
+# the algorithm: python -m recopt.solve instance.nc --model SLExt|MLColExt
 # --------------------------------------------------------------------------------------
-CUTS = ("multi", "daily", "aggregated")
-
-
 def steps_per_day(instance: xr.Dataset) -> int:
     """Time steps per day of the instance (its ``time_step_hours``; at least 1)."""
     return max(1, int(round(24.0 / float(instance.attrs["time_step_hours"]))))
@@ -171,7 +167,8 @@ def _count(model, kind) -> int:
     return sum(1 for _ in model.component_data_objects(kind, active=True))
 
 
-def _history(res) -> xr.Dataset:
+def history_dataset(res) -> xr.Dataset:
+    """The Benders iteration log as variables on ``benders_iteration``."""
     keys = ("lower_bound", "upper_bound", "gap", "cuts_added", "pareto_cuts",
             "master_seconds", "master_compile_seconds", "master_gap", "sub_seconds",
             "cut_seconds")
@@ -182,131 +179,87 @@ def _history(res) -> xr.Dataset:
                                     np.array([h["iteration"] for h in res.history])})
 
 
-def _algorithm(kind: str):
-    def run(instance: xr.Dataset, *, time_limit=None, seed=None, solver="highs",
-            mip_gap=None, threads=None, options=None, self_consumption=True,
-            distance="auto", internal_price=math.nan, cuts="aggregated", pareto=False,
-            max_iterations=500, enumeration="all", max_loops=DEFAULT_MAX_LOOPS,
-            rows="aggregated", reduce=True, progress=None):
-        from recopt.models.loops import _derive, loop_data
-
-        t0 = time.perf_counter()
-        d = loop_data(instance, self_consumption=self_consumption, distance=distance)
-        if kind == "SLExt":
-            problem = slext_problem(d, reduce)
-            loops = None
+@register_algorithm("loop_benders")
+def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
+                       solver="highs", mip_gap=None, threads=None, options=None,
+                       self_consumption=True, distance="auto", internal_price=math.nan,
+                       cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
+                       max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
+                       progress=None) -> tuple[xr.Dataset, RunRecord]:
+    """SLExt or MLColExt (``model``) by Benders: the solution and the run's record."""
+    t0 = time.perf_counter()
+    d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+    if model == "SLExt":
+        problem = slext_problem(d, reduce)
+        loops = None
+    else:
+        loops = loop_set(d, enumeration, max_loops)
+        problem = mlcolext_problem(d, loops, rows, reduce)
+    if cuts == "daily":  # one θ per scenario and day: the sum of its hours' cuts
+        spd = steps_per_day(instance)
+        problem.group_of = lambda block: (block[0], block[1] // spd)
+    build = time.perf_counter() - t0
+    opts = BendersOptions(
+        solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
+        max_iterations=int(max_iterations),
+        time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
+        threads=threads, cuts="grouped" if cuts == "daily" else cuts,
+        pareto=bool(pareto), sub_options=options,
+        master_options={**tuned_options(solver, MASTER_TUNING), **(options or {})},
+        progress=progress)
+    res = solve_benders(problem, opts)
+    t1 = time.perf_counter()
+    if res.has_solution:
+        res.second_stage.load(res.best_point, opts)
+        f, gb, gs = operation_arrays(problem.sub, d)
+        blocks = list(problem.sub.STEPS)
+        standalone_operation(d, blocks, f, gb, gs)
+        if model == "SLExt":
+            x = res.best_point[:d.n]
+            members = tuple(i for i in range(d.n) if x[i] > 0.5)
+            S, T, _ = d.shape
+            u = np.zeros((S, T, 1 if members else 0))
+            if members:  # u from the loop's net position, then the master's where it has one
+                u[:, :, 0] = (d.P - d.C)[:, :, list(members)].sum(axis=2) >= 0
+                for k, (s, t) in enumerate(blocks):
+                    u[s, t, 0] = res.best_point[d.n + k] > 0.5
+            chosen = [members] if members else []
         else:
-            loops = loop_set(d, enumeration, max_loops)
-            problem = mlcolext_problem(d, loops, rows, reduce)
-        if cuts == "daily":  # one θ per scenario and day: the sum of its hours' cuts
-            spd = steps_per_day(instance)
-            problem.group_of = lambda block: (block[0], block[1] // spd)
-        build = time.perf_counter() - t0
-        opts = BendersOptions(
-            solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
-            max_iterations=int(max_iterations),
-            time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
-            threads=threads, cuts="grouped" if cuts == "daily" else cuts,
-            pareto=bool(pareto), sub_options=options,
-            master_options={**(MASTER_HIGHS if solver.lower() == "highs" else {}),
-                            **(options or {})},
-            progress=progress)
-        res = solve_benders(problem, opts)
-        t1 = time.perf_counter()
-        if res.has_solution:
-            res.second_stage.load(res.best_point, opts)
-            f, gb, gs = operation_arrays(problem.sub, d)
-            blocks = list(problem.sub.STEPS)
-            standalone_operation(d, blocks, f, gb, gs)
-            if kind == "SLExt":
-                x = res.best_point[:d.n]
-                members = tuple(i for i in range(d.n) if x[i] > 0.5)
-                S, T, _ = d.shape
-                u = np.zeros((S, T, 1 if members else 0))
-                if members:  # u from the loop's net position, then the master's where it has one
-                    u[:, :, 0] = (d.P - d.C)[:, :, list(members)].sum(axis=2) >= 0
-                    for k, (s, t) in enumerate(blocks):
-                        u[s, t, 0] = res.best_point[d.n + k] > 0.5
-                chosen = [members] if members else []
-            else:
-                chosen, u = loops_of_columns(problem.sub, d)
-            sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
-            sol.attrs["n_graph_edges"] = len(d.edges)
-            if loops is not None:
-                sol.attrs["n_enumerated_loops"] = len(loops)
-            out = _derive(instance, sol, self_consumption=self_consumption,
-                          internal_price=internal_price, enumeration=enumeration)
-            out = xr.merge([out, _history(res)], combine_attrs="override")
-        else:
-            out = xr.Dataset(coords={dim: instance[dim].values
-                                     for dim in ("scenario", "time", "member")})
-            out = xr.merge([out, _history(res)])
-        t2 = time.perf_counter()
-        out.attrs.update(
-            status=res.status.value,
-            message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
-                     f"{res.iterations} iterations, {res.n_cuts} cuts"),
-            has_solution=res.has_solution, objective=res.upper_bound,
-            bound=res.lower_bound, gap=res.gap, solver_version=res.solver_version,
-            build_seconds=build + res.setup_seconds, compile_seconds=0.0,
-            solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
-            extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
-            n_variables=_count(problem.master, pyo.Var) + len(res.second_stage.columns),
-            n_constraints=_count(problem.master, pyo.Constraint) + len(res.second_stage.rows),
-            n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
+            chosen, u = loops_of_columns(problem.sub, d)
+        sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
+        sol.attrs["n_graph_edges"] = len(d.edges)
+        if loops is not None:
+            sol.attrs["n_enumerated_loops"] = len(loops)
+        out = derive(instance, sol, self_consumption=self_consumption,
+                     internal_price=internal_price, enumeration=enumeration)
+        out = xr.merge([out, history_dataset(res)], combine_attrs="override")
+    else:
+        out = xr.merge([empty_solution(instance), history_dataset(res)])
+    t2 = time.perf_counter()
+    if res.has_solution and "summary_text" in out.attrs:
+        out.attrs["summary_text"] += (
+            f"\nbenders    {res.iterations} iterations, {res.n_cuts} cuts; time master "
+            f"{res.master_seconds:.2f} s, sub-problems {res.sub_seconds:.2f} s, cuts "
+            f"{res.cut_seconds:.2f} s, set-up {res.setup_seconds:.2f} s")
+    record = RunRecord(
+        status=res.status,
+        message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
+                 f"{res.iterations} iterations, {res.n_cuts} cuts"),
+        has_solution=res.has_solution, objective=res.upper_bound,
+        bound=res.lower_bound, gap=res.gap, solver_version=res.solver_version,
+        build_seconds=build + res.setup_seconds, compile_seconds=0.0,
+        solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
+        extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
+        n_variables=_count(problem.master, pyo.Var) + len(res.second_stage.columns),
+        n_constraints=_count(problem.master, pyo.Constraint) + len(res.second_stage.rows),
+        n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
+        extra=dict(
             benders_iterations=res.iterations, benders_cuts=res.n_cuts,
             benders_pareto_cuts=res.pareto_cuts, benders_master_seconds=res.master_seconds,
             benders_sub_seconds=res.sub_seconds, benders_cut_seconds=res.cut_seconds,
-            benders_setup_seconds=res.setup_seconds,
-        )
-        if res.has_solution and "summary_text" in out.attrs:
-            out.attrs["summary_text"] += (
-                f"\nbenders    {res.iterations} iterations, {res.n_cuts} cuts; time master "
-                f"{res.master_seconds:.2f} s, sub-problems {res.sub_seconds:.2f} s, cuts "
-                f"{res.cut_seconds:.2f} s, set-up {res.setup_seconds:.2f} s")
-        return out
-
-    return run
-
-
-def _register():
-    from recopt.models.loops import _COMMON, _bool
-    from recopt.models.registry import ModelSpec, Option, register
-
-    benders = (
-        Option("cuts", str, "aggregated",
-               "aggregated: one θ, one cut per iteration (default: fastest measured, see "
-               "the card); daily: one per scenario and day; multi: one per (scenario, "
-               "step), the paper's multi-cut", choices=CUTS),
-        Option("pareto", _bool, False,
-               "Magnanti-Wong Pareto-optimal cuts (a second sub-problem solve per iteration)"),
-        Option("max_iterations", int, 500, "Benders iteration limit"),
-        Option("reduce", _bool, True,
-               "leave out the (scenario, step) blocks where no flow is possible (their "
-               "cost is the standalone cost for every design; exact, see the card)"),
+            benders_setup_seconds=res.setup_seconds),
     )
-    register(ModelSpec(
-        name="SLExt",
-        description="Chasseray Models 3-5: Benders decomposition of SLCpct (master: "
-                    "membership and loop status; one LP block per scenario and step)",
-        family="loops", algorithm=_algorithm("SLExt"), options=_COMMON + benders, card=CARD,
-    ))
-    register(ModelSpec(
-        name="MLColExt",
-        description="Chasseray Models 10-11: Benders decomposition of MLCol (master: loop "
-                    "choices; one LP block per scenario and step)",
-        family="loops", algorithm=_algorithm("MLColExt"),
-        options=_COMMON + benders + (
-            Option("enumeration", str, "all",
-                   "all: every feasible loop (exact); maximal: the paper's maximal cliques",
-                   choices=STRATEGIES),
-            Option("max_loops", int, DEFAULT_MAX_LOOPS,
-                   "refuse when the enumeration makes more loops than this"),
-            Option("rows", str, "aggregated", "(9d)/(9e) row form (see MLCol)",
-                   choices=ROW_FORMS),
-        ),
-        card=CARD,
-    ))
+    return out, record
 
 
-__all__ = ["slext_problem", "mlcolext_problem"]
+__all__ = ["slext_problem", "mlcolext_problem", "solve_loop_benders", "steps_per_day"]
