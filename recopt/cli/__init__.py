@@ -7,6 +7,7 @@
     recopt logaas INSTANCE --method ga [...]     # = python -m recopt.keys.logaas
     recopt generate --preset 10_act_7_d [...]    # = python -m recopt.generate
     recopt bench run SUITE.toml --store DIR      # = python -m recopt.bench
+    recopt two-stage INSTANCE --ems EMS1,EMS4 --keys KoR1,KoR8 --out DIR
 
 Each subcommand is a module of this package with a ``main(argv) -> exit code``;
 the ``python -m`` forms run the same functions.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from recopt.cli import bench, generate, keys, logaas, solve
+from recopt.cli import bench, generate, keys, logaas, solve, two_stage
 
 #: subcommand -> (main, one-line help)
 COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
     "logaas": (logaas.main, "the LOGAAS multi-round static key search"),
     "generate": (generate.main, "generate loop-design instances (Chasseray generator)"),
     "bench": (bench.main, "run benchmark suites into a store, report on a store"),
+    "two-stage": (two_stage.main, "Mustika's two-stage method: EMS1-EMS4 then keys, Table 3"),
 }
 
 

@@ -91,8 +91,11 @@ def check_schedule(instance: xr.Dataset, schedule: xr.Dataset, *, kinds=STORAGE_
     (``SOC_end - SOC_init``, min over units; negative means (24) is violated),
     ``energy_identity`` (C3), ``ev_away_power`` (S-5), ``subs_import``,
     ``subs_export``, ``peak_import`` (C4, kW over the limit), and the C6 counts.
+    Only the storage kinds the schedule operates are checked (EMS1/EMS2: batteries; the
+    EV is idle there).
     """
     pw = PowerData.from_instance(instance)
+    kinds = tuple(k for k in kinds if f"{k}_charge" in schedule)  # EMS1/EMS2: batteries
     units = StorageUnits.from_instance(instance, kinds=kinds)
     dt = pw.step_hours
     S, T, U = pw.load_kw.shape
