@@ -36,6 +36,7 @@ from recopt.ems.stage2 import check_schedule, grid_scr, grid_ssr, stage2_instanc
 from recopt.errors import ModelError
 from recopt.keys.rules import KEYS, settle_key
 from recopt.metrics.community import self_consumption_rate, self_sufficiency_rate
+from recopt.metrics.storage_plot import storage_schedule
 from recopt.models import registry
 from recopt.solve.runner import as_instance, solve
 from recopt.solvers.status import Status
@@ -233,8 +234,6 @@ def run_two_stage(instance, ems: Sequence[str] = EMS_NAMES,
 def write_outputs(result: TwoStageResult, folder: str | Path, plots: bool = True) -> list[Path]:
     """Write Table 3, the bill reductions, the indicators (CSV), the schedules (netCDF)
     and the storage-schedule plots (PNG) into ``folder``; returns the paths."""
-    from recopt.metrics.plots import storage_schedule
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
