@@ -1,6 +1,6 @@
 """The staged solve of EMS3 / EMS4: lexicographic penalty and the complementarity fix.
 
-Mustika et al., Applied Energy 323 (2022) 119552, doi:10.1016/j.apenergy.2022.119552,
+Mustika et al., Applied Energy 310 (2022) 118484, doi:10.1016/j.apenergy.2022.118484,
 §3.1.3-3.1.5: the LPs (17)-(32), the penalty (33)-(35) and the paper's post-check that
 no pair (gd+, gd-), (comm+, comm-), (st+, st-) is simultaneously positive (check C6
 of ``models/EMS1-EMS4.md``).

@@ -2,8 +2,8 @@
 
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
-collective self-consumption", Applied Energy 323 (2022) 119552,
-doi:10.1016/j.apenergy.2022.119552, §3.1. Model card: ``models/EMS1-EMS4.md``.
+collective self-consumption", Applied Energy 310 (2022) 118484,
+doi:10.1016/j.apenergy.2022.118484, §3.1. Model card: ``models/EMS1-EMS4.md``.
 
 * :mod:`recopt.ems.storage` -- the storage data of an instance as arrays (kW, kWh, %);
 * :mod:`recopt.ems.rules` -- EMS1 (Algorithm 1) and EMS2 (Algorithm 2), pure NumPy,

@@ -11,8 +11,8 @@
 * :func:`check_schedule` -- the checks C1 (member balance), C3 (SoC dynamics, bounds,
   energy identity), C4 (limits (17)-(19), reported), C6 (complementarity) of the card.
 
-Source: Mustika et al., Applied Energy 323 (2022) 119552,
-doi:10.1016/j.apenergy.2022.119552, eqs (1)-(3), (17)-(32).
+Source: Mustika et al., Applied Energy 310 (2022) 118484,
+doi:10.1016/j.apenergy.2022.118484, eqs (1)-(3), (17)-(32).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
-collective self-consumption", Applied Energy 323 (2022) 119552,
-doi:10.1016/j.apenergy.2022.119552, §3 and §4 (Table 3, Figs 5-8). Model card:
+collective self-consumption", Applied Energy 310 (2022) 118484,
+doi:10.1016/j.apenergy.2022.118484, §3 and §4 (Table 3, Figs 5-8). Model card:
 ``models/EMS1-EMS4.md``.
 
 >>> from recopt.solve.two_stage import run_two_stage
