@@ -12,11 +12,11 @@ Per scenario (scenarios are independent LPs):
 2. ``penalty="lexicographic"``: keep ``f1 <= f1* + tol max(1, |f1*|)`` and minimise
    ``sum rho`` -- the limit alpha -> 0+ of (35), so f1 is unchanged (the paper's "with a
    proper selection of alpha");
-3. check C6. If violated and ``complementarity="fix"``: keep f1 (and sum rho) and
-   minimise ``sum (st+ + st-) + sum (gd+ + gd-) + sum (comm+ + comm-)``. Reducing both
-   halves of a grid or community pair by the same amount keeps every constraint, so no
-   such pair survives this stage; a storage pair may (with mu < 1, burning surplus in the
-   losses can be what keeps f1 low). If the LP optimum is reached by a complementary
+3. check C6. With ``complementarity="fix"``, grid and community overlaps are netted out
+   exactly (:func:`net_exchange_pairs`: taking ``min(gd+, gd-)`` off both halves keeps
+   every constraint and f1); if a storage overlap remains, keep f1 (and sum rho) and
+   minimise the storage throughput ``sum (st+ + st-)`` (with mu < 1, burning surplus in
+   the losses can be what keeps f1 low, so an overlap may survive). If the LP optimum is reached by a complementary
    point it is optimal for the complementary (MILP) problem too, because the LP is its
    relaxation; if not, the MILP with one binary per storage unit and step
    (``binaries=True``) is solved: exact for f1. Its later stages (rho, exchanges) are
@@ -66,6 +66,26 @@ def _set_objective(m: pyo.ConcreteModel, expr, doc: str) -> None:
     setattr(m, name, pyo.Objective(expr=expr, sense=pyo.minimize, doc=doc))
 
 
+def net_exchange_pairs(m: pyo.ConcreteModel) -> int:
+    """Remove every grid and community overlap of a solved model, in place (exact).
+
+    At each (n, t), ``delta = min(gd+, gd-)`` is taken off both halves (and likewise for
+    comm+ / comm-): (25) and (26) lose delta on both sides, (27) loses the sum of the
+    community deltas on both sides, (17)-(19) only loosen and f1 can only fall, so the
+    point stays feasible and optimal. Returns the number of pairs changed.
+    """
+    changed = 0
+    for a, b in ((m.grid_import, m.grid_export), (m.community_import, m.community_export)):
+        for va, vb in zip(a.values(), b.values(), strict=True):
+            x, y = va.value or 0.0, vb.value or 0.0
+            delta = min(x, y)
+            if delta > 0.0:
+                va.set_value(x - delta, skip_validation=True)
+                vb.set_value(y - delta, skip_validation=True)
+                changed += 1
+    return changed
+
+
 def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, dict]:
     """Run stages 1-3 on one model; returns outcomes and what was done."""
     info = {"stages": ["f1"], "f1": math.nan, "rho": math.nan}
@@ -88,19 +108,20 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
         info["rho"] = float(pyo.value(m.variation_total))
     viol = complementarity_violations(extract([m], instance_s))
     info["violations_lp"] = sum(viol.values())
+    if complementarity == "fix":
+        info["netted_pairs"] = net_exchange_pairs(m)
+        viol = complementarity_violations(extract([m], instance_s))
     if sum(viol.values()) and complementarity == "fix":
         if "keep_first_objective" not in m.component_map(pyo.Constraint):
             keep_objective(m, "keep_first_objective", m.first_objective, tol)
         if penalty != "none":
             keep_objective(m, "keep_variation", m.variation_total, tol)
-        dt = m.recopt_meta["power"].step_hours
-        exchange = dt * (pyo.quicksum(m.grid_import.values()) + pyo.quicksum(
-            m.grid_export.values()) + pyo.quicksum(m.community_import.values())
-            + pyo.quicksum(m.community_export.values()))
-        _set_objective(m, m.storage_throughput + exchange,
-                       "complementarity stage: min storage throughput and exchanges at f1*")
+        _set_objective(m, m.storage_throughput,
+                       "complementarity stage: min storage throughput at f1* (and rho*)")
         outs.append(run(m, True))
         info["stages"].append("complementarity")
+        if outs[-1].has_solution:
+            net_exchange_pairs(m)
     return outs, info
 
 

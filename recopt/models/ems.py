@@ -265,9 +265,9 @@ def _add_penalty(m: pyo.ConcreteModel, units: StorageUnits, T: int) -> None:
 def _add_binaries(m, units: StorageUnits) -> None:
     """One binary per storage unit and step: charge or discharge, never both (C6).
 
-    The grid and community pairs need none: at a fixed f1, lowering both halves of such
-    a pair by the same amount keeps every constraint, so the exchange-minimising stage of
-    :mod:`recopt.decomp.ems` removes every such overlap (see the card).
+    The grid and community pairs need none: lowering both halves of such a pair by the
+    same amount keeps every constraint and f1, so :mod:`recopt.decomp.ems` nets every
+    such overlap out of the solution exactly (see the card).
     """
     m.charging = pyo.Var(m.UNITS, m.STEPS, domain=pyo.Binary,
                          doc="1: the storage may charge at t, 0: it may discharge (C6)")
