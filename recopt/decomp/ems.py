@@ -18,9 +18,9 @@ Per scenario (scenarios are independent LPs):
    minimise the storage throughput ``sum (st+ + st-)`` (with mu < 1, burning surplus in
    the losses can be what keeps f1 low, so an overlap may survive). If the LP optimum
    is reached by a complementary point it is optimal for the complementary (MILP)
-   problem too, because the LP is its relaxation; if not, the MILP with one binary per storage unit and step
-   (``binaries=True``) is solved: exact for f1. Its later stages (rho, exchanges) are
-   LPs at the charge/discharge modes the MILP chose.
+   problem too, because the LP is its relaxation; if not, the MILP with one binary per
+   storage unit and step (``binaries=True``) is solved: exact for f1. Its later stages
+   (rho, throughput) are LPs at the charge/discharge modes the MILP chose.
    ``complementarity="report"`` keeps the LP solution and returns status ``error`` when
    C6 fails (never silently accepted).
 """
