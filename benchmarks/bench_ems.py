@@ -93,7 +93,11 @@ def big_community(members: int, days: int, seed: int = 0):
                  "efficiency": 0.95},
         ev={"power_kw": 11.0 * ev, "energy_kwh": 40.0 * ev, "soc_min": 20,
             "efficiency": 0.95},
-        ev_available=avail, subscribed_power_kw=np.full(U, 12.0),
+        # Mustika's LP has no curtailment: a subscription below a member's PV peak is
+        # infeasible (18), so each member subscribes 12 kW or 1.2 x its own peak
+        ev_available=avail, subscribed_power_kw=np.maximum(12.0, 1.2 * np.maximum(
+            base["consumption"].max(("scenario", "time")).values,
+            base["production"].max(("scenario", "time")).values)),
         attrs={"storage_efficiency_convention": "round_trip"})
 
 
