@@ -1,6 +1,6 @@
 """The staged solve of EMS3 / EMS4: lexicographic penalty and the complementarity fix.
 
-Mustika et al., Applied Energy 310 (2022) 118484, doi:10.1016/j.apenergy.2022.118484,
+Mustika et al., Applied Energy 310 (2022) 118484, doi:10.1016/j.apenergy.2021.118484,
 §3.1.3-3.1.5: the LPs (17)-(32), the penalty (33)-(35) and the paper's post-check that
 no pair (gd+, gd-), (comm+, comm-), (st+, st-) is simultaneously positive (check C6
 of ``models/EMS1-EMS4.md``).
@@ -92,7 +92,8 @@ def net_exchange_pairs(m: pyo.ConcreteModel) -> int:
 
 def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, dict]:
     """Run stages 1-3 on one model; returns outcomes and what was done."""
-    info = {"stages": ["f1"], "f1": math.nan, "rho": math.nan}
+    stages: list[str] = ["f1"]
+    info: dict = {"stages": stages, "f1": math.nan, "rho": math.nan}
     outs = [run(m)]
     if not outs[-1].has_solution:
         return outs, info
@@ -100,12 +101,12 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
     if hasattr(m, "charging"):  # MILP: the later stages run at the modes found
         for var in m.charging.values():
             var.fix(round(var.value or 0.0))
-        info["stages"][-1] = "f1 (MILP)"
+        stages[-1] = "f1 (MILP)"
     if penalty == "lexicographic":
         keep_objective(m, "keep_first_objective", m.first_objective, tol)
         _set_objective(m, m.variation_total, "lexicographic stage: min sum rho (34)")
         outs.append(run(m, True))
-        info["stages"].append("rho")
+        stages.append("rho")
         if not outs[-1].has_solution:
             return outs, info
     if penalty != "none":
@@ -123,7 +124,7 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
         _set_objective(m, m.storage_throughput,
                        "complementarity stage: min storage throughput at f1* (and rho*)")
         outs.append(run(m, True))
-        info["stages"].append("complementarity")
+        stages.append("complementarity")
         if outs[-1].has_solution:
             net_exchange_pairs(m)
     return outs, info

@@ -3,7 +3,7 @@
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
 collective self-consumption", Applied Energy 310 (2022) 118484,
-doi:10.1016/j.apenergy.2022.118484, §3.1. Model card: ``models/EMS1-EMS4.md``.
+doi:10.1016/j.apenergy.2021.118484, §3.1. Model card: ``models/EMS1-EMS4.md``.
 
 * :mod:`recopt.ems.storage` -- the storage data of an instance as arrays (kW, kWh, %);
 * :mod:`recopt.ems.rules` -- EMS1 (Algorithm 1) and EMS2 (Algorithm 2), pure NumPy,

@@ -3,7 +3,7 @@
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
 collective self-consumption", Applied Energy 310 (2022) 118484,
-doi:10.1016/j.apenergy.2022.118484, §3.1.1 (Algorithm 1, EMS1) and §3.1.2
+doi:10.1016/j.apenergy.2021.118484, §3.1.1 (Algorithm 1, EMS1) and §3.1.2
 (Algorithm 2, EMS2). Interpretations: ``models/EMS1-EMS4.md`` (notes a-f).
 
 EMS1: each house alone -- own PV to own load, then its own battery, then the grid. EMS2:

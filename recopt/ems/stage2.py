@@ -12,7 +12,7 @@
   energy identity), C4 (limits (17)-(19), reported), C6 (complementarity) of the card.
 
 Source: Mustika et al., Applied Energy 310 (2022) 118484,
-doi:10.1016/j.apenergy.2022.118484, eqs (1)-(3), (17)-(32).
+doi:10.1016/j.apenergy.2021.118484, eqs (1)-(3), (17)-(32).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def stage2_instance(instance: xr.Dataset, schedule: xr.Dataset) -> xr.Dataset:
     out = instance.copy()
     out["consumption"] = schedule["meter_import"].transpose(*DIMS).copy()
     out["production"] = schedule["meter_export"].transpose(*DIMS).copy()
-    for name in ("consumption", "production"):
-        out[name].attrs = {"units": "kWh"}
+    for energy in ("consumption", "production"):
+        out[energy].attrs = {"units": "kWh"}
     for name, var in schedule.data_vars.items():
         if name in ("meter_import", "meter_export"):
             continue

@@ -3,7 +3,7 @@
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
 collective self-consumption", Applied Energy 310 (2022) 118484,
-doi:10.1016/j.apenergy.2022.118484, §3.1.3-3.1.4, eqs (17)-(35). Model card:
+doi:10.1016/j.apenergy.2021.118484, §3.1.3-3.1.4, eqs (17)-(35). Model card:
 ``models/EMS1-EMS4.md``; the Pyomo component names below are the card's.
 
 One LP per scenario over the whole horizon (perfect foresight): for every member n and

@@ -3,7 +3,7 @@
 Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
 management strategy for the optimal operation and billing in an energy community with
 collective self-consumption", Applied Energy 310 (2022) 118484,
-doi:10.1016/j.apenergy.2022.118484, §3 and §4 (Table 3, Figs 5-8). Model card:
+doi:10.1016/j.apenergy.2021.118484, §3 and §4 (Table 3, Figs 5-8). Model card:
 ``models/EMS1-EMS4.md``.
 
 >>> from recopt.solve.two_stage import run_two_stage
@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -130,6 +131,7 @@ class TwoStageResult:
             s, inst2 = self.schedules[e], self.instances[e]
             prob = inst2["scenario_probability"]
             raw = self._raw
+            assert raw is not None  # set by run_two_stage
             rows["grid_import_kwh"].append(float(_weighted(s["grid_import"].sum(
                 ("time", "member")), prob)))
             rows["grid_export_kwh"].append(float(_weighted(s["grid_export"].sum(
@@ -198,7 +200,8 @@ def run_two_stage(instance, ems: Sequence[str] = EMS_NAMES,
     inst = as_instance(instance)
     ems_options = dict(ems_options or {})
     key_options = dict(key_options or {})
-    solver_kw = dict(solver=solver, time_limit=time_limit, mip_gap=mip_gap, workers=workers)
+    solver_kw: dict[str, Any] = dict(solver=solver, time_limit=time_limit, mip_gap=mip_gap,
+                                     workers=workers)
     out = TwoStageResult(keys=tuple(keys))
     out._raw = inst
     for e in ems:
