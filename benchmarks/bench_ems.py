@@ -34,17 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import CpuAccount, PeakMemory, Recorder, log, machine_info
+from recopt.data import load, make_instance
+from recopt.ems.rules import Battery, run_rules
+from recopt.ems.storage import PowerData, StorageUnits
+from recopt.generate.synthetic import synthetic_community
+from recopt.solve import solve
+from recopt.solve.two_stage import run_two_stage
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_lp import CpuAccount, PeakMemory, Recorder, log, machine_info  # noqa: E402
-
-from recopt.data import load, make_instance  # noqa: E402
-from recopt.ems.rules import Battery, run_rules  # noqa: E402
-from recopt.ems.storage import PowerData, StorageUnits  # noqa: E402
-from recopt.generate.synthetic import synthetic_community  # noqa: E402
-from recopt.solve import solve  # noqa: E402
-from recopt.solve.two_stage import run_two_stage  # noqa: E402
 
 SHIPPED = HERE.parent / "instances" / "le_cailar_march.nc"
 SPLIT = ("build_seconds", "compile_seconds", "solve_seconds", "extract_seconds")
