@@ -33,6 +33,7 @@ LAYERS = (
     "generate",
     "metrics",
     "keys",
+    "ems",
     "models",
     "solvers",
     "decomp",

@@ -7,6 +7,7 @@
     recopt logaas INSTANCE --method ga [...]     # = python -m recopt.keys.logaas
     recopt generate --preset 10_act_7_d [...]    # = python -m recopt.generate
     recopt bench run SUITE.toml --store DIR      # = python -m recopt.bench
+    recopt two-stage INSTANCE --ems EMS1,EMS4 --keys KoR1,KoR8 --out DIR
 
 Each subcommand is a module of this package with a ``main(argv) -> exit code``;
 the ``python -m`` forms run the same functions. Only the module of the subcommand
@@ -27,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "logaas": "the LOGAAS multi-round static key search",
     "generate": "generate loop-design instances (Chasseray generator)",
     "bench": "run benchmark suites into a store, report on a store",
+    "two-stage": "Mustika's two-stage method: EMS1-EMS4 then keys, Table 3",
 }
 
 
@@ -47,4 +49,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"recopt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return importlib.import_module(f"recopt.cli.{name}").main(rest)
+    return importlib.import_module(f"recopt.cli.{name.replace('-', '_')}").main(rest)

@@ -27,6 +27,7 @@ from recopt.data.instance import (
     instance_hash,
     load,
     make_instance,
+    one_way_efficiency,
     save,
     validate,
 )
@@ -38,8 +39,11 @@ from recopt.data.schema import (
     PRICE_VARIABLES,
     SCENARIO,
     SCHEMA_VERSION,
+    STORAGE_FIELDS,
+    STORAGE_KINDS,
     TIME,
     VARIABLES,
+    storage_variable,
 )
 from recopt.data.view import (
     InstanceArrays,
@@ -59,6 +63,10 @@ __all__ = [
     "instance_hash",
     "broadcast_price",
     "billing_period_index",
+    "one_way_efficiency",
+    "storage_variable",
+    "STORAGE_FIELDS",
+    "STORAGE_KINDS",
     "InstanceArrays",
     "coords_of",
     "empty_solution",

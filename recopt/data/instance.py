@@ -41,13 +41,17 @@ import xarray as xr
 from recopt.data.schema import (
     ATTRIBUTES,
     DIMS,
+    EFFICIENCY_CONVENTIONS,
     ENERGY_VARIABLES,
     MEMBER,
     PRICE_VARIABLES,
     SCENARIO,
     SCHEMA_VERSION,
+    STORAGE_FIELDS,
+    STORAGE_KINDS,
     TIME,
     VARIABLES,
+    storage_variable,
 )
 from recopt.errors import (
     DimensionError,
@@ -72,12 +76,15 @@ __all__ = [
     "time_step_ns",
     "format_timestamp",
     "check_time_axis",
+    "one_way_efficiency",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Variables whose values are text, not numbers.
 TEXT_VARIABLES = ("category",)
+#: Variables whose values are booleans (stored as such; 0/1 numbers are accepted).
+BOOL_VARIABLES = ("ev_available",)
 #: Attributes that are positive real numbers.
 _POSITIVE_ATTRS = ("time_step_hours", "max_distance_km", "max_loop_power_kw")
 #: Absolute tolerance on the sum of scenario probabilities.
@@ -272,6 +279,8 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             )
         if name in TEXT_VARIABLES:
             data = _validate_text(name, var, coords)
+        elif name in BOOL_VARIABLES:
+            data = _validate_bool(name, var, coords)
         else:
             # prices may be negative (negative market prices exist), whatever the spec says
             # (negative probabilities are a ProbabilityError, checked below)
@@ -283,6 +292,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
 
     _validate_probability(new_vars["scenario_probability"].values, coords[SCENARIO])
     _validate_latlon(new_vars, coords)
+    _validate_storage(new_vars, coords, attrs)
 
     # --- assemble the normalised copy ---------------------------------------------------
     out = xr.Dataset(
@@ -651,6 +661,98 @@ def _validate_text(name: str, var: xr.Variable, coords: Mapping[str, np.ndarray]
     raise InstanceError(f"{name} has dtype {data.dtype}; it must be text", name)
 
 
+def _validate_bool(name: str, var: xr.Variable, coords: Mapping[str, np.ndarray]) -> np.ndarray:
+    data = np.asarray(var.values)
+    if data.dtype.kind == "b":
+        return data.astype(bool, copy=True)
+    if data.dtype.kind not in "fiu":
+        raise InstanceError(f"{name} has dtype {data.dtype}; it must hold booleans (or 0/1)",
+                            name)
+    bad = ~np.isin(data, (0, 1))
+    if bad.any():
+        raise InstanceError(
+            f"{name} must be boolean (0/1); found {data[bad].flat[0]!r} at "
+            f"{_locate(var, coords, bad)}", name)
+    return data.astype(bool)
+
+
+def _validate_storage(new_vars: dict[str, xr.Variable], coords: Mapping[str, np.ndarray],
+                      attrs: dict[str, Any]) -> None:
+    """Storage groups (battery_*, ev_*), EV availability, subscribed power, convention.
+
+    A kind is present as soon as one of its variables is; then ``<kind>_power_kw`` and
+    ``<kind>_energy_kwh`` are required and the other fields are filled with their
+    schema defaults (SoC 0 / 100 / 50 %, efficiency 1). Members with power 0 own no
+    storage of that kind. Fills ``ev_available`` (always plugged in) when EVs exist.
+    """
+    members = coords[MEMBER]
+    for kind in STORAGE_KINDS:
+        names = {f: storage_variable(kind, f) for f in STORAGE_FIELDS}
+        if not any(n in new_vars for n in names.values()):
+            continue
+        for f in ("power_kw", "energy_kwh"):
+            if names[f] not in new_vars:
+                given = ", ".join(n for n in names.values() if n in new_vars)
+                raise MissingVariableError(
+                    f"{names[f]} is missing: {given} describe(s) a {kind} storage, which "
+                    f"also needs {names['power_kw']} (kW) and {names['energy_kwh']} (kWh) "
+                    "per member (0 kW for members without one)", names[f])
+        for f, (unit, default, _text) in STORAGE_FIELDS.items():
+            if names[f] not in new_vars:
+                new_vars[names[f]] = xr.Variable(
+                    (MEMBER,), np.full(members.size, float(default or 0.0)), {"units": unit})
+        v = {f: new_vars[names[f]].values for f in STORAGE_FIELDS}
+        owner = v["power_kw"] > 0
+
+        for mask, field, what in (
+            (owner & (v["energy_kwh"] <= 0), "energy_kwh",
+             f"a member with {names['power_kw']} > 0 needs a positive capacity in kWh"),
+            (v["soc_max"] > 100, "soc_max", "a state of charge is a percentage <= 100"),
+            (v["soc_min"] > v["soc_max"], "soc_min", f"it must be <= {names['soc_max']}"),
+            ((v["soc_init"] < v["soc_min"]) | (v["soc_init"] > v["soc_max"]), "soc_init",
+             f"it must lie in [{names['soc_min']}, {names['soc_max']}]"),
+            ((v["efficiency"] <= 0) | (v["efficiency"] > 1), "efficiency",
+             "an efficiency lies in (0, 1]"),
+        ):
+            if mask.any():
+                i = int(np.flatnonzero(mask)[0])
+                raise InstanceError(
+                    f"{names[field]} of member {members[i]} is {v[field][i]:g}: {what} "
+                    f"({int(mask.sum())} member(s))", names[field])
+    if "ev_power_kw" in new_vars and "ev_available" not in new_vars:
+        new_vars["ev_available"] = xr.Variable(
+            (TIME, MEMBER), np.ones((coords[TIME].size, members.size), bool), {"units": "1"})
+    if "subscribed_power_kw" in new_vars:
+        sub = new_vars["subscribed_power_kw"].values
+        if (sub <= 0).any():
+            i = int(np.flatnonzero(sub <= 0)[0])
+            raise InstanceError(
+                f"subscribed_power_kw of member {members[i]} is {sub[i]:g}; a subscription "
+                "must be > 0 kW (leave the variable out for no limit)", "subscribed_power_kw")
+    conv = attrs.get("storage_efficiency_convention")
+    if conv is not None:
+        if isinstance(conv, np.generic):
+            conv = conv.item()
+        if conv not in EFFICIENCY_CONVENTIONS:
+            raise InstanceError(
+                f"attribute storage_efficiency_convention is {conv!r}; it must be one of "
+                f"{', '.join(EFFICIENCY_CONVENTIONS)}", "storage_efficiency_convention")
+        attrs["storage_efficiency_convention"] = conv
+
+
+def one_way_efficiency(ds: xr.Dataset, kind: str) -> np.ndarray:
+    """The one-way efficiency mu of Mustika (22) per member for a storage kind.
+
+    ``<kind>_efficiency`` as given when the instance's ``storage_efficiency_convention``
+    is ``"one_way"`` (the default), its square root when ``"round_trip"`` (a round trip
+    charges and discharges once: round trip = mu**2).
+    """
+    eff = np.asarray(ds[storage_variable(kind, "efficiency")].values, float)
+    if ds.attrs.get("storage_efficiency_convention", "one_way") == "round_trip":
+        return np.sqrt(eff)
+    return eff
+
+
 def _validate_probability(p: np.ndarray, scenarios: np.ndarray) -> None:
     neg = p < 0
     if neg.any():
@@ -707,6 +809,10 @@ def make_instance(
     lon=None,
     investment=None,
     category=None,
+    battery: Mapping[str, Any] | None = None,
+    ev: Mapping[str, Any] | None = None,
+    ev_available=None,
+    subscribed_power_kw=None,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Build a validated instance from arrays.
@@ -747,8 +853,20 @@ scalar, array_like, dict or xarray.DataArray
         EUR per member.
     category : sequence of str or dict, optional
         Member category (text).
+    battery, ev : mapping, optional
+        A member-owned stationary battery / electric vehicle: ``{field: per-member
+        values}`` with fields ``power_kw`` (kW, 0 = none), ``energy_kwh`` (kWh),
+        ``soc_min``, ``soc_max``, ``soc_init`` (% of the capacity) and ``efficiency``
+        (one way unless ``attrs["storage_efficiency_convention"] = "round_trip"``);
+        each value a scalar, a sequence or a dict ``{member: value}``. Omitted SoC
+        fields default to 0 / 100 / 50 %, the efficiency to 1.
+    ev_available : array_like (time, member) of bool, optional
+        Whether each EV is plugged in at home (default: always).
+    subscribed_power_kw : scalar, sequence or dict, optional
+        Subscribed power per member, kW (kVA taken as kW).
     attrs : mapping, optional
-        Extra or overriding attributes (``max_distance_km``, ``billing_period``, ...).
+        Extra or overriding attributes (``max_distance_km``, ``billing_period``,
+        ``storage_efficiency_convention``, ...).
 
     Returns
     -------
@@ -836,10 +954,29 @@ scalar, array_like, dict or xarray.DataArray
         ("lon", lon),
         ("investment", investment),
         ("category", category),
+        ("subscribed_power_kw", subscribed_power_kw),
     ):
         if value is not None:
             ds[name] = _as_per(value, name, MEMBER, member_names,
                                text=name in TEXT_VARIABLES)
+    for kind, fields in (("battery", battery), ("ev", ev)):
+        for field, value in (fields or {}).items():
+            if field not in STORAGE_FIELDS:
+                raise InstanceError(
+                    f"{kind} has no field {field!r}; its fields are "
+                    f"{', '.join(STORAGE_FIELDS)}", kind)
+            name = storage_variable(kind, field)
+            ds[name] = _as_per(value, name, MEMBER, member_names)
+    if ev_available is not None:
+        if isinstance(ev_available, xr.DataArray):
+            ds["ev_available"] = _align_labels(ev_available, "ev_available", coords)
+        else:
+            arr = np.asarray(ev_available)
+            if arr.shape != (T, U):
+                raise DimensionError(
+                    f"ev_available has shape {arr.shape}; it must be (time, member) = "
+                    f"({T}, {U})", "ev_available")
+            ds["ev_available"] = ((TIME, MEMBER), arr)
     for name in map(str, ds.data_vars):
         ds[name].attrs["units"] = VARIABLES[name].unit
     return validate(ds)

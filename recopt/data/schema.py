@@ -53,6 +53,35 @@ class VariableSpec:
 
 _STM = (SCENARIO, TIME, MEMBER)
 
+#: Storage kinds a member may own (stationary battery, electric vehicle).
+STORAGE_KINDS = ("battery", "ev")
+#: Fields of one storage, name suffix -> (unit, default filled by validate, description).
+#: ``power_kw`` and ``energy_kwh`` are required once any field of the kind is given;
+#: a member with ``power_kw = 0`` owns no storage of that kind.
+STORAGE_FIELDS: dict[str, tuple[str, float | None, str]] = {
+    "power_kw": ("kW", None, "charge = discharge power limit (0: no storage)"),
+    "energy_kwh": ("kWh", None, "usable energy capacity"),
+    "soc_min": ("%", 0.0, "lowest state of charge, percent of the capacity"),
+    "soc_max": ("%", 100.0, "highest state of charge, percent of the capacity"),
+    "soc_init": ("%", 50.0, "state of charge at the start of the horizon, percent"),
+    "efficiency": ("1", 1.0, "efficiency, one way (or round trip, see the "
+                   "storage_efficiency_convention attribute)"),
+}
+#: Values of the ``storage_efficiency_convention`` attribute.
+EFFICIENCY_CONVENTIONS = ("one_way", "round_trip")
+
+
+def storage_variable(kind: str, field: str) -> str:
+    """Name of a storage variable, e.g. ``storage_variable("ev", "soc_min") == "ev_soc_min"``."""
+    return f"{kind}_{field}"
+
+
+def _storage_specs(kind: str) -> list[VariableSpec]:
+    label = {"battery": "stationary battery", "ev": "electric vehicle"}[kind]
+    return [VariableSpec(storage_variable(kind, f), unit, (MEMBER,), False, default=dflt,
+                         description=f"{label}: {text}")
+            for f, (unit, dflt, text) in STORAGE_FIELDS.items()]
+
 VARIABLES: dict[str, VariableSpec] = {
     v.name: v
     for v in [
@@ -90,6 +119,12 @@ VARIABLES: dict[str, VariableSpec] = {
                      description="member category (text, e.g. household, pro1, pro2)"),
         VariableSpec("scenario_probability", "1", (SCENARIO,), True,
                      description="probability of each scenario; sums to 1"),
+        *[spec for kind in ("battery", "ev") for spec in _storage_specs(kind)],
+        VariableSpec("ev_available", "1", (TIME, MEMBER), False,
+                     description="EV plugged in at home (boolean; default: always)"),
+        VariableSpec("subscribed_power_kw", "kW", (MEMBER,), False,
+                     description="subscribed power per member (kVA taken as kW); "
+                     "caps meter withdrawal and injection (Mustika (17)-(18))"),
     ]
 }
 
@@ -118,6 +153,10 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
                       description="legal cap on a loop's installed power"),
         AttributeSpec("billing_period", "", False, default="MS",
                       description="pandas frequency of billing periods (MS = month)"),
+        AttributeSpec("storage_efficiency_convention", "", False,
+                      description="how battery_efficiency / ev_efficiency are given: "
+                      "'one_way' (the mu of Mustika (22), default) or 'round_trip' "
+                      "(mu = sqrt of it)"),
         AttributeSpec("schema_version", "", True, default=SCHEMA_VERSION,
                       description="version of this schema the instance follows"),
     ]

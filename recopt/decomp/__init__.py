@@ -5,6 +5,7 @@
   apart and stitched (the runner's separable models, KoR9/KoR10);
 * :mod:`.benders` — Benders decomposition of any :class:`~.benders.TwoStage` problem;
 * :mod:`.loop_benders` — SLExt / MLColExt (algorithm ``loop_benders``);
+* :mod:`.ems` — EMS3 / EMS4 in stages (algorithm ``ems_stages``);
 * :mod:`.kor_periods` — KoR9 / KoR10 per billing period (algorithm ``kor_periods``);
 * :mod:`.logaas` — the LOGAAS key search (algorithm ``logaas_search``);
 * :mod:`.lp2_diagnosis` — why LP2 is infeasible (diagnosis ``lp2_max_uniform_ssr``);
@@ -14,7 +15,13 @@ Importing this package registers every algorithm and diagnosis; a new algorithm
 module is added to the imports here.
 """
 
-from recopt.decomp import kor_periods, logaas, loop_benders, lp2_diagnosis  # noqa: F401
+from recopt.decomp import (  # noqa: F401  (they register)
+    ems,
+    kor_periods,
+    logaas,
+    loop_benders,
+    lp2_diagnosis,
+)
 from recopt.decomp.parallel import map_in_workers
 from recopt.decomp.registry import (
     get_algorithm,

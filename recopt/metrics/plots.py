@@ -196,3 +196,4 @@ def convergence_plot(conv: xr.Dataset, path) -> Path:
             ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+

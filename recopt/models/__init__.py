@@ -9,7 +9,7 @@ Importing this package registers every model: each model module below calls
 to the imports here.
 """
 
-from recopt.models import kor, logaas, loops, repartition  # noqa: F401  (they register)
+from recopt.models import ems, kor, logaas, loops, repartition  # noqa: F401  (they register)
 from recopt.models.options import Option, Tuning, parse_bool
 from recopt.models.registry import ModelSpec, all_models, build, get, register
 

@@ -1,0 +1,183 @@
+"""Benchmark Stage 1 of Mustika's two-stage method (EMS1-EMS4) and the 4 x 10 grid.
+
+Measures (nothing is gated on time; every record is one JSON line in
+``benchmarks/results/ems_<UTC timestamp>.jsonl``, the first describing the machine):
+
+1. EMS3 / EMS4 on the shipped Le Cailar-like case (1488 steps x 7 members) through
+   :func:`recopt.solve.solve`, end to end, with the build / compile / solve split,
+   ``--repeats`` times. EMS3 also with ``complementarity=report`` (the LP alone: its
+   optimum burns surplus in simultaneous charge/discharge, so the default then solves
+   the exact MILP, capped by ``--milp-time-limit``). Target: <= 2 s.
+2. EMS4 with the lexicographic penalty on a synthetic community of ``--members`` members
+   (40 % with a 5 kW / 10 kWh battery, 20 % with an 11 kW / 40 kWh EV), hourly, for each
+   horizon of ``--horizons`` days (the issue's target is one year: 100 x 8760 <= 60 s,
+   <= 4 GiB); peak RSS sampled.
+3. EMS1 / EMS2 over ``--years`` bootstrap years x 8760 h x 14 members (the NumPy core
+   :func:`recopt.ems.rules.run_rules`, in chunks of ``--chunk`` scenarios so that memory
+   stays bounded); target <= 20 s.
+4. All EMS x KoR1-KoR10 (40 combinations) on the shipped case with
+   :func:`recopt.solve.two_stage.run_two_stage`; target <= 30 s.
+
+    nice -n 10 python benchmarks/bench_ems.py            # see --help for sizes
+    nice -n 10 python benchmarks/bench_ems.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from recopt.bench.record import CpuAccount, PeakMemory, Recorder, log, machine_info
+from recopt.data import load, make_instance
+from recopt.ems.rules import Battery, run_rules
+from recopt.ems.storage import PowerData, StorageUnits
+from recopt.generate.synthetic import synthetic_community
+from recopt.solve import solve
+from recopt.solve.two_stage import run_two_stage
+
+HERE = Path(__file__).resolve().parent
+
+SHIPPED = HERE.parent / "instances" / "le_cailar_march.nc"
+SPLIT = ("build_seconds", "compile_seconds", "solve_seconds", "extract_seconds")
+
+
+def timed(rec, section, case, fn, **extra):
+    gc.collect()
+    with CpuAccount() as cpu, PeakMemory(0.05) as mem:
+        t0 = time.perf_counter()
+        out = fn()
+        wall = time.perf_counter() - t0
+    r = dict(section=section, case=case, wall_seconds=wall, peak_rss_bytes=mem.peak,
+             cpu_own=cpu.own, cpu_foreign=cpu.foreign, loadavg=cpu.loadavg, **extra)
+    attrs = getattr(out, "attrs", {})
+    for k in (*SPLIT, "status", "objective", "stages", "milp", "n_variables",
+              "n_constraints", "n_integer", "gap"):
+        if k in attrs:
+            r[k] = attrs[k]
+    rec.add(r)
+    log(f"{section} {case}: {wall:.2f} s" + "".join(
+        f", {k.split('_')[0]} {r[k]:.2f}" for k in SPLIT if k in r)
+        + (f", {r['status']}" if "status" in r else "") + f", peak {mem.peak / 2**30:.2f} GiB")
+    return out, r
+
+
+def big_community(members: int, days: int, seed: int = 0):
+    base = synthetic_community(members, 24 * days, step_hours=1.0, start="2023-01-01",
+                               seed=seed, prices="flat")
+    rng = np.random.default_rng(seed)
+    U = members
+    order = rng.permutation(U)
+    bat = np.zeros(U)
+    ev = np.zeros(U)
+    bat[order[: int(0.4 * U)]] = 1
+    ev[order[int(0.4 * U): int(0.6 * U)]] = 1
+    hours = base["time"].to_index().hour
+    away = (hours >= 8) & (hours < 18)
+    avail = np.ones((24 * days, U), bool)
+    avail[np.ix_(away, ev > 0)] = False
+    return make_instance(
+        base["consumption"], base["production"],
+        price_grid_buy=base["price_grid_buy"], price_grid_sell=base["price_grid_sell"],
+        price_community_buy=base["price_community_buy"],
+        price_community_sell=base["price_community_sell"],
+        battery={"power_kw": 5.0 * bat, "energy_kwh": 10.0 * bat, "soc_min": 10,
+                 "efficiency": 0.95},
+        ev={"power_kw": 11.0 * ev, "energy_kwh": 40.0 * ev, "soc_min": 20,
+            "efficiency": 0.95},
+        # Mustika's LP has no curtailment: a subscription below a member's PV peak is
+        # infeasible (18), so each member subscribes 12 kW or 1.2 x its own peak
+        ev_available=avail, subscribed_power_kw=np.maximum(12.0, 1.2 * np.maximum(
+            base["consumption"].max(("scenario", "time")).values,
+            base["production"].max(("scenario", "time")).values)),
+        attrs={"storage_efficiency_convention": "round_trip"})
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--horizons", default="30,91", help="days, comma-separated (365: a year)")
+    p.add_argument("--years", type=int, default=500)
+    p.add_argument("--chunk", type=int, default=50)
+    p.add_argument("--milp-time-limit", type=float, default=60.0)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--skip", default="", help="sections to skip: shipped,large,rules,grid")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats, args.members, args.horizons, args.years = 1, 20, "7", 20
+    skip = set(args.skip.split(","))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    rec = Recorder(HERE / "results" / f"ems_{stamp}.jsonl")
+    rec.add({"machine": machine_info(), "args": vars(args)})
+    inst = load(SHIPPED)
+
+    if "shipped" not in skip:
+        for model, opts in (("EMS4", {}), ("EMS3", {"complementarity": "report"}),
+                            ("EMS4", {"penalty": "lexicographic"})):
+            walls = []
+            for r in range(args.repeats):
+                _, row = timed(rec, "shipped", f"{model} {opts}", lambda m=model, o=opts:
+                               solve(inst, m, **o), repeat=r)
+                walls.append(row["wall_seconds"])
+            log(f"shipped {model} {opts}: median {statistics.median(walls):.2f} s")
+        timed(rec, "shipped", "EMS3 default (fix: exact MILP)", lambda: solve(
+            inst, "EMS3", time_limit=args.milp_time_limit))
+
+    if "large" not in skip:
+        for days in (int(d) for d in args.horizons.split(",")):
+            big = big_community(args.members, days)
+            timed(rec, "large", f"EMS4 lexicographic penalty {args.members} x {24 * days} h",
+                  lambda b=big: solve(b, "EMS4", penalty="lexicographic"),
+                  members=args.members, steps=24 * days)
+            timed(rec, "large", f"EMS4 no penalty {args.members} x {24 * days} h",
+                  lambda b=big: solve(b, "EMS4"), members=args.members, steps=24 * days)
+            del big
+
+    if "rules" not in skip:
+        year = synthetic_community(14, 8760, step_hours=1.0, start="2023-01-01", seed=1)
+        rng = np.random.default_rng(1)
+        bat_members = {"power_kw": np.where(np.arange(14) % 3 == 0, 5.0, 0.0)}
+        year = make_instance(
+            year["consumption"], year["production"], price_grid_buy=0.2,
+            price_grid_sell=0.05, price_community_buy=0.1, price_community_sell=0.08,
+            time=year["time"].values,
+            battery={**bat_members, "energy_kwh": 2 * bat_members["power_kw"],
+                     "soc_min": 10, "efficiency": 0.95})
+        pw = PowerData.from_instance(year)
+        bat = Battery.of(StorageUnits.from_instance(year, kinds=("battery",)), 14)
+        for community in (False, True):
+            def run(c=community):
+                for start in range(0, args.years, args.chunk):
+                    n = min(args.chunk, args.years - start)
+                    # bootstrap years: each scenario resamples whole days of the base year
+                    days = rng.integers(0, 365, size=(n, 365))
+                    idx = (days[:, :, None] * 24 + np.arange(24)).reshape(n, -1)
+                    load_kw = pw.load_kw[0][idx]
+                    pv_kw = pw.pv_kw[0][idx]
+                    run_rules(load_kw, pv_kw, bat, 1.0, c)
+            timed(rec, "rules", f"{'EMS2' if community else 'EMS1'} {args.years} years x "
+                  f"8760 h x 14", run, years=args.years)
+
+    if "grid" not in skip:
+        keys = ("KoR1", "KoR2", "KoR3", "KoR4", "KoR5", "KoR6", "KoR7", "KoR8", "KoR9",
+                "KoR10")
+        out, row = timed(rec, "grid", "EMS1-EMS4 x KoR1-KoR10", lambda: run_two_stage(
+            inst, keys=keys, time_limit=args.milp_time_limit, mip_gap=1e-3))
+        sec = {str(k): v for k, v in out.seconds.items()}
+        rec.add({"section": "grid", "case": "split", "seconds": sec,
+                 "table3": out.table3().to_pandas().round(2).to_dict()})
+        log("grid: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()
+                                 if not k.startswith("(")))
+    log(f"records in {rec.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

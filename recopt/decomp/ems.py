@@ -1,0 +1,236 @@
+"""The staged solve of EMS3 / EMS4: lexicographic penalty and the complementarity fix.
+
+Mustika et al., Applied Energy 310 (2022) 118484, doi:10.1016/j.apenergy.2021.118484,
+§3.1.3-3.1.5: the LPs (17)-(32), the penalty (33)-(35) and the paper's post-check that
+no pair (gd+, gd-), (comm+, comm-), (st+, st-) is simultaneously positive (check C6
+of ``models/EMS1-EMS4.md``).
+
+Per scenario (scenarios are independent LPs):
+
+1. min f1 (grid export for EMS3, import for EMS4), or ``f1 + alpha sum rho`` with
+   ``penalty="weighted"``;
+2. ``penalty="lexicographic"``: keep ``f1 <= f1* + tol max(1, |f1*|)`` and minimise
+   ``sum rho`` -- the limit alpha -> 0+ of (35), so f1 is unchanged (the paper's "with a
+   proper selection of alpha");
+3. check C6. With ``complementarity="fix"``, grid and community overlaps are netted out
+   exactly (:func:`net_exchange_pairs`: taking ``min(gd+, gd-)`` off both halves keeps
+   every constraint and f1); if a storage overlap remains, keep f1 (and sum rho) and
+   minimise the storage throughput ``sum (st+ + st-)`` (with mu < 1, burning surplus in
+   the losses can be what keeps f1 low, so an overlap may survive). If the LP optimum
+   is reached by a complementary point it is optimal for the complementary (MILP)
+   problem too, because the LP is its relaxation; if not, the MILP with one binary per
+   storage unit and step (``binaries=True``) is solved: exact for f1. Its later stages
+   (rho, throughput) are LPs at the charge/discharge modes the MILP chose.
+   ``complementarity="report"`` keeps the LP solution and returns status ``error`` when
+   C6 fails (never silently accepted).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.decomp.registry import register_algorithm
+from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
+from recopt.models.ems import build, extract, with_indicators_of
+from recopt.models.options import Tuning
+from recopt.solvers.dispatch import solve_pyomo, tuned_options
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status, worst
+
+#: The lexicographic stages are degenerate LPs: HiGHS's interior point (with crossover,
+#: so a vertex) took 11 s where its simplex had not finished in 60 s (EMS4 + penalty on
+#: the shipped Le Cailar case).
+LATER_STAGE_TUNING = Tuning(lp_method="ipm")
+#: From this many (step, member) cells on, the first stage runs on the interior point
+#: too: 100 members x 720 h EMS4, simplex > 100 s, interior point 14.7 s; the shipped
+#: 7 x 1488 case, simplex 1.5 s, interior point 3.1 s (HiGHS 1.16, shared 2-core machine).
+FIRST_STAGE_IPM_CELLS = 50_000
+
+__all__ = ["solve_ems", "keep_objective"]
+
+
+def keep_objective(m: pyo.ConcreteModel, name: str, expr, tolerance: float) -> float:
+    """Add ``expr <= value(expr) + tolerance max(1, |value|)`` as constraint ``name``."""
+    best = float(pyo.value(expr))
+    setattr(m, name, pyo.Constraint(
+        expr=expr <= best + tolerance * max(1.0, abs(best)),
+        doc=f"lexicographic stage: keep {name.removeprefix('keep_')} at its optimum"))
+    return best
+
+
+def _set_objective(m: pyo.ConcreteModel, expr, doc: str) -> None:
+    for obj in m.component_objects(pyo.Objective, active=True):
+        obj.deactivate()
+    name = f"stage_objective_{sum(1 for _ in m.component_objects(pyo.Objective))}"
+    setattr(m, name, pyo.Objective(expr=expr, sense=pyo.minimize, doc=doc))
+
+
+def net_exchange_pairs(m: pyo.ConcreteModel) -> int:
+    """Remove every grid and community overlap of a solved model, in place (exact).
+
+    At each (n, t), ``delta = min(gd+, gd-)`` is taken off both halves (and likewise for
+    comm+ / comm-): (25) and (26) lose delta on both sides, (27) loses the sum of the
+    community deltas on both sides, (17)-(19) only loosen and f1 can only fall, so the
+    point stays feasible and optimal. Returns the number of pairs changed.
+    """
+    changed = 0
+    for a, b in ((m.grid_import, m.grid_export), (m.community_import, m.community_export)):
+        for va, vb in zip(a.values(), b.values(), strict=True):
+            x, y = va.value or 0.0, vb.value or 0.0
+            delta = min(x, y)
+            if delta > 0.0:
+                va.set_value(x - delta, skip_validation=True)
+                vb.set_value(y - delta, skip_validation=True)
+                changed += 1
+    return changed
+
+
+def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, dict]:
+    """Run stages 1-3 on one model; returns outcomes and what was done."""
+    stages: list[str] = ["f1"]
+    info: dict = {"stages": stages, "f1": math.nan, "rho": math.nan}
+    outs = [run(m)]
+    if not outs[-1].has_solution:
+        return outs, info
+    info["f1"] = float(pyo.value(m.first_objective))
+    if hasattr(m, "charging"):  # MILP: the later stages run at the modes found
+        for var in m.charging.values():
+            var.fix(round(var.value or 0.0))
+        stages[-1] = "f1 (MILP)"
+    if penalty == "lexicographic":
+        keep_objective(m, "keep_first_objective", m.first_objective, tol)
+        _set_objective(m, m.variation_total, "lexicographic stage: min sum rho (34)")
+        outs.append(run(m, True))
+        stages.append("rho")
+        if not outs[-1].has_solution:
+            return outs, info
+    if penalty != "none":
+        info["rho"] = float(pyo.value(m.variation_total))
+    viol = complementarity_violations(extract([m], instance_s))
+    info["violations_lp"] = sum(viol.values())
+    if complementarity == "fix":
+        info["netted_pairs"] = net_exchange_pairs(m)
+        viol = complementarity_violations(extract([m], instance_s))
+    if sum(viol.values()) and complementarity == "fix":
+        if "keep_first_objective" not in m.component_map(pyo.Constraint):
+            keep_objective(m, "keep_first_objective", m.first_objective, tol)
+        if penalty != "none":
+            keep_objective(m, "keep_variation", m.variation_total, tol)
+        _set_objective(m, m.storage_throughput,
+                       "complementarity stage: min storage throughput at f1* (and rho*)")
+        outs.append(run(m, True))
+        stages.append("complementarity")
+        if outs[-1].has_solution:
+            net_exchange_pairs(m)
+    return outs, info
+
+
+@register_algorithm("ems_stages")
+def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
+              solver="highs", mip_gap=None, threads=None, options=None,
+              penalty="none", alpha=1.0, final_soc="at_least", complementarity="fix",
+              lex_tolerance=1e-7) -> tuple[xr.Dataset | None, RunRecord]:
+    """Solve EMS3 or EMS4 (``model``) on every scenario: (schedule, RunRecord).
+
+    The Result holds the schedule of :mod:`recopt.ems.schedule`, grid-based SCR (29) and
+    SSR (31), and attrs: ``objective`` (expected f1, kWh), ``variation`` (expected
+    sum rho), ``complementarity_violations`` (after the fix; 0 unless
+    ``complementarity="report"``), ``milp`` (1 when binaries were needed), the stage list
+    and the time split (build / compile / solve).
+    """
+    ems = model
+    deadline = None if time_limit is None else time.time() + float(time_limit)
+    solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
+
+    def run(m, later_stage=False):
+        kw = dict(solver_kw)
+        large = instance.sizes["time"] * instance.sizes["member"] >= FIRST_STAGE_IPM_CELLS
+        milp = hasattr(m, "charging") and not all(v.fixed for v in m.charging.values())
+        if (later_stage or large) and not milp:
+            kw["options"] = {**tuned_options(solver, LATER_STAGE_TUNING), **(options or {})}
+        if deadline is not None:
+            kw["time_limit"] = max(0.0, deadline - time.time())
+        return solve_pyomo(m, **kw)
+
+    S = instance.sizes["scenario"]
+    models, outcomes, infos = [], [], []
+    build_s = 0.0
+    for s in range(S):
+        inst_s = instance.isel(scenario=[s])
+        t0 = time.perf_counter()
+        m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
+                  binaries=complementarity == "binary")
+        build_s += time.perf_counter() - t0
+        outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
+        outcomes += outs
+        if outs[-1].has_solution and complementarity == "fix":
+            left = complementarity_violations(extract([m], inst_s))
+            if sum(left.values()):  # the LP optimum needs simultaneous charge/discharge
+                t0 = time.perf_counter()
+                m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
+                          final_soc=final_soc, binaries=True)
+                build_s += time.perf_counter() - t0
+                outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
+                outcomes += outs
+                info = {**info2, "milp": True, "violations_lp": info["violations_lp"]}
+        models.append(m)
+        infos.append(info)
+    status = worst(o.status for o in outcomes)
+    has_solution = all(o.has_solution for o in outcomes)
+    t1 = time.perf_counter()
+    extra = dict(
+        solves=len(outcomes), stages=",".join(infos[0]["stages"]),
+        milp=int(any(i.get("milp") for i in infos)),
+        complementarity_violations_lp=int(sum(i.get("violations_lp", 0) for i in infos)),
+    )
+    sizes = dict(
+        solver_version=outcomes[0].solver_version, build_seconds=build_s,
+        compile_seconds=sum(o.compile_seconds for o in outcomes),
+        solve_seconds=sum(o.solve_seconds for o in outcomes),
+        n_variables=outcomes[-1].n_variables * S, n_constraints=outcomes[-1].n_constraints * S,
+        n_integer=max(o.n_integer for o in outcomes), blocks=S, workers=1)
+    message = "; ".join(sorted({o.message for o in outcomes if o.message}))
+    if not has_solution:
+        return None, RunRecord(
+            status=status if status != Status.OPTIMAL else Status.ERROR, message=message,
+            has_solution=False, extra=extra, **sizes)
+    schedule = extract(models, instance)
+    result = with_indicators_of(instance, schedule)
+    checks = check_schedule(instance, schedule, final_soc=final_soc)
+    viol = sum(v for k, v in checks.items() if k.startswith("complementarity_"))
+    prob = np.asarray(instance["scenario_probability"].values, float)
+    f1 = np.array([float(pyo.value(m.first_objective)) for m in models])
+    rho = np.array([float(pyo.value(m.variation_total)) if penalty != "none" else 0.0
+                    for m in models])
+    if viol:
+        status = Status.ERROR
+        message = (f"complementarity check C6 failed at {viol} (step, member) pairs "
+                   f"(grid/community/storage halves both > {TOLERANCE_KWH:g} kWh); rerun "
+                   "with complementarity=fix or binary" + (f"; {message}" if message else ""))
+    extra.update(variation=float((prob * rho).sum()), complementarity_violations=int(viol),
+                 max_balance_error_kwh=checks["balance"],
+                 max_soc_dynamics_error=checks["soc_dynamics"])
+    extra["summary_text"] = _summary(ems, result, f1, rho, penalty, extra)
+    objective = float((prob * f1).sum())
+    record = RunRecord(
+        status=status, message=message, has_solution=True, objective=objective,
+        bound=objective if status == Status.OPTIMAL else math.nan,
+        gap=0.0 if status == Status.OPTIMAL else max(o.gap for o in outcomes),
+        extract_seconds=time.perf_counter() - t1, extra=extra, **sizes)
+    return result, record
+
+
+def _summary(ems, result, f1, rho, penalty, attrs) -> str:
+    what = "grid export" if ems == "EMS3" else "grid import"
+    lines = [f"{ems:<10} {what} {f1.mean():,.3f} kWh; grid-based SCR "
+             f"{float(result['grid_scr'].mean()):.1%}, SSR {float(result['grid_ssr'].mean()):.1%}"
+             + (f"; sum rho {rho.mean():.4g}" if penalty != "none" else "")]
+    lines.append(f"stages     {attrs['stages']}" + (" + MILP (binaries)" if attrs["milp"] else "")
+                 + f"; LP complementarity violations before the fix: "
+                 f"{attrs['complementarity_violations_lp']}")
+    return "\n".join(lines)

@@ -1,0 +1,368 @@
+"""Mustika et al.'s optimisation-based energy management strategies EMS3 and EMS4.
+
+Source: A. D. Mustika, R. Rigo-Mariani, V. Debusschere, A. Pachurka, "A two-stage
+management strategy for the optimal operation and billing in an energy community with
+collective self-consumption", Applied Energy 310 (2022) 118484,
+doi:10.1016/j.apenergy.2021.118484, §3.1.3-3.1.4, eqs (17)-(35). Model card:
+``models/EMS1-EMS4.md``; the Pyomo component names below are the card's.
+
+One LP per scenario over the whole horizon (perfect foresight): for every member n and
+step t the contractual flows with the grid (gd+/gd-) and the community (comm+/comm-),
+the power used behind the meter (indsc) and, per storage unit (battery, EV), charge,
+discharge and the SoC on |T|+1 boundary points. EMS3 minimises the grid export (30),
+EMS4 the grid import (32), both as energies (kWh, ``sum P dt``). The storage
+power-variation penalty (33)-(35) is added with ``penalty="weighted"`` (weight
+``alpha``, in kWh) or solved lexicographically by the algorithm of
+:mod:`recopt.decomp.ems` (``penalty="lexicographic"``). ``binaries=True`` adds the
+complementarity of (gd+, gd-), (comm+, comm-) and (st+, st-) as binary variables (the
+exact fix of check C6 for the storage pairs; a MILP).
+
+Units: powers kW, energies kWh, SoC %, Delta t h; ``rho`` dimensionless.
+
+This module builds and reads models; it never solves: the registered specs name the
+algorithm ``"ems_stages"`` (:mod:`recopt.decomp.ems`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.ems.schedule import schedule_dataset
+from recopt.ems.stage2 import with_indicators
+from recopt.ems.storage import PowerData, StorageUnits
+from recopt.errors import ModelError
+from recopt.models.construction import templated_constraints
+from recopt.models.options import Option
+from recopt.models.registry import ModelSpec, register
+
+CARD = "models/EMS1-EMS4.md"
+OBJECTIVES = {"EMS3": "export", "EMS4": "import"}
+PENALTIES = ("none", "weighted", "lexicographic")
+FINAL_SOC = ("at_least", "equal")
+COMPLEMENTARITY = ("fix", "binary", "report")
+
+
+def _values(var) -> np.ndarray:
+    return np.fromiter((v.value if v.value is not None else 0.0 for v in var.values()),
+                       float)
+
+
+def _grid(a: np.ndarray) -> dict:
+    """A (T, U) array as the {(n, t): value} initializer of a (MEMBERS, STEPS) Param."""
+    T, U = a.shape
+    return dict(zip(((n, t) for n in range(U) for t in range(T)), a.T.ravel().tolist(),
+                    strict=True))
+
+
+def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
+          penalty: str = "none", alpha: float = 1.0, final_soc: str = "at_least",
+          binaries: bool = False, complementarity: str = "fix", templates: bool = True,
+          **_ignored) -> pyo.ConcreteModel:
+    """Build EMS3 or EMS4 for one scenario of ``instance``.
+
+    Parameters
+    ----------
+    instance : xarray.Dataset
+        A validated instance; storage from ``battery_*`` / ``ev_*``, ``ev_available``,
+        ``subscribed_power_kw`` (all optional).
+    ems : {"EMS3", "EMS4"}
+        Minimise grid export (30) or grid import (32).
+    scenario : int
+        Position of the scenario to build.
+    penalty : {"none", "weighted", "lexicographic"}
+        Whether the variation variables (33)-(34) are added; ``"weighted"`` puts
+        ``alpha * sum rho`` into the objective (35); ``"lexicographic"`` only builds
+        them (the algorithm minimises ``sum rho`` in a second stage).
+    alpha : float
+        Weight of the penalty (35), kWh (the unit of f1 here).
+    final_soc : {"at_least", "equal"}
+        (24) as printed (``SOC_end >= SOC_init``) or the text's "equal".
+    binaries : bool
+        Add one binary per storage unit and step (charge or discharge, exact
+        complementarity of (st+, st-); a MILP); also
+        implied by ``complementarity="binary"``.
+    """
+    binaries = bool(binaries) or complementarity == "binary"
+    if ems not in OBJECTIVES:
+        raise ModelError(f"ems must be EMS3 or EMS4, got {ems!r}")
+    if penalty not in PENALTIES:
+        raise ModelError(f"penalty must be one of {', '.join(PENALTIES)}; got {penalty!r}")
+    if final_soc not in FINAL_SOC:
+        raise ModelError(f"final_soc must be one of {', '.join(FINAL_SOC)}; got {final_soc!r}")
+    pw = PowerData.from_instance(instance)
+    units = StorageUnits.from_instance(instance)
+    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
+    T, U = load.shape
+    K = units.size
+    dt = pw.step_hours
+    gain_c, gain_d = units.soc_gain(dt)
+
+    m = pyo.ConcreteModel(name=ems)
+    m.recopt_meta = {"ems": ems, "scenario": scenario, "units": units, "power": pw,
+                     "penalty": penalty, "alpha": float(alpha)}
+    m.MEMBERS = pyo.RangeSet(0, U - 1, doc="member positions n")
+    m.STEPS = pyo.RangeSet(0, T - 1, doc="steps t (0-based), length Delta t")
+    m.BOUNDARIES = pyo.RangeSet(0, T, doc="SoC instants: start of each step and the end")
+    slot = [int((units.member[:k] == units.member[k]).sum()) for k in range(K)]
+    unit_index = [(int(units.member[k]), slot[k]) for k in range(K)]
+    m.UNITS = pyo.Set(initialize=unit_index, dimen=2, ordered=True,
+                      doc="storage units (n, j): the j-th storage (battery, EV) of member n")
+    m.UNITS_OF = pyo.Set(m.MEMBERS, initialize={n: [j for (u, j) in unit_index if u == n]
+                                                for n in range(U)},
+                         doc="the storage slots j of each member n")
+
+    # ---- flows, kW --------------------------------------------------------------------
+    peak = pw.peak_load_kw[scenario]
+    m.grid_import = pyo.Var(
+        m.MEMBERS, m.STEPS, bounds=lambda m, n, t: (0.0, float(peak[n])),
+        doc="P^gd+: contractual import from the grid, kW (1); its upper bound is (19) in "
+            "linear form (S-4): P^gd+_{n,t} <= max_tau P^load_{n,tau}")
+    m.grid_export = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
+                            doc="P^gd-: contractual export to the grid, kW (1)")
+    m.community_import = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
+                                 doc="P^comm+: import from the community, kW (2)")
+    m.community_export = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
+                                 doc="P^comm-: export to the community, kW (2)")
+    m.self_consumption = pyo.Var(m.MEMBERS, m.STEPS, bounds=(0, None),
+                                 doc="P^indsc: power used behind the member's own meter, kW")
+    # ---- storage, kW and % -------------------------------------------------------------
+    m.charge = pyo.Var(m.UNITS, m.STEPS, bounds=(0, None),
+                       doc="P^st+: storage charge, kW; <= P^st_max (20); 0 when an EV is "
+                           "away (S-5)")
+    m.discharge = pyo.Var(m.UNITS, m.STEPS, bounds=(0, None),
+                          doc="P^st-: storage discharge, kW; <= P^st_max (20); 0 when an EV "
+                              "is away (S-5)")
+    m.soc = pyo.Var(m.UNITS, m.BOUNDARIES,
+                    doc="SOC^st: state of charge at each boundary, % of E^st_max; bounds (21)")
+    for k, (n, j) in enumerate(unit_index):
+        ub = float(units.power_kw[k])
+        for t in range(T):
+            cap = ub if units.available[t, k] else 0.0
+            m.charge[n, j, t].setub(cap)
+            m.discharge[n, j, t].setub(cap)
+        for t in range(T + 1):
+            m.soc[n, j, t].setlb(float(units.soc_min[k]))
+            m.soc[n, j, t].setub(float(units.soc_max[k]))
+
+    # ---- data as Params (so that the indexed rows below are built as templates) -----
+    m.pv_kw = pyo.Param(m.MEMBERS, m.STEPS, initialize=_grid(pv), doc="P^PV, kW")
+    m.load_kw = pyo.Param(m.MEMBERS, m.STEPS, initialize=_grid(load), doc="P^load, kW")
+    m.peak_load = pyo.Param(m.MEMBERS, initialize=dict(enumerate(
+        pw.peak_load_kw[scenario].tolist())), doc="L^_n = max_t P^load_{n,t}, kW (19)")
+    per_unit = lambda a: dict(zip(unit_index, np.asarray(a, float).tolist(),  # noqa: E731
+                                  strict=True))
+    m.charge_gain = pyo.Param(m.UNITS, initialize=per_unit(gain_c),
+                              doc="mu dt 100 / E: % of SoC per kW charged over a step (22)")
+    m.discharge_gain = pyo.Param(m.UNITS, initialize=per_unit(gain_d),
+                                 doc="dt 100 / (mu E): % of SoC per kW discharged (22)")
+    m.soc_init = pyo.Param(m.UNITS, initialize=per_unit(units.soc_init),
+                           doc="SOC^init, % (23)")
+    subs = pw.subscribed_kw
+    with templated_constraints(templates):
+        # ---- (17)-(19) flow limits ---------------------------------------------------------
+        if subs is not None:
+            m.subscribed = pyo.Param(m.MEMBERS, initialize=dict(enumerate(subs.tolist())),
+                                     doc="P^subs, kW (= kVA)")
+            m.subs_import = pyo.Constraint(
+                m.MEMBERS, m.STEPS,
+                rule=lambda m, n, t: m.grid_import[n, t] + m.community_import[n, t]
+                <= m.subscribed[n],
+                doc="(17) P^gd+ + P^comm+ <= P^subs")
+            m.subs_export = pyo.Constraint(
+                m.MEMBERS, m.STEPS,
+                rule=lambda m, n, t: m.grid_export[n, t] + m.community_export[n, t]
+                <= m.subscribed[n],
+                doc="(18) P^gd- + P^comm- <= P^subs")
+        # ---- (22)-(24) storage dynamics ---------------------------------------------------
+        m.soc_dynamics = pyo.Constraint(
+            m.UNITS, m.STEPS,
+            rule=lambda m, n, j, t: m.soc[n, j, t + 1] == m.soc[n, j, t]
+            + m.charge_gain[n, j] * m.charge[n, j, t]
+            - m.discharge_gain[n, j] * m.discharge[n, j, t],
+            doc="(22) SOC_{t+1} = SOC_t + (mu P^st+ - P^st-/mu) dt 100/E")
+        m.soc_initial = pyo.Constraint(
+            m.UNITS, rule=lambda m, n, j: m.soc[n, j, 0] == m.soc_init[n, j],
+            doc="(23) SOC_1 = SOC^init")
+        if final_soc == "equal":
+            m.soc_final = pyo.Constraint(
+                m.UNITS, rule=lambda m, n, j: m.soc[n, j, T] == m.soc_init[n, j],
+                doc="(24) as the text says: SOC_end = SOC^init")
+        else:
+            m.soc_final = pyo.Constraint(
+                m.UNITS, rule=lambda m, n, j: m.soc[n, j, T] >= m.soc_init[n, j],
+                doc="(24) as printed: SOC_end >= SOC^init")
+        # ---- (25)-(27) power balances ((28) is the split done by extract()) ----------
+        m.supply_balance = pyo.Constraint(
+            m.MEMBERS, m.STEPS,
+            rule=lambda m, n, t: m.pv_kw[n, t]
+            + sum(m.discharge[n, j, t] for j in m.UNITS_OF[n])
+            == m.self_consumption[n, t] + m.grid_export[n, t] + m.community_export[n, t],
+            doc="(25) P^PV + P^bat- + P^EV- = P^indsc + P^gd- + P^comm-")
+        m.demand_balance = pyo.Constraint(
+            m.MEMBERS, m.STEPS,
+            rule=lambda m, n, t: m.load_kw[n, t]
+            + sum(m.charge[n, j, t] for j in m.UNITS_OF[n])
+            == m.self_consumption[n, t] + m.grid_import[n, t] + m.community_import[n, t],
+            doc="(26) P^load + P^bat+ + P^EV+ = P^indsc + P^gd+ + P^comm+")
+        m.community_balance = pyo.Constraint(
+            m.STEPS, rule=lambda m, t: sum(m.community_import[n, t] for n in m.MEMBERS)
+            == sum(m.community_export[n, t] for n in m.MEMBERS),
+            doc="(27) sum_n P^comm+ = sum_n P^comm-")
+
+    # ---- objectives (30) / (32), kWh --------------------------------------------------------
+    flow = m.grid_export if OBJECTIVES[ems] == "export" else m.grid_import
+    m.first_objective = pyo.Expression(
+        expr=dt * pyo.quicksum(flow.values()),
+        doc="f1, kWh: total grid export (30, EMS3) or import (32, EMS4), sum P dt")
+    m.storage_throughput = pyo.Expression(
+        expr=dt * (pyo.quicksum(m.charge.values()) + pyo.quicksum(m.discharge.values())),
+        doc="sum (P^st+ + P^st-) dt, kWh: the complementarity fix's second-stage objective")
+    if penalty != "none":
+        _add_penalty(m, units, T)
+        total = m.variation_total
+    else:
+        total = 0.0
+    weight = float(alpha) if penalty == "weighted" else 0.0
+    m.objective = pyo.Objective(expr=m.first_objective + weight * total, sense=pyo.minimize,
+                                doc="(30)/(32), plus alpha sum rho (35) when weighted")
+    if binaries:
+        _add_binaries(m, units)
+    return m
+
+
+def _add_penalty(m: pyo.ConcreteModel, units: StorageUnits, T: int) -> None:
+    rated = dict(zip(list(m.UNITS), units.power_kw.tolist(), strict=True))
+    """(33)-(34): ramps of the storage's net output and their normalised sum rho."""
+    m.RAMPS = pyo.RangeSet(1, T - 1, doc="steps t >= 2 (0-based t >= 1) of (33)")
+    m.ramp_up = pyo.Var(m.UNITS, m.RAMPS, bounds=(0, None),
+                        doc="Delta P^st+: upward change of the net storage output, kW (33)")
+    m.ramp_down = pyo.Var(m.UNITS, m.RAMPS, bounds=(0, None),
+                          doc="Delta P^st-: downward change of the net storage output, kW (33)")
+    m.variation_ratio = pyo.Var(m.UNITS, bounds=(0, None),
+                                doc="rho^st_n: normalised storage-variation penalty, 1 (34)")
+
+    def net(n, j, t):
+        return m.discharge[n, j, t] - m.charge[n, j, t]
+
+    m.variation = pyo.Constraint(
+        m.UNITS, m.RAMPS,
+        rule=lambda m, n, j, t: m.ramp_up[n, j, t] - m.ramp_down[n, j, t]
+        == net(n, j, t) - net(n, j, t - 1),
+        doc="(33) Delta P^+ - Delta P^- = P^st_t - P^st_{t-1}, P^st = P^st- - P^st+")
+    m.penalty = pyo.Constraint(
+        m.UNITS,
+        rule=lambda m, n, j: m.variation_ratio[n, j] * float(T * rated[n, j])
+        == sum(m.ramp_up[n, j, t] + m.ramp_down[n, j, t] for t in m.RAMPS),
+        doc="(34) rho = sum_t (Delta P^+ + Delta P^-) / (|T| P^st_max)")
+    m.variation_total = pyo.Expression(expr=pyo.quicksum(m.variation_ratio.values()),
+                                       doc="sum_n sum_st rho^st_n, 1 (the term of (35))")
+
+
+def _add_binaries(m, units: StorageUnits) -> None:
+    """One binary per storage unit and step: charge or discharge, never both (C6).
+
+    The grid and community pairs need none: lowering both halves of such a pair by the
+    same amount keeps every constraint and f1, so :mod:`recopt.decomp.ems` nets every
+    such overlap out of the solution exactly (see the card).
+    """
+    m.charging = pyo.Var(m.UNITS, m.STEPS, domain=pyo.Binary,
+                         doc="1: the storage may charge at t, 0: it may discharge (C6)")
+    rated = dict(zip(list(m.UNITS), units.power_kw.tolist(), strict=True))
+    m.charge_mode = pyo.Constraint(
+        m.UNITS, m.STEPS,
+        rule=lambda m, n, j, t: m.charge[n, j, t] <= rated[n, j] * m.charging[n, j, t],
+        doc="C6: P^st+ <= P^st_max b")
+    m.discharge_mode = pyo.Constraint(
+        m.UNITS, m.STEPS,
+        rule=lambda m, n, j, t: m.discharge[n, j, t]
+        <= rated[n, j] * (1 - m.charging[n, j, t]),
+        doc="C6: P^st- <= P^st_max (1 - b)")
+
+
+def arrays(model: pyo.ConcreteModel) -> dict[str, np.ndarray]:
+    """The solution in kW (flows (T, U), storage (T, K)) and % (SoC (T+1, K))."""
+    meta = model.recopt_meta
+    load = meta["power"].load_kw[meta["scenario"]]
+    T, U = load.shape
+    K = meta["units"].size
+    out = {name: _values(getattr(model, var)).reshape(U, T).T for name, var in (
+        ("grid_import", "grid_import"), ("grid_export", "grid_export"),
+        ("community_import", "community_import"), ("community_export", "community_export"),
+        ("self_consumption", "self_consumption"))}
+    out["charge"] = _values(model.charge).reshape(K, T).T
+    out["discharge"] = _values(model.discharge).reshape(K, T).T
+    out["soc"] = _values(model.soc).reshape(K, T + 1).T
+    return out
+
+
+def extract(models: list[pyo.ConcreteModel], instance: xr.Dataset, **options) -> xr.Dataset:
+    """The schedule of solved per-scenario models (one per scenario, in order).
+
+    The meter flows are split from the net of (28), ``P^meter+ = max(net, 0)``, net
+    taken from the flows themselves (round-off below 1e-9 kW is cut to 0).
+    """
+    parts = [arrays(m) for m in models]
+    units = models[0].recopt_meta["units"]
+    S = len(parts)
+    stack = {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+    for k in ("grid_import", "grid_export", "community_import", "community_export",
+              "self_consumption", "charge", "discharge"):
+        stack[k] = np.where(stack[k] > 1e-9, stack[k], 0.0)
+    net = (stack["grid_import"] - stack["grid_export"] + stack["community_import"]
+           - stack["community_export"])
+    net = np.where(np.abs(net) > 1e-9, net, 0.0)
+    flows = {"meter_import": np.maximum(net, 0.0), "meter_export": np.maximum(-net, 0.0)}
+    for k in ("grid_import", "grid_export", "community_import", "community_export",
+              "self_consumption"):
+        flows[k] = stack[k]
+    if S != instance.sizes["scenario"]:
+        raise ModelError(f"{S} solved scenarios for an instance of "
+                         f"{instance.sizes['scenario']}")
+    return schedule_dataset(instance, flows, units, stack["charge"], stack["discharge"],
+                            stack["soc"], ems=models[0].recopt_meta["ems"])
+
+
+def with_indicators_of(instance: xr.Dataset, schedule: xr.Dataset, **options) -> xr.Dataset:
+    """Grid-based SCR / SSR (29)/(31) and exchange totals, added to the schedule."""
+    return with_indicators(instance, schedule)
+
+
+OPTIONS = (
+    Option("penalty", str, "none",
+           "storage power-variation penalty (33)-(35): 'none', 'weighted' (f1 + alpha sum "
+           "rho) or 'lexicographic' (min f1, then min sum rho at f1 <= f1* (1 + "
+           "lex_tolerance): the alpha -> 0+ limit, f1 unchanged)", choices=PENALTIES),
+    Option("alpha", float, 1.0, "weight of the penalty (35) with penalty=weighted, kWh"),
+    Option("final_soc", str, "at_least",
+           "(24): 'at_least' (SOC_end >= SOC_init, as printed) or 'equal' (as the text "
+           "says)", choices=FINAL_SOC),
+    Option("complementarity", str, "fix",
+           "check C6 (no simultaneous charge and discharge, import and export): 'fix' "
+           "(when violated: a second stage min storage throughput at f1 fixed, then, if "
+           "still violated, the exact MILP with binaries), 'binary' (MILP from the start) "
+           "or 'report' (keep the LP solution, status 'error' if it is violated)",
+           choices=COMPLEMENTARITY),
+    Option("lex_tolerance", float, 1e-7,
+           "relative loss of f1 allowed in the lexicographic stages"),
+)
+
+
+for _name, _what in (("EMS3", "min grid export (30): max grid-based SCR (29)"),
+                     ("EMS4", "min grid import (32): max grid-based SSR (31)")):
+    register(ModelSpec(
+        name=_name,
+        description=f"Mustika {_name}: storage schedule (battery + EV) by LP over the "
+                    f"horizon, {_what}; Stage 1 of the two-stage method",
+        family="ems",
+        build=functools.partial(build, ems=_name),
+        extract=lambda model, inst, **o: extract([model], inst, **o),
+        derive=with_indicators_of,
+        algorithm="ems_stages",
+        separable="scenario",
+        options=OPTIONS,
+        card=CARD,
+    ))
