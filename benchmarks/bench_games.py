@@ -27,11 +27,11 @@ import json
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import Recorder, machine_info, results_path
 from recopt.decomp import games as G
 from recopt.errors import SolverError
 from recopt.generate.synthetic import synthetic_community
@@ -159,11 +159,12 @@ def main(argv=None) -> int:
         bench_sampled(rows, 20, day, args.workers)
         for n in (20, 50):
             bench_rowgen(rows, n, day, args.budget, enumerate_too=False)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"games_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.jsonl"
-    path.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
+    with Recorder(results_path(RESULTS, "games")) as rec:
+        rec.add({"machine": machine_info()})
+        for r in rows:
+            rec.add(r)
     print(table(rows))
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"wrote {rec.path}", file=sys.stderr)
     return 0
 
 
