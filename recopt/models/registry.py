@@ -58,6 +58,10 @@ class ModelSpec:
     """``explain_infeasible(instance, solver, **options) -> (message, attrs)``."""
     separable: str | None = None
     algorithm: Callable | None = None
+    algorithm_when: Callable | None = None
+    """``algorithm_when(options) -> bool``: run ``algorithm`` only for these options (a
+    model with both ``build`` and ``algorithm``, e.g. MLCol with ``enumeration=generate``);
+    None: always when ``algorithm`` is given."""
     options: tuple[Option, ...] = field(default_factory=tuple)
     solver_defaults: dict = field(default_factory=dict)
     """Per-solver default options found faster for this model (the user's override)."""

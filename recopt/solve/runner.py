@@ -242,7 +242,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed,
         instance_hash=instance_hash(inst), recopt_version=_recopt_version(),
     )
-    if spec.algorithm is not None:
+    if spec.algorithm is not None and (spec.algorithm_when is None
+                                       or spec.algorithm_when(opts)):
         try:
             result = spec.algorithm(inst, time_limit=time_limit, seed=seed, **solver_kw, **opts)
         except (SolverUnavailableError, SolverError) as exc:

@@ -68,6 +68,29 @@ def _bool(text) -> bool:
     raise ValueError(f"not a yes/no value: {text!r}")
 
 
+#: Options of ``enumeration=generate`` (column generation, MLCol and MLColExt).
+GENERATION_OPTIONS = (
+    Option("exact_pricing", _bool, True,
+           "enumeration=generate: prove with the pricing MILP that no loop pays (else stop "
+           "when the greedy pricing finds nothing; the bound is then weaker)"),
+    Option("branch_and_price", _bool, False,
+           "enumeration=generate: Ryan-Foster branch-and-price to the proven optimum "
+           "(default: price-and-branch, the integer master over the generated loops)"),
+    Option("stabilisation", float, 0.0,
+           "enumeration=generate: Wentges dual smoothing factor in [0, 1) (0: off)"),
+    Option("columns_per_round", int, 20,
+           "enumeration=generate: at most this many loops enter per round"),
+)
+
+
+def _generated(instance, **kw):
+    """MLCol ``enumeration=generate``: :func:`recopt.decomp.column_generation.solve_mlcol_generated`
+    (imported here: that module imports this package)."""
+    from recopt.decomp.column_generation import solve_mlcol_generated
+
+    return solve_mlcol_generated(instance, **kw)
+
+
 def loop_data(instance: xr.Dataset, *, self_consumption: bool = True,
               distance: str = "auto", **_ignored) -> LoopData:
     """:class:`LoopData` of ``instance`` for the given model options."""
@@ -77,7 +100,7 @@ def loop_data(instance: xr.Dataset, *, self_consumption: bool = True,
 def _build(kind: str):
     def build(instance: xr.Dataset, *, self_consumption: bool = True, distance: str = "auto",
               enumeration: str = "all", max_loops: int = DEFAULT_MAX_LOOPS,
-              rows: str = "aggregated", internal_price: float = math.nan):
+              rows: str = "aggregated", internal_price: float = math.nan, **_generation):
         d = loop_data(instance, self_consumption=self_consumption, distance=distance)
         if kind == "SLCpct":
             m = build_slcpct(d)
@@ -158,14 +181,18 @@ register(ModelSpec(
     options=_COMMON + (
         Option("enumeration", str, "all",
                "all: every feasible loop (exact, = MLCpct); maximal: the paper's maximal "
-               "cliques from producers, split over the power cap", choices=STRATEGIES),
+               "cliques from producers, split over the power cap; generate: column "
+               "generation (loops priced in from the LP duals, models/"
+               "MLCol-column-generation.md)", choices=STRATEGIES + ("generate",)),
         Option("max_loops", int, DEFAULT_MAX_LOOPS,
                "refuse when the enumeration makes more loops than this"),
         Option("rows", str, "aggregated",
                "(9d)/(9e): aggregated, one row per (scenario, step, member) (default, same "
                "integer solutions, tighter, smaller) or per_loop (the spec's form)",
                choices=ROW_FORMS),
-    ),
+    ) + GENERATION_OPTIONS,
+    algorithm=_generated,
+    algorithm_when=lambda opts: opts.get("enumeration") == "generate",
     card=CARD,
 ))
 
