@@ -90,6 +90,9 @@ class CGOptions:
     stabilisation: float = 0.0
     """Wentges smoothing factor θ in [0, 1); 0: off."""
     columns_per_round: int = 20
+    lp_gap: float | None = None
+    """Stop column generation when ``(RMP − LB) <= lp_gap · max(1, |RMP|)`` (Lagrangian
+    early termination); default ``gap / 10``; 0: only when exact pricing finds nothing."""
     max_rounds: int = 10_000
     gap: float = 1e-4
     time_limit: float | None = None
@@ -350,57 +353,78 @@ def _respects(S, together, apart) -> bool:
     return not any(i in s and j in s for i, j in apart)
 
 
-def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), apart=(),
-                   skip=frozenset()) -> list[tuple[tuple[int, ...], float]]:
-    """Up to ``k`` distinct loops with ``c̄ < −tol``, by greedy growth (cheap heuristic).
-
-    From each pair with ``β_ij < 0`` (most negative first, at most ``4k`` seeds): add the
-    common neighbour within the power cap that lowers ``c̄`` most, while one does.
-    Loops violating the branching decisions or in ``skip`` are left out.
-    """
-    net = d.P - d.C
-    adj = [set(d.graph[i]) for i in range(d.n)]
-    iu, ju = np.nonzero(np.triu(duals.beta < -tol, 1))
-    order = np.argsort(duals.beta[iu, ju])
-    found: dict[tuple[int, ...], float] = {}
+def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
+    """Local search from loop ``S``: the best single add (a common neighbour within the
+    power cap) or drop (keeping two members) while one lowers ``c̄``; ``(S, c̄(S))``."""
     tol_w = 1e-9
-    for q in order[: 4 * max(1, k)]:
-        i, j = int(iu[q]), int(ju[q])
-        if d.power[i] + d.power[j] > d.wmax + tol_w:
-            continue
-        S = [i, j]
-        load = d.power[i] + d.power[j]
-        netS = net[:, :, i] + net[:, :, j]
-        aS = duals.a[:, :, i] + duals.a[:, :, j]
-        bS = duals.b[:, :, i] + duals.b[:, :, j]
-        base = -duals.alpha[S].sum() + duals.beta[i, j]
-        value = base + np.where(netS >= 0, aS, bS).sum()
-        cand = adj[i] & adj[j]
-        while cand:
-            V = np.array(sorted(v for v in cand if load + d.power[v] <= d.wmax + tol_w))
-            if len(V) == 0:
-                break
+    value = reduced_cost(d, duals, S)
+    while True:
+        load = d.power[S].sum()
+        netS = net[:, :, S].sum(axis=2)
+        aS = duals.a[:, :, S].sum(axis=2)
+        bS = duals.b[:, :, S].sum(axis=2)
+        base = -duals.alpha[S].sum() + np.triu(duals.beta[np.ix_(S, S)], 1).sum()
+        cand = set.intersection(*(adj[i] for i in S)) - set(S)
+        V = np.array(sorted(v for v in cand if load + d.power[v] <= d.wmax + tol_w), int)
+        best_val, best_move = value, None
+        if len(V):
             add = -duals.alpha[V] + duals.beta[np.ix_(S, V)].sum(axis=0)
             nets = netS[None] + np.moveaxis(net[:, :, V], 2, 0)
             pen = np.where(nets >= 0, aS[None] + np.moveaxis(duals.a[:, :, V], 2, 0),
                            bS[None] + np.moveaxis(duals.b[:, :, V], 2, 0)).sum(axis=(1, 2))
             vals = base + add + pen
-            best = int(np.argmin(vals))
-            if vals[best] >= value - 1e-12:
-                break
-            v = int(V[best])
-            S.append(v)
-            base += add[best]
-            value = float(vals[best])
-            load += d.power[v]
-            netS = netS + net[:, :, v]
-            aS = aS + duals.a[:, :, v]
-            bS = bS + duals.b[:, :, v]
-            cand &= adj[v]
-        key = tuple(sorted(S))
+            k = int(np.argmin(vals))
+            if vals[k] < best_val - 1e-12:
+                best_val, best_move = float(vals[k]), ("add", int(V[k]))
+        if len(S) > 2:
+            for u in S:
+                rest = [v for v in S if v != u]
+                val = reduced_cost(d, duals, rest)
+                if val < best_val - 1e-12:
+                    best_val, best_move = val, ("drop", u)
+        if best_move is None:
+            return S, value
+        kind, v = best_move
+        S = sorted(S + [v]) if kind == "add" else [w for w in S if w != v]
+        value = best_val
+
+
+def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), apart=(),
+                   skip=frozenset(), seeds=None) -> list[tuple[tuple[int, ...], float]]:
+    """Up to ``k`` distinct loops with ``c̄ < −tol`` by local search (cheap heuristic).
+
+    From each pair with ``β_ij < 0`` (most negative first; or from the loops
+    ``seeds``): add the common neighbour within the power cap, or drop the member,
+    that lowers ``c̄`` most, while one does (:func:`_grow`). Loops violating the
+    branching decisions or in ``skip`` are left out.
+    """
+    net = d.P - d.C
+    adj = [set(d.graph[i]) for i in range(d.n)]
+    if seeds is None:
+        iu, ju = np.nonzero(np.triu(duals.beta < -tol, 1))
+        order = np.argsort(duals.beta[iu, ju], kind="stable")
+        seeds = [[int(iu[q]), int(ju[q])] for q in order[:2000]]
+    found: dict[tuple[int, ...], float] = {}
+    for S0 in seeds:
+        S0 = sorted(S0)
+        if d.power[S0].sum() > d.wmax + 1e-9:
+            continue
+        S, value = _grow(d, duals, list(S0), adj, net)
+        key = tuple(S)
         if value < -tol and key not in skip and _respects(key, together, apart):
             found[key] = min(found.get(key, math.inf), float(value))
+        if len(found) >= 3 * k:
+            break
     return sorted(found.items(), key=lambda kv: kv[1])[:k]
+
+
+def _neighbours(d: LoopData, S) -> list[list[int]]:
+    """Seeds for a local search around loop ``S``: S without one member, S with one
+    more (a common neighbour)."""
+    S = list(S)
+    out = [[v for v in S if v != u] for u in S] if len(S) > 2 else []
+    common = set.intersection(*(set(d.graph[i]) for i in S)) - set(S)
+    return out + [S + [v] for v in sorted(common)]
 
 
 def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart=(),
@@ -444,6 +468,10 @@ class _Clock:
         r = self.remaining()
         return r is not None and r <= 0
 
+    def pricing_over(self, share: float) -> bool:
+        """More than ``share`` of the time limit used (the rest is kept for designs)."""
+        return self.limit is not None and self.elapsed() >= share * self.limit
+
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
@@ -475,6 +503,13 @@ class _Solver:
             from tqdm import tqdm
 
             self.bar = tqdm(desc="column generation", unit="round", leave=False)
+
+    def _pricing_time(self):
+        """Time left for one exact pricing: up to 80 % of the limit (the MILP's bound is
+        valid when it stops early)."""
+        if self.clock.limit is None:
+            return None
+        return max(0.0, 0.8 * self.clock.limit - self.clock.elapsed())
 
     def _solve_master(self):
         t0 = time.perf_counter()
@@ -519,27 +554,32 @@ class _Solver:
                 cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
                                       node.apart, skip)
             exact_bound = None
-            if not cols and opts.exact_pricing and not self.clock.out():
+            if not cols and opts.exact_pricing and not self.clock.pricing_over(0.8):
                 S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
-                                               self.clock.remaining())
+                                               self._pricing_time())
                 self.exact += 1
                 kind = "exact"
                 exact_bound = bound
                 if S is not None and cbar < -tol and S not in master.index:
-                    cols = [(S, cbar)]
+                    cols = [(S, cbar)] + [c for c in greedy_pricing(
+                        d, price, opts.columns_per_round, tol, node.together, node.apart,
+                        skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
                 lb_here = master.lagrangian_base(price, 1e-7) + self.kappa * bound
                 if lb_here > best_lb:
                     best_lb, center = lb_here, price
                 if smoothed and not cols:  # nothing pays at π̃: try the master's own duals
                     S, cbar, bound = exact_pricing(d, duals, opts, node.together, node.apart,
-                                                   self.clock.remaining())
+                                                   self._pricing_time())
                     self.exact += 1
                     exact_bound = bound
                     if S is not None and cbar < -tol and S not in master.index:
                         cols = [(S, cbar)]
                     best_lb = max(best_lb, base + self.kappa * bound)
             self.pricing_seconds += time.perf_counter() - t0
-            added = master.add([S for S, _ in cols])
+            lp_gap = opts.gap / 10 if opts.lp_gap is None else opts.lp_gap
+            early = bool(cols) and lp_gap > 0 and value - best_lb <= lp_gap * max(1.0,
+                                                                                 abs(value))
+            added = 0 if early else master.add([S for S, _ in cols])
             rec = dict(round=self.rounds, value=value, bound=best_lb, columns=len(master.loops),
                        added=added, pricing=kind,
                        min_reduced_cost=min((c for _, c in cols), default=0.0),
@@ -553,29 +593,67 @@ class _Solver:
                 self.bar.update(1)
                 self.bar.set_postfix(rmp=f"{value:.6g}", lb=f"{best_lb:.6g}",
                                      loops=len(master.loops))
+            if early:
+                log.info("colgen: LB within %.1e of the master: early termination", lp_gap)
+                return value, min(best_lb, value), x, True
             if added == 0:
                 converged = (opts.exact_pricing and exact_bound is not None
                              and exact_bound >= -tol)
                 if converged:
                     best_lb = max(best_lb, value - self.kappa * tol)
                 return value, min(best_lb, value), x, converged
-            if self.clock.out() or self.rounds >= opts.max_rounds:
+            if self.clock.pricing_over(0.8) or self.rounds >= opts.max_rounds:
                 return value, min(best_lb, value), x, False
 
     # ---- integer designs ---------------------------------------------------------------
     def z_of(self, x) -> np.ndarray:
-        return x[self.master.cols]
+        """Loop values of a master solution ``x`` (0 for columns added after it)."""
+        cols = self.master.cols
+        if len(x) < self.master.lp.n_cols:
+            x = np.r_[x, np.zeros(self.master.lp.n_cols - len(x))]
+        return x[cols]
 
     def chosen(self, x) -> list[tuple[int, ...]]:
         z = self.z_of(x)
         return [S for S, v in zip(self.master.loops, z.tolist(), strict=True) if v > 0.5]
 
-    def integer_master(self, gap):
-        """Price-and-branch: MLCol over the generated loops in the kept HiGHS object."""
+    def round_design(self, x, node: _Node | None = None):
+        """A design from a master solution: loops by decreasing ``z``, disjoint, fixed at
+        1 (the others at 0), the operation LP solved. ``(value, x)`` or ``(None, None)``."""
+        z = self.z_of(x)
+        loops = self.master.loops
+        used: set[int] = set()
+        up = np.zeros(len(loops))
+        for k in np.argsort(-z, kind="stable").tolist():
+            if z[k] <= 1e-6:
+                break
+            S = loops[k]
+            if used.intersection(S) or (node is not None
+                                        and not _respects(S, node.together, node.apart)):
+                continue
+            used.update(S)
+            up[k] = 1.0
+        cols = self.master.cols
+        self.master.lp.set_bounds(cols, up, up)
+        status, _, obj, xr_, _, _, _ = self.master.lp.solve(time_limit=self.clock.remaining())
+        if node is None:
+            self.release()
+        else:
+            self.node_bounds(node)
+        if status != Status.OPTIMAL or xr_ is None:
+            return None, None
+        return obj, xr_
+
+    def integer_master(self, gap, start=None):
+        """Price-and-branch: MLCol over the generated loops in the kept HiGHS object
+        (``start``: a design's full solution, the MIP start)."""
         lp = self.master.lp
         self.release()
+        if start is not None and len(start) < lp.n_cols:
+            start = None
         status, message, obj, x, _, _, bound = lp.solve(
-            time_limit=self.clock.remaining(), integer=self.master.cols, mip_gap=gap)
+            time_limit=self.clock.remaining(), integer=self.master.cols, mip_gap=gap,
+            start=start)
         if x is None:
             return None, None, message
         return obj, x, message
@@ -622,9 +700,14 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     ub, best_x, best_chosen = math.inf, None, []
     t0 = time.perf_counter()
     if value is not None:
-        obj, xi, message = sv.integer_master(opts.gap / 10)
-        if xi is not None:
-            ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
+        obj, xr_ = sv.round_design(x)
+        if xr_ is not None:
+            ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
+            log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub, _gap(ub, lb))
+        if _gap(ub, lb) > opts.gap and not sv.clock.out():
+            obj, xi, message = sv.integer_master(opts.gap / 2, start=best_x)
+            if xi is not None and obj < ub:
+                ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
     res.integer_seconds = time.perf_counter() - t0
     nodes = 1
     if opts.branch_and_price and value is not None and _gap(ub, lb) > opts.gap:
@@ -656,15 +739,18 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             if not conv:  # limits hit inside the node: keep its bound, stop
                 heapq.heappush(heap, (nlb, next(counter), node))
                 break
-            if v >= ub - 1e-9 * max(1.0, abs(ub)):
+            if nlb >= ub - 1e-9 * max(1.0, abs(ub)):
                 continue  # the node cannot beat the incumbent
             pair = sv.fractional_pair(nx_)
             if pair is None:
                 if v < ub:
                     ub, best_x, best_chosen = v, nx_.copy(), sv.chosen(nx_)
                 continue
-            for child in (_Node(node.together + (pair,), node.apart, v),
-                          _Node(node.together, node.apart + (pair,), v)):
+            ro, rx = sv.round_design(nx_, node)
+            if ro is not None and ro < ub:
+                ub, best_x, best_chosen = ro, rx, sv.chosen(rx)
+            for child in (_Node(node.together + (pair,), node.apart, nlb),
+                          _Node(node.together, node.apart + (pair,), nlb)):
                 heapq.heappush(heap, (child.bound, next(counter), child))
         lb = min(ub, heap[0][0]) if heap else (ub if math.isfinite(ub) else lb)
         lb = max(lb, root_lb)

@@ -649,16 +649,18 @@ class HighsColumnLP:
             self._h.changeColsBounds(len(cols), cols, np.asarray(lower, float),
                                      np.asarray(upper, float))
 
-    def solve(self, time_limit=None, integer=None, mip_gap=None):
-        """Solve; ``integer``: HiGHS column indices made integer for this solve only.
+    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None):
+        """Solve; ``integer``: HiGHS column indices made integer for this solve only
+        (``start``: a feasible point of every column, offered as the MIP start).
 
         Returns ``(status, message, objective, col_value, col_dual, row_dual, bound)``;
         the arrays are None without a solution; duals only for an LP (else None);
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
-        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
-                         else hs.kHighsInf)
+        # HiGHS compares time_limit with the object's run time summed over its runs
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else hs.kHighsInf)
         idx = None
         if integer is not None and len(integer):
             idx = np.asarray(integer, np.int32)
@@ -666,6 +668,9 @@ class HighsColumnLP:
                                     np.full(len(idx), hs.HighsVarType.kInteger))
             if mip_gap is not None:
                 h.setOptionValue("mip_rel_gap", float(mip_gap))
+            if start is not None:
+                h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32),
+                              np.asarray(start, float))
         _highs_pool(self._threads)
         try:
             h.run()
