@@ -104,6 +104,9 @@ class CGOptions:
     check_tolerance: float = 1e-6
     """Relative tolerance of the reduced-cost certificate."""
     max_nodes: int = 100_000
+    integer: bool = True
+    """False: column generation only (the LP and its bound; MLColExt's Benders then
+    works on the generated loops)."""
     progress: bool | None = None
     """tqdm bar on stderr; ``None``: when stderr is a terminal."""
 
@@ -699,7 +702,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
                    chosen=[], col_value=None, master=master, setup_seconds=setup)
     ub, best_x, best_chosen = math.inf, None, []
     t0 = time.perf_counter()
-    if value is not None:
+    if value is not None and opts.integer:
         obj, xr_ = sv.round_design(x)
         if xr_ is not None:
             ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
@@ -710,7 +713,8 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
                 ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
     res.integer_seconds = time.perf_counter() - t0
     nodes = 1
-    if opts.branch_and_price and value is not None and _gap(ub, lb) > opts.gap:
+    if (opts.branch_and_price and opts.integer and value is not None
+            and _gap(ub, lb) > opts.gap):
         heap = []
         counter = itertools.count()
         root = _Node(bound=lb)
@@ -767,6 +771,11 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     res.master_seconds, res.pricing_seconds = sv.master_seconds, sv.pricing_seconds
     res.lp_value = math.nan if root_value is None else root_value
     res.lp_bound = root_lb
+    if not opts.integer:
+        res.status = Status.OPTIMAL if converged else (
+            Status.TIME_LIMIT if sv.clock.out() else Status.FEASIBLE)
+        res.message = "column generation " + ("converged" if converged else "stopped early")
+        return res
     proven = converged and _gap(res.objective, res.bound) <= opts.gap + 1e-12
     if best_x is None:
         res.status = Status.TIME_LIMIT if sv.clock.out() else Status.ERROR

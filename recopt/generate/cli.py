@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first replicate")
     p.add_argument("--replicates", type=int, default=1,
                    help="number of instances, seeds seed..seed+replicates-1")
-    p.add_argument("--placement", choices=("clustered", "uniform"), default="clustered")
+    p.add_argument("--placement", choices=("clustered", "uniform"), default=None,
+                   help="default: the preset's (clustered but for the stress presets)")
     p.add_argument("--scenarios", type=int, default=1,
                    help="equiprobable stochastic realisations per instance")
     p.add_argument("--scenario-method", choices=("independent", "bootstrap"),

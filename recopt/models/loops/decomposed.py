@@ -30,6 +30,7 @@ from recopt.decomp.benders import (
     TwoStage,
     solve_benders,
 )
+from recopt.decomp.column_generation import cg_options, solve_column_generation
 from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, STRATEGIES
 from recopt.models.loops.build import (
     ROW_FORMS,
@@ -44,6 +45,7 @@ from recopt.models.loops.build import (
 )
 from recopt.models.loops.data import LoopData
 from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
+from recopt.solve.status import Status
 
 CARD = "models/SLExt-MLColExt.md"
 
@@ -187,14 +189,24 @@ def _algorithm(kind: str):
             mip_gap=None, threads=None, options=None, self_consumption=True,
             distance="auto", internal_price=math.nan, cuts="aggregated", pareto=False,
             max_iterations=500, enumeration="all", max_loops=DEFAULT_MAX_LOOPS,
-            rows="aggregated", reduce=True, progress=None):
+            rows="aggregated", reduce=True, progress=None, exact_pricing=True,
+            branch_and_price=False, stabilisation=0.0, columns_per_round=20):
         from recopt.models.loops import _derive, loop_data
 
         t0 = time.perf_counter()
         d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+        cg = None
         if kind == "SLExt":
             problem = slext_problem(d, reduce)
             loops = None
+        elif enumeration == "generate":  # the loops column generation priced in
+            cg_opts = cg_options(time_limit, None if mip_gap is None else float(mip_gap) / 10,
+                                 threads, exact_pricing, False, stabilisation,
+                                 columns_per_round, progress=progress, solver=solver)
+            cg_opts.integer = False
+            cg = solve_column_generation(d, cg_opts)
+            loops = cg.loops
+            problem = mlcolext_problem(d, loops, rows, reduce)
         else:
             loops = loop_set(d, enumeration, max_loops)
             problem = mlcolext_problem(d, loops, rows, reduce)
@@ -213,6 +225,16 @@ def _algorithm(kind: str):
             progress=progress)
         res = solve_benders(problem, opts)
         t1 = time.perf_counter()
+        bound, gap, status = res.lower_bound, res.gap, res.status
+        extra = ""
+        if cg is not None:  # Benders' bound holds for the generated loops only
+            bound = min(cg.bound, res.lower_bound)
+            gap = (max(0.0, res.upper_bound - bound) / max(1.0, abs(res.upper_bound))
+                   if math.isfinite(res.upper_bound) and math.isfinite(bound) else math.nan)
+            if status.value == "optimal" and not gap <= opts.gap + 1e-12:
+                status = Status.FEASIBLE
+            extra = (f"; {len(loops)} loops generated ({cg.rounds} rounds, "
+                     f"{cg.exact_pricings} exact pricings), bound from column generation")
         if res.has_solution:
             res.second_stage.load(res.best_point, opts)
             f, gb, gs = operation_arrays(problem.sub, d)
@@ -243,11 +265,11 @@ def _algorithm(kind: str):
             out = xr.merge([out, _history(res)])
         t2 = time.perf_counter()
         out.attrs.update(
-            status=res.status.value,
+            status=status.value,
             message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
-                     f"{res.iterations} iterations, {res.n_cuts} cuts"),
+                     f"{res.iterations} iterations, {res.n_cuts} cuts{extra}"),
             has_solution=res.has_solution, objective=res.upper_bound,
-            bound=res.lower_bound, gap=res.gap, solver_version=res.solver_version,
+            bound=bound, gap=gap, solver_version=res.solver_version,
             build_seconds=build + res.setup_seconds, compile_seconds=0.0,
             solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
             extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
@@ -270,7 +292,7 @@ def _algorithm(kind: str):
 
 
 def _register():
-    from recopt.models.loops import _COMMON, _bool
+    from recopt.models.loops import _COMMON, GENERATION_OPTIONS, _bool
     from recopt.models.registry import ModelSpec, Option, register
 
     benders = (
@@ -298,13 +320,14 @@ def _register():
         family="loops", algorithm=_algorithm("MLColExt"),
         options=_COMMON + benders + (
             Option("enumeration", str, "all",
-                   "all: every feasible loop (exact); maximal: the paper's maximal cliques",
-                   choices=STRATEGIES),
+                   "all: every feasible loop (exact); maximal: the paper's maximal cliques; "
+                   "generate: the loops column generation prices in (its LP bound is the "
+                   "Result's bound)", choices=STRATEGIES + ("generate",)),
             Option("max_loops", int, DEFAULT_MAX_LOOPS,
                    "refuse when the enumeration makes more loops than this"),
             Option("rows", str, "aggregated", "(9d)/(9e) row form (see MLCol)",
                    choices=ROW_FORMS),
-        ),
+        ) + tuple(o for o in GENERATION_OPTIONS if o.name != "branch_and_price"),
         card=CARD,
     ))
 
