@@ -103,7 +103,7 @@ ATTR_KEYS = ("status", "message", "has_solution", "objective", "bound", "gap",
              "benders_setup_seconds")
 SOURCES = ("recopt/decomp/benders.py", "recopt/models/loops/decomposed.py",
            "recopt/models/loops/build.py", "recopt/models/loops/__init__.py",
-           "recopt/decomp/enumeration.py", "recopt/solve/solvers.py",
+           "recopt/models/loops/enumeration.py", "recopt/solve/solvers.py",
            "recopt/generate/chasseray.py", "benchmarks/bench_benders.py")
 
 

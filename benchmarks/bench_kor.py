@@ -44,7 +44,7 @@ from recopt.keys.logaas import Evaluator, ga_search, grid_search, round_split  #
 from recopt.models.logaas import build_round  # noqa: E402
 from recopt.settle import meter_flows  # noqa: E402
 from recopt.solve import solve  # noqa: E402
-from recopt.solve.solvers import solve_pyomo  # noqa: E402
+from recopt.solvers import solve_pyomo  # noqa: E402
 
 PARTS = ("build_seconds", "compile_seconds", "solve_seconds", "extract_seconds")
 

@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"loops_{stamp}.jsonl"
-    from recopt.solve.solvers import new_highs
+    from recopt.solvers import new_highs
 
     h = new_highs()
     machine = {

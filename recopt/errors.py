@@ -3,7 +3,7 @@
 Every error a user can cause (bad input data, unknown model or option, a solver
 that is not installed) is a :class:`RecoptError` with a message that names the
 culprit and says what to do. The CLI maps each family to its own exit code
-(see :mod:`recopt.solve.status`).
+(see :mod:`recopt.solvers.status`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from recopt.data.instance import billing_period_index, broadcast_price
 from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
 from recopt.errors import DimensionError, MissingVariableError, ModelError, NonFiniteError
 
@@ -664,7 +665,7 @@ def _labels(instance: xr.Dataset) -> dict[str, np.ndarray]:
     return {d: np.asarray(instance[d].values) for d in DIMS if d in instance.coords}
 
 
-def _stm_array(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
+def stm_input(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
     """An input over (scenario, time, member) as a NumPy array of the full shape.
 
     Accepts a DataArray on any subset of the instance dims (coordinates must match
@@ -711,7 +712,6 @@ def _stm_array(instance: xr.Dataset, name: str, x: ArrayLike) -> np.ndarray:
 
 def _period_matrix(instance: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-hot matrix (period, time), period labels and period start times."""
-    from recopt.data.instance import billing_period_index
 
     idx = np.asarray(billing_period_index(instance)).astype(int)
     labels, inverse = np.unique(idx, return_inverse=True)
@@ -753,14 +753,13 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
         ``baseline_collective_bill`` on (scenario) (Mustika (16)), all EUR;
         ``grid_in``, ``grid_out`` on (scenario, time, member), kWh per step.
     """
-    from recopt.data.instance import broadcast_price
 
     tmpl = _template(instance)
     c_plus, p_minus = meter_flows(
         tmpl.values, instance["production"].transpose(*DIMS).values
     )
-    cin = _stm_array(instance, "comm_in", comm_in)
-    cout = _stm_array(instance, "comm_out", comm_out)
+    cin = stm_input(instance, "comm_in", comm_in)
+    cout = stm_input(instance, "comm_out", comm_out)
     prices = {
         name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values, dtype=float)
         for name in PRICE_VARIABLES
@@ -869,17 +868,17 @@ def settle(
     labels = _labels(instance)
     key_arr = None
     if keys is not None:
-        key_arr = _stm_array(instance, "keys", keys)
+        key_arr = stm_input(instance, "keys", keys)
         res = settle_arrays(c_plus, p_minus, keys=key_arr, labels=labels)
     elif allocation is not None:
         res = settle_arrays(
-            c_plus, p_minus, allocation=_stm_array(instance, "allocation", allocation),
+            c_plus, p_minus, allocation=stm_input(instance, "allocation", allocation),
             labels=labels,
         )
     else:
         prepared = [
             rnd if not isinstance(rnd, Round) or callable(rnd.keys)
-            else Round(rnd.share, _stm_array(instance, f"keys of round {r}", rnd.keys),
+            else Round(rnd.share, stm_input(instance, f"keys of round {r}", rnd.keys),
                        rnd.carry, rnd.name)
             for r, rnd in enumerate(rounds)
         ]

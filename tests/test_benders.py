@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from recopt.decomp.benders import BendersOptions, CutError, SecondStage, solve_benders
+from recopt.decomp.loop_benders import mlcolext_problem, slext_problem
 from recopt.models.loops import check_solution, loop_data, loop_set, objective_of
-from recopt.models.loops.decomposed import mlcolext_problem, slext_problem
 from recopt.solve import solve
-from recopt.solve.status import Status
+from recopt.solvers.status import Status
 from tests.test_loops import random_instance
 
 GAP = 1e-7  # Benders gap asked in the equality tests (relative, max(1, |UB|))
@@ -167,7 +167,7 @@ def test_time_limit_returns_bounds():
 
 def test_gurobi_agrees_with_highs():
     pytest.importorskip("gurobipy")
-    from recopt.solve.solvers import solver_available
+    from recopt.solvers import solver_available
 
     if not solver_available("gurobi"):
         pytest.skip("gurobi is installed but has no usable licence here")
@@ -180,8 +180,8 @@ def test_gurobi_agrees_with_highs():
 
 
 def test_cli_runs_mlcolext(tmp_path, capsys):
+    from recopt.cli.solve import main
     from recopt.data import save
-    from recopt.solve.cli import main
 
     path = tmp_path / "loops.nc"
     save(random_instance(2, n=6), path)

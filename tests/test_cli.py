@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recopt.cli.solve import main
 from recopt.solve import EXIT_CODES, Status, load_result
-from recopt.solve.cli import main
 
 INSTANCES = Path(__file__).resolve().parents[1] / "instances"
 VILLENA = str(INSTANCES / "villena_test_case_1.nc")

@@ -28,7 +28,7 @@ from recopt.generate.chasseray import generate
 from recopt.models.loops import check_solution, loop_data, objective_of
 from recopt.models.loops.build import build_mlcol, loop_set
 from recopt.solve import solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solvers import solve_pyomo
 
 TOL = 1e-6
 

@@ -1,4 +1,4 @@
-"""Loop enumeration (recopt.decomp.enumeration) against brute force and hand cases."""
+"""Loop enumeration (recopt.models.loops.enumeration) against brute force and hand cases."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from recopt.decomp.enumeration import (
+from recopt.errors import ModelError
+from recopt.models.loops.enumeration import (
     enumerate_loops,
     haversine_distances,
     neighbourhood_graph,
     planar_distances,
 )
-from recopt.errors import ModelError
 
 
 def _random_case(seed: int, n: int):
@@ -99,7 +99,7 @@ def test_graph_rules_and_distances():
 
 
 def test_maximal_knapsack_subsets_against_brute_force():
-    from recopt.decomp.enumeration import _maximal_knapsack_subsets
+    from recopt.models.loops.enumeration import _maximal_knapsack_subsets
 
     r = np.random.default_rng(0)
     for _ in range(150):

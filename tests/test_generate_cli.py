@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from recopt.cli.generate import main, output_path
 from recopt.data import instance_hash, load
 from recopt.generate import chasseray as ch
-from recopt.generate.cli import main, output_path
 
 
 def test_single_instance_matches_the_api(tmp_path, capsys):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from recopt.cli.keys import main
 from recopt.generate.synthetic import synthetic_community
-from recopt.keys.cli import main
 from recopt.keys.evaluate import entitlement, evaluate_keys, settle_active, summarise
 from recopt.keys.rules import KeyInputs, key_hybrid_rounds, make_plan, settle_key, settle_plan
 from recopt.metrics.community import evaluate

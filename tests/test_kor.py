@@ -12,7 +12,7 @@ from recopt.errors import ModelError
 from recopt.models import build, registry
 from recopt.settle import meter_flows, settle
 from recopt.solve import solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solvers import solve_pyomo
 
 TOL = 1e-6
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recopt.data import make_instance
+from recopt.decomp.logaas import solve_round
 from recopt.errors import ModelError
 from recopt.keys.logaas import (
     Evaluator,
@@ -21,7 +22,7 @@ from recopt.keys.logaas import (
     rounds_for,
     search,
 )
-from recopt.models.logaas import build_round, solve_round
+from recopt.models.logaas import build_round
 from recopt.settle import meter_flows, settle
 
 
@@ -167,8 +168,8 @@ def test_search_reports_ranked_niches_with_metrics():
 
 
 def test_cli(tmp_path, capsys):
+    from recopt.cli.logaas import main
     from recopt.data import save
-    from recopt.keys.logaas import main
 
     path = tmp_path / "c.nc"
     save(community(8), path)

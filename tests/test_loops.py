@@ -24,7 +24,7 @@ from recopt.models.loops import (
     objective_of,
 )
 from recopt.solve import load_result, solve
-from recopt.solve.solvers import solve_pyomo
+from recopt.solvers import solve_pyomo
 
 TOL = 1e-6
 
@@ -270,8 +270,8 @@ def test_time_limit_status_and_bound_through_the_runner():
 
 
 def test_cli_summary(tmp_path, capsys):
+    from recopt.cli.solve import main
     from recopt.data import save
-    from recopt.solve.cli import main
 
     path = tmp_path / "loops.nc"
     save(random_instance(2, n=6), path)

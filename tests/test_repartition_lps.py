@@ -9,10 +9,11 @@ import pyomo.environ as pyo
 import pytest
 
 from recopt.data import load, make_instance
+from recopt.decomp.lp2_diagnosis import max_uniform_min_ssr
 from recopt.errors import ModelError, UnknownModelError
 from recopt.models import build
 from recopt.models.construction import is_template
-from recopt.models.repartition import _build, max_uniform_min_ssr
+from recopt.models.repartition import build as build_repartition
 from recopt.models.repartition_oracle import lp1_greedy
 from recopt.settle import settle
 from recopt.solve import Status, solve, solver_available
@@ -115,8 +116,8 @@ def test_blocks_and_workers_are_exact(model, options):
 
 def test_templated_and_plain_construction_agree():
     inst = random_instance(5)
-    fast = _build(inst, variant="LP3", tolerance=0.3, initial_keys_kind="proportional")
-    plain = _build(inst, variant="LP3", tolerance=0.3, initial_keys_kind="proportional",
+    fast = build_repartition(inst, variant="LP3", tolerance=0.3, initial_keys_kind="proportional")
+    plain = build_repartition(inst, variant="LP3", tolerance=0.3, initial_keys_kind="proportional",
                    templates=False)
     assert all(is_template(c) for c in fast.allocation_above_initial.values())
     assert not any(is_template(c) for c in plain.allocation_above_initial.values())

@@ -4,7 +4,7 @@ The runner's Dask task forks the job process from a warm fork server
 (:mod:`recopt.bench.preload`) and runs :func:`child` in it: the process becomes the
 leader of a new process group, which the task kills at the job's timeout, so a
 crashing or hanging solver takes only its job down. The process asks the kernel to
-kill it when its parent dies (``PR_SET_PDEATHSIG``, as :mod:`recopt.solve.runner`
+kill it when its parent dies (``PR_SET_PDEATHSIG``, as :mod:`recopt.decomp.parallel`
 does for its block workers). ``python -m recopt.bench.job JOB.json OUT.json`` runs a
 job by hand.
 
@@ -15,13 +15,23 @@ Result's attrs, the peak RSS of this process and of its waited-for children
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import os
 import platform
 import resource
 import signal
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
+
+from recopt.bench.store import write_json_atomic
+from recopt.data import load
+from recopt.errors import RecoptError
+from recopt.solve import solve
+from recopt.solve.bounds import root_bounds
+from recopt.solvers import reset_highs_pool
 
 PACKAGES = ("recopt", "pyomo", "highspy", "gurobipy", "numpy", "scipy", "pandas", "xarray",
             "networkx", "dask", "distributed")
@@ -31,8 +41,6 @@ def die_with_parent(expected_ppid: int | None = None) -> None:
     """Linux: SIGKILL this process when its parent (thread) exits."""
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PDEATHSIG
         except OSError:  # pragma: no cover - exotic libc
             pass
@@ -42,7 +50,6 @@ def die_with_parent(expected_ppid: int | None = None) -> None:
 
 def machine_info() -> dict:
     """Host, CPU, cores, RAM, platform, Python and package versions."""
-    from importlib.metadata import PackageNotFoundError, version
 
     cpu = platform.processor() or ""
     try:
@@ -88,10 +95,6 @@ def run(job: dict, instance_path: str) -> dict:
     job's own instance, so the Result's times are those of a warm process (as a
     researcher's notebook or script running many solves sees them).
     """
-    import logging
-
-    from recopt.data import load
-    from recopt.solve import solve
 
     t0 = time.perf_counter()
     instance = load(instance_path)
@@ -120,7 +123,6 @@ def relaxation(job: dict, instance) -> dict:
     """Root bounds of the job's MILP (:func:`recopt.solve.bounds.root_bounds`), solved
     untimed after the timed solve; the runner turns them into ``lp_gap`` and ``root_gap``
     = (objective - bound) / |objective| (Chasseray Fig. 4)."""
-    from recopt.solve.bounds import root_bounds
 
     return root_bounds(instance, job["model"], solver=job["solver"],
                        time_limit=job["time_limit"], threads=job["threads"],
@@ -131,7 +133,6 @@ def run_files(job_file: str, out_file: str) -> None:
     """Run the job described in ``job_file`` and write ``out_file`` (JSON)."""
     with open(job_file) as fh:
         spec = json.load(fh)
-    from recopt.errors import RecoptError
 
     try:
         out = run(spec["job"], spec["instance_path"])
@@ -140,7 +141,6 @@ def run_files(job_file: str, out_file: str) -> None:
     out["peak_rss_mib_self"] = _maxrss_mib(resource.RUSAGE_SELF)
     out["peak_rss_mib_children"] = _maxrss_mib(resource.RUSAGE_CHILDREN)
     out["machine"] = machine_info()
-    from recopt.bench.store import write_json_atomic
 
     write_json_atomic(out_file, out)
 
@@ -158,12 +158,7 @@ def child(job_file: str, out_file: str, err_file: str) -> None:
     os.close(fd)
     sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
     die_with_parent()
-    try:
-        from recopt.solve.solvers import reset_highs_pool
-
-        reset_highs_pool()
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
+    reset_highs_pool()
     run_files(job_file, out_file)
 
 

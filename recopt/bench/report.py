@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from recopt.bench.store import Store
+from recopt.bench.suite import SuiteError
 
 #: (compact, decomposed) pairs plotted when the suites name none.
 DEFAULT_PAIRS = [("SLCpct", "SLExt"), ("MLCpct", "MLCol"), ("MLCpct", "MLColExt")]
@@ -334,7 +335,6 @@ def _profile_plot(df, pairs, path) -> str | None:
 # --------------------------------------------------------------------------- the report
 def report(store_dir, out=None) -> Path:
     """Write the report of a store; returns the path of ``report.md``."""
-    from recopt.bench.suite import SuiteError
 
     store = Store(store_dir)
     df = records_frame(store)

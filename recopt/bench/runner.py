@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import logging
 import math
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -39,8 +40,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
+from tqdm import tqdm
+
+from recopt.bench.job import child, machine_info
 from recopt.bench.store import Store
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
+from recopt.data import instance_hash, save
 
 log = logging.getLogger("recopt.bench")
 
@@ -56,7 +62,6 @@ def _now() -> str:
 
 def _tree_rss(proc) -> int:
     """Resident bytes of a process and its descendants (0 when gone)."""
-    import psutil
 
     total = 0
     try:
@@ -116,8 +121,6 @@ class _Forked:
     """A job forked from the warm fork server (:mod:`recopt.bench.preload`)."""
 
     def __init__(self, job_file, out_file, err_file):
-        from recopt.bench.job import child
-
         self.proc = _context().Process(target=child, args=(str(job_file), str(out_file),
                                                            str(err_file)))
         self.proc.start()
@@ -146,8 +149,6 @@ def _context():
     """
     global _CTX
     if _CTX is None:
-        import multiprocessing as mp
-
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["recopt.bench.preload"])
         p = ctx.Process(target=_noop)
@@ -158,7 +159,6 @@ def _context():
 
 
 def _can_fork_server() -> bool:
-    import multiprocessing as mp
 
     # a daemonic process (a Dask worker started with distributed.worker.daemon = True,
     # dask's default) may not have multiprocessing children
@@ -175,7 +175,6 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     instance_bytes : bytes, optional
         The instance's netCDF file, for workers that cannot read ``job["instance_path"]``.
     """
-    import psutil
 
     starter = _Forked if _can_fork_server() else _Subprocess
     if starter is _Forked:
@@ -229,8 +228,6 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
                           stderr_tail=tail, peak_rss_mib=peak / 2**20)
         record.setdefault("times", {})["job"] = elapsed
         if "machine" not in record:
-            from recopt.bench.job import machine_info
-
             record["machine"] = machine_info()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -286,7 +283,6 @@ def relative_gap(objective, bound):
 # --------------------------------------------------------------------------- the runner
 def _materializer(store: Store):
     """spec -> (hash, path in the store, meta); each instance written to the store once."""
-    from recopt.data import instance_hash, save
 
     index = store.index()
 
@@ -367,7 +363,6 @@ def run_suite(suite_path, store_dir, *, workers: int | None = None,
         Show a tqdm progress bar on stderr.
     """
     from distributed import Client, LocalCluster, as_completed
-    from tqdm import tqdm
 
     if not log.isEnabledFor(logging.INFO):  # distributed logs each worker start/stop at INFO
         logging.getLogger("distributed").setLevel(logging.ERROR)

@@ -16,7 +16,7 @@ Record fields: ``job_id``, ``suite``, ``instance_hash``, ``instance_label``,
 ``instance`` (members, steps, scenarios, step_hours, horizon_days, generator params),
 ``model``, ``model_label``, ``solver``, ``solver_version``, ``options``,
 ``solver_options``, ``time_limit``, ``mip_gap``, ``threads``, ``job_workers``,
-``timeout``, ``repetition``, ``status`` (a :class:`~recopt.solve.status.Status` value,
+``timeout``, ``repetition``, ``status`` (a :class:`~recopt.solvers.status.Status` value,
 or ``"timeout"`` when the job was killed at its timeout, ``"crashed"`` when its process
 died), ``message``, ``objective``, ``bound``, ``gap``, ``times`` (``build``,
 ``compile``, ``solve``, ``extract``, ``wall`` as the Result gives them, in s, and
@@ -33,6 +33,8 @@ import json
 import math
 import os
 from pathlib import Path
+
+from recopt.bench.suite import SuiteError
 
 RECORD_VERSION = 1
 
@@ -107,8 +109,6 @@ class Store:
                 with open(p) as fh:
                     out.append(json.load(fh))
             except json.JSONDecodeError as exc:
-                from recopt.bench.suite import SuiteError
-
                 raise SuiteError(f"corrupt record {p}: {exc}") from exc
         return out
 

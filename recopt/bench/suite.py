@@ -70,7 +70,10 @@ from typing import Any
 
 import xarray as xr
 
+from recopt.data import instance_hash, load
 from recopt.errors import RecoptError
+from recopt.generate.synthetic import synthetic_community
+from recopt.models import registry
 
 __all__ = ["SuiteError", "Suite", "Job", "InstanceSpec", "load_suite", "expand", "job_id",
            "GENERATORS"]
@@ -85,7 +88,6 @@ class SuiteError(RecoptError):
 
 # --------------------------------------------------------------------------- generators
 def _gen_synthetic(seed: int, **params) -> xr.Dataset:
-    from recopt.generate.synthetic import synthetic_community
 
     try:
         return synthetic_community(seed=seed, **params)
@@ -159,8 +161,6 @@ class InstanceSpec:
     def materialize(self) -> xr.Dataset:
         """The validated instance (file read or generated)."""
         if self.source == "file":
-            from recopt.data import load
-
             return load(self.path)
         gen, _ = GENERATORS[self.source]
         return gen(self.seed, **dict(self.params))
@@ -308,7 +308,6 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
     ``models``: keep only these model labels; the others are not looked up, so a suite
     naming models this recopt does not have yet can run its available part.
     """
-    from recopt.models import registry
 
     path = Path(path)
     if not path.is_file():
@@ -444,7 +443,6 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
     models : list of str, optional
         Only these model labels (a subset of the suite's); unknown labels are an error.
     """
-    from recopt.data import instance_hash
 
     chosen = suite.models
     if models:

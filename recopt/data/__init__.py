@@ -16,6 +16,8 @@ broadcast_price
     A price broadcast to (scenario, time, member).
 billing_period_index
     Billing-period number of every time step.
+stm, price, price_cube, InstanceArrays
+    The one array view of an instance (:mod:`recopt.data.view`).
 """
 
 from recopt.data.csv_import import read_csv
@@ -39,6 +41,14 @@ from recopt.data.schema import (
     TIME,
     VARIABLES,
 )
+from recopt.data.view import (
+    InstanceArrays,
+    coords_of,
+    empty_solution,
+    price,
+    price_cube,
+    stm,
+)
 
 __all__ = [
     "make_instance",
@@ -49,6 +59,12 @@ __all__ = [
     "instance_hash",
     "broadcast_price",
     "billing_period_index",
+    "InstanceArrays",
+    "coords_of",
+    "empty_solution",
+    "price",
+    "price_cube",
+    "stm",
     "ATTRIBUTES",
     "DIMS",
     "ENERGY_VARIABLES",

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from recopt.data.instance import _NS_PER_HOUR, check_time_axis, make_instance
+from recopt.data.instance import NS_PER_HOUR, check_time_axis, make_instance
 from recopt.data.schema import ENERGY_VARIABLES, PRICE_VARIABLES, VARIABLES
 from recopt.errors import (
     CSVFormatError,
@@ -766,12 +766,12 @@ def read_csv(
     if given_hours is not None:
         step_hours = given_hours
     elif spacing is not None:
-        step_hours = spacing / _NS_PER_HOUR
+        step_hours = spacing / NS_PER_HOUR
     else:
         raise TimestampError(f"{path}: a single row cannot tell the step length; pass "
                              "time_step= (hours or e.g. '15min')", "time_step")
     if timestamp_label == "end":
-        times = times - np.timedelta64(int(round(step_hours * _NS_PER_HOUR)), "ns")
+        times = times - np.timedelta64(int(round(step_hours * NS_PER_HOUR)), "ns")
 
     # --- energies --------------------------------------------------------------------------
     T, U = times.size, len(members)

@@ -82,7 +82,7 @@ TEXT_VARIABLES = ("category",)
 _POSITIVE_ATTRS = ("time_step_hours", "max_distance_km", "max_loop_power_kw")
 #: Absolute tolerance on the sum of scenario probabilities.
 PROBABILITY_TOL = 1e-9
-_NS_PER_HOUR = 3_600_000_000_000
+NS_PER_HOUR = 3_600_000_000_000
 _STEP_TOL_NS = 1_000  # 1 microsecond: tolerance between spacing and time_step_hours
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -117,7 +117,7 @@ def format_timestamp(t: Any) -> str:
 
 def time_step_ns(hours: float) -> int:
     """Length of a time step of ``hours`` hours in integer nanoseconds."""
-    return int(round(float(hours) * _NS_PER_HOUR))
+    return int(round(float(hours) * NS_PER_HOUR))
 
 
 def _fmt_hours(ns: int | float) -> str:
@@ -537,7 +537,7 @@ def check_time_axis(t: np.ndarray, step_hours: float | None, *, where: str = "ti
             raise TimestampError(
                 f"{where} is spaced by {_fmt_hours(diff[0])} but time_step_hours is "
                 f"{step_hours:g} ({_fmt_hours(expected)}); set time_step_hours to "
-                f"{diff[0] / _NS_PER_HOUR:g} or fix the timestamps",
+                f"{diff[0] / NS_PER_HOUR:g} or fix the timestamps",
                 TIME,
             )
         i = int(np.flatnonzero(off)[0])
@@ -788,7 +788,7 @@ scalar, array_like, dict or xarray.DataArray
             )
         if time_step_hours is None:
             if T >= 2:
-                time_step_hours = float(np.diff(times.view("i8"))[0]) / _NS_PER_HOUR
+                time_step_hours = float(np.diff(times.view("i8"))[0]) / NS_PER_HOUR
             else:
                 time_step_hours = 1.0
     else:

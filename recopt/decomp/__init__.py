@@ -1,1 +1,33 @@
-"""Decomposition algorithms on models: loop enumeration (Dantzig-Wolfe columns), Benders."""
+"""Algorithms that drive models: blocks, the parallel map, Benders, searches, diagnoses.
+
+* :mod:`.parallel` — :func:`map_in_workers`, the one worker pool;
+* :mod:`.blocks` — independent (scenario, time / billing-period) blocks, solved
+  apart and stitched (the runner's separable models, KoR9/KoR10);
+* :mod:`.benders` — Benders decomposition of any :class:`~.benders.TwoStage` problem;
+* :mod:`.loop_benders` — SLExt / MLColExt (algorithm ``loop_benders``);
+* :mod:`.kor_periods` — KoR9 / KoR10 per billing period (algorithm ``kor_periods``);
+* :mod:`.logaas` — the LOGAAS key search (algorithm ``logaas_search``);
+* :mod:`.lp2_diagnosis` — why LP2 is infeasible (diagnosis ``lp2_max_uniform_ssr``);
+* :mod:`.registry` — the names models use to point at an algorithm or diagnosis.
+
+Importing this package registers every algorithm and diagnosis; a new algorithm
+module is added to the imports here.
+"""
+
+from recopt.decomp import (  # noqa: F401
+    column_generation,
+    kor_periods,
+    logaas,
+    loop_benders,
+    lp2_diagnosis,
+)
+from recopt.decomp.parallel import map_in_workers
+from recopt.decomp.registry import (
+    get_algorithm,
+    get_diagnosis,
+    register_algorithm,
+    register_diagnosis,
+)
+
+__all__ = ["get_algorithm", "get_diagnosis", "map_in_workers", "register_algorithm",
+           "register_diagnosis"]

@@ -4,7 +4,7 @@ Used by SLExt and MLColExt (Chasseray et al., arXiv 2404.04428, Models 3-5 and
 10-11; reconstruction in ``shared/formulations/loop-design.md``; model card
 ``models/SLExt-MLColExt.md``), but knows nothing about loops: it works on any
 :class:`TwoStage` problem given as Pyomo models and on any solver
-:func:`recopt.solve.solvers.solve_pyomo` can call that returns LP duals.
+:func:`recopt.solvers.solve_pyomo` can call that returns LP duals.
 
 The problem
 -----------
@@ -57,10 +57,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+from tqdm import tqdm
 
 from recopt.errors import ModelError, SolverError
-from recopt.solve.solvers import solve_pyomo
-from recopt.solve.status import Status
+from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import HighsParametricLP
+from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.benders")
 
@@ -189,8 +192,6 @@ class SecondStage:
     """
 
     def __init__(self, problem: TwoStage):
-        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
         sub = problem.sub
         self.model = sub
         self.first = list(problem.sub_first_stage)
@@ -263,8 +264,6 @@ class SecondStage:
             return np.zeros(0), np.zeros(0), np.zeros(0), Status.OPTIMAL, "empty"
         if opts.solver.lower() == "highs" and opts.persistent:
             if self._lp is None:
-                from recopt.solve.solvers import HighsParametricLP
-
                 self._lp = HighsParametricLP(self.A, self.cost, self.sense,
                                              threads=opts.threads, options=opts.sub_options)
                 self.solver_version = self._lp.version
@@ -499,8 +498,6 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     show = opts.progress if opts.progress is not None else sys.stderr.isatty()
     bar = None
     if show:
-        from tqdm import tqdm
-
         bar = tqdm(total=opts.max_iterations, desc="benders", unit="it", leave=False)
 
     def new_log(it):

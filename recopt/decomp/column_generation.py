@@ -11,7 +11,7 @@ The algorithm
 -------------
 * **Restricted master** (CG1): MLCol's LP relaxation over the loops found so far,
   compiled once from :func:`~recopt.models.loops.master.build_restricted_master` into
-  a kept HiGHS object (:class:`~recopt.solve.solvers.HighsColumnLP`); a new loop is a
+  a kept HiGHS object (:class:`~recopt.solvers.highs.HighsColumnLP`); a new loop is a
   new column (``addCols``), never a rebuild. It starts with **no** loop column: ``z = 0``
   (every actor alone) is feasible, so the first duals already price the pairs.
 * **Reduced cost** (CG2): ``c̄(S) = −Σ_{i∈S} α_i + Σ_{{i,j}⊆S} β_ij
@@ -23,7 +23,7 @@ The algorithm
   neighbour that lowers ``c̄`` most, within the power cap; several distinct negative
   loops per round), then, when it finds nothing, the **exact** pricing MILP
   (:func:`~recopt.models.loops.master.build_pricing` through
-  :func:`~recopt.solve.solvers.solve_pyomo`), whose proven bound is a lower bound on
+  :func:`~recopt.solvers.dispatch.solve_pyomo`), whose proven bound is a lower bound on
   ``min_S c̄(S)``.
 * **Lower bound** (CG5), at every round, valid for the LP relaxation of MLCol(all)
   and hence for its integer optimum: ``L(π) = b·π + Σ_fixed min(0, d_j) u_j +
@@ -54,8 +54,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import xarray as xr
+from tqdm import tqdm
 
-from recopt.errors import SolverError
+from recopt.data.view import empty_solution
+from recopt.decomp.registry import register_algorithm
+from recopt.errors import ModelError, SolverError
+from recopt.models.loops import derive, loop_data
+from recopt.models.loops.build import surplus_of_loops
 from recopt.models.loops.data import LoopData
 from recopt.models.loops.master import (
     build_pricing,
@@ -65,8 +71,12 @@ from recopt.models.loops.master import (
     loop_status,
     pricing_pairs,
 )
-from recopt.solve.solvers import HighsColumnLP, solve_pyomo
-from recopt.solve.status import Status
+from recopt.models.loops.solution import operation_arrays, solution_dataset
+from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import HighsColumnLP
+from recopt.solvers.outcome import relative_gap
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.colgen")
 
@@ -172,9 +182,8 @@ class CGResult:
 
 
 def _gap(ub: float, lb: float) -> float:
-    if not (math.isfinite(ub) and math.isfinite(lb)):
-        return math.nan
-    return max(0.0, ub - lb) / max(1.0, abs(ub))
+    """The relative gap rule of :func:`recopt.solvers.outcome.relative_gap`."""
+    return relative_gap(ub, lb)
 
 
 # --------------------------------------------------------------------------------------
@@ -504,8 +513,6 @@ class _Solver:
         self.bar = None
         show = opts.progress if opts.progress is not None else sys.stderr.isatty()
         if show:
-            from tqdm import tqdm
-
             self.bar = tqdm(desc="column generation", unit="round", leave=False)
 
     def _pricing_time(self):
@@ -798,8 +805,6 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     return res
 
 
-__all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
-           "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation"]
 
 
 # --------------------------------------------------------------------------------------
@@ -810,8 +815,6 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                max_rounds=10_000, progress=None, solver="highs") -> CGOptions:
     """:class:`CGOptions` from the model options (``mip_gap``: the target gap, 1e-4)."""
     if not 0.0 <= float(stabilisation) < 1.0:
-        from recopt.errors import ModelError
-
         raise ModelError(f"stabilisation must be in [0, 1); got {stabilisation!r}")
     return CGOptions(exact_pricing=bool(exact_pricing), branch_and_price=bool(branch_and_price),
                      stabilisation=float(stabilisation),
@@ -822,47 +825,43 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
 
 
 def _history(res: CGResult):
-    import xarray as xr
-
     keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound", "seconds")
     data = {f"cg_{k}": (("cg_round",), np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
     return xr.Dataset(data, coords={"cg_round": np.array([h["round"] for h in res.history])})
 
 
-def cg_attrs(res: CGResult) -> dict:
-    """The Result attrs of a column-generation run (status, bounds, sizes, timings)."""
+def cg_record(res: CGResult, extract_seconds: float = 0.0) -> RunRecord:
+    """The run's record of a column-generation run (status, bounds, sizes, timings)."""
     lp = res.master.lp
-    return dict(
-        status=res.status.value,
-        message=(f"column generation ({'branch-and-price' if res.nodes > 1 else 'price-and-branch'}"
-                 f"): {res.message}; {len(res.loops)} loops generated, {res.rounds} rounds, "
-                 f"{res.exact_pricings} exact pricings, {res.nodes} nodes"),
-        has_solution=res.has_solution, objective=res.objective, bound=res.bound, gap=res.gap,
-        solver_version=lp.version, build_seconds=res.master.build_seconds,
+    kind = "branch-and-price" if res.nodes > 1 else "price-and-branch"
+    return RunRecord(
+        status=res.status,
+        message=(f"column generation ({kind}): {res.message}; {len(res.loops)} loops "
+                 f"generated, {res.rounds} rounds, {res.exact_pricings} exact pricings, "
+                 f"{res.nodes} nodes"),
+        has_solution=res.has_solution, objective=res.objective, bound=res.bound,
+        gap=res.gap, solver_version=lp.version, build_seconds=res.master.build_seconds,
         compile_seconds=lp.compile_seconds,
         solve_seconds=res.master_seconds + res.pricing_seconds + res.integer_seconds,
-        blocks=1, workers=1, n_variables=lp.n_cols, n_constraints=len(lp.row_lower),
-        n_integer=len(res.loops), cg_rounds=res.rounds, cg_nodes=res.nodes,
-        cg_exact_pricings=res.exact_pricings, cg_lp_value=res.lp_value,
-        cg_lp_bound=res.lp_bound, cg_master_seconds=res.master_seconds,
-        cg_pricing_seconds=res.pricing_seconds, cg_integer_seconds=res.integer_seconds,
-        n_generated_loops=len(res.loops),
+        extract_seconds=extract_seconds, blocks=1, workers=1, n_variables=lp.n_cols,
+        n_constraints=len(lp.row_lower), n_integer=len(res.loops),
+        extra=dict(cg_rounds=res.rounds, cg_nodes=res.nodes,
+                   cg_exact_pricings=res.exact_pricings, cg_lp_value=res.lp_value,
+                   cg_lp_bound=res.lp_bound, cg_master_seconds=res.master_seconds,
+                   cg_pricing_seconds=res.pricing_seconds,
+                   cg_integer_seconds=res.integer_seconds,
+                   n_generated_loops=len(res.loops)),
     )
 
 
-def solve_mlcol_generated(instance, *, time_limit=None, seed=None, solver="highs",
-                          mip_gap=None, threads=None, options=None, self_consumption=True,
-                          distance="auto", internal_price=math.nan, exact_pricing=True,
-                          branch_and_price=False, stabilisation=0.0, columns_per_round=20,
-                          progress=None, **_ignored):
-    """``MLCol --option enumeration=generate``: the runner's algorithm, returns a Result."""
-    import xarray as xr
-
-    from recopt.models.loops import _derive, loop_data
-    from recopt.models.loops.build import surplus_of_loops
-    from recopt.models.loops.solution import operation_arrays, solution_dataset
-
+@register_algorithm("mlcol_colgen")
+def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None,
+                          solver="highs", mip_gap=None, threads=None, options=None,
+                          self_consumption=True, distance="auto", internal_price=math.nan,
+                          exact_pricing=True, branch_and_price=False, stabilisation=0.0,
+                          columns_per_round=20, progress=None, **_enumeration_options):
+    """``MLCol --option enumeration=generate``: the solution and the run's record."""
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     opts = cg_options(time_limit, mip_gap, threads, exact_pricing, branch_and_price,
                       stabilisation, columns_per_round, progress=progress, solver=solver)
@@ -877,17 +876,18 @@ def solve_mlcol_generated(instance, *, time_limit=None, seed=None, solver="highs
         sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
         sol.attrs["n_graph_edges"] = len(d.edges)
         sol.attrs["n_enumerated_loops"] = len(res.loops)
-        out = _derive(instance, sol, self_consumption=self_consumption,
-                      internal_price=internal_price, enumeration="generate")
+        out = derive(instance, sol, self_consumption=self_consumption,
+                     internal_price=internal_price, enumeration="generate")
         out = xr.merge([out, _history(res)], combine_attrs="override")
+        if "summary_text" in out.attrs:
+            out.attrs["summary_text"] += (
+                f"\ncolgen     {res.rounds} rounds, {res.exact_pricings} exact pricings, "
+                f"{res.nodes} nodes; LP {res.lp_value:.6g}, bound {res.bound:.6g}")
     else:
-        out = xr.Dataset(coords={dim: instance[dim].values
-                                 for dim in ("scenario", "time", "member")})
-        out = xr.merge([out, _history(res)])
-    out.attrs.update(cg_attrs(res))
-    out.attrs["extract_seconds"] = time.perf_counter() - t1
-    if res.has_solution and "summary_text" in out.attrs:
-        out.attrs["summary_text"] += (
-            f"\ncolgen     {res.rounds} rounds, {res.exact_pricings} exact pricings, "
-            f"{res.nodes} nodes; LP {res.lp_value:.6g}, bound {res.bound:.6g}")
-    return out
+        out = xr.merge([empty_solution(instance), _history(res)])
+    return out, cg_record(res, time.perf_counter() - t1)
+
+
+__all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
+           "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation",
+           "solve_mlcol_generated", "cg_options", "cg_record"]

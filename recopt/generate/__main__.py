@@ -1,7 +1,8 @@
-"""``python -m recopt.generate`` (see :mod:`recopt.generate.cli`)."""
+"""``python -m recopt.generate`` = ``recopt generate``: see :mod:`recopt.cli.generate`."""
 
 import sys
 
-from recopt.generate.cli import main
+from recopt.cli.generate import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,6 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from recopt.data import make_instance
+from recopt.generate.bootstrap import seasonal_block_bootstrap
 from recopt.generate.consumption import actor_consumption, reference_profile
 from recopt.generate.geography import (
     GeneratorError,
@@ -558,7 +559,6 @@ def _bootstrap_energies(s, actors, times, ss_cons, ss_weather, ss_boot):
     ``scenarios`` synthetic years from its seasonal blocks, and the horizon is cut
     out of each.
     """
-    from recopt.generate.bootstrap import seasonal_block_bootstrap
 
     year = _bootstrap_year(s, times)
     step = pd.Timedelta(minutes=s.step_minutes)

@@ -7,7 +7,7 @@
 * :mod:`recopt.keys.catalogues`, :mod:`recopt.keys.brute_force` -- regional standard keys
   and the brute force (OptimCE's 1,782 three-round candidates);
 * :mod:`recopt.keys.evaluate` -- keys x scenarios -> metrics;
-* ``python -m recopt.keys`` -- the command line (:mod:`recopt.keys.cli`).
+* ``python -m recopt.keys`` -- the command line (:mod:`recopt.cli.keys`).
 
 Every key is settled by :mod:`recopt.settle` and measured by :mod:`recopt.metrics`.
 Cards: ``models/keys-rule-based.md``, ``models/keys-regional-catalogues.md``.

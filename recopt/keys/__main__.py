@@ -1,7 +1,8 @@
-"""``python -m recopt.keys``: see :mod:`recopt.keys.cli`."""
+"""``python -m recopt.keys`` = ``recopt keys``: see :mod:`recopt.cli.keys`."""
 
 import sys
 
-from recopt.keys.cli import main
+from recopt.cli.keys import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,7 +44,7 @@ from recopt.data.schema import SCENARIO
 from recopt.errors import ModelError
 from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
-from recopt.keys.rules import KeyInputs, KeyPlan, settle_plan
+from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
@@ -398,8 +398,6 @@ def brute_force(
     result = BruteForceResult(table, metric, upper, source, 0.0)
 
     def settle_candidate(name: str) -> xr.Dataset:
-        from recopt.keys.rules import settle_key
-
         row = table.loc[table["candidate"] == name]
         if row.empty:
             raise ModelError(f"no candidate named {name!r}")

@@ -25,11 +25,12 @@ from recopt.data.schema import SCENARIO
 from recopt.errors import ModelError
 from recopt.keys.rules import OSPINA_KEYS, KeyInputs, KeyPlan, make_plan, settle_plan
 from recopt.metrics.community import (
-    _ATTRS,
+    METRIC_ATTRS,
     MetricContext,
     across_scenarios,
     evaluate_arrays,
 )
+from recopt.settle import settle_arrays
 
 __all__ = ["evaluate_keys", "summarise", "entitlement", "DEFAULT_METRICS"]
 
@@ -73,7 +74,6 @@ def settle_active(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
         res = settle_plan(inputs, plan)
         return {"comm_in": res["comm_in"], "comm_out": res["comm_out"],
                 "entitlement": entitlement(res, plan)}
-    from recopt.settle import settle_arrays
 
     res = settle_arrays(inputs.net_consumption, inputs.net_production, keys=plan.keys,
                         allocation=plan.allocation, validated=True,
@@ -195,7 +195,7 @@ def evaluate_keys(
         stacked = np.stack([np.concatenate([b[var] for b in blocks[k]], axis=0)
                             for k in keys])
         dims = ("key", SCENARIO, "member") if stacked.ndim == 3 else ("key", SCENARIO)
-        unit, long_name = _ATTRS.get(var, ("", var))
+        unit, long_name = METRIC_ATTRS.get(var, ("", var))
         data[var] = (dims, stacked, {"units": unit, "long_name": long_name})
     ds = xr.Dataset(data, coords={**coords, "key": list(keys)})
     ds.attrs = {"description": "metrics per key and scenario (recopt.keys.evaluate)",

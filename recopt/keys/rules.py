@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS, MEMBER
 from recopt.errors import ModelError
+from recopt.keys.shapley import shapley_keys
 from recopt.settle import (
     KEY_SUM_TOL,
     Round,
@@ -119,7 +121,6 @@ class KeyInputs:
         (e.g. by :class:`recopt.metrics.community.MetricContext`), and
         ``production_total`` their ``G``.
         """
-        from recopt.data.instance import billing_period_index
 
         if net is None:
             c = instance["consumption"].transpose(*DIMS).values
@@ -455,7 +456,6 @@ def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
 def key_shapley(inputs: KeyInputs, exact_max: int = 12, n_permutations: int = 500,
                 seed: int = 0) -> KeyPlan:
     """KoR7: Shapley keys of ``v_t(S) = min(P-_S, C+_S)`` (Mustika (42)-(44))."""
-    from recopt.keys.shapley import shapley_keys
 
     return KeyPlan(keys=shapley_keys(inputs.net_consumption, inputs.net_production,
                                      exact_max=exact_max, n_permutations=n_permutations,

@@ -17,6 +17,7 @@ and the clipping never binds for this game; it is kept as the paper states it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -102,7 +103,6 @@ def shapley_values(net_consumption, net_production, *, exact_max: int = 12,
             raise ModelError("permutations must be an array of member orders or 'all'")
         if u > 9:
             raise ModelError("permutations='all' is for |N| <= 9 (|N|! orders)")
-        import itertools
 
         perms = np.array(list(itertools.permutations(range(u))))
     elif permutations is not None:

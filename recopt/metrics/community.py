@@ -50,11 +50,11 @@ from recopt.data.instance import broadcast_price
 from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
 from recopt.errors import DimensionError, ModelError
 from recopt.settle import (
-    _stm_array,
     bill_components,
     bills,
     member_sum,
     meter_flows,
+    stm_input,
 )
 
 __all__ = [
@@ -381,7 +381,7 @@ def self_sufficiency(instance: xr.Dataset, comm_in) -> xr.DataArray:
     horizon. Dimensionless (0..1). ``comm_in``: kWh per step, NumPy ``(S, T, U)`` /
     ``(T, U)`` or a DataArray on the instance dims.
     """
-    cin = _stm_array(instance, "comm_in", comm_in)
+    cin = stm_input(instance, "comm_in", comm_in)
     ssr = self_sufficiency_rate(_cube(instance, "consumption"), _cube(instance, "production"),
                                 cin)
     return xr.DataArray(
@@ -675,7 +675,7 @@ def evaluate_arrays(
     return out
 
 
-_ATTRS = {
+METRIC_ATTRS = {
     "community_production": ("kWh", "sum_t G"),
     "shared_energy": ("kWh", "sum_{t,i} comm_in"),
     "self_consumption_rate": ("1", "community self-consumption rate (Ospina 19)"),
@@ -781,17 +781,17 @@ def evaluate(
         ``allocation``/``co2_intensity``.
     """
     ctx = context if context is not None else MetricContext(instance, aggregate_members)
-    cin = np.asarray(_stm_array(instance, "comm_in", comm_in))
-    cout = None if comm_out is None else np.asarray(_stm_array(instance, "comm_out", comm_out))
+    cin = np.asarray(stm_input(instance, "comm_in", comm_in))
+    cout = None if comm_out is None else np.asarray(stm_input(instance, "comm_out", comm_out))
     alloc = (None if allocation is None
-             else np.asarray(_stm_array(instance, "allocation", allocation)))
+             else np.asarray(stm_input(instance, "allocation", allocation)))
     phi = None if co2_intensity is None else _intensity(instance, co2_intensity)
     res = evaluate_arrays(ctx, cin, cout, allocation=alloc, metrics=metrics,
                           co2_intensity=phi)
     data = {}
     for name, value in res.items():
         dims = (SCENARIO, MEMBER) if value.ndim == 2 else (SCENARIO,)
-        unit, long_name = _ATTRS[name]
+        unit, long_name = METRIC_ATTRS[name]
         data[name] = (dims, value, {"units": unit, "long_name": long_name})
     ds = xr.Dataset(data, coords=ctx.coords)
     ds.attrs = {"description": "metrics of a settled key (models/metrics-and-uncertainty.md)"}

@@ -27,6 +27,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from recopt.data import broadcast_price
 from recopt.data.schema import DIMS
 from recopt.settle import meter_flows
 
@@ -86,7 +87,6 @@ def loop_kpis(instance: xr.Dataset, solution: xr.Dataset, *, self_consumption: b
         ``max_loop_power_kw``, ``benefit_max`` (13a), ``benefit_min`` (13b) among
         members, ``benefit_total`` (14), ``no_loop_cost``, the total rates.
     """
-    from recopt.data import broadcast_price
 
     c, p, cn, pn = _net_values(instance, self_consumption)
     w = np.asarray(instance["scenario_probability"].values, float)

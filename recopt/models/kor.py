@@ -40,20 +40,20 @@ guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
 
 from __future__ import annotations
 
-import math
-import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from recopt.data.schema import DIMS, PRICE_VARIABLES
+from recopt.data.instance import billing_period_index
+from recopt.data.schema import DIMS
+from recopt.data.view import coords_of, price_cube, stm
 from recopt.errors import ModelError
-from recopt.models.construction import templated_constraints
-from recopt.models.registry import ModelSpec, Option, register
-from recopt.models.repartition import _scatter, _values
+from recopt.metrics.community import gini, saving_ratio
+from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
+from recopt.models.options import Option, Tuning
+from recopt.models.registry import ModelSpec, register
 from recopt.settle import bills, meter_flows
 
 CARD = "models/KoR8-KoR10.md"
@@ -68,7 +68,7 @@ BASELINE_RULES = ("abs", "exclude", "refuse")
 # data
 # --------------------------------------------------------------------------------------
 @dataclass
-class _Data:
+class KorData:
     """Arrays of one (sub-)instance: (S, T, U) energies and prices, bills per period."""
 
     net_consumption: np.ndarray  # C+ (Mustika Pmeter+)
@@ -83,17 +83,10 @@ class _Data:
     energy_baseline: float  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
 
     @classmethod
-    def of(cls, instance: xr.Dataset, with_baseline: bool = True) -> _Data:
-        from recopt.data import billing_period_index, broadcast_price
-
-        c = instance["consumption"].transpose(*DIMS).values
-        p = instance["production"].transpose(*DIMS).values
-        cp, pm = meter_flows(c, p)
+    def of(cls, instance: xr.Dataset, with_baseline: bool = True) -> KorData:
+        cp, pm = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
         G = pm.sum(axis=-1)
-        pr = {
-            n: np.asarray(broadcast_price(instance, n).transpose(*DIMS).values, float)
-            for n in PRICE_VARIABLES
-        }
+        pr = price_cube(instance)
         share = np.zeros_like(pm)
         np.divide(pm, G[:, :, None], out=share, where=G[:, :, None] > 0)
         base = None
@@ -143,14 +136,10 @@ def check_baseline(instance: xr.Dataset, baseline: np.ndarray, rule: str) -> Non
     )
 
 
-def _index(mask: np.ndarray) -> list[tuple]:
-    return list(zip(*(a.tolist() for a in np.nonzero(mask)), strict=True))
-
-
 # --------------------------------------------------------------------------------------
 # the builder shared by KoR8, KoR9, KoR10
 # --------------------------------------------------------------------------------------
-def _build(
+def build(
     instance: xr.Dataset,
     *,
     variant: str,
@@ -167,15 +156,15 @@ def _build(
     """
     if variant not in ("KoR8", "KoR9", "KoR10"):
         raise ModelError(f"unknown KoR variant {variant!r}")
-    d = _Data.of(instance, with_baseline=variant != "KoR8")
+    d = KorData.of(instance, with_baseline=variant != "KoR8")
     if variant != "KoR8":
         check_baseline(instance, d.baseline, nonpositive_baseline)
     S, T, U = d.net_consumption.shape
     cp, pm = d.net_consumption, d.net_production
     act = d.active[:, :, None]
-    cons = _index(act & (cp > 0))
-    prod = _index(act & (pm > 0))
-    steps = _index(d.active)
+    cons = nonzero_index(act & (cp > 0))
+    prod = nonzero_index(act & (pm > 0))
+    steps = nonzero_index(d.active)
     m = pyo.ConcreteModel(name=variant)
     m.recopt_data = d
     m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
@@ -346,12 +335,12 @@ def set_bill_objective(m: pyo.ConcreteModel) -> None:
 # --------------------------------------------------------------------------------------
 # extraction and derived quantities
 # --------------------------------------------------------------------------------------
-def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
+def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
     """Keys, intake and sales on the (sub-)instance's dims (and z / r per period)."""
-    d: _Data = model.recopt_data
+    d: KorData = model.recopt_data
     idx = model.recopt_index
     shape = d.net_consumption.shape
-    c = np.clip(_scatter(idx["cons"], _values(model.community_intake), shape), 0.0,
+    c = np.clip(scatter(idx["cons"], var_values(model.community_intake), shape), 0.0,
                 d.net_consumption)
     # X from the intake itself (equal to the variable up to the solver's tolerance), so
     # that the sales are exactly what the DSO's rule gives for these keys
@@ -360,7 +349,7 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
     safe = np.where(G > 0, G, 1.0)
     keys = np.where(G[:, :, None] > 0, c / safe[:, :, None], 0.0)
     sales = d.net_production * np.where(G > 0, np.minimum(X / safe, 1.0), 0.0)[:, :, None]
-    coords = {dim: instance[dim].values for dim in DIMS}
+    coords = coords_of(instance)
     kwh = {"units": "kWh"}
     out = xr.Dataset(
         {
@@ -381,15 +370,14 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
     return out
 
 
-def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
+def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     """Bills through the one settlement rule, savings, saving ratios."""
     billing = bills(instance, solution["community_intake"], solution["community_sales"])
     out = xr.merge([solution, billing], compat="override", join="outer")
     out = out.assign(saving_metrics(out))
     out["community_production"] = (
         ("scenario", "time"),
-        meter_flows(instance["consumption"].transpose(*DIMS).values,
-                    instance["production"].transpose(*DIMS).values)[1].sum(axis=-1),
+        meter_flows(stm(instance, "consumption"), stm(instance, "production"))[1].sum(axis=-1),
         {"units": "kWh", "long_name": "community production G (4)"},
     )
     return out
@@ -403,8 +391,6 @@ def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
     NaN where ``B0 = 0``), over the horizon and per billing period; ``gini`` of the
     horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)).
     """
-    from recopt.metrics.community import gini, saving_ratio
-
     out = {}
     for suffix in ("", "_by_period"):
         b = billing[f"bill{suffix}"]
@@ -422,159 +408,35 @@ def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
 
 
 # --------------------------------------------------------------------------------------
-# KoR9 / KoR10: one (scenario, billing period) at a time, stitched
-# --------------------------------------------------------------------------------------
-def _period_blocks(instance: xr.Dataset) -> list[tuple[int, np.ndarray]]:
-    from recopt.data import billing_period_index
-
-    per = np.asarray(billing_period_index(instance)).astype(int)
-    S = instance.sizes["scenario"]
-    return [(s, np.nonzero(per == k)[0]) for s in range(S) for k in np.unique(per)]
-
-
-def _solve_period(variant, sub, opts, solver_kw, deadline):
-    from recopt.solve.solvers import solve_pyomo
-    from recopt.solve.status import Status
-
-    order = opts.get("order", "fairness")
-    tol = float(opts.get("lex_tolerance", LEX_TOLERANCE))
-    t0 = time.perf_counter()
-    m = _build(sub, variant=variant, nonpositive_baseline=opts["nonpositive_baseline"])
-    if variant == "KoR10" and order == "bill_then_fairness":
-        set_bill_objective(m)
-    build = time.perf_counter() - t0
-    outcomes = []
-
-    def run():
-        kw = dict(solver_kw)
-        if deadline is not None:
-            kw["time_limit"] = max(0.0, deadline - time.time())
-        outcomes.append(solve_pyomo(m, **kw))
-        return outcomes[-1]
-
-    out = run()
-    if variant == "KoR10" and order != "fairness" and out.status == Status.OPTIMAL:
-        t1 = time.perf_counter()
-        add_second_stage(m, order, tol)
-        build += time.perf_counter() - t1
-        out = run()
-    t2 = time.perf_counter()
-    sol = _extract(m, sub) if out.has_solution else None
-    return sol, outcomes, build, time.perf_counter() - t2
-
-
-def _periodic_algorithm(variant: str):
-    def algorithm(instance, *, time_limit=None, seed=None, solver="highs", mip_gap=None,
-                  threads=None, options=None, **opts):
-        from recopt.solve.runner import map_in_workers
-        from recopt.solve.status import Status, worst
-
-        deadline = None if time_limit is None else time.time() + float(time_limit)
-        solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads, options=options)
-        blocks = _period_blocks(instance)
-        parts, outcomes, build, extract = [], [], 0.0, 0.0
-        prob = np.asarray(instance["scenario_probability"].values, float)
-        n_workers = int(opts.pop("period_workers", 0)) or (os.cpu_count() or 1)
-        subs = [instance.isel(scenario=[s], time=steps) for s, steps in blocks]
-        solved = map_in_workers(_solve_period, [(variant, sub, opts, solver_kw, deadline)
-                                                for sub in subs], n_workers)
-        for (s, steps), (sol, outs, b, e) in zip(blocks, solved, strict=True):
-            outcomes += outs
-            build += b
-            extract += e
-            parts.append((s, steps, sol))
-        status = worst(o.status for o in outcomes)
-        has_solution = all(sol is not None for _, _, sol in parts)
-        t0 = time.perf_counter()
-        if has_solution:
-            result = _derive(instance, _stitch(instance, parts), **opts)
-            if variant == "KoR10":  # expected sum over periods of z (47)
-                z = result["model_min_saving_ratio"].values
-                objective = float((prob[:, None] * z).sum())
-            else:  # expected collective bill, fees included (45)
-                objective = float((prob * result["collective_bill"].values).sum())
-        else:
-            result = xr.Dataset(coords={dim: instance[dim].values for dim in DIMS})
-            objective = math.nan
-        extract += time.perf_counter() - t0
-        result["scenario_probability"] = instance["scenario_probability"]
-        msgs = sorted({o.message for o in outcomes if o.message})
-        attrs = dict(
-            status=status.value if has_solution or status != Status.OPTIMAL
-            else Status.ERROR.value,
-            message="; ".join(msgs), has_solution=has_solution,
-            objective=objective, bound=objective if status == Status.OPTIMAL else math.nan,
-            gap=0.0 if status == Status.OPTIMAL else math.nan,
-            solver_version=outcomes[0].solver_version if outcomes else "",
-            build_seconds=build,
-            compile_seconds=sum(o.compile_seconds for o in outcomes),
-            solve_seconds=sum(o.solve_seconds for o in outcomes),
-            extract_seconds=extract, blocks=len(blocks), workers=n_workers,
-            n_variables=sum(o.n_variables for o in outcomes),
-            n_constraints=sum(o.n_constraints for o in outcomes),
-            n_integer=0, solves=len(outcomes),
-        )
-        result.attrs.update(attrs)
-        return result
-
-    algorithm.__name__ = f"{variant.lower()}_by_period"
-    return algorithm
-
-
-def _stitch(instance: xr.Dataset, parts) -> xr.Dataset:
-    """Put the (scenario, period) solutions back on the instance's dims."""
-    from recopt.data import billing_period_index
-
-    S, T, U = (instance.sizes[d] for d in DIMS)
-    K = int(np.asarray(billing_period_index(instance)).max()) + 1
-    first = parts[0][2]
-    data = {}
-    for name, var in first.data_vars.items():
-        if var.dims == DIMS:
-            arr = np.zeros((S, T, U))
-            for s, steps, sol in parts:
-                arr[s, steps, :] = sol[name].values[0]
-        else:  # (scenario, period): one value per block, blocks in period order
-            arr = np.full((S, K), np.nan)
-            count = {}
-            for s, _steps, sol in parts:
-                k = count.get(s, 0)
-                arr[s, k] = sol[name].values[0, 0]
-                count[s] = k + 1
-        data[name] = (var.dims, arr, var.attrs)
-    return xr.Dataset(data, coords={d: instance[d].values for d in DIMS})
-
-
-# --------------------------------------------------------------------------------------
 # registration
 # --------------------------------------------------------------------------------------
-_WORKERS = Option(
+PERIOD_WORKERS = Option(
     "period_workers", int, 0, "worker processes for the (scenario, billing period) LPs "
     "(0: one per core, at most one per period)")
 
-_BASELINE = Option(
+BASELINE_OPTION = Option(
     "nonpositive_baseline", str, "abs",
     "members whose baseline bill of a period is <= 0: 'abs' (ratio on |B0|), 'exclude' "
     "(out of the fairness constraints, B <= B0 only) or 'refuse' (error naming them)",
     choices=BASELINE_RULES)
 
 #: HiGHS's presolve costs more than it saves on KoR8's per-step LPs, as on LP1's.
-_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+PER_STEP_TUNING = Tuning(presolve=False)
 #: KoR9/KoR10's period LPs couple every step through a few dense bill rows: HiGHS's
 #: interior point (with crossover, so the solution is a vertex) is ~80x faster than its
 #: simplex there (30 members x 2880 steps: 0.9 s against 72 s; benchmarks/bench_kor.py).
-_HIGHS_PERIOD_DEFAULTS = {"highs": {"solver": "ipm"}}
+PERIOD_TUNING = Tuning(lp_method="ipm")
 
 register(
     ModelSpec(
         name="KoR8",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
-        build=lambda inst, **o: _build(inst, variant="KoR8", **o),
-        extract=_extract,
-        derive=_derive,
+        build=lambda inst, **o: build(inst, variant="KoR8", **o),
+        extract=extract,
+        derive=derive,
         separable="time",
-        solver_defaults=_HIGHS_DEFAULTS,
+        tuning=PER_STEP_TUNING,
         card=CARD,
     )
 )
@@ -585,12 +447,12 @@ register(
         description="Mustika KoR9: min collective bill with equal bill-saving ratios (eq 46), "
         "per billing period",
         family="keys",
-        build=lambda inst, **o: _build(inst, variant="KoR9", **o),
-        extract=_extract,
-        derive=_derive,
-        algorithm=_periodic_algorithm("KoR9"),
-        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
-        options=(_BASELINE, _WORKERS),
+        build=lambda inst, **o: build(inst, variant="KoR9", **o),
+        extract=extract,
+        derive=derive,
+        algorithm="kor_periods",
+        tuning=PERIOD_TUNING,
+        options=(BASELINE_OPTION, PERIOD_WORKERS),
         card=CARD,
     )
 )
@@ -601,11 +463,11 @@ register(
         description="Mustika KoR10: max the minimum bill-saving ratio (eq 47), per billing "
         "period, optionally lexicographic with the collective bill",
         family="keys",
-        build=lambda inst, **o: _build(inst, variant="KoR10", **o),
-        extract=_extract,
-        derive=_derive,
-        algorithm=_periodic_algorithm("KoR10"),
-        solver_defaults=_HIGHS_PERIOD_DEFAULTS,
+        build=lambda inst, **o: build(inst, variant="KoR10", **o),
+        extract=extract,
+        derive=derive,
+        algorithm="kor_periods",
+        tuning=PERIOD_TUNING,
         options=(
             Option("order", str, "fairness_then_bill",
                    "'fairness': max z only; 'fairness_then_bill': then min collective bill "
@@ -614,8 +476,8 @@ register(
             Option("lex_tolerance", float, LEX_TOLERANCE,
                    "how much of the first stage's optimum the second may lose (ratio "
                    "units for z; relative for the bill)"),
-            _BASELINE,
-            _WORKERS,
+            BASELINE_OPTION,
+            PERIOD_WORKERS,
         ),
         card=CARD,
     )

@@ -18,7 +18,8 @@ Given the energy ``A[s,t]`` put on the table in a round (kWh per step) and the n
 
 At the optimum ``take = min(lambda A, N)`` (the DSO's rule, Mustika (7)), because the
 objective rewards every unit of take. The exact fast path of this LP is
-:func:`recopt.keys.logaas.round_split` (it is separable by member).
+:func:`recopt.keys.logaas.round_split` (it is separable by member); the search over
+round shares that registers as ``LOGAAS`` is :mod:`recopt.decomp.logaas`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
+from recopt.keys.logaas import OBJECTIVES, round_inputs
 from recopt.models.construction import templated_constraints
+from recopt.models.options import Option
+from recopt.models.registry import ModelSpec, register
 
 
 def build_round(available, need, weights=None, *, templates: bool = True) -> pyo.ConcreteModel:
@@ -48,8 +52,6 @@ def build_round(available, need, weights=None, *, templates: bool = True) -> pyo
         elsewhere are 0), ``split`` (L5), ``take`` (L3), ``take_le_offer`` (L2),
         ``split_sum`` (L4), ``round_surplus`` (L1, the objective, kWh).
     """
-    from recopt.keys.logaas import round_inputs
-
     A, N, w = round_inputs(available, need, weights)
     S, T, U = N.shape
     cells = list(zip(*(x.tolist() for x in np.nonzero((A[:, :, None] > 0) & (N > 0))),
@@ -78,90 +80,25 @@ def build_round(available, need, weights=None, *, templates: bool = True) -> pyo
     return m
 
 
-def solve_round(available, need, weights=None, solver: str = "highs") -> tuple[np.ndarray,
-                                                                              float]:
-    """Solve (L1)-(L5) with a solver; returns ``(split, surplus)``."""
-    from recopt.errors import SolverError
-    from recopt.solve.solvers import solve_pyomo
-
-    m = build_round(available, need, weights)
-    out = solve_pyomo(m, solver)
-    if not out.has_solution:
-        raise SolverError(f"the round LP was not solved: {out.status.value} {out.message}")
-    split = np.array([m.split[i].value or 0.0 for i in m.MEMBERS])
-    return split, float(out.objective)
-
-
 # --------------------------------------------------------------------------------------
 # registration: the search as an algorithm (python -m recopt.solve inst.nc --model LOGAAS)
 # --------------------------------------------------------------------------------------
-def _algorithm(instance, *, time_limit=None, seed=None, solver="highs", mip_gap=None,
-               threads=None, options=None, method="grid", rounds=3, resolution=20,
-               objective="surplus", carry=True, population=6, generations=15):
-    """Run the search and return a Result: the best key settled, the ranking in attrs."""
-    import time
-
-    from recopt.keys.logaas import search
-    from recopt.models.kor import saving_metrics
-
-    t0 = time.perf_counter()
-    kw = dict(n_rounds=rounds, resolution=resolution, objective=objective, carry=carry)
-    if method == "ga":
-        kw.update(population=population, generations=generations,
-                  seed=0 if seed is None else int(seed))
-    res = search(instance, method, **kw)
-    t1 = time.perf_counter()
-    best = res.best_rounds(1)
-    st = res.settlement(1)
-    out = st.drop_vars([v for v in st.data_vars if v.startswith("round_")])
-    out = out.assign(saving_metrics(out))
-    out["round_share"] = (("round",), np.array([r.share for r in best]),
-                          {"units": "1", "long_name": "share of G put on the table"})
-    out["round_split"] = (("round", "member"), np.array([np.asarray(r.keys)[0, 0]
-                                                         for r in best]),
-                          {"units": "1", "long_name": "static split of the round (L1)-(L5)"})
-    out = out.assign_coords(round=np.arange(1, len(best) + 1))
-    ranking = res.ranking.drop(columns=["splits"]).assign(
-        shares=[list(s) for s in res.ranking["shares"]])
-    value = float(res.ranking["objective"].iloc[0])
-    out.attrs = dict(
-        status="optimal" if method == "grid" else "feasible",
-        message=f"{method} search, best of {len(res.ranking)} niches "
-                f"({res.evaluations} evaluations); the grid is exact over the share lattice",
-        has_solution=True, objective=value, bound=value if method == "grid" else float("nan"),
-        gap=0.0 if method == "grid" else float("nan"), solver_version="",
-        build_seconds=0.0, compile_seconds=0.0, solve_seconds=t1 - t0,
-        extract_seconds=time.perf_counter() - t1, blocks=1, workers=1,
-        n_variables=0, n_constraints=0, n_integer=0, evaluations=res.evaluations,
-        ranking=ranking.to_json(orient="records"),
-    )
-    return out
-
-
-def _register():
-    from recopt.keys.logaas import OBJECTIVES
-    from recopt.models.registry import ModelSpec, Option, register
-
-    register(ModelSpec(
-        name="LOGAAS",
-        description="multi-round static keys: round shares searched (grid or niche GA), "
-                    "each round's split by the surplus-minimising LP (OptimCE LOGAAS)",
-        family="keys",
-        algorithm=_algorithm,
-        options=(
-            Option("method", str, "grid", "'grid' (exact over the lattice) or 'ga'",
-                   choices=("grid", "ga")),
-            Option("rounds", int, 3, "at most this many rounds"),
-            Option("resolution", int, 20, "shares are multiples of 1/resolution"),
-            Option("objective", str, "surplus", "what the shares minimise / maximise",
-                   choices=tuple(OBJECTIVES)),
-            Option("carry", lambda s: str(s).lower() in ("1", "true", "yes"), True,
-                   "re-offer what a round leaves in later rounds"),
-            Option("population", int, 6, "GA: individuals per niche"),
-            Option("generations", int, 15, "GA: generations"),
-        ),
-        card="models/LOGAAS.md",
-    ))
-
-
-_register()
+register(ModelSpec(
+    name="LOGAAS",
+    description="multi-round static keys: round shares searched (grid or niche GA), "
+                "each round's split by the surplus-minimising LP (OptimCE LOGAAS)",
+    family="keys",
+    algorithm="logaas_search",
+    options=(
+        Option("method", str, "grid", "'grid' (exact over the lattice) or 'ga'",
+               choices=("grid", "ga")),
+        Option("rounds", int, 3, "at most this many rounds"),
+        Option("resolution", int, 20, "shares are multiples of 1/resolution"),
+        Option("objective", str, "surplus", "what the shares minimise / maximise",
+               choices=tuple(OBJECTIVES)),
+        Option("carry", bool, True, "re-offer what a round leaves in later rounds"),
+        Option("population", int, 6, "GA: individuals per niche"),
+        Option("generations", int, 15, "GA: generations"),
+    ),
+    card="models/LOGAAS.md",
+))

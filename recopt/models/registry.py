@@ -13,33 +13,30 @@ A :class:`ModelSpec` ties a name to
   per (scenario, time step): the runner may then build and solve it in blocks of
   steps (in parallel worker processes) and stitch the blocks, which is exact;
   ``"scenario"`` when only scenarios are independent; ``None`` otherwise;
-* ``algorithm`` — for decompositions: a callable that drives models itself and
-  returns a Result (the runner then only adds the bookkeeping);
+* ``algorithm`` — for decompositions and searches: the *name* of the algorithm of
+  :mod:`recopt.decomp` that solves the model (``decomp.register_algorithm``); a
+  model module never imports the solver or algorithm layers;
+* ``diagnosis`` — the name of a :mod:`recopt.decomp` diagnosis the runner calls
+  when a solve is infeasible (LP2's highest attainable minimum SSR);
+* ``tuning`` — a :class:`~recopt.models.options.Tuning` (solver capabilities such
+  as "presolve off"), which the solver adapter turns into its own options;
 * ``options`` — the model options with their types, defaults and help, so the CLI
   can parse ``--option name=value`` and ``--list-models`` can document them.
 
-Later families (KoR8-10, SLCpct, MLCol, SLExt, MLColExt, ...) register here the
-same way: ``register(ModelSpec(...))`` at import of their module.
+Every model module calls ``register(ModelSpec(...))`` at import; the package
+:mod:`recopt.models` imports every model module, so importing anything from
+``recopt.models`` registers them all (this module imports no model).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from recopt.errors import ModelError, UnknownModelError
+from recopt.models.options import Option, Tuning, resolve_options
 
-
-@dataclass(frozen=True)
-class Option:
-    """One model option: ``--option name=value`` on the CLI, ``name=value`` in Python."""
-
-    name: str
-    type: Callable[[str], Any]
-    default: Any
-    help: str
-    choices: tuple | None = None
+__all__ = ["ModelSpec", "Option", "Tuning", "all_models", "build", "get", "register"]
 
 
 @dataclass(frozen=True)
@@ -54,47 +51,25 @@ class ModelSpec:
     """``prepare(instance, **options) -> options``: resolve options that depend on the
     *whole* instance (e.g. LP3's proportional initial keys) before the runner splits
     it into blocks, so every block sees the same values."""
-    explain_infeasible: Callable | None = None
-    """``explain_infeasible(instance, solver, **options) -> (message, attrs)``."""
+    diagnosis: str | None = None
+    """Name of a :mod:`recopt.decomp` diagnosis ``(instance, solver, **options) ->
+    (message, attrs)`` run when the model is infeasible."""
     separable: str | None = None
-    algorithm: Callable | None = None
-    algorithm_when: Callable | None = None
-    """``algorithm_when(options) -> bool``: run ``algorithm`` only for these options (a
-    model with both ``build`` and ``algorithm``, e.g. MLCol with ``enumeration=generate``);
-    None: always when ``algorithm`` is given."""
+    algorithm: str | None = None
+    """Name of the :mod:`recopt.decomp` algorithm that solves this model."""
+    algorithm_if: tuple = ()
+    """``((option, value), ...)``: the runner uses ``algorithm`` only when every option
+    has its value (a model with a build *and* an algorithm: MLCol with
+    ``enumeration=generate``); empty: always when ``algorithm`` is given."""
     options: tuple[Option, ...] = field(default_factory=tuple)
-    solver_defaults: dict = field(default_factory=dict)
-    """Per-solver default options found faster for this model (the user's override)."""
+    tuning: Tuning | None = None
+    """Solver capabilities found faster for this model (the user's options override)."""
     card: str = ""
     """Path of the model card, relative to the repository root."""
 
     def resolve_options(self, given: dict) -> dict:
-        """Defaults filled in, values converted, unknown names refused with a clear error."""
-        known = {o.name: o for o in self.options}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise ModelError(
-                f"model {self.name} has no option {', '.join(unknown)}; its options are: "
-                + (", ".join(known) or "none")
-            )
-        out = {}
-        for name, opt in known.items():
-            value = given.get(name, opt.default)
-            if isinstance(value, str) and opt.type is not str:
-                try:
-                    value = opt.type(value)
-                except (TypeError, ValueError) as exc:
-                    raise ModelError(
-                        f"option {name} of model {self.name}: cannot read {value!r} "
-                        f"({exc})"
-                    ) from exc
-            if opt.choices is not None and value not in opt.choices:
-                raise ModelError(
-                    f"option {name} of model {self.name} must be one of "
-                    f"{', '.join(map(str, opt.choices))}; got {value!r}"
-                )
-            out[name] = value
-        return out
+        """Defaults filled in, values parsed, unknown names refused with a clear error."""
+        return resolve_options(self.options, given, self.name)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -109,17 +84,8 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _load_all() -> None:
-    # Importing the model modules registers them.
-    import recopt.models.kor  # noqa: F401
-    import recopt.models.logaas  # noqa: F401
-    import recopt.models.loops  # noqa: F401
-    import recopt.models.repartition  # noqa: F401
-
-
 def get(name: str) -> ModelSpec:
     """The spec registered under ``name`` (case-insensitive)."""
-    _load_all()
     for key, spec in _REGISTRY.items():
         if key.lower() == name.lower():
             return spec
@@ -130,7 +96,6 @@ def get(name: str) -> ModelSpec:
 
 
 def all_models() -> list[ModelSpec]:
-    _load_all()
     return list(_REGISTRY.values())
 
 

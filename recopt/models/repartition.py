@@ -7,7 +7,7 @@ component names below are the card's equation names.
 
 Units: energies in kWh per time step, prices in EUR/kWh, bills in EUR.
 
-All three models share one builder (:func:`_build`): LP2 adds the minimum
+All three models share one builder (:func:`build`): LP2 adds the minimum
 self-sufficiency constraint (20), LP3 the initial keys and tolerance (21)-(28).
 
 Exact reductions made while building (the card proves each):
@@ -34,11 +34,13 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from recopt.data.schema import DIMS, PRICE_VARIABLES
+from recopt.data.schema import DIMS
+from recopt.data.view import InstanceArrays, coords_of, stm
 from recopt.errors import ModelError
 from recopt.metrics import covered_consumption, self_sufficiency
-from recopt.models.construction import templated_constraints
-from recopt.models.registry import ModelSpec, Option, register
+from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
+from recopt.models.options import Option, Tuning
+from recopt.models.registry import ModelSpec, register
 from recopt.settle import bills, meter_flows
 
 CARD = "models/LP1-LP3.md"
@@ -48,7 +50,7 @@ CARD = "models/LP1-LP3.md"
 # data preparation
 # --------------------------------------------------------------------------------------
 @dataclass
-class _Data:
+class RepartitionData:
     """Arrays (S, T, U) of one (sub-)instance, and the sparse index of the LP."""
 
     consumption: np.ndarray
@@ -71,25 +73,12 @@ class _Data:
         return self.consumption.sum(axis=1)
 
     @classmethod
-    def of(cls, instance: xr.Dataset) -> _Data:
-        from recopt.data import broadcast_price
-
-        c = instance["consumption"].transpose(*DIMS).values
-        p = instance["production"].transpose(*DIMS).values
-        cp, pm = meter_flows(c, p)
+    def of(cls, instance: xr.Dataset) -> RepartitionData:
+        a = InstanceArrays.of(instance)
+        cp, pm = meter_flows(a.consumption, a.production)
         G = pm.sum(axis=-1)
-        prices = {
-            n: np.asarray(broadcast_price(instance, n).transpose(*DIMS).values, float)
-            for n in PRICE_VARIABLES
-        }
-        prob = np.asarray(instance["scenario_probability"].values, float)
         active = (G > 0) & (cp.sum(axis=-1) > 0)
-        return cls(c, p, cp, pm, G, prices, prob, active)
-
-
-def _index(mask: np.ndarray) -> list[tuple[int, int, int]]:
-    s, t, i = np.nonzero(mask)
-    return list(zip(s.tolist(), t.tolist(), i.tolist(), strict=True))
+        return cls(a.consumption, a.production, cp, pm, G, a.prices, a.probability, active)
 
 
 def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
@@ -100,9 +89,7 @@ def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
     member's mean net consumption ``C+``. A sequence / mapping / DataArray gives the
     keys directly (they must be >= 0 and sum to <= 1).
     """
-    c = instance["consumption"].transpose(*DIMS).values
-    p = instance["production"].transpose(*DIMS).values
-    cp, _ = meter_flows(c, p)
+    cp, _ = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
     demand = cp.sum(axis=(0, 1))
     members = [str(m) for m in instance["member"].values]
     if isinstance(kind, str):
@@ -133,7 +120,8 @@ def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
     return k
 
 
-def _min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
+def min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
+    """LP2's minimum SSR per member (a fraction), from one value or a member mapping."""
     members = [str(m) for m in instance["member"].values]
     if isinstance(min_ssr, dict):
         v = np.array([float(min_ssr.get(m, 0.0)) for m in members])
@@ -147,7 +135,7 @@ def _min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # the builder shared by LP1, LP2, LP3
 # --------------------------------------------------------------------------------------
-def _build(
+def build(
     instance: xr.Dataset,
     *,
     variant: str,
@@ -174,16 +162,16 @@ def _build(
     if formulation not in ("projected", "paper"):
         raise ModelError("formulation must be 'projected' (default) or 'paper'")
     with_keys = variant == "LP3" or formulation == "paper"
-    d = _Data.of(instance)
+    d = RepartitionData.of(instance)
     S, T, U = d.net_consumption.shape
     cp, pm, G = d.net_consumption, d.net_production, d.G
     m = pyo.ConcreteModel(name=variant)
     m.recopt_data = d  # kept for extract(); not a Pyomo component
     active3 = d.active[:, :, None]
-    cons = _index(active3 & (cp > 0))
-    prod = _index(active3 & (pm > 0))
+    cons = nonzero_index(active3 & (cp > 0))
+    prod = nonzero_index(active3 & (pm > 0))
     steps = list(zip(*(a.tolist() for a in np.nonzero(d.active)), strict=True))
-    keyed = _index(np.broadcast_to(active3, cp.shape)) if variant == "LP3" else cons
+    keyed = nonzero_index(np.broadcast_to(active3, cp.shape)) if variant == "LP3" else cons
     m.recopt_index = {"cons": cons, "prod": prod, "keyed": keyed, "steps": steps}
 
     def members_at(index):
@@ -305,7 +293,7 @@ def _build(
 
         # ---- LP2: minimum self-sufficiency (20) ----------------------------------------
         if variant == "LP2":
-            ssr_min = _min_ssr_vector(instance, min_ssr)
+            ssr_min = min_ssr_vector(instance, min_ssr)
             covered_own = d.own_coverage
             total_c = d.total_consumption
             rows = [
@@ -400,34 +388,18 @@ def _build(
 # --------------------------------------------------------------------------------------
 # extraction and derived quantities
 # --------------------------------------------------------------------------------------
-def _scatter(index, values, shape) -> np.ndarray:
-    out = np.zeros(shape)
-    if index:
-        s, t, i = (np.asarray(a) for a in zip(*index, strict=True))
-        out[s, t, i] = values
-    return out
-
-
-def _values(component) -> np.ndarray:
-    return np.fromiter(
-        (0.0 if v.value is None else v.value for v in component.values()),
-        dtype=float,
-        count=len(component),
-    )
-
-
-def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
-    d: _Data = model.recopt_data
+def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
+    d: RepartitionData = model.recopt_data
     idx = model.recopt_index
     shape = d.net_consumption.shape
-    v = np.clip(_scatter(idx["cons"], _values(model.verified), shape), 0.0, d.net_consumption)
-    y = np.clip(_scatter(idx["prod"], _values(model.local_sales), shape), 0.0, d.net_production)
+    v = np.clip(scatter(idx["cons"], var_values(model.verified), shape), 0.0, d.net_consumption)
+    y = np.clip(scatter(idx["prod"], var_values(model.local_sales), shape), 0.0, d.net_production)
     with np.errstate(invalid="ignore", divide="ignore"):
         canon = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0.0)
     if not hasattr(model, "key"):  # projected formulation: the keys are v / G
         k = canon
     else:
-        k = np.clip(_scatter(idx["keyed"], _values(model.key), shape), 0.0, 1.0)
+        k = np.clip(scatter(idx["keyed"], var_values(model.key), shape), 0.0, 1.0)
         if model.name == "LP3":
             # outside active steps the keys stay at the initial keys (any value in the
             # tolerance band is optimal there; the initial key has zero deviation cost)
@@ -439,7 +411,7 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
             slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
             k = np.where(slack, canon, k)
     stm = DIMS
-    coords = {dim: instance[dim].values for dim in DIMS}
+    coords = coords_of(instance)
     kwh = {"units": "kWh"}
     return xr.Dataset(
         {
@@ -456,17 +428,14 @@ def _extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Da
     )
 
 
-def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
+def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     """Bills through the one settlement rule, SSR (17), community production."""
     billing = bills(instance, solution["community_intake"], solution["local_sales"])
     out = xr.merge([solution, billing], compat="override", join="exact")
     out["self_sufficiency"] = self_sufficiency(instance, solution["community_intake"].values)
     out["community_production"] = (
         ("scenario", "time"),
-        meter_flows(
-            instance["consumption"].transpose(*DIMS).values,
-            instance["production"].transpose(*DIMS).values,
-        )[1].sum(axis=-1),
+        meter_flows(stm(instance, "consumption"), stm(instance, "production"))[1].sum(axis=-1),
         {"units": "kWh", "long_name": "community production G"},
     )
     return out
@@ -475,17 +444,17 @@ def _derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset
 # --------------------------------------------------------------------------------------
 # LP2's infeasibility explanation: the highest attainable uniform minimum SSR
 # --------------------------------------------------------------------------------------
-def max_uniform_min_ssr(instance: xr.Dataset, solver: str = "highs", **solve_kw) -> float:
-    """Largest ``s`` such that every member can reach ``ssr_i >= s`` (LP1 feasible set).
+def build_max_uniform_ssr(instance: xr.Dataset) -> pyo.ConcreteModel:
+    """The LP of the highest uniform minimum SSR every member can reach (LP1's feasible set).
 
-    Solves ``max z  s.t. (9)-(16),  sum_t (min(P,C) + v) >= z sum_t C  for all i``
-    (members with positive consumption; the worst scenario counts).
+    ``max z  s.t. (9)-(16),  sum_t (min(P,C) + v) >= z sum_t C  for all i``
+    (members with positive consumption; the worst scenario counts). Solved by
+    :func:`recopt.decomp.lp2_diagnosis.max_uniform_min_ssr` to explain an
+    infeasible LP2 (eq. (20)).
     """
-    from recopt.solve.solvers import solve_pyomo
-
-    m = _build(instance, variant="LP1")
+    m = build(instance, variant="LP1")
     m.objective.deactivate()
-    d: _Data = m.recopt_data
+    d: RepartitionData = m.recopt_data
     cons = m.recopt_index["cons"]
     covered_own = d.own_coverage
     total_c = d.total_consumption
@@ -493,34 +462,23 @@ def max_uniform_min_ssr(instance: xr.Dataset, solver: str = "highs", **solve_kw)
     by_member: dict[tuple[int, int], list] = {}
     for (s, _t, i), var in zip(cons, m.verified.values(), strict=True):
         by_member.setdefault((s, i), []).append(var)
-    m.z = pyo.Var(bounds=(0.0, 1.0))
+    m.z = pyo.Var(bounds=(0.0, 1.0), doc="uniform minimum SSR, 1")
     rows = [(s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0]
     m.uniform_ssr = pyo.Constraint(
         rows,
         rule=lambda m, s, i: (
             float(covered_own[s, i]) + sum(by_member.get((s, i), ())) >= m.z * float(total_c[s, i])
         ),
+        doc="(20) with one z: every member's SSR at least z",
     )
-    m.max_z = pyo.Objective(expr=m.z, sense=pyo.maximize)
-    out = solve_pyomo(m, solver, **solve_kw)
-    return float(m.z.value) if out.has_solution else float("nan")
-
-
-def _explain_lp2(instance: xr.Dataset, solver: str, **options):
-    z = max_uniform_min_ssr(instance, solver)
-    ssr_min = _min_ssr_vector(instance, options.get("min_ssr", 0.0))
-    return (
-        f"LP2 is infeasible: the minimum SSR asked (up to {ssr_min.max():.2%}) cannot be "
-        f"reached by every member; the highest uniform minimum SSR attainable on this "
-        f"instance is {z:.4%} (de Villena eq. (20)). Lower min_ssr to at most that.",
-        {"max_uniform_min_ssr": z},
-    )
+    m.max_z = pyo.Objective(expr=m.z, sense=pyo.maximize, doc="max uniform minimum SSR")
+    return m
 
 
 #: HiGHS's presolve costs more than it saves on these per-step LPs: at 2880 x 100
 #: with ~200-step blocks, HiGHS time x0.21 (LP1) and x0.71 (LP3), end to end x0.84
 #: and x0.83 without it (benchmarks/bench_lp.py --presolve-study, medians of 3).
-_HIGHS_DEFAULTS = {"highs": {"presolve": "off"}}
+PER_STEP_TUNING = Tuning(presolve=False)
 
 
 def _prepare_lp3(instance: xr.Dataset, **options) -> dict:
@@ -569,11 +527,11 @@ register(
         name="LP1",
         description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
         family="keys",
-        build=lambda inst, **o: _build(inst, variant="LP1", **o),
-        extract=_extract,
-        derive=_derive,
+        build=lambda inst, **o: build(inst, variant="LP1", **o),
+        extract=extract,
+        derive=derive,
         separable="time",
-        solver_defaults=_HIGHS_DEFAULTS,
+        tuning=PER_STEP_TUNING,
         options=(_SALES, _FORMULATION),
         card=CARD,
     )
@@ -584,10 +542,10 @@ register(
         name="LP2",
         description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member (eq 20)",
         family="keys",
-        build=lambda inst, **o: _build(inst, variant="LP2", **o),
-        extract=_extract,
-        derive=_derive,
-        explain_infeasible=_explain_lp2,
+        build=lambda inst, **o: build(inst, variant="LP2", **o),
+        extract=extract,
+        derive=derive,
+        diagnosis="lp2_max_uniform_ssr",
         separable="scenario",
         options=(
             Option(
@@ -609,14 +567,14 @@ register(
         description="de Villena LP3: keys within a tolerance of initial keys, with a "
         "deviation price (eqs 21-28)",
         family="keys",
-        build=lambda inst, **o: _build(
+        build=lambda inst, **o: build(
             inst, variant="LP3", initial_keys_kind=o.pop("initial_keys"), **o
         ),
         prepare=_prepare_lp3,
-        extract=_extract,
-        derive=_derive,
+        extract=extract,
+        derive=derive,
         separable="time",
-        solver_defaults=_HIGHS_DEFAULTS,
+        tuning=PER_STEP_TUNING,
         options=(
             Option(
                 "initial_keys",

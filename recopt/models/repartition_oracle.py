@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from recopt.data import broadcast_price
 from recopt.data.schema import DIMS
 from recopt.settle import meter_flows
 
@@ -62,7 +63,6 @@ def lp1_greedy(instance: xr.Dataset) -> dict:
         ``community_intake`` and ``local_sales`` (S, T, U) arrays in kWh (one
         optimal solution; LP1's may differ where the optimum is not unique).
     """
-    from recopt.data import broadcast_price
 
     c = instance["consumption"].transpose(*DIMS).values
     p = instance["production"].transpose(*DIMS).values

@@ -1,7 +1,8 @@
-"""``python -m recopt.solve``: see :mod:`recopt.solve.cli`."""
+"""``python -m recopt.solve`` = ``recopt solve``: see :mod:`recopt.cli.solve`."""
 
 import sys
 
-from recopt.solve.cli import main
+from recopt.cli.solve import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

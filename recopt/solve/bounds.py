@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import time
 
+from pyomo.environ import TransformationFactory
+
+from recopt.models import registry
+from recopt.solvers.dispatch import solve_pyomo
+
 #: Solver options that stop a MILP after its root node (root LP + root cuts/heuristics).
 ROOT_NODE_OPTIONS = {"highs": {"mip_max_nodes": 1}, "gurobi": {"NodeLimit": 1}}
 
@@ -22,11 +27,6 @@ def root_bounds(instance, model: str, *, solver: str = "highs", time_limit: floa
     :data:`ROOT_NODE_OPTIONS`, ``root_status``, ``root_bound``, ``root_seconds``
     (bounds in the model's objective unit, EUR for the loop models; seconds wall).
     """
-    from pyomo.environ import TransformationFactory
-
-    from recopt.models import registry
-    from recopt.solve.solvers import solve_pyomo
-
     kw = dict(solver=solver, time_limit=time_limit, threads=threads)
     t0 = time.perf_counter()
     m = registry.build(model, instance, **model_options)

@@ -5,7 +5,7 @@ bookkeeping, all netCDF-safe scalars or strings:
 
 =================  ==========================================================
 ``model``          registered model name
-``status``         a :class:`~recopt.solve.status.Status` value
+``status``         a :class:`~recopt.solvers.status.Status` value
 ``message``        the solver's / recopt's explanation, for humans
 ``has_solution``   1 if solution variables are present, else 0
 ``objective``      objective value (EUR for the bill models); NaN without solution
@@ -21,6 +21,10 @@ bookkeeping, all netCDF-safe scalars or strings:
 ``n_integer``
 ``summary_text``   optional model-specific lines for :func:`summary` (set by ``derive``)
 =================  ==========================================================
+
+The bookkeeping is one typed record, :class:`~recopt.solvers.record.RunRecord`;
+:func:`write_result` is the one function that makes a Result from a solution and
+its record (the runner calls it for every model and algorithm).
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from recopt.data.view import empty_solution
 from recopt.errors import InstanceError
-from recopt.solve.status import Status
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status
 
 
-def _netcdf_safe(value):
+def netcdf_safe(value):
+    """A netCDF attribute value: bools as 0/1, containers as JSON, None as ""."""
     if value is None:
         return ""
     if isinstance(value, bool | np.bool_):
@@ -48,8 +55,18 @@ def _netcdf_safe(value):
     return value
 
 
-def finalize_attrs(ds: xr.Dataset, attrs: dict) -> xr.Dataset:
-    ds.attrs.update({k: _netcdf_safe(v) for k, v in attrs.items()})
+def write_result(instance: xr.Dataset, solution: xr.Dataset | None,
+                 record: RunRecord) -> xr.Dataset:
+    """The Result of a run: ``solution`` (or an empty Dataset on the instance's dims)
+    with the instance's ``scenario_probability`` and the record as ``attrs``.
+
+    The solution's own attrs (``summary_text``, a model's counts) are kept; the
+    record's fields are written over them.
+    """
+    ds = empty_solution(instance) if solution is None else solution
+    if "scenario_probability" not in ds:
+        ds["scenario_probability"] = instance["scenario_probability"]
+    ds.attrs.update({k: netcdf_safe(v) for k, v in record.as_attrs().items()})
     return ds
 
 
@@ -61,7 +78,7 @@ def save_result(result: xr.Dataset, path) -> None:
     """Write a Result to netCDF (h5netcdf engine, compressed floats)."""
     path = Path(path)
     out = result.copy()
-    out.attrs = {k: _netcdf_safe(v) for k, v in out.attrs.items()}
+    out.attrs = {k: netcdf_safe(v) for k, v in out.attrs.items()}
     encoding = {name: {"zlib": True, "complevel": 4} for name, var in out.data_vars.items()
                 if var.dtype.kind == "f"}
     path.parent.mkdir(parents=True, exist_ok=True)

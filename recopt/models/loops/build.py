@@ -32,9 +32,9 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from recopt.decomp.enumeration import DEFAULT_MAX_LOOPS, enumerate_loops
 from recopt.errors import ModelError
 from recopt.models.loops.data import LoopData
+from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS, enumerate_loops
 
 
 # --------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def build_mlcpct(d: LoopData, n_loops: int | None = None) -> pyo.ConcreteModel:
 # --------------------------------------------------------------------------------------
 def loop_set(d: LoopData, enumeration: str = "all",
              max_loops: int = DEFAULT_MAX_LOOPS) -> list[tuple[int, ...]]:
-    """The enumerated feasible loops 𝓛 of MLCol (:mod:`recopt.decomp.enumeration`)."""
+    """The enumerated feasible loops 𝓛 of MLCol (:mod:`recopt.models.loops.enumeration`)."""
     return enumerate_loops(d.graph, d.power, d.wmax, d.useful, strategy=enumeration,
                            max_loops=max_loops)
 

@@ -16,13 +16,15 @@ import networkx as nx
 import numpy as np
 import xarray as xr
 
+from recopt.data import broadcast_price
 from recopt.data.schema import DIMS
-from recopt.decomp.enumeration import (
+from recopt.errors import ModelError
+from recopt.metrics.loops import standalone_cost
+from recopt.models.loops.enumeration import (
     haversine_distances,
     neighbourhood_graph,
     planar_distances,
 )
-from recopt.errors import ModelError
 from recopt.settle import meter_flows
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,6 @@ class LoopData:
     @classmethod
     def of(cls, instance: xr.Dataset, *, self_consumption: bool = True,
            distance: str = "auto") -> LoopData:
-        from recopt.data import broadcast_price
 
         c = instance["consumption"].transpose(*DIMS).values.astype(float)
         p = instance["production"].transpose(*DIMS).values.astype(float)
@@ -223,7 +224,6 @@ class LoopData:
     def standalone_cost(self) -> np.ndarray:
         """Each actor's cost outside every loop, EUR per (scenario, step, member)
         (:func:`recopt.metrics.loops.standalone_cost`)."""
-        from recopt.metrics.loops import standalone_cost
 
         return standalone_cost(self.C, self.P, self.buy, self.sell)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from recopt.models.loops.build import _objective, add_operation, add_single_loop_design
+from recopt.models.loops.build import add_operation, add_single_loop_design
 from recopt.models.loops.data import LoopData
 
 
@@ -97,7 +97,8 @@ def build_restricted_master(d: LoopData) -> pyo.ConcreteModel:
     # every flow arc of A without a link row has M = 0 everywhere: add_operation made
     # no variable for it; a FLOWS entry without a pair cannot exist (useful pairs)
     assert len(m.LINKED_FLOWS) == len(m.FLOWS)
-    _objective(m)
+    m.objective = pyo.Objective(expr=m.cost, sense=pyo.minimize,
+                                doc="(9a) expected grid cost, EUR")
     return m
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.schema import DIMS
+from recopt.models.loops.build import surplus_of_loops
 from recopt.models.loops.data import LoopData
 
 
@@ -108,7 +109,6 @@ def loops_of_compact(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]
 
 def loops_of_columns(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Chosen loops and their (data-given) surplus status from MLCol."""
-    from recopt.models.loops.build import surplus_of_loops
 
     chosen = [S for k, S in enumerate(m.recopt_loops) if _val(m.choose[k]) > 0.5]
     S_, T, _ = d.shape

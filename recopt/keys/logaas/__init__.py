@@ -34,8 +34,6 @@ Units: energies in kWh per step; shares and splits dimensionless.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +44,7 @@ import xarray as xr
 from recopt.data.schema import DIMS
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
+from recopt.metrics.community import MetricContext, evaluate_arrays
 from recopt.settle import Round, meter_flows, settle, settle_rounds
 
 __all__ = [
@@ -258,8 +257,6 @@ class Evaluator:
         (:func:`recopt.metrics.community.evaluate_arrays`) on the flows of
         :func:`recopt.settle.settle_rounds`.
         """
-        from recopt.metrics.community import MetricContext, evaluate_arrays
-
         if self._context is None:
             self._context = MetricContext(self.instance)
         res = settle_rounds(self.cp, self.pm, self.rounds(shares))
@@ -455,56 +452,3 @@ def search(instance: xr.Dataset, method: str = "grid", *, metrics: bool = True,
         raise ModelError(f"method must be 'grid' or 'ga'; got {method!r}")
     res = (grid_search if method == "grid" else ga_search)(instance, **kwargs)
     return res.with_metrics() if metrics else res
-
-
-# --------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    from recopt.data import load
-
-    ap = argparse.ArgumentParser(
-        prog="python -m recopt.keys.logaas",
-        description="Multi-round static keys: the best round shares per niche (LOGAAS).")
-    ap.add_argument("instance", help="a recopt instance (.nc)")
-    ap.add_argument("--method", choices=("grid", "ga"), default="grid")
-    ap.add_argument("--rounds", type=int, default=3, help="at most this many rounds")
-    ap.add_argument("--resolution", type=int, default=20,
-                    help="shares are multiples of 1/resolution (20: steps of 5 %%)")
-    ap.add_argument("--objective", choices=tuple(OBJECTIVES), default="surplus")
-    ap.add_argument("--no-carry", action="store_true",
-                    help="energy a round leaves is not re-offered in later rounds")
-    ap.add_argument("--population", type=int, default=6)
-    ap.add_argument("--generations", type=int, default=15)
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    kw = dict(n_rounds=a.rounds, resolution=a.resolution, objective=a.objective,
-              carry=not a.no_carry)
-    if a.method == "ga":
-        kw.update(population=a.population, generations=a.generations, seed=a.seed)
-    from recopt.errors import RecoptError
-
-    try:
-        inst = load(a.instance)
-        res = search(inst, a.method, **kw)
-    except RecoptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    cols = ["rank", "niche", "shares", "surplus", "self_consumption_rate",
-            "collective_bill", "gini", "min_saving_ratio"]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(f"LOGAAS {a.method}: objective {a.objective}, {a.rounds} rounds, "
-              f"shares in steps of 1/{a.resolution}, {res.evaluations} evaluations")
-        print(res.ranking[cols].to_string(index=False))
-        best = res.ranking.iloc[0]
-        splits = pd.DataFrame(
-            np.asarray(best["splits"], dtype=float).T,
-            index=pd.Index(inst["member"].values, name="member"),
-            columns=[f"round {r + 1} ({share:g})" for r, share in enumerate(best["shares"])])
-        print(f"\nbest key (rank 1): static split of each round among members\n"
-              f"{splits.round(4).to_string()}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -18,6 +18,8 @@ import json
 import logging
 import sys
 
+from recopt.bench.report import report
+from recopt.bench.runner import plan, run_suite
 from recopt.errors import RecoptError
 
 log = logging.getLogger("recopt.bench")
@@ -57,8 +59,6 @@ def main(argv=None) -> int:
             models = [m.strip() for m in args.models.split(",")] if args.models else None
             rerun = [x.strip() for x in args.rerun.split(",")] if args.rerun else ()
             if args.dry_run:
-                from recopt.bench.runner import plan
-
                 suite, jobs, todo = plan(args.suite, args.store, models=models, force=args.force,
                                          rerun=rerun)
                 for j in jobs:
@@ -68,7 +68,6 @@ def main(argv=None) -> int:
                 print(f"{len(jobs)} jobs, {len(todo)} to run, "
                       f"{len({j.instance_hash for j in jobs})} instances")
                 return 0
-            from recopt.bench.runner import run_suite
 
             summary = run_suite(args.suite, args.store, workers=args.workers,
                                 scheduler=args.scheduler, force=args.force, models=models,
@@ -76,7 +75,6 @@ def main(argv=None) -> int:
             print(json.dumps(summary, indent=1))
             done = summary["skipped"] + summary["ran"]
             return 0 if done == summary["jobs"] else 1
-        from recopt.bench.report import report
 
         out = report(args.store, out=args.out)
         print(f"report written to {out}")

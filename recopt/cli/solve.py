@@ -2,7 +2,7 @@
 
 Prints a short summary (status, objective, gap, times, headline metrics), writes
 the Result to netCDF with ``--output``, and exits with the status's code
-(:data:`recopt.solve.status.EXIT_CODES`): 0 optimal, 3 feasible with a gap,
+(:data:`recopt.solvers.status.EXIT_CODES`): 0 optimal, 3 feasible with a gap,
 4 infeasible, 5 unbounded, 6 time limit, 7 solver unavailable, 2 bad input,
 1 solver error.
 """
@@ -15,7 +15,9 @@ import sys
 import textwrap
 
 from recopt.errors import RecoptError
-from recopt.solve.status import EXIT_CODES, Status
+from recopt.models import all_models
+from recopt.solve import save_result, solve, summary
+from recopt.solvers.status import EXIT_CODES, Status
 
 log = logging.getLogger("recopt.cli")
 
@@ -40,7 +42,6 @@ def _coerce(value: str):
 
 
 def list_models_text() -> str:
-    from recopt.models import all_models
 
     lines = []
     for spec in sorted(all_models(), key=lambda s: (s.family, s.name)):
@@ -96,8 +97,6 @@ def main(argv=None) -> int:
         parser.print_usage(sys.stderr)
         print("error: give an INSTANCE and --model NAME (or --list-models)", file=sys.stderr)
         return EXIT_CODES[Status.BAD_INPUT]
-
-    from recopt.solve import save_result, solve, summary
 
     try:
         result = solve(

@@ -1,100 +1,31 @@
-"""Solver back-ends: solve a Pyomo model with any solver and say what happened.
+"""The HiGHS adapter: ``highspy`` fed with the matrices of Pyomo's standard-form compiler.
 
-``solve_pyomo(model, solver="highs", ...)`` is the one entry point. It loads the
-primal solution (and, for LPs, the duals into a ``model.dual`` Suffix when the
-model declares one) back into the Pyomo model, so a user who added their own
-variables reads them as usual, and returns a :class:`SolveOutcome`.
-
-Back-ends
----------
-``highs`` (default)
-    HiGHS through ``highspy``, fed directly with the matrices of Pyomo's
-    ``LinearStandardFormCompiler``. This is an order of magnitude faster than
-    Pyomo's own HiGHS interfaces on the large LPs of this project (measured on
-    LP1 2880 steps x 100 members: 3 s compile vs 39 s for ``appsi_highs``), and it
-    keeps the model solver-agnostic: the Pyomo model is the source of truth.
-``gurobi``
-    Pyomo's ``gurobi_direct`` (needs ``gurobipy``).
-any other name
-    ``pyomo.environ.SolverFactory(name)`` (``cbc``, ``glpk``, ``cplex``, ``appsi_highs``...).
+This is an order of magnitude faster than Pyomo's own HiGHS interfaces on the
+large LPs of this project (measured on LP1 2880 steps x 100 members: 3 s compile
+vs 39 s for ``appsi_highs``), and it keeps the model solver-agnostic: the Pyomo
+model is the source of truth. :class:`HighsParametricLP` keeps one HiGHS object
+for LPs re-solved with new right-hand sides (the Benders sub-problems).
 """
 
 from __future__ import annotations
 
-import io
+import ctypes
 import logging
 import math
 import os
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.tee import capture_output
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from recopt.errors import SolverError, SolverOptionError, SolverUnavailableError
-from recopt.solve.status import Status
+from recopt.errors import SolverError, SolverOptionError
+from recopt.solvers.outcome import SolveOutcome, active_objective
+from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solver")
-
-
-@dataclass
-class SolveOutcome:
-    """What a solver said about one Pyomo model.
-
-    Attributes
-    ----------
-    status : Status
-    message : str
-        The solver's own termination wording, for humans.
-    objective : float
-        Objective value of the solution loaded (NaN without a solution), in the
-        model's units (EUR for the bill models).
-    bound : float
-        Best proven bound (equals ``objective`` for a solved LP; NaN if unknown).
-    has_solution : bool
-    solver : str
-    solver_version : str
-    compile_seconds : float
-        Time spent turning the Pyomo model into the solver's input.
-    solve_seconds : float
-        Time spent inside the solver.
-    n_variables, n_constraints, n_integer : int
-        Size of the problem the solver saw.
-    """
-
-    status: Status
-    message: str = ""
-    objective: float = math.nan
-    bound: float = math.nan
-    has_solution: bool = False
-    solver: str = ""
-    solver_version: str = ""
-    compile_seconds: float = 0.0
-    solve_seconds: float = 0.0
-    n_variables: int = 0
-    n_constraints: int = 0
-    n_integer: int = 0
-
-    @property
-    def gap(self) -> float:
-        """Relative gap |objective - bound| / max(1, |objective|) (0 for a solved LP)."""
-        if not (math.isfinite(self.objective) and math.isfinite(self.bound)):
-            return math.nan
-        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
-
-
-def _sense(model) -> tuple[int, object]:
-    objs = list(model.component_data_objects(pyo.Objective, active=True))
-    if len(objs) != 1:
-        raise SolverError(
-            f"the model has {len(objs)} active objectives; exactly one is needed "
-            "(deactivate the others with .deactivate())"
-        )
-    return objs[0].sense, objs[0]
-
 
 # --------------------------------------------------------------------------------------
 # HiGHS through highspy, fed by Pyomo's standard-form compiler
@@ -110,8 +41,6 @@ def new_highs():
     would corrupt the stdout of our CLIs (JSON summaries, tables). The first
     construction therefore runs with file descriptor 1 pointed at /dev/null.
     """
-    import highspy
-
     if _highs_banner_shown[0]:
         return highspy.Highs()
     _highs_banner_shown[0] = True
@@ -134,8 +63,6 @@ def new_highs():
 
 def _flush_c_stdout() -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         pass
@@ -182,19 +109,15 @@ def reset_highs_pool() -> None:
     _highs_pool_threads[0] = "unset"
 
 
-def _row_bounds(bound_type: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def row_bounds(bound_type: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """HiGHS row bounds of the standard-form compiler's rows: ``bound_type`` +1 is
     ``<= rhs``, -1 ``>= rhs``, 0 ``== rhs``."""
-    import highspy
-
     inf = highspy.kHighsInf
     return (np.where(bound_type <= 0, rhs, -inf), np.where(bound_type >= 0, rhs, inf))
 
 
-def _highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
+def highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
     """A ``highspy.HighsLp`` from a scipy sparse ``A`` (converted to columns) and arrays."""
-    import highspy
-
     A = A.tocsc()
     lp = highspy.HighsLp()
     lp.num_row_, lp.num_col_ = A.shape
@@ -211,10 +134,8 @@ def _highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
     return lp
 
 
-def _set_highs_options(h, threads, options) -> None:
+def set_highs_options(h, threads, options) -> None:
     """Threads and the user's HiGHS options; a rejected option is a SolverOptionError."""
-    import highspy
-
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     for key, val in (options or {}).items():
@@ -224,16 +145,11 @@ def _set_highs_options(h, threads, options) -> None:
             )
 
 
-def _solve_highs(model, *, time_limit, mip_gap, threads, options,
-                 warm_start=False) -> SolveOutcome:
-    try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
-        raise SolverUnavailableError("HiGHS is not installed: pip install highspy") from exc
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
+def solve_highs(model, *, time_limit, mip_gap, threads, options,
+                warm_start=False) -> SolveOutcome:
+    """Solve ``model`` with HiGHS (see :func:`recopt.solvers.solve_pyomo`)."""
     t0 = time.perf_counter()
-    sense, _ = _sense(model)
+    sense, _ = active_objective(model)
     try:
         sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     except Exception as exc:  # nonlinear or trivially infeasible constraints
@@ -254,9 +170,9 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
         if v.is_integer():  # binary is integer
             integrality[j] = 1
     mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=n_row)
-    row_lower, row_upper = _row_bounds(mult, np.asarray(sf.rhs, dtype=float))
+    row_lower, row_upper = row_bounds(mult, np.asarray(sf.rhs, dtype=float))
     cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
-    lp = _highs_lp(sf.A, cost, lower, upper, row_lower, row_upper,
+    lp = highs_lp(sf.A, cost, lower, upper, row_lower, row_upper,
                    offset=float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
     n_int = int(integrality.sum())
     if n_int:
@@ -274,7 +190,7 @@ def _solve_highs(model, *, time_limit, mip_gap, threads, options,
         h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
-    _set_highs_options(h, threads, options)
+    set_highs_options(h, threads, options)
     h.passModel(lp)
     if warm_start and n_int:  # a MIP start from the variables' current values
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
@@ -341,16 +257,14 @@ class HighsParametricLP:
     """
 
     def __init__(self, A, cost, sense, *, threads=None, options=None):
-        import highspy
-
         self._inf = highspy.kHighsInf
         n_row, n_col = A.shape
         self.sense = np.asarray(sense, dtype=np.int8)
-        lp = _highs_lp(A, cost, np.zeros(n_col), np.full(n_col, self._inf),
+        lp = highs_lp(A, cost, np.zeros(n_col), np.full(n_col, self._inf),
                        np.zeros(n_row), np.zeros(n_row))
         h = new_highs()
         h.setOptionValue("output_flag", False)
-        _set_highs_options(h, threads, options)
+        set_highs_options(h, threads, options)
         h.passModel(lp)
         self._h = h
         self._threads = threads
@@ -360,7 +274,7 @@ class HighsParametricLP:
     def solve(self, rhs, time_limit=None):
         """``(status, message, y, row_dual, objective)``; y, row_dual None without a solution."""
         rhs = np.asarray(rhs, dtype=float)
-        lower, upper = _row_bounds(self.sense, rhs)
+        lower, upper = row_bounds(self.sense, rhs)
         h = self._h
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
@@ -404,168 +318,6 @@ def _load_duals(model, rows, row_dual) -> None:
         dual[con] = dual.get(con, 0.0) + d
 
 
-# --------------------------------------------------------------------------------------
-# Any other Pyomo solver
-# --------------------------------------------------------------------------------------
-_OPTION_NAMES = {
-    # solver: (time limit, relative MIP gap, threads)
-    "gurobi_direct": ("TimeLimit", "MIPGap", "Threads"),
-    "gurobi": ("TimeLimit", "MIPGap", "Threads"),
-    "gurobi_persistent": ("TimeLimit", "MIPGap", "Threads"),
-    "cplex": ("timelimit", "mipgap", "threads"),
-    "cplex_direct": ("timelimit", "mipgap", "threads"),
-    "cbc": ("seconds", "ratioGap", "threads"),
-    "glpk": ("tmlim", "mipgap", None),
-    "scip": ("limits/time", "limits/gap", None),
-    "appsi_highs": ("time_limit", "mip_rel_gap", "threads"),
-}
-
-_PYOMO_STATUS = {
-    "optimal": Status.OPTIMAL,
-    "locallyOptimal": Status.OPTIMAL,
-    "globallyOptimal": Status.OPTIMAL,
-    "feasible": Status.FEASIBLE,
-    "infeasible": Status.INFEASIBLE,
-    "invalidProblem": Status.ERROR,
-    "unbounded": Status.UNBOUNDED,
-    "infeasibleOrUnbounded": Status.INFEASIBLE,
-    "maxTimeLimit": Status.TIME_LIMIT,
-    "maxIterations": Status.FEASIBLE,
-    "maxEvaluations": Status.FEASIBLE,
-    "minFunctionValue": Status.FEASIBLE,
-    "minStepLength": Status.FEASIBLE,
-    "userInterrupt": Status.FEASIBLE,
-    "resourceInterrupt": Status.FEASIBLE,
-}
-
-
-def _solve_pyomo_factory(model, name, *, time_limit, mip_gap, threads, options,
-                         warm_start=False) -> SolveOutcome:
-    factory_name = "gurobi_direct" if name == "gurobi" else name
-    try:
-        opt = pyo.SolverFactory(factory_name)
-        available = opt is not None and opt.available(exception_flag=False)
-    except Exception:  # some plugins raise on availability checks
-        available = False
-    if not available:
-        hint = " (pip install gurobipy, and a licence for large models)" if "gurobi" in name \
-            else ""
-        raise SolverUnavailableError(
-            f"solver {name!r} is not available on this machine{hint}; "
-            "the embedded default is --solver highs"
-        )
-    from recopt.models.construction import materialize
-
-    materialize(model)  # writers / interfaces other than the standard-form compiler
-    names = _OPTION_NAMES.get(factory_name, (None, None, None))
-    solver_opts = dict(options or {})
-    for value, opt_name, label in zip((time_limit, mip_gap, threads), names,
-                                      ("time limit", "MIP gap", "threads"), strict=True):
-        if value is None:
-            continue
-        if opt_name is None:
-            log.warning("do not know how to pass the %s to %s; ignored", label, name)
-            continue
-        solver_opts[opt_name] = value
-    t0 = time.perf_counter()
-    debug = log.isEnabledFor(logging.DEBUG)
-    buffer = io.StringIO()
-    try:
-        with capture_output(buffer, capture_fd=True) if debug else nullcontext():
-            kw = {}
-            if warm_start and getattr(opt, "warm_start_capable", lambda: False)():
-                kw["warmstart"] = True
-            res = opt.solve(model, options=solver_opts, load_solutions=False, tee=debug, **kw)
-    except Exception as exc:
-        raise SolverError(f"{name} failed: {exc}") from exc
-    finally:
-        for line in buffer.getvalue().splitlines():  # the solver's log, into logging
-            log.debug("%s: %s", name, line)
-    t1 = time.perf_counter()
-    tc = str(res.solver.termination_condition)
-    status = _PYOMO_STATUS.get(tc, Status.ERROR)
-    version = ""
-    try:
-        version = ".".join(str(p) for p in opt.version() or ())
-    except Exception:
-        pass
-    out = SolveOutcome(status=status, message=tc, solver=name, solver_version=version,
-                       solve_seconds=t1 - t0)
-    if len(res.solution) > 0:
-        model.solutions.load_from(res)
-        out.has_solution = True
-        sense, obj = _sense(model)
-        out.objective = float(pyo.value(obj))
-        lb = res.problem.lower_bound
-        ub = res.problem.upper_bound
-        b = lb if sense == pyo.minimize else ub
-        try:
-            b = float(b)
-        except (TypeError, ValueError):
-            b = math.nan
-        out.bound = b if math.isfinite(b) else (out.objective if status == Status.OPTIMAL
-                                               else math.nan)
-    return out
-
-
-def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None,
-                mip_gap: float | None = None, threads: int | None = None,
-                options: dict | None = None, warm_start: bool = False) -> SolveOutcome:
-    """Solve a Pyomo model and load its solution back into it.
-
-    Parameters
-    ----------
-    model : pyomo.environ.ConcreteModel
-        Any linear (MI)LP with one active objective.
-    solver : str
-        ``"highs"`` (embedded default), ``"gurobi"``, or any Pyomo solver name.
-    time_limit : float, optional
-        Seconds.
-    mip_gap : float, optional
-        Relative MIP gap at which the solver may stop.
-    threads : int, optional
-    options : dict, optional
-        Passed to the solver unchanged (HiGHS option names for ``highs``).
-    warm_start : bool
-        Offer the variables' current values as a MIP start (HiGHS ``setSolution``;
-        other solvers when Pyomo says they are warm-start capable).
-
-    Returns
-    -------
-    SolveOutcome
-
-    Raises
-    ------
-    SolverUnavailableError
-        The solver is not installed / licensed here.
-    SolverError
-        The solver crashed or refused an option.
-    """
-    name = solver.lower()
-    if name == "highs":
-        return _solve_highs(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                            options=options, warm_start=warm_start)
-    return _solve_pyomo_factory(model, name, time_limit=time_limit, mip_gap=mip_gap,
-                                threads=threads, options=options, warm_start=warm_start)
-
-
-def solver_available(solver: str) -> bool:
-    """Whether ``solver`` can be used here (never raises)."""
-    name = solver.lower()
-    if name == "highs":
-        try:
-            import highspy  # noqa: F401
-        except ImportError:
-            return False
-        return True
-    factory_name = "gurobi_direct" if name == "gurobi" else name
-    try:
-        opt = pyo.SolverFactory(factory_name)
-        return opt is not None and bool(opt.available(exception_flag=False))
-    except Exception:
-        return False
-
-
 class HighsColumnLP:
     """A Pyomo LP kept in HiGHS, to which columns are added without a rebuild.
 
@@ -587,12 +339,9 @@ class HighsColumnLP:
     """
 
     def __init__(self, model, *, threads=None, options=None):
-        import highspy
-        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
         self._hs = highspy
         t0 = time.perf_counter()
-        sense, _ = _sense(model)
+        sense, _ = active_objective(model)
         if sense != pyo.minimize:
             raise SolverError("HighsColumnLP needs a minimisation")
         sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
@@ -604,17 +353,17 @@ class HighsColumnLP:
         upper = np.array([highspy.kHighsInf if v.ub is None else v.ub for v in self.columns],
                          float)
         mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=len(sf.rows))
-        self.row_lower, self.row_upper = _row_bounds(mult, np.asarray(sf.rhs, dtype=float))
+        self.row_lower, self.row_upper = row_bounds(mult, np.asarray(sf.rhs, dtype=float))
         cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
         self.offset = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
         self.A = sf.A.tocsr()
         self.cost = cost
         self.col_lower, self.col_upper = lower, upper
-        lp = _highs_lp(self.A, cost, lower, upper, self.row_lower, self.row_upper,
+        lp = highs_lp(self.A, cost, lower, upper, self.row_lower, self.row_upper,
                        offset=self.offset)
         h = new_highs()
         h.setOptionValue("output_flag", False)
-        _set_highs_options(h, threads, options)
+        set_highs_options(h, threads, options)
         h.passModel(lp)
         self._h = h
         self._threads = threads

@@ -23,11 +23,15 @@ import argparse
 import json
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from recopt.data import instance_hash, load, save
 from recopt.errors import RecoptError
+from recopt.generate.bootstrap import seasonal_block_bootstrap
+from recopt.generate.chasseray import PRESETS, generate, settings_for
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2  # as recopt.solve.status
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2  # as recopt.solvers.status
 
 
 def _parse_set(text: str) -> tuple[str, object]:
@@ -83,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def presets_text() -> str:
-    from recopt.generate.chasseray import PRESETS, settings_for
 
     lines = [f"{'preset':<15} {'actors':>6} {'days':>5} {'steps':>6} {'n+steps':>7} "
              f"{'azimuth':>7} {'tilt':>5} {'density':>8} {'Wmax kW':>8} {'Dmax km':>7} "
@@ -133,13 +136,9 @@ def main(argv=None) -> int:
              args.float32) for r in range(args.replicates)]
     t0 = time.perf_counter()
     try:
-        from recopt.generate.chasseray import settings_for
-
         settings_for(args.preset, actors=args.actors, days=args.days,  # fail fast
                      placement=args.placement, scenarios=args.scenarios, **overrides)
         if args.workers > 1 and len(jobs) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
                 lines = pool.map(_write_one, jobs)
                 for line in lines:
@@ -161,8 +160,6 @@ def main(argv=None) -> int:
 
 def _bootstrap_history(args) -> int:
     """``--history FILE``: N synthetic years of a user's own multi-year instance."""
-    from recopt.data import instance_hash, load, save
-    from recopt.generate.bootstrap import seasonal_block_bootstrap
 
     if args.output is None:
         print("error: --history needs -o OUTPUT.nc", file=sys.stderr)
@@ -182,8 +179,6 @@ def _bootstrap_history(args) -> int:
 
 def _write_one(job) -> str:
     """Generate and save one replicate; returns its summary line."""
-    from recopt.data import instance_hash, save
-    from recopt.generate.chasseray import generate
 
     preset, actors, days, seed, placement, scenarios, overrides, path, float32 = job
     ds = generate(preset, actors=actors, days=days, seed=seed, placement=placement,

@@ -21,8 +21,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from recopt.data.instance import load
 from recopt.errors import RecoptError
+from recopt.keys.brute_force import brute_force
+from recopt.keys.catalogues import REGIONS
+from recopt.keys.evaluate import evaluate_keys, summarise
+from recopt.keys.fixed import fixed_plan, read_shares_csv
+from recopt.keys.multiround import multiround_plan, parse_rounds
+from recopt.keys.rules import GUZMAN_SHARES, KEYS
+from recopt.metrics import plots
 
 TABLE_METRICS = ("self_consumption_rate", "scr_upper_bound", "self_sufficiency_mean",
                  "bill_saving_mean", "gini", "energy_to_shift_total", "co2_avoided",
@@ -62,8 +71,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list_keys() -> str:
-    from recopt.keys.catalogues import REGIONS
-    from recopt.keys.rules import KEYS
 
     lines = [f"{k:<6} {s.kind:<8} {s.description}  [{s.source}]" for k, s in KEYS.items()]
     lines.append("")
@@ -77,13 +84,11 @@ def _shares(arg, instance):
         return None
     if arg in ("guzman", "investment"):
         return arg
-    from recopt.keys.fixed import read_shares_csv
 
     return read_shares_csv(arg, [str(m) for m in instance["member"].values])
 
 
 def _table(summary, keys, several: bool) -> str:
-    import pandas as pd
 
     cols = [m for m in TABLE_METRICS if m in summary]
     rows = []
@@ -99,9 +104,6 @@ def _table(summary, keys, several: bool) -> str:
 
 
 def _compare(args, instance) -> int:
-    from recopt.keys.evaluate import evaluate_keys, summarise
-    from recopt.keys.fixed import fixed_plan
-    from recopt.keys.multiround import multiround_plan, parse_rounds
 
     names = [k.strip() for k in args.keys.split(",") if k.strip()]
     shares = _shares(args.shares, instance)
@@ -139,8 +141,6 @@ def _compare(args, instance) -> int:
         summary.to_dataframe().to_csv(out / "summary.csv")
         written = [out / "metrics.nc", out / "summary.csv"]
         if not args.no_plots:
-            from recopt.metrics import plots
-
             results = {k: ds.sel(key=k, drop=True) for k in keys}
             for fn, name in ((plots.radar, "radar.png"), (plots.member_bars, "members.png"),
                              (plots.bands, "bands.png")):
@@ -153,12 +153,9 @@ def _compare(args, instance) -> int:
 
 
 def _brute(args, instance) -> int:
-    from recopt.keys.brute_force import brute_force
 
     shares = _shares(args.shares, instance)
     if isinstance(shares, str) and shares == "guzman":
-        from recopt.keys.rules import GUZMAN_SHARES
-
         shares = GUZMAN_SHARES
     elif isinstance(shares, str):  # "investment": the default source of specific shares
         shares = None
@@ -191,8 +188,6 @@ def main(argv=None) -> int:
         print("error: give an instance file (or --list-keys)", file=sys.stderr)
         return 2
     try:
-        from recopt.data.instance import load
-
         instance = load(args.instance)
         return _brute(args, instance) if args.brute_force else _compare(args, instance)
     except RecoptError as exc:

@@ -1,0 +1,49 @@
+"""The ``recopt`` console script: one entry point, one subcommand per tool.
+
+::
+
+    recopt solve INSTANCE --model NAME [...]     # = python -m recopt.solve  (recopt-solve)
+    recopt keys INSTANCE --keys GS,ES [...]      # = python -m recopt.keys
+    recopt logaas INSTANCE --method ga [...]     # = python -m recopt.keys.logaas
+    recopt generate --preset 10_act_7_d [...]    # = python -m recopt.generate
+    recopt bench run SUITE.toml --store DIR      # = python -m recopt.bench
+
+Each subcommand is a module of this package with a ``main(argv) -> exit code``;
+the ``python -m`` forms run the same functions.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from recopt.cli import bench, generate, keys, logaas, solve
+
+#: subcommand -> (main, one-line help)
+COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
+    "solve": (solve.main, "solve a registered model on an instance (netCDF) and report"),
+    "keys": (keys.main, "evaluate rule-based repartition keys, brute-force key searches"),
+    "logaas": (logaas.main, "the LOGAAS multi-round static key search"),
+    "generate": (generate.main, "generate loop-design instances (Chasseray generator)"),
+    "bench": (bench.main, "run benchmark suites into a store, report on a store"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: recopt COMMAND [ARGS...]   (recopt COMMAND --help for its options)", "",
+             "commands:"]
+    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``recopt COMMAND ARGS...``: run a subcommand; its exit code is returned."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"recopt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return COMMANDS[name][0](rest)

@@ -1,0 +1,291 @@
+"""SLExt and MLColExt: Benders decompositions of SLCpct and MLCol.
+
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
+(arXiv 2404.04428), Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
+``shared/formulations/loop-design.md`` (sections SLExt, MLColExt); model card
+``models/SLExt-MLColExt.md``. The algorithm is :mod:`recopt.decomp.benders`; this
+module only says which pieces of :mod:`recopt.models.loops.build` form the master
+and the second stage, and registers the algorithm ``loop_benders`` that the
+``SLExt`` and ``MLColExt`` specs (:mod:`recopt.models.loops`) name:
+
+* SLExt: master = :func:`add_single_loop_design` (``member`` x, ``surplus`` u,
+  (1g), (1h), (1k), (1l)); second stage = :func:`fixed_single_loop` (Model 4:
+  (1a)-(1f), (1j)) with x, u as fixed Vars; one block per (scenario, step).
+* MLColExt: master = :func:`add_column_choice` + :func:`add_pair_activity`
+  (``choose`` z, (8b), ``pair_active`` y = Σ z); second stage = :func:`fixed_columns`
+  (Model 11: (9a)-(9e), (8a)) with z, y as fixed Vars.
+
+Units: energies kWh per step, prices EUR/kWh, objective and bounds EUR (expected).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from recopt.data.view import empty_solution
+from recopt.decomp.benders import (
+    BendersOptions,
+    TwoStage,
+    solve_benders,
+)
+from recopt.decomp.column_generation import cg_options, solve_column_generation
+from recopt.decomp.registry import register_algorithm
+from recopt.models.loops import MASTER_TUNING, derive, loop_data
+from recopt.models.loops.build import (
+    add_column_choice,
+    add_pair_activity,
+    add_single_loop_design,
+    column_arcs,
+    fixed_columns,
+    fixed_single_loop,
+    loop_set,
+    loops_of_arc,
+)
+from recopt.models.loops.data import LoopData
+from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS
+from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
+from recopt.solvers.dispatch import tuned_options
+from recopt.solvers.outcome import relative_gap
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status
+
+
+def _theta_lower(d: LoopData, steps) -> dict:
+    """(3c) θ[ω,t] >= −π_ω Σ_i s[i,ω,t] P̂[i,ω,t]: everyone sells everything, EUR."""
+    low = -(d.probability[:, None] * (d.sell * d.P).sum(axis=2))
+    return {(s, t): float(low[s, t]) for s, t in steps}
+
+
+def _blocks(d: LoopData, reduce: bool, arcs=None) -> tuple[list, float]:
+    """The (ω,t) blocks of the second stage and the constant value of the others.
+
+    ``reduce``: only :meth:`LoopData.decision_steps`; at the other steps every actor
+    pays its standalone cost whatever the design (card, choice 7).
+    """
+    if not reduce:
+        return d.steps, 0.0
+    steps = d.decision_steps(arcs)
+    standalone = (d.probability[:, None, None] * d.standalone_cost()).sum(axis=2)
+    return steps, float(standalone[_left_out(d, steps)].sum())
+
+
+def _left_out(d: LoopData, steps) -> np.ndarray:
+    """(S, T) mask of the steps not in ``steps``."""
+    out = np.ones(d.shape[:2], bool)
+    for s, t in steps:
+        out[s, t] = False
+    return out
+
+
+def standalone_operation(d: LoopData, steps, f, gb, gs) -> None:
+    """Fill the steps outside ``steps`` (left out of the second stage) with the
+    standalone operation: no flow, buy Ĉ, sell P̂ (there Ĉ P̂ = 0 for every actor)."""
+    out = _left_out(d, steps)
+    gb[out] = d.C[out]
+    gs[out] = d.P[out]
+    f[out] = 0.0
+
+
+def _step_block(index):
+    return tuple(index[:2])  # every second-stage row and column is indexed (ω, t, ...)
+
+
+def slext_problem(d: LoopData, reduce: bool = True) -> TwoStage:
+    """SLExt (Models 3-5) as a :class:`~recopt.decomp.benders.TwoStage` problem.
+
+    First stage: ``member`` x (n) then ``surplus`` u (one per block (ω,t)), in that
+    order. ``reduce``: blocks only at :meth:`LoopData.decision_steps` (u, (1g), (1h)
+    too); the others' standalone cost is the problem's constant (card, choice 7).
+    Core point (Pareto cuts): the mean of the feasible points "no loop, u = 0", "no
+    loop, u = 1" and each single actor within the power cap with u its own status.
+    Initial point: no loop (UB = the no-loop cost).
+    """
+    steps, constant = _blocks(d, reduce)
+    S, T, n = d.shape
+    master = pyo.ConcreteModel(name="SLExt-master")
+    add_single_loop_design(master, d, steps)
+    first = [master.member[i] for i in range(n)] + [master.surplus[s, t] for s, t in steps]
+    sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), steps, first_stage="vars",
+                            bounded=False)
+    sub_first = [sub.member[i] for i in range(n)] + [sub.surplus[s, t] for s, t in steps]
+    nst = len(steps)
+    net = d.P - d.C
+    points = [np.zeros(n + nst), np.r_[np.zeros(n), np.ones(nst)]]
+    for i in range(n):
+        if d.power[i] <= d.wmax:
+            x = np.zeros(n)
+            x[i] = 1
+            u = np.array([1.0 if net[s, t, i] >= 0 else 0.0 for s, t in steps])
+            points.append(np.r_[x, u])
+    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+                    block_of=_step_block, theta_lower=_theta_lower(d, steps),
+                    core_point=np.mean(points, axis=0), initial_point=np.zeros(n + nst),
+                    constant=constant)
+
+
+def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
+                     reduce: bool = True) -> TwoStage:
+    """MLColExt (Models 10-11) as a :class:`~recopt.decomp.benders.TwoStage` problem.
+
+    First stage: ``choose`` z (one per enumerated loop) then ``pair_active`` y (one
+    per pair inside some loop, y = Σ_{S∋i,j} z by ``pair_link`` in the master).
+    Core point: z = 1/(K+1) for every loop (the mean of "no loop" and each single
+    loop), y its pair sums. Initial point: no loop. ``reduce``: as for SLExt, with
+    the arcs inside some enumerated loop.
+    """
+    K = len(loops)
+    steps, constant = _blocks(d, reduce, column_arcs(loops))
+    master = pyo.ConcreteModel(name="MLColExt-master")
+    add_column_choice(master, d, loops)
+    add_pair_activity(master, loops)
+    pairs = list(master.PAIRS)
+    first = [master.choose[k] for k in range(K)] + [master.pair_active[p] for p in pairs]
+    sub = fixed_columns(d, loops, np.zeros(K), steps, rows=rows, first_stage="vars",
+                        bounded=False)
+    sub_first = [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
+    z0 = np.full(K, 1.0 / (K + 1))
+    of_arc = loops_of_arc(loops)
+    y0 = np.array([len(of_arc[p]) / (K + 1) for p in pairs])
+    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+                    block_of=_step_block, theta_lower=_theta_lower(d, steps),
+                    core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)),
+                    constant=constant)
+
+
+# --------------------------------------------------------------------------------------
+# the algorithm: python -m recopt.solve instance.nc --model SLExt|MLColExt
+# --------------------------------------------------------------------------------------
+def steps_per_day(instance: xr.Dataset) -> int:
+    """Time steps per day of the instance (its ``time_step_hours``; at least 1)."""
+    return max(1, int(round(24.0 / float(instance.attrs["time_step_hours"]))))
+
+
+def _count(model, kind) -> int:
+    """Variables / constraints of the final master (first stage, θ, cuts)."""
+    return sum(1 for _ in model.component_data_objects(kind, active=True))
+
+
+def history_dataset(res) -> xr.Dataset:
+    """The Benders iteration log as variables on ``benders_iteration``."""
+    keys = ("lower_bound", "upper_bound", "gap", "cuts_added", "pareto_cuts",
+            "master_seconds", "master_compile_seconds", "master_gap", "sub_seconds",
+            "cut_seconds")
+    data = {f"benders_{k}": (("benders_iteration",),
+                             np.array([h[k] for h in res.history], dtype=float))
+            for k in keys}
+    return xr.Dataset(data, coords={"benders_iteration":
+                                    np.array([h["iteration"] for h in res.history])})
+
+
+@register_algorithm("loop_benders")
+def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
+                       solver="highs", mip_gap=None, threads=None, options=None,
+                       self_consumption=True, distance="auto", internal_price=math.nan,
+                       cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
+                       max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
+                       progress=None, exact_pricing=True, stabilisation=0.0,
+                       columns_per_round=20) -> tuple[xr.Dataset, RunRecord]:
+    """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
+
+    MLColExt with ``enumeration="generate"``: column generation
+    (:mod:`recopt.decomp.column_generation`, LP only) gives the loop set; the Result's
+    bound is then ``min(CG bound, Benders bound)`` (Benders' own bound holds for the
+    generated loops only)."""
+    t0 = time.perf_counter()
+    d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+    cg = None
+    if model == "SLExt":
+        problem = slext_problem(d, reduce)
+        loops = None
+    elif enumeration == "generate":  # the loops column generation priced in
+        cg_opts = cg_options(time_limit, None if mip_gap is None else float(mip_gap) / 10,
+                             threads, exact_pricing, False, stabilisation, columns_per_round,
+                             progress=progress, solver=solver)
+        cg_opts.integer = False
+        cg = solve_column_generation(d, cg_opts)
+        loops = cg.loops
+        problem = mlcolext_problem(d, loops, rows, reduce)
+    else:
+        loops = loop_set(d, enumeration, max_loops)
+        problem = mlcolext_problem(d, loops, rows, reduce)
+    if cuts == "daily":  # one θ per scenario and day: the sum of its hours' cuts
+        spd = steps_per_day(instance)
+        problem.group_of = lambda block: (block[0], block[1] // spd)
+    build = time.perf_counter() - t0
+    opts = BendersOptions(
+        solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
+        max_iterations=int(max_iterations),
+        time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
+        threads=threads, cuts="grouped" if cuts == "daily" else cuts,
+        pareto=bool(pareto), sub_options=options,
+        master_options={**tuned_options(solver, MASTER_TUNING), **(options or {})},
+        progress=progress)
+    res = solve_benders(problem, opts)
+    t1 = time.perf_counter()
+    if res.has_solution:
+        res.second_stage.load(res.best_point, opts)
+        f, gb, gs = operation_arrays(problem.sub, d)
+        blocks = list(problem.sub.STEPS)
+        standalone_operation(d, blocks, f, gb, gs)
+        if model == "SLExt":
+            x = res.best_point[:d.n]
+            members = tuple(i for i in range(d.n) if x[i] > 0.5)
+            S, T, _ = d.shape
+            u = np.zeros((S, T, 1 if members else 0))
+            if members:  # u from the loop's net position, then the master's where it has one
+                u[:, :, 0] = (d.P - d.C)[:, :, list(members)].sum(axis=2) >= 0
+                for k, (s, t) in enumerate(blocks):
+                    u[s, t, 0] = res.best_point[d.n + k] > 0.5
+            chosen = [members] if members else []
+        else:
+            chosen, u = loops_of_columns(problem.sub, d)
+        sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
+        sol.attrs["n_graph_edges"] = len(d.edges)
+        if loops is not None:
+            sol.attrs["n_enumerated_loops"] = len(loops)
+        out = derive(instance, sol, self_consumption=self_consumption,
+                     internal_price=internal_price, enumeration=enumeration)
+        out = xr.merge([out, history_dataset(res)], combine_attrs="override")
+    else:
+        out = xr.merge([empty_solution(instance), history_dataset(res)])
+    t2 = time.perf_counter()
+    if res.has_solution and "summary_text" in out.attrs:
+        out.attrs["summary_text"] += (
+            f"\nbenders    {res.iterations} iterations, {res.n_cuts} cuts; time master "
+            f"{res.master_seconds:.2f} s, sub-problems {res.sub_seconds:.2f} s, cuts "
+            f"{res.cut_seconds:.2f} s, set-up {res.setup_seconds:.2f} s")
+    bound, gap, status, note = res.lower_bound, res.gap, res.status, ""
+    if cg is not None:  # Benders' bound holds for the generated loops only
+        bound = min(cg.bound, res.lower_bound)
+        gap = relative_gap(res.upper_bound, bound)
+        if status == Status.OPTIMAL and not gap <= opts.gap + 1e-12:
+            status = Status.FEASIBLE
+        note = (f"; {len(loops)} loops generated ({cg.rounds} rounds, {cg.exact_pricings} "
+                "exact pricings), bound from column generation")
+    record = RunRecord(
+        status=status,
+        message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
+                 f"{res.iterations} iterations, {res.n_cuts} cuts{note}"),
+        has_solution=res.has_solution, objective=res.upper_bound,
+        bound=bound, gap=gap, solver_version=res.solver_version,
+        build_seconds=build + res.setup_seconds, compile_seconds=0.0,
+        solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
+        extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
+        n_variables=_count(problem.master, pyo.Var) + len(res.second_stage.columns),
+        n_constraints=_count(problem.master, pyo.Constraint) + len(res.second_stage.rows),
+        n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
+        extra=dict(
+            benders_iterations=res.iterations, benders_cuts=res.n_cuts,
+            benders_pareto_cuts=res.pareto_cuts, benders_master_seconds=res.master_seconds,
+            benders_sub_seconds=res.sub_seconds, benders_cut_seconds=res.cut_seconds,
+            benders_setup_seconds=res.setup_seconds),
+    )
+    return out, record
+
+
+__all__ = ["slext_problem", "mlcolext_problem", "solve_loop_benders", "steps_per_day"]

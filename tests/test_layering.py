@@ -1,0 +1,163 @@
+"""The package's imports go only downward through the layers of ARCHITECTURE.md.
+
+Parsed from the source (``ast``), nothing is imported. Four rules:
+
+1. no upward import: a module imports only modules of its own layer or below, in
+   the order of :data:`LAYERS`;
+2. no private name (``_name``) imported from another module;
+3. no import inside a function, except of the optional dependencies of
+   :data:`OPTIONAL_DEPENDENCIES` (features a solve never needs: plotting, the PV and
+   demand generators, Dask clusters, alternative netCDF engines, Gurobi);
+4. no import cycle among the package's modules (module-level imports).
+
+``__main__.py`` modules are entry points: they belong to the ``cli`` layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "recopt"
+
+#: Bottom to top; a module may import from its own layer and the layers before it.
+LAYERS = (
+    "errors",
+    "data",
+    "settle",
+    "generate",
+    "metrics",
+    "keys",
+    "models",
+    "solvers",
+    "decomp",
+    "solve",
+    "bench",
+    "cli",
+)
+RANK = {name: i for i, name in enumerate(LAYERS)}
+
+#: Third-party packages that may be imported inside a function (optional at run time).
+OPTIONAL_DEPENDENCIES = frozenset({
+    "gurobipy",  # optional solver (pip install recopt[gurobi])
+    "netCDF4",  # optional netCDF engine when h5py is missing
+    "h5py",  # probed to choose the netCDF engine
+    "matplotlib",  # figures only (metrics.plots, metrics.loops.plot_loops, bench reports)
+    "pvlib",  # PV profiles of the instance generator only
+    "demandlib",  # load profiles of the instance generator only
+    "dask",  # bootstrap chunks and benchmark clusters only
+    "distributed",  # benchmark clusters only
+})
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _layer(module: str) -> str | None:
+    """The layer of a recopt module (None for the package root ``recopt``)."""
+    parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "cli"
+    return parts[1] if len(parts) > 1 else None
+
+
+def _resolve(node: ast.ImportFrom | ast.Import, alias: ast.alias) -> tuple[str, str | None]:
+    """(target module, imported name or None) of one alias of an import statement."""
+    if isinstance(node, ast.Import):
+        return alias.name, None
+    module = node.module or ""
+    candidate = f"{module}.{alias.name}"
+    if candidate in MODULES:  # ``from recopt.models import kor``: the submodule
+        return candidate, None
+    return module, alias.name
+
+
+def _imports():
+    """(importer, target, name, lineno, in_function) of every import of the package."""
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        functions = [n for n in ast.walk(tree)
+                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        nested = {id(n) for f in functions for n in ast.walk(f)
+                  if isinstance(n, ast.Import | ast.ImportFrom)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level:
+                raise AssertionError(f"{module}:{node.lineno}: relative import; use "
+                                     "absolute recopt.* imports")
+            for alias in node.names:
+                target, name = _resolve(node, alias)
+                yield module, target, name, node.lineno, id(node) in nested
+
+
+IMPORTS = list(_imports())
+
+
+def test_the_package_is_parsed():
+    assert {"recopt.models.registry", "recopt.solvers.highs", "recopt.decomp.blocks",
+            "recopt.solve.runner", "recopt.cli"} <= set(MODULES)
+    assert {_layer(m) for m in MODULES} - {None} == set(LAYERS)
+
+
+def test_no_upward_import():
+    bad = []
+    for importer, target, _name, line, _nested in IMPORTS:
+        if not target.startswith("recopt.") or _layer(importer) is None:
+            continue
+        src, dst = _layer(importer), _layer(target)
+        if RANK[dst] > RANK[src]:
+            bad.append(f"{importer}:{line} ({src}) imports {target} ({dst})")
+    assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+def test_no_private_name_crosses_modules():
+    bad = [f"{importer}:{line} imports {name} from {target}"
+           for importer, target, name, line, _nested in IMPORTS
+           if target.startswith("recopt") and name is not None and name.startswith("_")
+           and not name.startswith("__") and target != importer]
+    assert not bad, "private names imported across modules:\n" + "\n".join(bad)
+
+
+def test_imports_inside_functions_are_optional_dependencies_only():
+    bad = [f"{importer}:{line} imports {target} inside a function"
+           for importer, target, _name, line, nested in IMPORTS
+           if nested and target.split(".")[0] not in OPTIONAL_DEPENDENCIES]
+    assert not bad, ("imports inside functions (move them to the top of the module, or "
+                     "add a truly optional dependency to OPTIONAL_DEPENDENCIES):\n"
+                     + "\n".join(bad))
+
+
+def test_no_import_cycle():
+    g = nx.DiGraph()
+    for importer, target, _name, _line, nested in IMPORTS:
+        if nested or not target.startswith("recopt"):
+            continue
+        # importing recopt.a.b also runs recopt.a's __init__; its own submodules do not
+        # count as importing it (that is how a package registers its members)
+        if target in MODULES and target != importer:
+            g.add_edge(importer, target)
+    cycles = [c for c in nx.strongly_connected_components(g) if len(c) > 1]
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
+
+
+@pytest.mark.parametrize("importer, target, expected", [
+    ("recopt.models.kor", "recopt.solve.runner", False),
+    ("recopt.decomp.blocks", "recopt.models.registry", True),
+    ("recopt.solvers.highs", "recopt.decomp.benders", False),
+    ("recopt.keys.__main__", "recopt.cli.keys", True),
+])
+def test_the_rule_itself(importer, target, expected):
+    """The layer order says what it should (a guard against a mis-edited LAYERS)."""
+    assert (RANK[_layer(target)] <= RANK[_layer(importer)]) is expected
