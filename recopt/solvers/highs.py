@@ -407,10 +407,17 @@ class HighsColumnLP:
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
-        # HiGHS compares time_limit with the object's run time summed over its runs
-        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
-                         if time_limit is not None else hs.kHighsInf)
+        # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
+        # all its runs, a MIP's with the time of this run (measured: a second LP run with
+        # a limit below the first run's time stops at once; a MIP does not)
         idx = None
+        if time_limit is None:
+            limit = hs.kHighsInf
+        elif integer is not None and len(integer):
+            limit = float(time_limit)
+        else:
+            limit = h.getRunTime() + float(time_limit)
+        h.setOptionValue("time_limit", limit)
         if integer is not None and len(integer):
             idx = np.asarray(integer, np.int32)
             h.changeColsIntegrality(len(idx), idx,
