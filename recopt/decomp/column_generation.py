@@ -99,7 +99,10 @@ class CGOptions:
     branch_and_price: bool = False
     stabilisation: float = 0.0
     """Wentges smoothing factor θ in [0, 1); 0: off."""
-    columns_per_round: int = 20
+    columns_per_round: int = 40
+    stall_rounds: int = 5
+    """Also run the exact pricing (for its bound) when the master improved by less than
+    ``gap/4`` over this many rounds, at most once per this many rounds."""
     lp_gap: float | None = None
     """Stop column generation when ``(RMP − LB) <= lp_gap · max(1, |RMP|)`` (Lagrangian
     early termination); default ``gap / 2`` (the other half for the integer design); 0:
@@ -542,6 +545,8 @@ class _Solver:
         tol = opts.reduced_cost_tolerance
         best_lb, center = -math.inf, None
         value, x = None, None
+        values: list[float] = []
+        last_exact = -10**9
         while True:
             got = self._solve_master()
             if got is None:
@@ -565,13 +570,22 @@ class _Solver:
                 cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
                                       node.apart, skip)
             exact_bound = None
-            if not cols and opts.exact_pricing and not self.clock.pricing_over(0.8):
+            values.append(value)
+            stalled = (len(values) > opts.stall_rounds and values[-opts.stall_rounds - 1]
+                       - value <= opts.gap / 4 * max(1.0, abs(value)))
+            if (opts.exact_pricing and not self.clock.pricing_over(0.8)
+                    and (not cols or (stalled and self.rounds - last_exact
+                                      >= opts.stall_rounds))):
+                last_exact = self.rounds
                 S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
                                                self._pricing_time())
                 self.exact += 1
                 kind = "exact"
                 exact_bound = bound
-                if S is not None and cbar < -tol and S not in master.index:
+                if S is not None and cbar < -tol and S not in master.index and cols:
+                    if all(S != c[0] for c in cols):
+                        cols = cols + [(S, cbar)]
+                elif S is not None and cbar < -tol and S not in master.index:
                     cols = [(S, cbar)] + [c for c in greedy_pricing(
                         d, price, opts.columns_per_round, tol, node.together, node.apart,
                         skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
@@ -811,7 +825,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
 # MLCol with enumeration=generate: the runner's algorithm
 # --------------------------------------------------------------------------------------
 def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
-               branch_and_price=False, stabilisation=0.0, columns_per_round=20,
+               branch_and_price=False, stabilisation=0.0, columns_per_round=40,
                max_rounds=10_000, progress=None, solver="highs") -> CGOptions:
     """:class:`CGOptions` from the model options (``mip_gap``: the target gap, 1e-4)."""
     if not 0.0 <= float(stabilisation) < 1.0:
@@ -860,7 +874,7 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
                           solver="highs", mip_gap=None, threads=None, options=None,
                           self_consumption=True, distance="auto", internal_price=math.nan,
                           exact_pricing=True, branch_and_price=False, stabilisation=0.0,
-                          columns_per_round=20, progress=None, **_enumeration_options):
+                          columns_per_round=40, progress=None, **_enumeration_options):
     """``MLCol --option enumeration=generate``: the solution and the run's record."""
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     opts = cg_options(time_limit, mip_gap, threads, exact_pricing, branch_and_price,

@@ -189,7 +189,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                        cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
                        max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
                        progress=None, exact_pricing=True, stabilisation=0.0,
-                       columns_per_round=20) -> tuple[xr.Dataset, RunRecord]:
+                       columns_per_round=40) -> tuple[xr.Dataset, RunRecord]:
     """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
 
     MLColExt with ``enumeration="generate"``: column generation

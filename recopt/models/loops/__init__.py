@@ -72,7 +72,7 @@ GENERATION_OPTIONS = (
            "(default: price-and-branch, the integer master over the generated loops)"),
     Option("stabilisation", float, 0.0,
            "enumeration=generate: Wentges dual smoothing factor in [0, 1) (0: off)"),
-    Option("columns_per_round", int, 20,
+    Option("columns_per_round", int, 40,
            "enumeration=generate: at most this many loops enter per round"),
 )
 
