@@ -49,6 +49,7 @@ METHODS = {
     "generate": ("MLCol", {"enumeration": "generate"}),
     "generate_bp": ("MLCol", {"enumeration": "generate", "branch_and_price": True}),
     "ext_generate": ("MLColExt", {"enumeration": "generate"}),
+    "ext_all": ("MLColExt", {"enumeration": "all", "max_loops": 10_000_000}),
 }
 
 

@@ -277,8 +277,9 @@ class HighsParametricLP:
         lower, upper = row_bounds(self.sense, rhs)
         h = self._h
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
-        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
-                         else self._inf)
+        # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else self._inf)
         _highs_pool(self._threads)
         h.run()
         model_status = h.getModelStatus()
