@@ -203,3 +203,16 @@ def test_stress_presets():
         == "dens_5_uniform"
     assert '"placement": "uniform"' in generate("dens_2_uniform", actors=6, days=1,
                                                  seed=0).attrs["generator_settings"]
+
+
+def test_no_time_at_all_returns_the_no_loop_design():
+    """time_limit=0: no master solve; the incumbent is the no-loop design (always
+    feasible, value = the no-loop cost) and the bound the everyone-sells bound."""
+    inst = random_instance(5)
+    d = loop_data(inst)
+    res = solve_column_generation(d, CGOptions(progress=False, time_limit=0.0))
+    assert res.has_solution and res.chosen == []
+    assert res.objective == pytest.approx(d.no_loop_cost(), abs=1e-6)
+    assert math.isfinite(res.bound) and res.bound <= _mlcol_all(d) + TOL
+    assert res.status == "time_limit"
+    _check_design(d, res, inst)

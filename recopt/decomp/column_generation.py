@@ -783,6 +783,15 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
         sv.release()
     if sv.bar is not None:
         sv.bar.close()
+    if not math.isfinite(lb):  # no master solved in time: every actor sells all, buys nothing
+        lb = float(-(d.probability[:, None, None] * d.sell * d.P).sum())
+    if best_x is None:  # the no-loop design is always feasible: the incumbent of last resort
+        master.lp.set_bounds(master.cols, np.zeros(len(master.cols)),
+                             np.zeros(len(master.cols)))
+        st, _, obj, x0, _, _, _ = master.lp.solve()
+        sv.release()
+        if st == Status.OPTIMAL and x0 is not None:
+            ub, best_x, best_chosen = obj, x0, []
     res.objective = ub if best_x is not None else math.nan
     res.bound = min(lb, ub) if math.isfinite(ub) else lb
     res.col_value = best_x
