@@ -36,7 +36,7 @@ Three parts, selected with ``--part`` (default ``all``):
 A warm-up solve of each model on a tiny instance (imports, HiGHS's first load) comes
 first and is not recorded. Records go one JSON line each to
 ``benchmarks/results/benders_<UTC stamp>.jsonl``; the first line describes the machine
-(with the 1-min/5-min/15-min load average and the hashes of the Benders sources), and
+(``recopt.bench.record.machine_info``: load averages, versions, the recopt commit), and
 every run records the 1-min load average and the CPU seconds other processes used
 during it (``cpu_seconds_foreign``, as in ``bench_lp.py``: the machine may be shared).
 Markdown tables are printed at the end. The exit code is 1 when a correctness check
@@ -61,25 +61,21 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import math
 import os
 import statistics
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import CpuAccount, Recorder, describe, log, machine_info, results_path
+from recopt.generate.chasseray import generate
+from recopt.solve import solve
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_lp import CpuAccount, Recorder, log, machine_info  # noqa: E402
-
-from recopt.generate.chasseray import generate  # noqa: E402
-from recopt.solve import solve  # noqa: E402
 
 PARTS = ("horizon", "pareto", "headline")
 HORIZON_ACTORS = 10
@@ -101,10 +97,6 @@ ATTR_KEYS = ("status", "message", "has_solution", "objective", "bound", "gap",
              "benders_iterations", "benders_cuts", "benders_pareto_cuts",
              "benders_master_seconds", "benders_sub_seconds", "benders_cut_seconds",
              "benders_setup_seconds")
-SOURCES = ("recopt/decomp/benders.py", "recopt/models/loops/decomposed.py",
-           "recopt/models/loops/build.py", "recopt/models/loops/__init__.py",
-           "recopt/models/loops/enumeration.py", "recopt/solve/solvers.py",
-           "recopt/generate/chasseray.py", "benchmarks/bench_benders.py")
 
 
 # --------------------------------------------------------------------------------------
@@ -120,16 +112,6 @@ def size(text: str) -> tuple[int, int]:
             f"expected ACTORSxDAYS such as 10x30, got {text!r}") from None
     if min(out) < 1:
         raise argparse.ArgumentTypeError(f"actors and days must be >= 1, got {text!r}")
-    return out
-
-
-def source_hashes() -> dict:
-    out = {}
-    for rel in SOURCES:
-        try:
-            out[rel] = hashlib.sha256((HERE.parent / rel).read_bytes()).hexdigest()[:16]
-        except OSError:
-            out[rel] = None
     return out
 
 
@@ -619,10 +601,8 @@ def warm_up(threads: int | None) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rec = Recorder(args.out / f"benders_{stamp}.jsonl")
-    machine = machine_info() | {
-        "loadavg": os.getloadavg(), "source_sha256_16": source_hashes(),
+    rec = Recorder(results_path(args.out, "benders"))
+    machine = {"kind": "machine", **machine_info()} | {
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "numpy_threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
                                                               "OPENBLAS_NUM_THREADS")},
@@ -633,10 +613,7 @@ def main(argv=None) -> int:
     warm_up(args.threads)
     log(f"warm-up {time.perf_counter() - t0:.1f} s")
     ok = True
-    out: list[str] = [f"Machine: {machine['cpu_count']} logical CPUs ({machine['cpu_model']}), "
-                      f"{machine['platform']}; Python {machine['python']}, highspy "
-                      f"{machine['highspy']}; {machine['utc']}; load average at start "
-                      f"{' '.join(f'{x:.2f}' for x in machine['loadavg'])}.", ""]
+    out: list[str] = [describe(machine), ""]
     benches = {"horizon": bench_horizon, "pareto": bench_pareto, "headline": bench_headline}
     for part in args.parts:
         log(f"part {part}")

@@ -26,11 +26,9 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench_lp import Recorder, machine_info
-
+from recopt.bench.record import Recorder, machine_info, results_path
 from recopt.generate.chasseray import generate
 from recopt.solve import solve
 
@@ -61,8 +59,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sizes = args.sizes or ([(6, 2)] if args.quick else [(10, 90), (20, 30)])
     opts = {"enumeration": "maximal"} if args.model == "MLColExt" else {}
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rec = Recorder(args.out / f"benders_cuts_{stamp}.jsonl")
+    rec = Recorder(results_path(args.out, "benders_cuts"))
     rec.add({"kind": "machine", **machine_info(), "args": {**vars(args), "out": str(args.out),
                                                           "sizes": sizes}})
     ok = True

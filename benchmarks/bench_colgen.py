@@ -20,8 +20,9 @@ loop before solving and report that dense neighbourhood graphs make MLCol intrac
   of every method is compared with the others' bounds (no method may beat another's
   proven bound).
 
-Records go one JSON line each to ``benchmarks/results/colgen_<UTC stamp>.jsonl`` (the
-first line: machine and load); a Markdown table is printed at the end.
+Records go one JSON line each to ``benchmarks/results/colgen_<UTC stamp>.jsonl``
+through :mod:`recopt.bench.record` (the first line: ``machine_info``); a Markdown table
+is printed at the end.
 
     nice -n 10 python benchmarks/bench_colgen.py --cases dens_2:50 --seeds 1 2 3
     nice -n 10 python benchmarks/bench_colgen.py --cases dens_2:30 30_act_7_d:30 --seeds 1
@@ -33,13 +34,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from recopt.bench.record import Recorder, log, machine_info, results_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -152,27 +153,20 @@ def main(argv=None) -> None:
     if args.child:
         child(args)
         return
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = HERE / "results" / f"colgen_{stamp}.jsonl"
-    path.parent.mkdir(exist_ok=True)
+    path = results_path(HERE / "results", "colgen")
     records = []
-    with path.open("w") as fh:
-        head = {"machine": platform.node(), "cpus": os.cpu_count(), "python":
-                platform.python_version(), "load_average": os.getloadavg(),
-                "argv": sys.argv[1:], "utc": stamp}
-        fh.write(json.dumps(head) + "\n")
+    with Recorder(path) as out:
+        out.add({"machine": machine_info(), "argv": sys.argv[1:]})
         for case in args.cases:
             for seed in args.seeds:
                 for method in args.methods:
                     rec = run(case, method, seed, args)
                     rec["load_average"] = os.getloadavg()
-                    records.append(rec)
-                    fh.write(json.dumps(rec, default=str) + "\n")
-                    fh.flush()
-                    print(f"{case} seed {seed} {method}: {rec.get('status', rec.get('killed'))}"
-                          f" obj {rec.get('objective')} bound {rec.get('bound')} gap "
-                          f"{rec.get('gap')} wall {rec['wall_process_seconds']:.1f} s peak "
-                          f"{rec['peak_rss_gib']:.2f} GiB", file=sys.stderr)
+                    records.append(out.add(rec))
+                    log(f"{case} seed {seed} {method}: {rec.get('status', rec.get('killed'))}"
+                        f" obj {rec.get('objective')} bound {rec.get('bound')} gap "
+                        f"{rec.get('gap')} wall {rec['wall_process_seconds']:.1f} s peak "
+                        f"{rec['peak_rss_gib']:.2f} GiB")
     # same-optimum / bound consistency: no objective below another method's bound
     for case in args.cases:
         for seed in args.seeds:

@@ -35,17 +35,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
+
+from recopt.bench.record import Recorder, machine_info, results_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -83,21 +81,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.replicates, args.cold = 20, 3
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"generate_{stamp}.jsonl"
-    records: list[dict] = []
-
-    def record(rec: dict) -> None:
-        records.append(rec)
-        with path.open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-
-    record({"kind": "machine", "utc": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(),
-            **{m: version(m) for m in ("numpy", "pandas", "xarray", "pvlib", "demandlib")},
-            "argv": sys.argv, "load_1min": _load(), "preset": args.preset})
+    recorder = Recorder(results_path(args.out, "generate"))
+    path = recorder.path
+    records = recorder.records
+    record = recorder.add
+    record({"kind": "machine", **machine_info(), "load_1min": _load(), "preset": args.preset})
 
     # 1. first call of the process --------------------------------------------------------
     load0 = _load()

@@ -28,22 +28,17 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing as mp
-import os
-import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from recopt.bench.record import Recorder, machine_info, results_path
 
-from bench_lp import Recorder  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 OSPINA6 = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
            "energy_to_shift", "co2_avoided"]
@@ -114,15 +109,12 @@ def main(argv=None) -> int:
     n = args.scenarios or (50 if args.quick else 500)
     repeats = args.repeats or (3 if args.quick else 1)
     steps = 96 * 30 if args.quick else 96 * 365
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"keys_{stamp}.jsonl"
-    rec = Recorder(path)
+    rec = Recorder(results_path(args.out, "keys"))
+    path = rec.path
     try:
-        rec.add({"machine": platform.node(), "cpus": os.cpu_count(),
-                             "python": platform.python_version(), "scenarios": n,
-                             "brute_force_steps": steps, "repeats": repeats,
-                             "threads": args.threads, "chunk": args.chunk})
+        rec.add({"kind": "machine", **machine_info(), "scenarios": n,
+                 "brute_force_steps": steps, "repeats": repeats,
+                 "threads": args.threads, "chunk": args.chunk})
         record = functools.partial(rec.timing, digits=2)
 
         from recopt.generate.synthetic import synthetic_community

@@ -29,22 +29,19 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import CpuAccount, Recorder, log, machine_info, results_path
+from recopt.generate.synthetic import synthetic_community
+from recopt.keys.logaas import Evaluator, ga_search, grid_search, round_split
+from recopt.models.logaas import build_round
+from recopt.settle import meter_flows
+from recopt.solve import solve
+from recopt.solvers import solve_pyomo
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_lp import CpuAccount, Recorder, log, machine_info  # noqa: E402
-
-from recopt.generate.synthetic import synthetic_community  # noqa: E402
-from recopt.keys.logaas import Evaluator, ga_search, grid_search, round_split  # noqa: E402
-from recopt.models.logaas import build_round  # noqa: E402
-from recopt.settle import meter_flows  # noqa: E402
-from recopt.solve import solve  # noqa: E402
-from recopt.solvers import solve_pyomo  # noqa: E402
 
 PARTS = ("build_seconds", "compile_seconds", "solve_seconds", "extract_seconds")
 
@@ -85,9 +82,8 @@ def main(argv=None) -> int:
     if a.quick:
         a.steps, a.members, a.period_members, a.search_members = 960, 30, 20, 10
         a.resolution, a.repeats = 10, 1
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rec = Recorder(HERE / "results" / f"kor_{stamp}.jsonl")
-    rec.add({**machine_info(), "loadavg": os.getloadavg(), "args": vars(a)})
+    rec = Recorder(results_path(HERE / "results", "kor"))
+    rec.add({"kind": "machine", **machine_info(), "args": vars(a)})
     ok = True
     table = []
 
@@ -158,7 +154,7 @@ def main(argv=None) -> int:
                       None, "ok"))
     ok &= results["grid"] <= results["ga"] + 1e-9
 
-    print(f"\nbench_kor {stamp}, load average {os.getloadavg()}, results in {rec.path}\n")
+    print(f"\nbench_kor, load average {os.getloadavg()}, results in {rec.path}\n")
     print("| case | wall s (median) | build | compile | solve | extract | status |")
     print("|---|---|---|---|---|---|---|")
     for row in table:

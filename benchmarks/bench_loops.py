@@ -36,18 +36,16 @@ available before the generator was merged.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import Recorder, machine_info, utc_stamp
 from recopt.generate.synthetic import synthetic_community
 from recopt.metrics import plot_loops
 from recopt.solve import solve
@@ -180,23 +178,13 @@ def main(argv=None) -> int:
         args.actors = [10, 15] if args.quick else [10, 15, 20, 30]
     args.days = args.days or (2 if args.quick else 7)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_stamp()
     path = args.out / f"loops_{stamp}.jsonl"
-    from recopt.solvers import new_highs
-
-    h = new_highs()
-    machine = {
-        "kind": "machine", "python": sys.version.split()[0], "platform": platform.platform(),
-        "cpus": os.cpu_count(), "highs": f"{h.versionMajor()}.{h.versionMinor()}."
-        f"{h.versionPatch()}", "loadavg": os.getloadavg(), "args": vars(args) | {
-            "out": str(args.out)},
-        "utc": stamp,
-    }
     rows = []
     ok = True
-    with path.open("w") as fh:
-        fh.write(json.dumps(machine) + "\n")
+    with Recorder(path) as recorder:
+        recorder.add({"kind": "machine", **machine_info(),
+                      "args": vars(args) | {"out": str(args.out)}})
         for n in args.actors:
             inst = make_instance(args, n)
             print(f"# {n} actors: {inst.attrs.get('title', '')}", flush=True)
@@ -208,8 +196,7 @@ def main(argv=None) -> int:
                            if model == "MLCol" and rep == 0 else None)
                     rec = run_one(inst, model, opts, args, png) | {
                         "actors": n, "days": args.days, "repeat": rep}
-                    fh.write(json.dumps(rec, default=str) + "\n")
-                    fh.flush()
+                    recorder.add(rec)
                     print(f"  {model:7s} rep {rep}: {rec['status']} obj {rec['objective']:.4f}"
                           f" build {rec['build_seconds']:.2f} s solve "
                           f"{rec['solve_seconds']:.2f} s (load {rec['loadavg_1min']:.2f})",
@@ -219,8 +206,7 @@ def main(argv=None) -> int:
                         break  # a time-limited run is not repeated
                 results[model] = runs
             maxi = run_one(inst, "MLCol", {"enumeration": "maximal"}, args)
-            fh.write(json.dumps(maxi | {"actors": n, "kind": "maximal"}, default=str) + "\n")
-            fh.flush()
+            recorder.add(maxi | {"actors": n, "kind": "maximal"})
             col, cpt = results["MLCol"][0], results["MLCpct"][0]
             # Same optimum, up to the solvers' MIP gaps: each model's [bound, objective]
             # interval holds the common optimum, so the two intervals must meet. A
@@ -237,9 +223,7 @@ def main(argv=None) -> int:
                     b = relaxation_bounds(inst, model, opts, args.time_limit)
                     gaps[model] = b | {"lp_gap": gap(opt, b["lp_bound"]),
                                        "root_gap": gap(opt, b["root_bound"])}
-                    fh.write(json.dumps({"kind": "gaps", "actors": n, "model": model}
-                                        | gaps[model], default=str) + "\n")
-                    fh.flush()
+                    recorder.add({"kind": "gaps", "actors": n, "model": model} | gaps[model])
             row = {
                 "actors": n, "loops": col["n_enumerated_loops"],
                 "col_build": med(results["MLCol"], "build_seconds"),
@@ -257,7 +241,7 @@ def main(argv=None) -> int:
                 "load": os.getloadavg()[0],
             }
             rows.append(row)
-            fh.write(json.dumps({"kind": "summary"} | row, default=str) + "\n")
+            recorder.add({"kind": "summary"} | row)
     print(f"\nresults: {path}\n")
     print("| actors | loops | MLCol build / solve / wall s | MLCpct build / solve / wall s "
           "| solve ratio | wall ratio | same opt | MLCpct status | LP gap col / cpt "

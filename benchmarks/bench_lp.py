@@ -38,27 +38,28 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import math
-import os
-import platform
 import statistics
 import sys
-import threading
 import time
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
-import psutil
-
+from recopt.bench.record import (
+    GIB,
+    CpuAccount,
+    PeakMemory,
+    Recorder,
+    describe,
+    log,
+    machine_info,
+    results_path,
+)
 from recopt.generate.synthetic import synthetic_community
 from recopt.models.repartition_oracle import lp1_greedy
 from recopt.solve import solve
 
 HERE = Path(__file__).resolve().parent
-GIB = 1024**3
 ORACLE_TOL = 1e-7
 NAIVE_TOL = 1e-6
 LP3_OPTIONS = {"tolerance": 0.1, "initial_keys": "proportional"}
@@ -72,188 +73,8 @@ PARTS = ("build_seconds", "compile_seconds", "solve_seconds", "extract_seconds")
 
 
 # ======================================================================================
-# measurement helpers
+# measurement (the helpers are recopt.bench.record's)
 # ======================================================================================
-class PeakMemory:
-    """Peak of the summed RSS of this process and all its descendants (bytes).
-
-    Use as a context manager; a daemon thread samples every ``interval`` s.
-    ``peak`` is the maximum of the sum, ``peak_self`` / ``peak_children`` the maxima
-    of each part (not necessarily at the same instant).
-    """
-
-    def __init__(self, interval: float = 0.05):
-        self.interval = interval
-        self.proc = psutil.Process()
-        self.peak = self.peak_self = self.peak_children = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> int:
-        own = self.proc.memory_info().rss
-        kids = 0
-        try:
-            children = self.proc.children(recursive=True)
-        except psutil.Error:
-            children = []
-        for child in children:
-            try:
-                kids += child.memory_info().rss
-            except psutil.Error:  # ended between the listing and the read
-                pass
-        self.peak_self = max(self.peak_self, own)
-        self.peak_children = max(self.peak_children, kids)
-        self.peak = max(self.peak, own + kids)
-        self.samples += 1
-        return own + kids
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self.baseline = self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-    def as_dict(self) -> dict:
-        return {"peak_rss_tree_bytes": self.peak, "peak_rss_self_bytes": self.peak_self,
-                "peak_rss_children_bytes": self.peak_children,
-                "rss_before_bytes": self.baseline, "memory_samples": self.samples}
-
-
-class CpuAccount:
-    """CPU seconds of this process tree and of the rest of the machine over a block."""
-
-    def __enter__(self) -> CpuAccount:
-        self._own0 = self._own()
-        self._busy0 = self._busy()
-        self.loadavg = os.getloadavg()[0]
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.own = self._own() - self._own0
-        self.busy = self._busy() - self._busy0
-        self.foreign = max(0.0, self.busy - self.own)
-
-    @staticmethod
-    def _own() -> float:
-        t = os.times()  # children: the reaped worker processes
-        return t.user + t.system + t.children_user + t.children_system
-
-    @staticmethod
-    def _busy() -> float:
-        t = psutil.cpu_times()
-        return sum(getattr(t, f) for f in ("user", "nice", "system", "irq", "softirq",
-                                           "steal") if hasattr(t, f))
-
-    def as_dict(self) -> dict:
-        return {"loadavg_1min_before": self.loadavg, "cpu_seconds_tree": self.own,
-                "cpu_seconds_machine": self.busy, "cpu_seconds_foreign": self.foreign}
-
-
-#: Source files whose content decides the timings (hashed into the machine record,
-#: since the work tree may hold uncommitted changes).
-SOURCES = ("recopt/solve/runner.py", "recopt/solve/solvers.py", "recopt/models/repartition.py",
-           "recopt/models/construction.py", "recopt/generate/synthetic.py",
-           "benchmarks/naive_lp1.py", "benchmarks/bench_lp.py")
-
-
-def source_hashes() -> dict:
-    root = HERE.parent
-    out = {}
-    for rel in SOURCES:
-        try:
-            out[rel] = hashlib.sha256((root / rel).read_bytes()).hexdigest()[:16]
-        except OSError:
-            out[rel] = None
-    return out
-
-
-def machine_info() -> dict:
-    cpu_model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def ver(pkg):
-        try:
-            return version(pkg)
-        except Exception:  # noqa: BLE001
-            return "unknown"
-
-    return {
-        "kind": "machine",
-        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_count_physical": psutil.cpu_count(logical=False),
-        "cpu_model": cpu_model,
-        "memory_total_bytes": psutil.virtual_memory().total,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "pyomo": ver("pyomo"),
-        "highspy": ver("highspy"),
-        "numpy": ver("numpy"),
-        "xarray": ver("xarray"),
-        "recopt": ver("recopt"),
-        "argv": sys.argv,
-        "source_sha256_16": source_hashes(),
-    }
-
-
-class Recorder:
-    """Appends JSON records to the results file and keeps them for the summary."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.records: list[dict] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("w", encoding="utf-8")
-
-    def add(self, record: dict) -> dict:
-        self.records.append(record)
-        self._fh.write(json.dumps(record, default=_json_default) + "\n")
-        self._fh.flush()
-        return record
-
-    def timing(self, step: str, times: list[float], *, digits: int = 2, **extra) -> dict:
-        """Add and print one timed step: median, min and max of ``times`` (s), 1-min load."""
-        rec = self.add({"step": step, "median_s": statistics.median(times),
-                        "min_s": min(times), "max_s": max(times),
-                        "loadavg_1min": os.getloadavg()[0], **extra})
-        print(f"  {step:<24} {rec['median_s']:8.{digits}f} s  "
-              f"(load {rec['loadavg_1min']:.2f})", flush=True)
-        return rec
-
-    def timings(self) -> list[dict]:
-        """The records added by :meth:`timing`, in order."""
-        return [r for r in self.records if "step" in r and "median_s" in r]
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def _json_default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 def timed_solve(rec: Recorder, instance, model: str, *, section: str, case: str, repeat: int,
                 mem_interval: float, solve_kw: dict, options: dict) -> dict:
     """One ``recopt.solve.solve`` call, timed end to end, with peak memory and CPU use."""
@@ -452,10 +273,7 @@ def _s(x: float) -> str:
 
 def markdown(machine: dict, summaries: dict, checks: list[dict], extra: dict) -> str:
     lines = [
-        f"Machine: {machine['cpu_count']} logical CPUs ({machine['cpu_model']}), "
-        f"{machine['memory_total_bytes'] / GIB:.0f} GiB, {machine['platform']}; Python "
-        f"{machine['python']}, Pyomo {machine['pyomo']}, highspy {machine['highspy']}; "
-        f"{machine['utc']}.",
+        describe(machine),
         "",
         "| case | runs | wall median [min, max] s | build | compile | solve | extract "
         "| blocks / workers | CPU s (tree) | other CPU s (max) | peak RSS tree GiB "
@@ -540,9 +358,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rec = Recorder(args.out / f"lp_{stamp}.jsonl")
-    machine = rec.add(machine_info())
+    rec = Recorder(results_path(args.out, "lp"))
+    machine = rec.add({"kind": "machine", **machine_info()})
     log(f"writing {rec.path}")
     summaries: dict[str, dict] = {}
     checks: list[dict] = []

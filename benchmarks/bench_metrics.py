@@ -30,28 +30,22 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
 import resource
 import statistics
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from recopt.bench.record import Recorder, machine_info, results_path
+from recopt.generate.battery import add_community_battery, dispatch
+from recopt.generate.bootstrap import iter_scenario_chunks, seasonal_block_bootstrap
+from recopt.generate.synthetic import synthetic_community
+from recopt.metrics import MetricContext, evaluate_arrays
+from recopt.metrics.convergence import convergence
+from recopt.settle import prorata_need, settle_arrays
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from bench_lp import Recorder  # noqa: E402
-
-from recopt.generate.battery import add_community_battery, dispatch  # noqa: E402
-from recopt.generate.bootstrap import iter_scenario_chunks, seasonal_block_bootstrap  # noqa: E402
-from recopt.generate.synthetic import synthetic_community  # noqa: E402
-from recopt.metrics import MetricContext, evaluate_arrays  # noqa: E402
-from recopt.metrics.convergence import convergence  # noqa: E402
-from recopt.settle import prorata_need, settle_arrays  # noqa: E402
 
 OSPINA6 = ["self_consumption_rate", "self_sufficiency", "bill_saving", "gini",
            "energy_to_shift", "co2_avoided"]
@@ -76,14 +70,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     n = args.scenarios or (50 if args.quick else 500)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"metrics_{stamp}.jsonl"
-    rec = Recorder(path)
+    rec = Recorder(results_path(args.out, "metrics"))
+    path = rec.path
     try:
-        rec.add({"machine": platform.node(), "cpus": os.cpu_count(),
-                             "python": platform.python_version(), "scenarios": n,
-                             "members": args.members, "repeats": args.repeats})
+        rec.add({"kind": "machine", **machine_info(), "scenarios": n,
+                 "members": args.members, "repeats": args.repeats})
         record = functools.partial(rec.timing, digits=3)
 
         print(f"history: {args.members} members, 5 years hourly; bootstrap N = {n}", flush=True)

@@ -1,7 +1,7 @@
 """The naive Pyomo formulation of de Villena's LP1, as a researcher would first write it.
 
 This is the baseline of ``benchmarks/bench_lp.py``: M. M. de Villena et al., IEEE Access
-2022 (``shared/seeds/villena-repartition-keys.txt``), Linear program 1, eqs (7)-(16),
+2022, DOI 10.1109/ACCESS.2022.3191804 (``docs/references.md``), Linear program 1, eqs (7)-(16),
 transcribed literally:
 
 * dense index sets ``T`` (every step) x ``J`` (every member), with no reduction;

@@ -1,6 +1,6 @@
 """Benders decompositions SLExt and MLColExt (recopt.decomp.benders).
 
-Spec: ``shared/formulations/loop-design.md`` (SLExt, MLColExt, properties 1, 2, 5);
+Spec: ``docs/reconstruction/loop-design.md`` (SLExt, MLColExt, properties 1, 2, 5);
 model card ``models/SLExt-MLColExt.md``. The decompositions must reach their compact
 model's optimum; every cut is checked tight at its generating point inside the
 algorithm (a failure raises), and a sign error is shown to be caught.
@@ -16,7 +16,6 @@ from recopt.decomp.loop_benders import mlcolext_problem, slext_problem
 from recopt.models.loops import check_solution, loop_data, loop_set, objective_of
 from recopt.solve import solve
 from recopt.solvers.status import Status
-from tests.test_loops import random_instance
 
 GAP = 1e-7  # Benders gap asked in the equality tests (relative, max(1, |UB|))
 
@@ -43,8 +42,8 @@ def _assert_reaches(inst, r, ref, self_consumption):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_slext_reaches_slcpct_optimum(seed):
-    inst = random_instance(100 + seed)
+def test_slext_reaches_slcpct_optimum(loop_instance, seed):
+    inst = loop_instance(100 + seed)
     v = _variant(seed)
     ref = solve(inst, "SLCpct", mip_gap=1e-9, self_consumption=v["self_consumption"])
     r = solve(inst, "SLExt", mip_gap=GAP, **v)
@@ -57,8 +56,8 @@ def test_slext_reaches_slcpct_optimum(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_mlcolext_reaches_mlcol_optimum(seed):
-    inst = random_instance(200 + seed)
+def test_mlcolext_reaches_mlcol_optimum(loop_instance, seed):
+    inst = loop_instance(200 + seed)
     v = _variant(seed)
     enumeration = "maximal" if seed % 6 == 5 else "all"
     ref = solve(inst, "MLCol", mip_gap=1e-9, enumeration=enumeration,
@@ -69,8 +68,8 @@ def test_mlcolext_reaches_mlcol_optimum(seed):
 
 
 @pytest.mark.parametrize("cuts", ["multi", "daily", "aggregated"])
-def test_history_bounds_are_monotone_and_bracket_the_optimum(cuts):
-    inst = random_instance(7, n=7, S=3, T=6)
+def test_history_bounds_are_monotone_and_bracket_the_optimum(loop_instance, cuts):
+    inst = loop_instance(7, n=7, S=3, T=6)
     ref = solve(inst, "SLCpct", mip_gap=1e-9).attrs["objective"]
     r = solve(inst, "SLExt", mip_gap=GAP, cuts=cuts)
     lb = r["benders_lower_bound"].values
@@ -80,10 +79,10 @@ def test_history_bounds_are_monotone_and_bracket_the_optimum(cuts):
     assert r.attrs["benders_master_seconds"] > 0 and r.attrs["benders_sub_seconds"] > 0
 
 
-def test_pyomo_route_equals_persistent_highs():
+def test_pyomo_route_equals_persistent_highs(loop_instance):
     """The sub-problem solved through the Pyomo model (duals from its Suffix) and kept
     in HiGHS (only rhs change) give the same iterations and optimum."""
-    inst = random_instance(5, n=6, S=2, T=5)
+    inst = loop_instance(5, n=6, S=2, T=5)
     d = loop_data(inst)
     a = solve_benders(slext_problem(d), BendersOptions(gap=GAP, persistent=True))
     b = solve_benders(slext_problem(d), BendersOptions(gap=GAP, persistent=False))
@@ -93,9 +92,9 @@ def test_pyomo_route_equals_persistent_highs():
 
 
 @pytest.mark.parametrize("persistent", [True, False])
-def test_wrong_dual_sign_is_caught(monkeypatch, persistent):
+def test_wrong_dual_sign_is_caught(loop_instance, monkeypatch, persistent):
     """Flip the sign of the duals: the tightness check must raise, not warn."""
-    inst = random_instance(3, n=5, S=2, T=4)
+    inst = loop_instance(3, n=5, S=2, T=4)
     d = loop_data(inst)
     original = SecondStage.solve
 
@@ -109,10 +108,10 @@ def test_wrong_dual_sign_is_caught(monkeypatch, persistent):
                       BendersOptions(persistent=persistent))
 
 
-def test_every_cut_is_tight_where_it_was_made():
+def test_every_cut_is_tight_where_it_was_made(loop_instance):
     """Independent of the built-in check: each cut of the master, evaluated at the
     first stage that generated it, equals the sub-problem value there."""
-    inst = random_instance(9, n=6, S=2, T=4)
+    inst = loop_instance(9, n=6, S=2, T=4)
     d = loop_data(inst)
     problem = slext_problem(d)
     seen = []
@@ -151,8 +150,8 @@ def test_every_cut_is_tight_where_it_was_made():
     assert len(blocks) == len(thetas)
 
 
-def test_time_limit_returns_bounds():
-    inst = random_instance(4, n=7, S=3, T=6)
+def test_time_limit_returns_bounds(loop_instance):
+    inst = loop_instance(4, n=7, S=3, T=6)
     d = loop_data(inst)
     ref = solve(inst, "SLCpct", mip_gap=1e-9).attrs["objective"]
     res = solve_benders(slext_problem(d), BendersOptions(time_limit=1e-9))
@@ -165,13 +164,13 @@ def test_time_limit_returns_bounds():
     assert r.attrs["has_solution"]
 
 
-def test_gurobi_agrees_with_highs():
+def test_gurobi_agrees_with_highs(loop_instance):
     pytest.importorskip("gurobipy")
     from recopt.solvers import solver_available
 
     if not solver_available("gurobi"):
         pytest.skip("gurobi is installed but has no usable licence here")
-    inst = random_instance(6, n=5, S=2, T=3)
+    inst = loop_instance(6, n=5, S=2, T=3)
     for model in ("SLExt", "MLColExt"):
         h = solve(inst, model, mip_gap=GAP)
         g = solve(inst, model, mip_gap=GAP, solver="gurobi")
@@ -179,12 +178,12 @@ def test_gurobi_agrees_with_highs():
         assert _close(g.attrs["objective"], h.attrs["objective"])
 
 
-def test_cli_runs_mlcolext(tmp_path, capsys):
+def test_cli_runs_mlcolext(loop_instance, tmp_path, capsys):
     from recopt.cli.solve import main
     from recopt.data import save
 
     path = tmp_path / "loops.nc"
-    save(random_instance(2, n=6), path)
+    save(loop_instance(2, n=6), path)
     assert main([str(path), "--model", "MLColExt", "--option", "pareto=true"]) == 0
     out = capsys.readouterr().out
     assert "benders" in out and "iterations" in out
@@ -192,19 +191,19 @@ def test_cli_runs_mlcolext(tmp_path, capsys):
     assert main([str(path), "--model", "SLExt", "--option", "cuts=daily"]) == 0
 
 
-def test_bad_options_are_refused():
+def test_bad_options_are_refused(loop_instance):
     from recopt.errors import ModelError
 
-    d = loop_data(random_instance(1))
+    d = loop_data(loop_instance(1))
     with pytest.raises(ModelError, match="cuts"):
         solve_benders(slext_problem(d), BendersOptions(cuts="single"))
 
 
 @pytest.mark.parametrize("model", ["SLExt", "MLColExt"])
-def test_leaving_out_steps_without_possible_flow_is_exact(model):
+def test_leaving_out_steps_without_possible_flow_is_exact(loop_instance, model):
     """Steps with no possible flow (nights, isolated producers) hold no decision:
     with and without ``reduce`` the optimum is the compact model's."""
-    inst = random_instance(31, n=6, S=2, T=6)
+    inst = loop_instance(31, n=6, S=2, T=6)
     inst["production"].values[:, :2, :] = 0.0  # two nights per scenario
     compact = "SLCpct" if model == "SLExt" else "MLCol"
     ref = solve(inst, compact, mip_gap=1e-9).attrs["objective"]
@@ -219,7 +218,7 @@ def test_leaving_out_steps_without_possible_flow_is_exact(model):
             or model == "MLColExt"
 
 
-def test_a_cut_error_is_a_status_through_the_runner(monkeypatch):
+def test_a_cut_error_is_a_status_through_the_runner(loop_instance, monkeypatch):
     """solve() never raises for solver trouble: a failed tightness check is status
     'error' with the check's message; a missing solver is 'solver_unavailable'."""
     original = SecondStage.solve
@@ -228,7 +227,7 @@ def test_a_cut_error_is_a_status_through_the_runner(monkeypatch):
         phi, lam, y, status, message = original(self, x, opts, time_limit)
         return phi, -lam, y, status, message
 
-    inst = random_instance(3, n=5, S=2, T=4)
+    inst = loop_instance(3, n=5, S=2, T=4)
     monkeypatch.setattr(SecondStage, "solve", flipped)
     r = solve(inst, "SLExt")
     assert r.attrs["status"] == "error" and "not tight" in r.attrs["message"]
@@ -237,10 +236,10 @@ def test_a_cut_error_is_a_status_through_the_runner(monkeypatch):
     assert r.attrs["status"] == "solver_unavailable"
 
 
-def test_grouped_cuts_reach_the_optimum():
+def test_grouped_cuts_reach_the_optimum(loop_instance):
     """cuts='grouped': one θ per group of blocks (here pairs of steps), each cut the sum
     of its blocks' cuts; same optimum as SLCpct, fewer θ than blocks."""
-    inst = random_instance(8, n=6, S=2, T=6)
+    inst = loop_instance(8, n=6, S=2, T=6)
     d = loop_data(inst)
     ref = solve(inst, "SLCpct", mip_gap=1e-9).attrs["objective"]
     problem = slext_problem(d, reduce=False)

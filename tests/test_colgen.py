@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from test_loops import random_instance
+from conftest import random_loop_instance as random_instance
 
 from recopt.decomp.column_generation import (
     CGOptions,

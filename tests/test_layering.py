@@ -1,14 +1,16 @@
 """The package's imports go only downward through the layers of ARCHITECTURE.md.
 
-Parsed from the source (``ast``), nothing is imported. Four rules:
+Parsed from the source (``ast``), nothing is imported. The rules:
 
 1. no upward import: a module imports only modules of its own layer or below, in
    the order of :data:`LAYERS`;
-2. no private name (``_name``) imported from another module;
+2. no private name (``_name``) imported from another module, nor read as an
+   attribute of an imported recopt module (``registry._load_all``);
 3. no import inside a function, except of the optional dependencies of
    :data:`OPTIONAL_DEPENDENCIES` (features a solve never needs: plotting, the PV and
    demand generators, Dask clusters, alternative netCDF engines, Gurobi);
-4. no import cycle among the package's modules (module-level imports).
+4. no import cycle among the package's modules (module-level imports);
+5. no solver name in the code of ``models/`` (a model declares a ``Tuning``).
 
 ``__main__.py`` modules are entry points: they belong to the ``cli`` layer.
 """
@@ -130,6 +132,30 @@ def test_no_private_name_crosses_modules():
     assert not bad, "private names imported across modules:\n" + "\n".join(bad)
 
 
+def test_no_private_attribute_of_another_module():
+    """``module._name`` on an imported recopt module is a private name crossing too."""
+    bad = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for a in node.names:
+                    target, name = _resolve(node, a)
+                    if name is None and target.startswith("recopt"):
+                        aliases[a.asname or a.name] = target
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("recopt") and a.asname:
+                        aliases[a.asname] = a.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                bad.append(f"{module}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not bad, "private attributes of other modules:\n" + "\n".join(bad)
+
+
 def test_imports_inside_functions_are_optional_dependencies_only():
     bad = [f"{importer}:{line} imports {target} inside a function"
            for importer, target, _name, line, nested in IMPORTS
@@ -161,3 +187,27 @@ def test_no_import_cycle():
 def test_the_rule_itself(importer, target, expected):
     """The layer order says what it should (a guard against a mis-edited LAYERS)."""
     assert (RANK[_layer(target)] <= RANK[_layer(importer)]) is expected
+
+
+#: Solver names a declarative model must not mention in code (docstrings may).
+SOLVER_NAMES = ("highs", "gurobi", "cplex", "cbc", "glpk", "scip", "appsi")
+
+
+def test_models_name_no_solver():
+    """Models declare a Tuning; only the solver adapters know solver names."""
+    bad = []
+    for module, path in MODULES.items():
+        if _layer(module) != "models":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef)
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and id(node) not in docstrings):
+                text = node.value.lower()
+                bad += [f"{module}:{node.lineno} names {name!r}" for name in SOLVER_NAMES
+                        if name in text]
+    assert not bad, "solver names in models/:\n" + "\n".join(bad)

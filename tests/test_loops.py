@@ -1,6 +1,6 @@
 """Loop-design MILPs SLCpct, MLCpct, MLCol: the properties of the spec, hand-built cases.
 
-Spec: ``shared/formulations/loop-design.md`` ("Properties every implementation must
+Spec: ``docs/reconstruction/loop-design.md`` ("Properties every implementation must
 keep"); model card ``models/SLCpct-MLCpct-MLCol.md``.
 """
 
@@ -29,34 +29,6 @@ from recopt.solvers import solve_pyomo
 TOL = 1e-6
 
 
-def random_instance(seed: int, n: int | None = None, S: int | None = None,
-                    T: int | None = None, prices: str = "per_member"):
-    """3-7 actors, 1-3 scenarios, 2-6 steps, some producers, on a 3 km square."""
-    r = np.random.default_rng(seed)
-    n = n or int(r.integers(3, 8))
-    S = S or int(r.integers(1, 4))
-    T = T or int(r.integers(2, 7))
-    prod = r.random(n) < 0.45
-    prod[r.integers(n)] = True
-    C = np.round(r.uniform(0, 3, (S, T, n)) * (r.random((S, T, n)) < 0.8), 3)
-    P = np.round(r.uniform(0, 5, (S, T, n)) * prod * (r.random((S, T, n)) < 0.9), 3)
-    if prices == "per_member":
-        buy = {f"m{i}": float(v) for i, v in enumerate(r.uniform(0.15, 0.3, n))}
-        sell = {f"m{i}": float(v) for i, v in enumerate(r.uniform(0.02, 0.1, n))}
-    else:  # per step and member
-        buy = r.uniform(0.1, 0.3, (T, n))
-        sell = r.uniform(0.0, 0.1, (T, n))
-    prob = r.dirichlet(np.ones(S))
-    return make_instance(
-        C, P, price_grid_buy=buy, price_grid_sell=sell, price_community_buy=0.1,
-        price_community_sell=0.1, scenario_probability=prob,
-        installed_power=np.round(np.where(prod, r.uniform(1, 5, n), 0.0), 2),
-        x_km=r.uniform(0, 3, n), y_km=r.uniform(0, 3, n),
-        attrs={"max_distance_km": float(r.uniform(1.0, 2.5)),
-               "max_loop_power_kw": float(r.uniform(4, 10))},
-    )
-
-
 def _solve_ok(inst, model, **opts):
     r = solve(inst, model, **opts)
     assert r.attrs["status"] == "optimal", r.attrs["message"]
@@ -72,13 +44,13 @@ SEEDS = list(range(10))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_decomposition_properties_on_random_instances(seed):
+def test_decomposition_properties_on_random_instances(loop_instance, seed):
     """MLCol(all) = MLCpct (both (9d)/(9e) row forms); MLCol(maximal) >= it;
     MLCpct <= SLCpct <= no-loop cost;
     every returned solution passes the compact model's constraints."""
     self_consumption = seed % 3 != 2
     prices = "per_member" if seed % 2 else "per_step"
-    inst = random_instance(seed, prices=prices)
+    inst = loop_instance(seed, prices=prices)
     opts = {"self_consumption": self_consumption}
     sl, d = _solve_ok(inst, "SLCpct", **opts)
     ml, _ = _solve_ok(inst, "MLCpct", **opts)
@@ -106,10 +78,10 @@ def test_decomposition_properties_on_random_instances(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 3, 5])
-def test_slcpct_equals_brute_force_over_loops(seed):
+def test_slcpct_equals_brute_force_over_loops(loop_instance, seed):
     """SLCpct's optimum = min over every feasible member set of the second-stage LP
     (Model 4, the builder the Benders decomposition uses) with u from the data."""
-    inst = random_instance(seed, n=5, S=2, T=3)
+    inst = loop_instance(seed, n=5, S=2, T=3)
     d = LoopData.of(inst)
     best = d.no_loop_cost()
     for size in range(2, d.n + 1):
@@ -128,8 +100,8 @@ def test_slcpct_equals_brute_force_over_loops(seed):
     assert r.attrs["objective"] == pytest.approx(best, abs=TOL)
 
 
-def test_second_stage_builders_reproduce_the_optimum():
-    inst = random_instance(4, n=6, S=2, T=4)
+def test_second_stage_builders_reproduce_the_optimum(loop_instance):
+    inst = loop_instance(4, n=6, S=2, T=4)
     d = LoopData.of(inst)
     m = build_model("SLCpct", inst)
     solve_pyomo(m)
@@ -162,13 +134,13 @@ def _binaries(m) -> int:
 
 
 @pytest.mark.parametrize("days", [1, 10])
-def test_slcpct_integer_count_matches_table_7(days):
+def test_slcpct_integer_count_matches_table_7(loop_instance, days):
     """Table 7: 10 actors, hourly, one scenario: 34 integer variables (1 day), 250 (10 days)."""
     T = 24 * days
-    inst = random_instance(7, n=10, S=1, T=T)
+    inst = loop_instance(7, n=10, S=1, T=T)
     m = build_model("SLCpct", inst)
     assert _binaries(m) == 10 + T == {1: 34, 10: 250}[days]
-    inst3 = random_instance(7, n=10, S=3, T=24)
+    inst3 = loop_instance(7, n=10, S=3, T=24)
     assert _binaries(build_model("SLCpct", inst3)) == 10 + 3 * 24
 
 
@@ -238,8 +210,8 @@ def test_collective_rules_change_the_answer(model):
     assert solve_pyomo(m).objective == pytest.approx(base - 0.12)
 
 
-def test_options_and_errors():
-    inst = random_instance(1)
+def test_options_and_errors(loop_instance):
+    inst = loop_instance(1)
     with pytest.raises(ModelError, match="no option"):
         solve(inst, "SLCpct", enumeration="all")
     with pytest.raises(ModelError, match="max_loops"):
@@ -257,8 +229,8 @@ def test_options_and_errors():
     assert b.attrs["objective"] == pytest.approx(a.attrs["objective"], abs=TOL)
 
 
-def test_time_limit_status_and_bound_through_the_runner():
-    inst = random_instance(11, n=7, S=2, T=6)
+def test_time_limit_status_and_bound_through_the_runner(loop_instance):
+    inst = loop_instance(11, n=7, S=2, T=6)
     r = solve(inst, "MLCpct", time_limit=1e-4)
     assert r.attrs["status"] in ("time_limit", "optimal")
     if r.attrs["status"] == "time_limit" and r.attrs["has_solution"]:
@@ -269,12 +241,12 @@ def test_time_limit_status_and_bound_through_the_runner():
     assert r.attrs["gap"] <= 0.5 + 1e-9
 
 
-def test_cli_summary(tmp_path, capsys):
+def test_cli_summary(loop_instance, tmp_path, capsys):
     from recopt.cli.solve import main
     from recopt.data import save
 
     path = tmp_path / "loops.nc"
-    save(random_instance(2, n=6), path)
+    save(loop_instance(2, n=6), path)
     res = tmp_path / "r.nc"
     assert main([str(path), "--model", "MLCol", "--option", "enumeration=maximal",
                  "--output", str(res)]) == 0
@@ -285,10 +257,10 @@ def test_cli_summary(tmp_path, capsys):
     assert {"membership", "loop_members", "flow", "grid_buy", "grid_sell", "benefit"} <= set(r)
 
 
-def test_kpis_and_plot(tmp_path):
+def test_kpis_and_plot(loop_instance, tmp_path):
     from recopt.metrics import plot_loops
 
-    inst = random_instance(3, n=7, S=2, T=5)
+    inst = loop_instance(3, n=7, S=2, T=5)
     r, d = _solve_ok(inst, "MLCpct", internal_price=0.12)
     assert r.attrs["internal_price"] == 0.12
     for name in ("loop_collective_self_consumption_rate", "loop_self_production_rate",

@@ -40,13 +40,6 @@ PRICES = dict(price_grid_buy=0.20, price_grid_sell=0.05, price_community_buy=0.1
               price_community_sell=0.08)
 
 
-def _instance(c, p, *, prices=None, fee=None, start="2024-01-01"):
-    c = np.asarray(c, dtype=float)
-    time = pd.date_range(start, periods=c.shape[-2], freq="h")
-    return make_instance(c, np.asarray(p, dtype=float), **(prices or PRICES), time=time,
-                         time_step_hours=1.0, subscription_fee=fee)
-
-
 # --------------------------------------------------------------------------------------
 # a hand-computed community: producer PV (no consumption), consumers A and B, 2 steps
 #   step 0: PV 6 kWh, A needs 2, B needs 6       step 1: PV 0, A needs 1, B needs 1
@@ -57,8 +50,8 @@ HAND_P = np.array([[[6.0, 0.0, 0.0], [0.0, 0.0, 0.0]]])
 
 
 @pytest.fixture
-def hand():
-    inst = _instance(HAND_C, HAND_P, fee=[1.0, 2.0, 3.0])
+def hand(hourly_instance):
+    inst = hourly_instance(HAND_C, HAND_P, prices=PRICES, fee=[1.0, 2.0, 3.0])
     res = settle(inst, keys=np.full((1, 1, 3), 1 / 3))
     return inst, res
 
@@ -107,9 +100,9 @@ def test_hand_case_money(hand):
         pytest.approx(bill.sum()))
 
 
-def test_self_sufficiency_counts_own_production():
+def test_self_sufficiency_counts_own_production(hourly_instance):
     # one prosumer: consumes 4, produces 1 -> own use 1; takes 2 from the community
-    inst = _instance([[[4.0, 0.0]]], [[[1.0, 5.0]]])
+    inst = hourly_instance([[[4.0, 0.0]]], [[[1.0, 5.0]]], prices=PRICES)
     res = settle(inst, keys=np.array([[[1.0, 0.0]]]))
     assert res.community_intake.values[0, 0, 0] == pytest.approx(3.0)
     ssr = self_sufficiency(inst, res.community_intake)
@@ -276,7 +269,7 @@ def test_saving_ratio_uses_absolute_baseline():
 # money goes through settle.bills: the context's fast path must equal it
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("time_varying", [False, True])
-def test_context_bills_equal_settle_bills(time_varying):
+def test_context_bills_equal_settle_bills(hourly_instance, time_varying):
     rng = np.random.default_rng(7)
     s, t, u = 3, 24 * 70, 4  # 70 days: three monthly billing periods
     c = rng.uniform(0, 2, (s, t, u))
@@ -285,7 +278,7 @@ def test_context_bills_equal_settle_bills(time_varying):
     prices["price_community_sell"] = {"m0": 0.07, "m1": 0.08, "m2": 0.09, "m3": 0.075}
     if time_varying:
         prices["price_grid_buy"] = 0.2 + 0.05 * np.sin(np.arange(t) / 7.0)
-    inst = _instance(c, p, prices=prices, fee=[1.0, 2.0, 0.0, 5.0])
+    inst = hourly_instance(c, p, prices=prices, fee=[1.0, 2.0, 0.0, 5.0])
     res = settle(inst, keys=np.full((1, 1, u), 1 / u))
     ctx = MetricContext(inst)
     assert ctx.time_varying_prices == time_varying
@@ -324,12 +317,12 @@ def test_evaluate_accepts_time_series_intensity(hand):
                  co2_intensity=xr.DataArray(np.ones(3), dims="time"))
 
 
-def test_across_scenarios_mean_p10_p90():
+def test_across_scenarios_mean_p10_p90(hourly_instance):
     rng = np.random.default_rng(1)
     s, t, u = 25, 24, 3
     c = rng.uniform(0, 2, (s, t, u))
     p = rng.uniform(0, 3, (s, t, u)) * (rng.uniform(size=(s, t, u)) < 0.4)
-    inst = _instance(c, p)
+    inst = hourly_instance(c, p, prices=PRICES)
     res = settle(inst, keys=np.full((1, 1, u), 1 / u))
     ds = evaluate(inst, res.community_intake, res.community_sales)
     agg = across_scenarios(ds)
@@ -411,12 +404,12 @@ def test_aggregate_members(hand):
         evaluate(inst, res.community_intake, res.community_sales, aggregate_members=["x"])
 
 
-def test_battery_member_left_out_of_aggregates():
+def test_battery_member_left_out_of_aggregates(hourly_instance):
     from recopt.generate.battery import add_community_battery
 
     c = np.array([[[0.0, 1.0, 1.0]] * 3 + [[0.0, 2.0, 1.0]] * 3])
     p = np.array([[[5.0, 0.0, 0.0]] * 3 + [[0.0, 0.0, 0.0]] * 3])
-    aug = add_community_battery(_instance(c, p), 10.0, 10.0)
+    aug = add_community_battery(hourly_instance(c, p, prices=PRICES), 10.0, 10.0)
     u = aug.sizes["member"]
     res = settle(aug, keys=np.full((1, 1, u), 1 / u))
     ds = evaluate(aug, res.community_intake, res.community_sales)

@@ -15,8 +15,6 @@ from recopt.errors import ModelError
 from recopt.models import all_models, get
 from recopt.models.options import Option, parse_bool, resolve_options
 
-VILLENA = str(Path(__file__).resolve().parents[1] / "instances" / "villena_test_case_1.nc")
-
 
 @pytest.mark.parametrize("text, value", [
     ("1", True), ("true", True), ("Yes", True), ("ON", True), (" on ", True), (True, True),
@@ -72,8 +70,51 @@ def test_recopt_console_script_dispatches(capsys):
     assert "unknown command 'nosuch'" in capsys.readouterr().err
 
 
-def test_python_dash_m_recopt_solves():
-    proc = subprocess.run([sys.executable, "-m", "recopt", "solve", VILLENA, "--model", "LP1"],
+def test_python_dash_m_recopt_runs_the_console_script():
+    proc = subprocess.run([sys.executable, "-m", "recopt", "solve", "--list-models"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "status     optimal" in proc.stdout
+    assert "MLColExt" in proc.stdout and "LOGAAS" in proc.stdout
+
+
+def test_run_record_round_trips_through_a_result_file(tmp_path):
+    """One typed record: written by write_result, read back from the .nc file."""
+    from recopt.data import load
+    from recopt.solve import RunRecord, load_result, save_result, solve
+
+    inst = load(Path(__file__).resolve().parents[1] / "instances" / "villena_test_case_1.nc")
+    result = solve(inst, "LP1", seed=7)
+    save_result(result, tmp_path / "r.nc")
+    rec = RunRecord.from_attrs(load_result(tmp_path / "r.nc").attrs)
+    assert rec == RunRecord.from_attrs(result.attrs)
+    assert rec.status.value == "optimal" and rec.has_solution is True
+    assert rec.model == "LP1" and rec.seed == 7 and rec.time_limit is None
+    assert rec.options == {"producer_sales": "free", "formulation": "projected"}
+    assert rec.solver_options == {"presolve": "off"}  # LP1's Tuning(presolve=False) on HiGHS
+    assert rec.objective == pytest.approx(rec.bound) and rec.gap == 0.0
+    assert len(rec.instance_hash) == 64 and rec.n_variables > 0
+
+
+def test_tuning_is_translated_by_the_adapter_of_the_solver_used():
+    from recopt.models.options import Tuning
+    from recopt.solvers import tuned_options
+
+    assert tuned_options("highs", Tuning(presolve=False)) == {"presolve": "off"}
+    assert tuned_options("HiGHS", Tuning(lp_method="ipm")) == {"solver": "ipm"}
+    assert tuned_options("highs", Tuning()) == {} == tuned_options("highs", None)
+    assert tuned_options("gurobi", Tuning(presolve=False)) == {}  # not measured: defaults
+
+
+def test_every_named_algorithm_and_diagnosis_is_registered():
+    """Models point at algorithms by name (no upward import); every name resolves."""
+    from recopt.decomp import get_algorithm, get_diagnosis
+
+    named = [s for s in all_models() if s.algorithm or s.diagnosis]
+    assert {s.name for s in named} >= {"KoR9", "KoR10", "LOGAAS", "SLExt", "MLColExt", "LP2"}
+    for spec in named:
+        if spec.algorithm:
+            assert callable(get_algorithm(spec.algorithm))
+        if spec.diagnosis:
+            assert callable(get_diagnosis(spec.diagnosis))
+    with pytest.raises(ModelError, match="no algorithm 'nosuch'"):
+        get_algorithm("nosuch")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from recopt.data import load, make_instance
+from recopt.data import make_instance
 from recopt.decomp.lp2_diagnosis import max_uniform_min_ssr
 from recopt.errors import ModelError, UnknownModelError
 from recopt.models import build
@@ -17,13 +15,6 @@ from recopt.models.repartition import build as build_repartition
 from recopt.models.repartition_oracle import lp1_greedy
 from recopt.settle import settle
 from recopt.solve import Status, solve, solver_available
-
-INSTANCES = Path(__file__).resolve().parents[1] / "instances"
-
-
-@pytest.fixture(scope="module")
-def villena():
-    return load(INSTANCES / "villena_test_case_1.nc")
 
 
 def random_instance(seed, T=24, U=7, S=1, uniform_prices=False, beneficial=True):
@@ -50,8 +41,8 @@ def random_instance(seed, T=24, U=7, S=1, uniform_prices=False, beneficial=True)
 # --------------------------------------------------------------------------------------
 # the paper's worked example
 # --------------------------------------------------------------------------------------
-def test_lp1_reproduces_villena_test_case_1(villena):
-    r = solve(villena, "LP1")
+def test_lp1_reproduces_villena_test_case_1(villena_case1):
+    r = solve(villena_case1, "LP1")
     assert r.attrs["status"] == "optimal"
     # Table 4 C and D: local sales and grid sales per step (kWh)
     y = r["local_sales"].isel(scenario=0).values

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from recopt.data.instance import make_instance
 from recopt.errors import DimensionError, ModelError
 from recopt.settle import (
     Round,
@@ -29,16 +28,6 @@ FLOWS = ("alloc", "comm_in", "grid_in", "surplus", "grid_out", "comm_out",
          "community_production")
 PRICES0 = dict(price_grid_buy=0.25, price_grid_sell=0.05, price_community_buy=0.15,
                price_community_sell=0.10)
-
-
-def _instance(consumption, production, *, time=None, prices=None, fee=None, members=None):
-    """A validated instance (hourly steps from 2024-01-01 unless ``time`` is given)."""
-    c = np.asarray(consumption, dtype=float)
-    if time is None:
-        time = pd.date_range("2024-01-01", periods=c.shape[-2], freq="h")
-    return make_instance(c, np.asarray(production, dtype=float), **(prices or PRICES0),
-                         time=time, members=members, time_step_hours=1.0,
-                         subscription_fee=fee)
 
 
 # --------------------------------------------------------------------------------------
@@ -80,8 +69,8 @@ def test_mustika_table1_allocation_energies(row):
 
 
 @pytest.mark.parametrize("row", TABLE1, ids=["equal", "prorata", "over-allocation"])
-def test_mustika_table1_through_settle(row):
-    ds = _instance(TABLE1_C, TABLE1_P, members=["H1", "H2", "H3", "H4"])
+def test_mustika_table1_through_settle(hourly_instance, row):
+    ds = hourly_instance(TABLE1_C, TABLE1_P, prices=PRICES0, members=["H1", "H2", "H3", "H4"])
     keys = xr.DataArray([*row[0], 0.0, 0.0], dims="member",
                         coords={"member": ["H1", "H2", "H3", "H4"]})
     out = settle(ds, keys=keys)
@@ -109,7 +98,7 @@ def test_meter_flows_and_community_production():
 # --------------------------------------------------------------------------------------
 # a bill computed by hand: fees, two billing periods, per-member and per-time prices
 # --------------------------------------------------------------------------------------
-def _bill_case():
+def _bill_case(hourly_instance):
     time = pd.date_range("2024-01-31T22:00", periods=4, freq="h")  # 2 steps Jan, 2 Feb
     #          A: consumer (injects 1 at t3)   B: producer (consumes 1 at t0)
     c = np.array([[2.0, 1.0], [1.0, 0.0], [3.0, 0.0], [0.0, 0.0]])
@@ -122,11 +111,11 @@ def _bill_case():
         "price_community_sell": xr.DataArray([0.10, 0.10, 0.12, 0.12], dims="time",
                                              coords={"time": time}),
     }
-    return _instance(c, p, time=time, prices=prices, fee=[10.0, 4.0], members=member)
+    return hourly_instance(c, p, time=time, prices=prices, fee=[10.0, 4.0], members=member)
 
 
-def test_hand_computed_bill_two_periods():
-    ds = _bill_case()
+def test_hand_computed_bill_two_periods(hourly_instance):
+    ds = _bill_case(hourly_instance)
     out = settle(ds, keys=np.array([[1.0, 0.0]] * 4))  # all to A, keys given as (T, U)
     # G = [2, 2, 1, 1]; comm_in A = [2, 1, 1, 0]; surplus = [0, 1, 0, 1]
     np.testing.assert_allclose(out["community_production"][0], [2, 2, 1, 1])
@@ -190,8 +179,8 @@ def test_rounds_carry_by_hand(carry, comm_in, surplus):
     np.testing.assert_allclose(res["grid_out"][0, 0, 2:], [0.2 * surplus, 0.8 * surplus])
 
 
-def test_settle_with_rounds_dataset():
-    ds = _instance(TABLE1_C, TABLE1_P)
+def test_settle_with_rounds_dataset(hourly_instance):
+    ds = hourly_instance(TABLE1_C, TABLE1_P, prices=PRICES0)
     out = settle(ds, rounds=[Round(1.0, xr.DataArray([0.6, 0.4, 0, 0], dims="member")),
                              Round(0.0, prorata_need)])
     np.testing.assert_allclose(out["community_intake"][0, 0], [5, 5, 0, 0])
@@ -246,9 +235,9 @@ def test_property_conservation_and_bounds(data):
 
 @PROPS
 @given(settlement_data())
-def test_property_zero_keys_give_baseline_bills(data):
+def test_property_zero_keys_give_baseline_bills(hourly_instance, data):
     c, p, _ = data
-    out = settle(_instance(c, p, fee=np.arange(c.shape[-1], dtype=float)),
+    out = settle(hourly_instance(c, p, prices=PRICES0, fee=np.arange(c.shape[-1], dtype=float)),
                  keys=np.zeros(c.shape))
     np.testing.assert_array_equal(out["bill"].values, out["baseline_bill"].values)
     np.testing.assert_array_equal(out["bill_by_period"].values,
@@ -304,8 +293,8 @@ def test_property_rounds_never_exceed_remaining_need(data, spec):
 # --------------------------------------------------------------------------------------
 # errors
 # --------------------------------------------------------------------------------------
-def test_error_keys_sum_above_one_names_the_step():
-    ds = _instance(np.ones((1, 3, 2)), np.ones((1, 3, 2)) * [0, 2])
+def test_error_keys_sum_above_one_names_the_step(hourly_instance):
+    ds = hourly_instance(np.ones((1, 3, 2)), np.ones((1, 3, 2)) * [0, 2], prices=PRICES0)
     keys = np.array([[0.5, 0.5], [0.7, 0.4], [0.9, 0.9]])
     with pytest.raises(ModelError, match=r"sum to 1\.1.*2024-01-01T01:00:00.*index 1"):
         settle(ds, keys=keys)
@@ -330,12 +319,12 @@ def test_error_negative_or_excess_allocation():
         settle_arrays(TABLE1_C, TABLE1_P, allocation=np.array([6.0, 5.0, 0, 0]))
 
 
-def test_error_both_or_neither():
+def test_error_both_or_neither(hourly_instance):
     with pytest.raises(ModelError, match="exactly one"):
         settle_arrays(TABLE1_C, TABLE1_P, keys=np.zeros(4), allocation=np.zeros(4))
     with pytest.raises(ModelError, match="exactly one"):
         settle_arrays(TABLE1_C, TABLE1_P)
-    ds = _instance(TABLE1_C, TABLE1_P)
+    ds = hourly_instance(TABLE1_C, TABLE1_P, prices=PRICES0)
     with pytest.raises(ModelError, match="exactly one"):
         settle(ds, keys=np.zeros((1, 4)), allocation=np.zeros((1, 4)))
     with pytest.raises(ModelError, match="exactly one"):
@@ -350,8 +339,8 @@ def test_error_round_shares_above_one():
                                            Round(0.5, np.array([0.8, 0.8, 0, 0]))])
 
 
-def test_error_keys_with_wrong_dims_or_coords():
-    ds = _instance(TABLE1_C, TABLE1_P)
+def test_error_keys_with_wrong_dims_or_coords(hourly_instance):
+    ds = hourly_instance(TABLE1_C, TABLE1_P, prices=PRICES0)
     with pytest.raises(DimensionError, match="coordinate"):
         settle(ds, keys=xr.DataArray([0.5, 0.5, 0, 0], dims="member",
                                      coords={"member": ["a", "b", "c", "d"]}))

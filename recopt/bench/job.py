@@ -10,7 +10,8 @@ job by hand.
 
 It solves the job with :func:`recopt.solve.solve` and writes ``OUT.json``: the
 Result's attrs, the peak RSS of this process and of its waited-for children
-(MiB, from ``getrusage``), and the machine description.
+(MiB, from ``getrusage``), and the machine description
+(:func:`recopt.bench.record.machine_info`, the one every benchmark record uses).
 """
 
 from __future__ import annotations
@@ -19,22 +20,18 @@ import ctypes
 import json
 import logging
 import os
-import platform
 import resource
 import signal
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 
+from recopt.bench.record import machine_info
 from recopt.bench.store import write_json_atomic
 from recopt.data import load
 from recopt.errors import RecoptError
 from recopt.solve import solve
 from recopt.solve.bounds import root_bounds
 from recopt.solvers import reset_highs_pool
-
-PACKAGES = ("recopt", "pyomo", "highspy", "gurobipy", "numpy", "scipy", "pandas", "xarray",
-            "networkx", "dask", "distributed")
 
 
 def die_with_parent(expected_ppid: int | None = None) -> None:
@@ -46,35 +43,6 @@ def die_with_parent(expected_ppid: int | None = None) -> None:
             pass
     if expected_ppid is not None and os.getppid() != expected_ppid:
         os._exit(3)  # the parent died before prctl took effect
-
-
-def machine_info() -> dict:
-    """Host, CPU, cores, RAM, platform, Python and package versions."""
-
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        ram = None
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return {
-        "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
-        "ram_gib": round(ram, 2) if ram else None, "platform": platform.platform(),
-        "python": platform.python_version(), "packages": versions,
-    }
 
 
 def _maxrss_mib(who) -> float:
@@ -95,7 +63,6 @@ def run(job: dict, instance_path: str) -> dict:
     job's own instance, so the Result's times are those of a warm process (as a
     researcher's notebook or script running many solves sees them).
     """
-
     t0 = time.perf_counter()
     instance = load(instance_path)
     t1 = time.perf_counter()
@@ -123,7 +90,6 @@ def relaxation(job: dict, instance) -> dict:
     """Root bounds of the job's MILP (:func:`recopt.solve.bounds.root_bounds`), solved
     untimed after the timed solve; the runner turns them into ``lp_gap`` and ``root_gap``
     = (objective - bound) / |objective| (Chasseray Fig. 4)."""
-
     return root_bounds(instance, job["model"], solver=job["solver"],
                        time_limit=job["time_limit"], threads=job["threads"],
                        solver_options=job["solver_options"], **dict(job["options"]))

@@ -20,11 +20,10 @@ die_with_parent()
 
 try:
     import recopt.data  # noqa: F401
+    import recopt.models  # noqa: F401  (registers every model)
     import recopt.solve  # noqa: F401
     from recopt.generate.synthetic import synthetic_community
-    from recopt.models import registry
 
-    registry._load_all()
     recopt.solve.solve(synthetic_community(3, 4, step_hours=1.0, seed=0), "LP1", workers=1)
 except Exception as exc:  # pragma: no cover - depends on the environment
     logging.getLogger("recopt.bench").warning("fork-server warm-up failed: %s", exc)

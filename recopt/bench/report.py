@@ -185,9 +185,9 @@ def _series_plot(df, x, group, path, xlabel, title) -> str | None:
 
 
 def _pairs(store: Store, df: pd.DataFrame) -> list[tuple[str, str]]:
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for s in store.suites():
-        pairs.extend(tuple(p) for p in s.get("compare", []))
+        pairs.extend((p[0], p[1]) for p in s.get("compare", []))
     pairs = pairs or DEFAULT_PAIRS
     labels = set(df["label"])
     seen, out = set(), []
@@ -335,7 +335,6 @@ def _profile_plot(df, pairs, path) -> str | None:
 # --------------------------------------------------------------------------- the report
 def report(store_dir, out=None) -> Path:
     """Write the report of a store; returns the path of ``report.md``."""
-
     store = Store(store_dir)
     df = records_frame(store)
     if df.empty:

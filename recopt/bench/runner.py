@@ -43,7 +43,8 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from recopt.bench.job import child, machine_info
+from recopt.bench.job import child
+from recopt.bench.record import machine_info
 from recopt.bench.store import Store
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
 from recopt.data import instance_hash, save
@@ -62,7 +63,6 @@ def _now() -> str:
 
 def _tree_rss(proc) -> int:
     """Resident bytes of a process and its descendants (0 when gone)."""
-
     total = 0
     try:
         procs = [proc, *proc.children(recursive=True)]
@@ -159,7 +159,6 @@ def _context():
 
 
 def _can_fork_server() -> bool:
-
     # a daemonic process (a Dask worker started with distributed.worker.daemon = True,
     # dask's default) may not have multiprocessing children
     return "forkserver" in mp.get_all_start_methods() and not mp.current_process().daemon
@@ -175,7 +174,6 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
     instance_bytes : bytes, optional
         The instance's netCDF file, for workers that cannot read ``job["instance_path"]``.
     """
-
     starter = _Forked if _can_fork_server() else _Subprocess
     if starter is _Forked:
         _context()  # start the warm fork server outside the job's time
@@ -283,7 +281,6 @@ def relative_gap(objective, bound):
 # --------------------------------------------------------------------------- the runner
 def _materializer(store: Store):
     """spec -> (hash, path in the store, meta); each instance written to the store once."""
-
     index = store.index()
 
     def materialize(spec: InstanceSpec):
@@ -298,6 +295,7 @@ def _materializer(store: Store):
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             if spec.source == "file":
+                assert spec.path is not None  # a file instance always has its path
                 tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
                 shutil.copyfile(spec.path, tmp)
                 os.replace(tmp, path)

@@ -23,7 +23,8 @@ died), ``message``, ``objective``, ``bound``, ``gap``, ``times`` (``build``,
 ``job`` = the job's whole process lifetime including imports and loading),
 ``sizes`` (variables, constraints, integers), ``peak_rss_mib`` (peak resident memory
 of the job's process tree, MiB), ``result_attrs`` (every attr of the Result),
-``machine`` (host, cpu, cores, RAM, platform, python and package versions),
+``machine`` (:func:`recopt.bench.record.machine_info`: host, CPU, cores, memory, load,
+package and solver versions, the recopt commit),
 ``started_at``/``finished_at`` (UTC ISO), ``record_version``.
 """
 
@@ -101,7 +102,7 @@ class Store:
 
     def records(self) -> list[dict]:
         """Every record (sorted by job id); unreadable files are reported, not skipped."""
-        out = []
+        out: list[dict] = []
         if not self.records_dir.is_dir():
             return out
         for p in sorted(self.records_dir.glob("*.json")):

@@ -88,7 +88,6 @@ class SuiteError(RecoptError):
 
 # --------------------------------------------------------------------------- generators
 def _gen_synthetic(seed: int, **params) -> xr.Dataset:
-
     try:
         return synthetic_community(seed=seed, **params)
     except TypeError as exc:  # unknown keyword
@@ -154,6 +153,7 @@ class InstanceSpec:
     @property
     def label(self) -> str:
         if self.source == "file":
+            assert self.path is not None  # a file instance always has its path
             return Path(self.path).name
         args = ",".join(f"{k}={v}" for k, v in self.params)
         return f"{self.source}({args},seed={self.seed})"
@@ -308,7 +308,6 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
     ``models``: keep only these model labels; the others are not looked up, so a suite
     naming models this recopt does not have yet can run its available part.
     """
-
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"no suite file at {path}")
@@ -393,7 +392,7 @@ def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[In
     if ("files" in block) == ("generator" in block):
         raise SuiteError(f"{where}: give either files = [...] or generator = \"...\"")
     if "files" in block:
-        out = []
+        out: list[InstanceSpec] = []
         for pattern in _as_list(block["files"], f"{where}.files"):
             full = pattern if Path(pattern).is_absolute() else str(base / pattern)
             hits = sorted(glob.glob(full))
@@ -443,7 +442,6 @@ def expand(suite: Suite, materialize: Callable[[InstanceSpec], tuple[str, str | 
     models : list of str, optional
         Only these model labels (a subset of the suite's); unknown labels are an error.
     """
-
     chosen = suite.models
     if models:
         known = {m.label for m in suite.models}

@@ -9,30 +9,31 @@
     recopt bench run SUITE.toml --store DIR      # = python -m recopt.bench
 
 Each subcommand is a module of this package with a ``main(argv) -> exit code``;
-the ``python -m`` forms run the same functions.
+the ``python -m`` forms run the same functions. Only the module of the subcommand
+that runs is loaded (by name, :func:`importlib.import_module`), so ``recopt keys``
+does not pay for the benchmark runner's start-up.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from recopt.cli import bench, generate, keys, logaas, solve
-
-#: subcommand -> (main, one-line help)
-COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
-    "solve": (solve.main, "solve a registered model on an instance (netCDF) and report"),
-    "keys": (keys.main, "evaluate rule-based repartition keys, brute-force key searches"),
-    "logaas": (logaas.main, "the LOGAAS multi-round static key search"),
-    "generate": (generate.main, "generate loop-design instances (Chasseray generator)"),
-    "bench": (bench.main, "run benchmark suites into a store, report on a store"),
+#: subcommand -> one-line help; the subcommand's module is ``recopt.cli.<subcommand>``
+COMMANDS: dict[str, str] = {
+    "solve": "solve a registered model on an instance (netCDF) and report",
+    "keys": "evaluate rule-based repartition keys, brute-force key searches",
+    "logaas": "the LOGAAS multi-round static key search",
+    "generate": "generate loop-design instances (Chasseray generator)",
+    "bench": "run benchmark suites into a store, report on a store",
 }
 
 
 def usage() -> str:
     lines = ["usage: recopt COMMAND [ARGS...]   (recopt COMMAND --help for its options)", "",
              "commands:"]
-    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<9} {text}" for name, text in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -46,4 +47,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"recopt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return COMMANDS[name][0](rest)
+    return importlib.import_module(f"recopt.cli.{name}").main(rest)

@@ -87,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def presets_text() -> str:
-
     lines = [f"{'preset':<15} {'actors':>6} {'days':>5} {'steps':>6} {'n+steps':>7} "
              f"{'azimuth':>7} {'tilt':>5} {'density':>8} {'Wmax kW':>8} {'Dmax km':>7} "
              f"{'placement':<9}  start"]
@@ -160,7 +159,6 @@ def main(argv=None) -> int:
 
 def _bootstrap_history(args) -> int:
     """``--history FILE``: N synthetic years of a user's own multi-year instance."""
-
     if args.output is None:
         print("error: --history needs -o OUTPUT.nc", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -179,7 +177,6 @@ def _bootstrap_history(args) -> int:
 
 def _write_one(job) -> str:
     """Generate and save one replicate; returns its summary line."""
-
     preset, actors, days, seed, placement, scenarios, overrides, path, float32 = job
     ds = generate(preset, actors=actors, days=days, seed=seed, placement=placement,
                   scenarios=scenarios, **overrides)

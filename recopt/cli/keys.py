@@ -71,7 +71,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list_keys() -> str:
-
     lines = [f"{k:<6} {s.kind:<8} {s.description}  [{s.source}]" for k, s in KEYS.items()]
     lines.append("")
     for region, cands in REGIONS.items():
@@ -89,7 +88,6 @@ def _shares(arg, instance):
 
 
 def _table(summary, keys, several: bool) -> str:
-
     cols = [m for m in TABLE_METRICS if m in summary]
     rows = []
     for k in keys:
@@ -104,7 +102,6 @@ def _table(summary, keys, several: bool) -> str:
 
 
 def _compare(args, instance) -> int:
-
     names = [k.strip() for k in args.keys.split(",") if k.strip()]
     shares = _shares(args.shares, instance)
     params, items = {}, []
@@ -153,7 +150,6 @@ def _compare(args, instance) -> int:
 
 
 def _brute(args, instance) -> int:
-
     shares = _shares(args.shares, instance)
     if isinstance(shares, str) and shares == "guzman":
         shares = GUZMAN_SHARES

@@ -42,7 +42,6 @@ def _coerce(value: str):
 
 
 def list_models_text() -> str:
-
     lines = []
     for spec in sorted(all_models(), key=lambda s: (s.family, s.name)):
         lines.append(f"{spec.name:<10} [{spec.family}] {spec.description}")

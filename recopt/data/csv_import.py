@@ -117,10 +117,10 @@ def _parse_table(path: Path, sep: str | None) -> _Table:
     sep = _sniff_sep(path, first, sep)
     fast = _split_fast(text, sep)
     if fast is not None:
-        header, cells, lines_arr, header_line, body = fast
-        _check_header(path, header, header_line, sep)
-        cols = {name: cells[:, j] for j, name in enumerate(header)}
-        return _Table(path, header, cols, lines_arr, sep, body)
+        fast_header, cells, lines_arr, header_line, body = fast
+        _check_header(path, fast_header, header_line, sep)
+        cols = {name: cells[:, j] for j, name in enumerate(fast_header)}
+        return _Table(path, fast_header, cols, lines_arr, sep, body)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -252,17 +252,17 @@ def _sniff_decimal(table: _Table, columns: Sequence[str], decimal: str | None) -
 
 def _fast_numbers(cells: np.ndarray, decimal: str) -> np.ndarray | None:
     """Vectorised parse of a clean column; None when any cell needs a closer look."""
-    cells = cells.tolist()
+    texts: list[str] = cells.tolist()
     if decimal == ",":
-        joined = "\x00".join(cells)
+        joined = "\x00".join(texts)
         if "." in joined:
             return None
-        cells = joined.replace(",", ".").split("\x00")
+        texts = joined.replace(",", ".").split("\x00")
     try:
-        values = np.array(cells, dtype=np.float64)
+        values = np.array(texts, dtype=np.float64)
     except (ValueError, TypeError):
         return None
-    if values.shape != (len(cells),) or not np.isfinite(values).all():
+    if values.shape != (len(texts),) or not np.isfinite(values).all():
         return None
     return values
 
@@ -430,7 +430,9 @@ def _column_map(spec, kind: str, header: list[str], member_of_column: Mapping[st
 
 def _default_columns(header: list[str], ts_col: str, member_of_column: Mapping[str, str],
                      path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    cons, prod, unknown = [], [], []
+    cons: list[tuple[str, str]] = []
+    prod: list[tuple[str, str]] = []
+    unknown: list[str] = []
     for col in header:
         if col == ts_col or col in PRICE_VARIABLES:
             continue

@@ -30,9 +30,9 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -141,7 +141,7 @@ def _locate(var: xr.Variable, coords: Mapping[str, np.ndarray], mask: np.ndarray
     parts = []
     for dim, i in zip(var.dims, idx, strict=True):
         if dim in coords:
-            parts.append(f"{dim}={_coord_label(coords[dim], int(i))}")
+            parts.append(f"{dim}={_coord_label(coords[str(dim)], int(i))}")
         else:
             parts.append(f"{dim}#{int(i)}")
     return ", ".join(parts)
@@ -159,8 +159,8 @@ def _norm_unit(u: Any) -> str:
     return s
 
 
-def _dims_text(dims: Sequence[str]) -> str:
-    return "(" + ", ".join(dims) + ")"
+def _dims_text(dims: Sequence[Hashable]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"
 
 
 # ======================================================================================
@@ -233,7 +233,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
     # --- dims of every schema variable ----------------------------------------------
     for name, spec in VARIABLES.items():
         if name in ds.data_vars:
-            _check_dims(name, ds[name].dims, spec)
+            _check_dims(name, tuple(str(d) for d in ds[name].dims), spec)
 
     # --- coordinates ----------------------------------------------------------------
     coords: dict[str, np.ndarray] = {}
@@ -297,10 +297,10 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         if name in new_vars:
             out[name] = new_vars[name]
     # variables and coordinates the schema does not know: kept as they are
-    for name in ds.data_vars:
+    for name in map(str, ds.data_vars):
         if name not in VARIABLES:
             out[name] = ds[name].variable.copy(deep=True)
-    extra_coords = [c for c in ds.coords if c not in DIMS and c not in out.variables]
+    extra_coords = [str(c) for c in ds.coords if c not in DIMS and c not in out.variables]
     for name in extra_coords:
         out = out.assign_coords({name: ds[name].variable.copy(deep=True)})
     return out
@@ -840,7 +840,7 @@ scalar, array_like, dict or xarray.DataArray
         if value is not None:
             ds[name] = _as_per(value, name, MEMBER, member_names,
                                text=name in TEXT_VARIABLES)
-    for name in ds.data_vars:
+    for name in map(str, ds.data_vars):
         ds[name].attrs["units"] = VARIABLES[name].unit
     return validate(ds)
 
@@ -959,7 +959,7 @@ def _as_broadcastable(value, name: str, coords: Mapping[str, np.ndarray]) -> xr.
 def _align_labels(da: xr.DataArray, name: str, coords: Mapping[str, np.ndarray]) -> xr.DataArray:
     da = da.copy()
     for d in da.dims:
-        target = coords[d]
+        target = coords[str(d)]
         if d in da.coords:
             have = da[d].values
             if d == TIME:
@@ -1115,8 +1115,8 @@ def billing_period_index(ds: xr.Dataset) -> np.ndarray:
 # ======================================================================================
 # hashing
 # ======================================================================================
-def _dim_key(d: str) -> tuple[int, str]:
-    return (DIMS.index(d), "") if d in DIMS else (len(DIMS), d)
+def _dim_key(d: Hashable) -> tuple[int, str]:
+    return (DIMS.index(str(d)), "") if d in DIMS else (len(DIMS), str(d))
 
 
 def _canonical(value: Any) -> Any:
@@ -1263,7 +1263,7 @@ def save(ds: xr.Dataset, path, *, float32: bool = False, complevel: int = 4) -> 
             enc["dtype"] = "int64"
         if enc:
             encoding[str(name)] = enc
-    engine = "h5netcdf" if _h5py_available() else "netcdf4"
+    engine: Literal["h5netcdf", "netcdf4"] = "h5netcdf" if _h5py_available() else "netcdf4"
     if engine != "h5netcdf":
         try:
             import netCDF4  # noqa: F401

@@ -30,6 +30,7 @@ def stm(obj: xr.Dataset | xr.DataArray, name: str | None = None) -> np.ndarray:
     (a variable on a subset keeps that subset, in that order).
     """
     da = obj[name] if name is not None else obj
+    assert isinstance(da, xr.DataArray), "stm(dataset) needs the variable's name"
     return da.transpose(*(d for d in DIMS if d in da.dims), ...).values
 
 

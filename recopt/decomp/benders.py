@@ -1,7 +1,7 @@
 """Benders decomposition of a two-stage MILP whose second stage is an LP.
 
 Used by SLExt and MLColExt (Chasseray et al., arXiv 2404.04428, Models 3-5 and
-10-11; reconstruction in ``shared/formulations/loop-design.md``; model card
+10-11; reconstruction in ``docs/reconstruction/loop-design.md``; model card
 ``models/SLExt-MLColExt.md``), but knows nothing about loops: it works on any
 :class:`TwoStage` problem given as Pyomo models and on any solver
 :func:`recopt.solvers.solve_pyomo` can call that returns LP duals.
@@ -229,8 +229,8 @@ class SecondStage:
         self.A = A[:, second]
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
-        self._lp = None  # HiGHS kept between solves (see solve)
-        self.best = None  # (x, y) of the incumbent
+        self._lp: HighsParametricLP | None = None  # HiGHS kept between solves (see solve)
+        self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
         self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]
@@ -353,84 +353,116 @@ def _clean(master_vars, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> BendersResult:
-    """Solve ``problem`` by Benders decomposition (see the module docstring).
+class Benders:
+    """Benders decomposition of ``problem`` as an object whose steps can be driven.
 
-    Never raises for solver outcomes that carry a status (time limit, infeasible
-    master); raises :class:`CutError` when a cut is not tight at its generating
-    point and :class:`~recopt.errors.SolverError` when a sub-problem fails.
+    ``Benders(problem, options)`` does the set-up (the second stage compiled once, θ,
+    the cut list and the objective added to the master); then
+
+    * :meth:`evaluate` ``(x, theta_bar)`` solves the sub-problem at a first-stage
+      point, checks every cut tight at it (:class:`CutError` otherwise), adds the
+      cuts violated at ``theta_bar`` (all when None) and updates the incumbent (UB);
+    * :meth:`solve_master` ``(mip_gap)`` solves the master (warm-started from the
+      incumbent), raises LB to its proven bound and returns ``(outcome, x, theta)``;
+    * :meth:`add_cuts` adds given cut coefficients (what :meth:`evaluate` calls);
+    * :meth:`run` is the whole algorithm (the stopping rules of the module docstring),
+      and :func:`solve_benders` is ``Benders(problem, options).run()``.
+
+    ``result`` (a :class:`BendersResult`) holds the bounds, the incumbent, counts and
+    the per-iteration ``history`` as the steps go.
     """
-    opts = options or BendersOptions()
-    if opts.cuts not in CUT_FORMS:
-        raise ModelError(f"cuts must be one of {', '.join(CUT_FORMS)}; got {opts.cuts!r}")
-    t_start = time.perf_counter()
-    deadline = None if opts.time_limit is None else t_start + float(opts.time_limit)
 
-    def remaining():
-        return None if deadline is None else max(0.0, deadline - time.perf_counter())
+    def __init__(self, problem: TwoStage, options: BendersOptions | None = None):
+        opts = options or BendersOptions()
+        if opts.cuts not in CUT_FORMS:
+            raise ModelError(f"cuts must be one of {', '.join(CUT_FORMS)}; got {opts.cuts!r}")
+        self.problem = problem
+        self.options = opts
+        t_start = time.perf_counter()
+        self.deadline = None if opts.time_limit is None else t_start + float(opts.time_limit)
+        sub = SecondStage(problem)
+        self.sub = sub
+        nb = len(sub.blocks)
+        master = problem.master
+        self.master = master
+        self.xs = list(problem.first_stage)
+        if len(self.xs) != len(sub.first):
+            raise ModelError("first_stage and sub_first_stage differ in length")
+        lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
+        # θ groups: one per block (multi-cut), one for all (aggregated) or the problem's
+        # groups of blocks (grouped, e.g. the hours of a day); a group's cut is the sum
+        # of its blocks' cuts
+        if opts.cuts == "multi":
+            group = np.arange(nb)
+        elif opts.cuts == "aggregated":
+            group = np.zeros(nb, dtype=np.int64)
+        else:
+            if problem.group_of is None:
+                raise ModelError("cuts='grouped' needs the problem's group_of")
+            gkeys: dict[Hashable, int] = {}
+            group = np.array([gkeys.setdefault(problem.group_of(b), len(gkeys))
+                              for b in sub.blocks], dtype=np.int64)
+        ng = int(group.max()) + 1 if nb else 0
+        self.to_group = sp.csr_matrix((np.ones(nb), (group, np.arange(nb))), shape=(ng, nb))
+        self.theta_keys = list(range(ng))
+        theta_low = (self.to_group @ lows).tolist()
+        self.theta_low = theta_low
+        master.BENDERS_THETA = pyo.Set(initialize=self.theta_keys, ordered=True)
+        master.theta = pyo.Var(master.BENDERS_THETA,
+                               bounds=lambda m, k: (theta_low[k], None),
+                               doc="θ: value of a group of blocks' second stage (multi-cut: "
+                                   "one block)")
+        master.benders_cuts = pyo.ConstraintList(doc="(B-CUT) θ >= Σ_r λ_r (h_r − H_r x)")
+        self.constant = float(problem.constant) + sub.offset
+        master.benders_objective = pyo.Objective(
+            expr=pyo.quicksum(master.theta.values()) + self.constant, sense=pyo.minimize,
+            doc="(3a) min Σ θ (+ the blocks that depend on no decision)")
+        self.master_gap = opts.gap / 10 if opts.master_gap is None else opts.master_gap
+        self.result = BendersResult(Status.ERROR, "", math.inf, -math.inf, math.inf, 0, 0,
+                                    None, setup_seconds=time.perf_counter() - t_start,
+                                    n_blocks=nb, second_stage=sub)
+        # (3c): valid before any master solve
+        self.result.lower_bound = float(lows.sum()) + self.constant
+        self.best_phi: np.ndarray | None = None
+        self.core = None
+        if opts.pareto:
+            if problem.core_point is None:
+                raise ModelError("Pareto cuts need a core point; this problem gives none")
+            self.core = np.asarray(problem.core_point, dtype=float)
 
-    sub = SecondStage(problem)
-    nb = len(sub.blocks)
-    master = problem.master
-    xs = list(problem.first_stage)
-    if len(xs) != len(sub.first):
-        raise ModelError("first_stage and sub_first_stage differ in length")
-    lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
-    # θ groups: one per block (multi-cut), one for all (aggregated) or the problem's
-    # groups of blocks (grouped, e.g. the hours of a day); a group's cut is the sum of
-    # its blocks' cuts
-    if opts.cuts == "multi":
-        group = np.arange(nb)
-    elif opts.cuts == "aggregated":
-        group = np.zeros(nb, dtype=np.int64)
-    else:
-        if problem.group_of is None:
-            raise ModelError("cuts='grouped' needs the problem's group_of")
-        gkeys: dict[Hashable, int] = {}
-        group = np.array([gkeys.setdefault(problem.group_of(b), len(gkeys))
-                          for b in sub.blocks], dtype=np.int64)
-    ng = int(group.max()) + 1 if nb else 0
-    to_group = sp.csr_matrix((np.ones(nb), (group, np.arange(nb))), shape=(ng, nb))
-    theta_keys = list(range(ng))
-    theta_low = (to_group @ lows).tolist()
-    master.BENDERS_THETA = pyo.Set(initialize=theta_keys, ordered=True)
-    master.theta = pyo.Var(master.BENDERS_THETA,
-                           bounds=lambda m, k: (theta_low[k], None),
-                           doc="θ: value of a group of blocks' second stage (multi-cut: "
-                               "one block)")
-    master.benders_cuts = pyo.ConstraintList(doc="(B-CUT) θ >= Σ_r λ_r (h_r − H_r x)")
-    constant = float(problem.constant) + sub.offset
-    master.benders_objective = pyo.Objective(
-        expr=pyo.quicksum(master.theta.values()) + constant, sense=pyo.minimize,
-        doc="(3a) min Σ θ (+ the blocks that depend on no decision)")
-    master_gap = opts.gap / 10 if opts.master_gap is None else opts.master_gap
-    setup = time.perf_counter() - t_start
+    # ---- helpers ---------------------------------------------------------------------
+    def remaining(self) -> float | None:
+        """Seconds left of the time limit (None without one)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
 
-    res = BendersResult(Status.ERROR, "", math.inf, -math.inf, math.inf, 0, 0, None,
-                        setup_seconds=setup, n_blocks=nb, second_stage=sub)
-    res.lower_bound = float(lows.sum()) + constant  # (3c): valid before any master solve
-    best_phi = None
-    core = None
-    if opts.pareto:
-        if problem.core_point is None:
-            raise ModelError("Pareto cuts need a core point; this problem gives none")
-        core = np.asarray(problem.core_point, dtype=float)
+    def new_log(self, it: int) -> dict:
+        """An empty record of iteration ``it`` for ``result.history``."""
+        return dict(iteration=it, lower_bound=self.result.lower_bound, upper_bound=math.nan,
+                    gap=math.nan, cuts_added=0, pareto_cuts=0, master_seconds=0.0,
+                    master_compile_seconds=0.0, master_gap=math.nan,
+                    sub_seconds=0.0, cut_seconds=0.0, master_status="")
 
-    def add_cuts(const, coef, phi, theta_bar, pareto_used) -> tuple[int, int]:
+    # ---- the steps -------------------------------------------------------------------
+    def add_cuts(self, const, coef, phi, theta_bar, pareto_used=None) -> tuple[int, int]:
         """Add the cuts violated at the master's θ̄ (all when θ̄ is None); returns the
-        number added and how many of them came from Pareto duals."""
-        if opts.cuts != "multi":
-            const = to_group @ const
-            coef = (to_group @ coef).tocsr()
-            phi = to_group @ phi
+        number added and how many of them came from Pareto duals.
+
+        ``const`` (per block), ``coef`` (blocks x first stage, sparse) and ``phi`` (per
+        block) are block-wise; they are summed into θ groups here.
+        """
+        if self.options.cuts != "multi":
+            const = self.to_group @ const
+            coef = (self.to_group @ coef).tocsr()
+            phi = self.to_group @ phi
             if pareto_used is not None:
-                pareto_used = (to_group @ pareto_used.astype(float)) > 0
+                pareto_used = (self.to_group @ pareto_used.astype(float)) > 0
         added = pareto = 0
+        master, xs = self.master, self.xs
         for b in range(len(const)):
             if theta_bar is not None and theta_bar[b] >= phi[b] - 1e-9 * (1 + abs(phi[b])):
                 continue
             row = coef.getrow(b)
-            expr = master.theta[theta_keys[b]] - pyo.quicksum(
+            expr = master.theta[self.theta_keys[b]] - pyo.quicksum(
                 float(a) * xs[k] for k, a in zip(row.indices.tolist(), row.data.tolist(),
                                                  strict=True) if a != 0.0)
             master.benders_cuts.add(expr >= float(const[b]))
@@ -438,13 +470,16 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
             pareto += int(pareto_used is not None and bool(pareto_used[b]))
         return added, pareto
 
-    def evaluate(x, theta_bar, it_log, incumbent=True):
+    def evaluate(self, x, theta_bar=None, it_log: dict | None = None,
+                 incumbent: bool = True) -> np.ndarray | None:
         """Sub-problem(s) at x, cut checks, cuts; returns Φ (per block) or None on time out.
 
         ``incumbent=False`` for a fractional point (the core point): cuts only."""
-        nonlocal best_phi
+        opts, sub, res = self.options, self.sub, self.result
+        it_log = self.new_log(res.iterations) if it_log is None else it_log
+        x = np.asarray(x, dtype=float)
         t0 = time.perf_counter()
-        phi, lam, y, _, _ = sub.solve(x, opts, remaining())
+        phi, lam, y, _, _ = sub.solve(x, opts, self.remaining())
         res.solver_version = res.solver_version or sub.solver_version
         solving = time.perf_counter() - t0
         if phi is None:
@@ -460,11 +495,11 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 "the wrong sign or are not optimal")
         const, coef = sub.cuts(lam)
         use = None  # blocks whose cut comes from Pareto duals
-        if core is not None and incumbent:
+        if self.core is not None and incumbent:
             eps = opts.pareto_epsilon
-            xe = (1 - eps) * x + eps * core
+            xe = (1 - eps) * x + eps * self.core
             t2 = time.perf_counter()
-            phi_e, lam_e, _, _, _ = sub.solve(xe, opts, remaining())
+            phi_e, lam_e, _, _, _ = sub.solve(xe, opts, self.remaining())
             solving += time.perf_counter() - t2
             if phi_e is not None:
                 _, err_e, bad_e = sub.check(lam_e, xe, phi_e, opts.check_tolerance)
@@ -479,7 +514,7 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
                 const = np.where(use, const_e, const)
                 D = sp.diags(use.astype(float))
                 coef = (D @ coef_e + sp.diags((~use).astype(float)) @ coef).tocsr()
-        n_added, n_pareto = add_cuts(const, coef, phi, theta_bar, use)
+        n_added, n_pareto = self.add_cuts(const, coef, phi, theta_bar, use)
         res.pareto_cuts += n_pareto
         it_log["pareto_cuts"] += n_pareto
         it_log["sub_seconds"] += solving
@@ -487,128 +522,160 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
         it_log["cut_seconds"] += time.perf_counter() - t0 - solving
         it_log["cuts_added"] += n_added
         res.n_cuts += n_added
-        value = float(phi.sum()) + constant
+        value = float(phi.sum()) + self.constant
         if incumbent and value < res.upper_bound:
             res.upper_bound = value
             res.best_point = x.copy()
             sub.best = (x.copy(), y.copy())
-            best_phi = phi.copy()
+            self.best_phi = phi.copy()
         return phi
 
-    show = opts.progress if opts.progress is not None else sys.stderr.isatty()
-    bar = None
-    if show:
-        bar = tqdm(total=opts.max_iterations, desc="benders", unit="it", leave=False)
+    def initial_cuts(self) -> None:
+        """Evaluate the problem's initial point (first UB and cuts) and, with
+        ``core_cuts``, add the cuts at its core point, before the first master."""
+        problem, opts, res = self.problem, self.options, self.result
+        if problem.initial_point is None and not (opts.core_cuts
+                                                  and problem.core_point is not None):
+            return
+        it_log = self.new_log(0)
+        if problem.initial_point is not None:
+            self.evaluate(np.asarray(problem.initial_point, dtype=float), None, it_log)
+        if opts.core_cuts and problem.core_point is not None:
+            # cuts at an interior point: supporting planes of every Φ_b away from
+            # the initial point's face (a known warm start for the first master)
+            self.evaluate(np.asarray(problem.core_point, dtype=float), None, it_log,
+                          incumbent=False)
+        it_log["upper_bound"] = res.upper_bound
+        it_log["gap"] = _gap(res.upper_bound, res.lower_bound)
+        res.history.append(it_log)
 
-    def new_log(it):
-        return dict(iteration=it, lower_bound=res.lower_bound, upper_bound=math.nan,
-                    gap=math.nan, cuts_added=0, pareto_cuts=0, master_seconds=0.0,
-                    master_compile_seconds=0.0, master_gap=math.nan,
-                    sub_seconds=0.0, cut_seconds=0.0, master_status="")
+    def solve_master(self, mip_gap: float | None = None, it_log: dict | None = None):
+        """Solve the master (warm start: the incumbent with θ = Φ(x*)); returns
+        ``(outcome, x, theta)`` (x, theta None without a solution) and raises LB to
+        the master's proven bound."""
+        opts, res, master, xs = self.options, self.result, self.master, self.xs
+        it_log = self.new_log(res.iterations) if it_log is None else it_log
+        if res.best_point is not None:
+            for v, val in zip(xs, res.best_point.tolist(), strict=True):
+                v.set_value(val, skip_validation=True)
+            th = (self.to_group @ self.best_phi).tolist()
+            for k, val in zip(self.theta_keys, th, strict=True):
+                master.theta[k].set_value(max(val, self.theta_low[k]), skip_validation=True)
+        gap = self.master_gap if mip_gap is None else mip_gap
+        it_log["master_gap"] = gap
+        t0 = time.perf_counter()
+        mo = solve_pyomo(master, opts.solver, time_limit=self.remaining(),
+                         threads=opts.threads, mip_gap=gap, options=opts.master_options,
+                         warm_start=res.best_point is not None)
+        it_log["master_seconds"] = time.perf_counter() - t0
+        it_log["master_compile_seconds"] = mo.compile_seconds
+        it_log["master_status"] = mo.status.value
+        if not mo.has_solution:
+            return mo, None, None
+        if math.isfinite(mo.bound):
+            res.lower_bound = max(res.lower_bound, mo.bound)
+        x = _clean(xs, np.array([0.0 if v.value is None else v.value for v in xs]))
+        theta = np.array([master.theta[k].value for k in self.theta_keys], dtype=float)
+        return mo, x, theta
 
-    try:
-        if problem.initial_point is not None or (opts.core_cuts and problem.core_point
-                                                 is not None):
-            it_log = new_log(0)
-            if problem.initial_point is not None:
-                evaluate(np.asarray(problem.initial_point, dtype=float), None, it_log)
-            if opts.core_cuts and problem.core_point is not None:
-                # cuts at an interior point: supporting planes of every Φ_b away from
-                # the initial point's face (a known warm start for the first master)
-                evaluate(np.asarray(problem.core_point, dtype=float), None, it_log,
-                         incumbent=False)
-            it_log["upper_bound"] = res.upper_bound
-            it_log["gap"] = _gap(res.upper_bound, res.lower_bound)
-            res.history.append(it_log)
-        status, message = Status.FEASIBLE, "iteration limit"
-        tightened = False
-        adaptive = opts.master_gap is None  # loose master gaps while the gap is wide
-        for it in range(1, opts.max_iterations + 1):
-            left = remaining()
-            if left is not None and left <= 0:
-                status, message = Status.TIME_LIMIT, "time limit"
-                break
-            it_log = new_log(it)
-            if res.best_point is not None:  # warm start: incumbent with θ = Φ(x*)
-                for v, val in zip(xs, res.best_point.tolist(), strict=True):
-                    v.set_value(val, skip_validation=True)
-                th = (to_group @ best_phi).tolist()
-                for k, val in zip(theta_keys, th, strict=True):
-                    master.theta[k].set_value(max(val, theta_low[k]), skip_validation=True)
-            t0 = time.perf_counter()
-            # master MIP gap: loose while the Benders gap is wide (its point only has to
-            # yield cuts; its bound is valid whatever the gap), then gap/10
-            this_gap = master_gap
-            if adaptive:
-                open_gap = _gap(res.upper_bound, res.lower_bound)
-                this_gap = min(MASTER_GAP_CAP, max(master_gap, 0.1 * open_gap))
-            it_log["master_gap"] = this_gap
-            mo = solve_pyomo(master, opts.solver, time_limit=left, threads=opts.threads,
-                             mip_gap=this_gap, options=opts.master_options,
-                             warm_start=res.best_point is not None)
-            it_log["master_seconds"] = time.perf_counter() - t0
-            it_log["master_compile_seconds"] = mo.compile_seconds
-            it_log["master_status"] = mo.status.value
-            if not mo.has_solution:
+    # ---- the algorithm ---------------------------------------------------------------
+    def run(self) -> BendersResult:
+        """Iterate master / evaluate until the gap, iteration or time limit.
+
+        Never raises for solver outcomes that carry a status (time limit, infeasible
+        master); raises :class:`CutError` when a cut is not tight at its generating
+        point and :class:`~recopt.errors.SolverError` when a sub-problem fails.
+        """
+        opts, res = self.options, self.result
+        show = opts.progress if opts.progress is not None else sys.stderr.isatty()
+        bar = tqdm(total=opts.max_iterations, desc="benders", unit="it",
+                   leave=False) if show else None
+        try:
+            self.initial_cuts()
+            status, message = Status.FEASIBLE, "iteration limit"
+            tightened = False
+            adaptive = opts.master_gap is None  # loose master gaps while the gap is wide
+            for it in range(1, opts.max_iterations + 1):
+                left = self.remaining()
+                if left is not None and left <= 0:
+                    status, message = Status.TIME_LIMIT, "time limit"
+                    break
+                it_log = self.new_log(it)
+                # master MIP gap: loose while the Benders gap is wide (its point only has
+                # to yield cuts; its bound is valid whatever the gap), then gap/10
+                this_gap = self.master_gap
+                if adaptive:
+                    open_gap = _gap(res.upper_bound, res.lower_bound)
+                    this_gap = min(MASTER_GAP_CAP, max(self.master_gap, 0.1 * open_gap))
+                mo, x, tv = self.solve_master(this_gap, it_log)
+                if x is None:
+                    if mo.status == Status.TIME_LIMIT:
+                        status, message = Status.TIME_LIMIT, "time limit in the master"
+                    else:
+                        status = (Status.INFEASIBLE if mo.status == Status.INFEASIBLE
+                                  else mo.status)
+                        message = f"master: {mo.status.value} ({mo.message})"
+                    res.history.append(it_log)
+                    break
+                phi = self.evaluate(x, tv, it_log)
+                res.iterations = it
+                it_log["lower_bound"] = res.lower_bound
+                it_log["upper_bound"] = res.upper_bound
+                res.gap = _gap(res.upper_bound, res.lower_bound)
+                it_log["gap"] = res.gap
+                res.history.append(it_log)
+                log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master "
+                         "%.2fs (compile %.2fs)  sub %.2fs  cuts %.2fs", it, res.lower_bound,
+                         res.upper_bound, res.gap, it_log["cuts_added"],
+                         it_log["master_seconds"], it_log["master_compile_seconds"],
+                         it_log["sub_seconds"], it_log["cut_seconds"])
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(gap=f"{res.gap:.1e}", UB=f"{res.upper_bound:.6g}")
+                if phi is None:
+                    status, message = Status.TIME_LIMIT, "time limit in a sub-problem"
+                    break
+                if res.gap <= opts.gap:
+                    status, message = Status.OPTIMAL, f"gap {res.gap:.2e} <= {opts.gap:g}"
+                    break
                 if mo.status == Status.TIME_LIMIT:
                     status, message = Status.TIME_LIMIT, "time limit in the master"
-                else:
-                    status = Status.INFEASIBLE if mo.status == Status.INFEASIBLE else mo.status
-                    message = f"master: {mo.status.value} ({mo.message})"
-                res.history.append(it_log)
-                break
-            if math.isfinite(mo.bound):
-                res.lower_bound = max(res.lower_bound, mo.bound)
-            x = _clean(xs, np.array([0.0 if v.value is None else v.value for v in xs]))
-            tv = np.array([master.theta[k].value for k in theta_keys], dtype=float)
-            phi = evaluate(x, tv, it_log)
-            res.iterations = it
-            it_log["lower_bound"] = res.lower_bound
-            it_log["upper_bound"] = res.upper_bound
-            res.gap = _gap(res.upper_bound, res.lower_bound)
-            it_log["gap"] = res.gap
-            res.history.append(it_log)
-            log.info("benders it %3d  LB %.6g  UB %.6g  gap %.2e  cuts +%d  master %.2fs "
-                     "(compile %.2fs)  sub %.2fs  cuts %.2fs", it, res.lower_bound,
-                     res.upper_bound, res.gap, it_log["cuts_added"], it_log["master_seconds"],
-                     it_log["master_compile_seconds"], it_log["sub_seconds"],
-                     it_log["cut_seconds"])
+                    break
+                if it_log["cuts_added"] == 0:
+                    # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
+                    if adaptive and this_gap > self.master_gap:
+                        # no cut, but the master's bound is now within this_gap of UB:
+                        # the open gap shrank tenfold and the next master asks 0.1 of it
+                        continue
+                    if self.master_gap > 0 and not tightened:
+                        self.master_gap, tightened, adaptive = 0.0, True, False
+                        continue
+                    status, message = Status.FEASIBLE, (
+                        f"no violated cut at gap {res.gap:.2e}: the master's bound is the "
+                        "solver's precision limit")
+                    break
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(gap=f"{res.gap:.1e}", UB=f"{res.upper_bound:.6g}")
-            if phi is None:
-                status, message = Status.TIME_LIMIT, "time limit in a sub-problem"
-                break
-            if res.gap <= opts.gap:
-                status, message = Status.OPTIMAL, f"gap {res.gap:.2e} <= {opts.gap:g}"
-                break
-            if mo.status == Status.TIME_LIMIT:
-                status, message = Status.TIME_LIMIT, "time limit in the master"
-                break
-            if it_log["cuts_added"] == 0:
-                # θ̄ >= Φ(x̄): the master is as good as its MIP gap allows
-                if adaptive and this_gap > master_gap:
-                    # no cut, but the master's bound is now within this_gap of UB: the
-                    # open gap shrank tenfold and the next master is asked for 0.1 of it
-                    continue
-                if master_gap > 0 and not tightened:
-                    master_gap, tightened, adaptive = 0.0, True, False
-                    continue
-                status, message = Status.FEASIBLE, (
-                    f"no violated cut at gap {res.gap:.2e}: the master's bound is the "
-                    "solver's precision limit")
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    res.status, res.message = status, message
-    if not math.isfinite(res.gap):  # stopped before any master point was evaluated
-        res.gap = _gap(res.upper_bound, res.lower_bound)
-    res.master_seconds = sum(h["master_seconds"] for h in res.history)
-    res.sub_seconds = sum(h["sub_seconds"] for h in res.history)
-    res.cut_seconds = sum(h["cut_seconds"] for h in res.history)
-    return res
+                bar.close()
+        return self.finish(status, message)
+
+    def finish(self, status: Status, message: str) -> BendersResult:
+        """Set the final status and the summed times of ``result`` and return it."""
+        res = self.result
+        res.status, res.message = status, message
+        if not math.isfinite(res.gap):  # stopped before any master point was evaluated
+            res.gap = _gap(res.upper_bound, res.lower_bound)
+        res.master_seconds = sum(h["master_seconds"] for h in res.history)
+        res.sub_seconds = sum(h["sub_seconds"] for h in res.history)
+        res.cut_seconds = sum(h["cut_seconds"] for h in res.history)
+        return res
 
 
-__all__ = ["TwoStage", "BendersOptions", "BendersResult", "SecondStage", "CutError",
-           "CUT_FORMS", "solve_benders"]
+def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> BendersResult:
+    """Solve ``problem`` by Benders decomposition (see the module docstring):
+    ``Benders(problem, options).run()``."""
+    return Benders(problem, options).run()
+
+
+__all__ = ["TwoStage", "Benders", "BendersOptions", "BendersResult", "SecondStage",
+           "CutError", "CUT_FORMS", "solve_benders"]

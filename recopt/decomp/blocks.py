@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -123,7 +124,7 @@ def stitch(instance: xr.Dataset, blocks: list[Block],
                else np.zeros(shape, dtype=var.dtype))
         for block, part in zip(blocks, parts, strict=True):
             key = tuple(block.scenario if d == SCENARIO else block.time if d == TIME
-                        else slice(block.period, block.period + 1) if d == "period"
+                        else slice(block.period, cast(int, block.period) + 1) if d == "period"
                         else slice(None) for d in var.dims)
             arr[key] = part[name].values
         data[name] = (var.dims, arr, var.attrs)

@@ -1,6 +1,7 @@
 """Dantzig-Wolfe column generation for MLCol: loops priced in when the duals pay for them.
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas"
 (arXiv 2404.04428, DOI 10.48550/arXiv.2404.04428), Models 8-9 (MLCol): the paper
 enumerates every feasible loop and notes that dense neighbourhood graphs make it
 intractable (§3.5, §5.3.2); this module generates the loops instead. Model card

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -75,7 +76,8 @@ def solve_by_period(instance: xr.Dataset, *, model: str, time_limit=None, seed=N
     result = None
     objective = math.nan
     if record.has_solution:
-        result = kor.derive(instance, stitch(instance, blocks, [p.solution for p in parts]),
+        solutions = cast(list[xr.Dataset], [p.solution for p in parts])  # all solved
+        result = kor.derive(instance, stitch(instance, blocks, solutions),
                             **opts)
         if model == "KoR10":  # expected sum over periods of z (47)
             objective = float((prob[:, None] * result["model_min_saving_ratio"].values).sum())

@@ -50,7 +50,7 @@ def solve_logaas(instance: xr.Dataset, *, model: str = "LOGAAS", time_limit=None
     t1 = time.perf_counter()
     best = res.best_rounds(1)
     st = res.settlement(1)
-    out = st.drop_vars([v for v in st.data_vars if v.startswith("round_")])
+    out = st.drop_vars([v for v in st.data_vars if str(v).startswith("round_")])
     out = out.assign(saving_metrics(out))
     out["round_share"] = (("round",), np.array([r.share for r in best]),
                           {"units": "1", "long_name": "share of G put on the table"})

@@ -1,8 +1,8 @@
 """SLExt and MLColExt: Benders decompositions of SLCpct and MLCol.
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
-(arXiv 2404.04428), Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
-``shared/formulations/loop-design.md`` (sections SLExt, MLColExt); model card
+Source: Chasseray, Besançon, Lorca, Petitdemange (arXiv:2404.04428, ``docs/references.md``),
+Models 3-5 (SLExt) and 10-11 (MLColExt); reconstruction in
+``docs/reconstruction/loop-design.md`` (sections SLExt, MLColExt); model card
 ``models/SLExt-MLColExt.md``. The algorithm is :mod:`recopt.decomp.benders`; this
 module only says which pieces of :mod:`recopt.models.loops.build` form the master
 and the second stage, and registers the algorithm ``loop_benders`` that the
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Hashable
+from typing import cast
 
 import numpy as np
 import pyomo.environ as pyo
@@ -215,7 +217,12 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         problem = mlcolext_problem(d, loops, rows, reduce)
     if cuts == "daily":  # one θ per scenario and day: the sum of its hours' cuts
         spd = steps_per_day(instance)
-        problem.group_of = lambda block: (block[0], block[1] // spd)
+
+        def by_day(block: Hashable) -> Hashable:
+            s, t = cast(tuple[int, int], block)  # the blocks are (scenario, step)
+            return (s, t // spd)
+
+        problem.group_of = by_day
     build = time.perf_counter() - t0
     opts = BendersOptions(
         solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
@@ -227,20 +234,22 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         progress=progress)
     res = solve_benders(problem, opts)
     t1 = time.perf_counter()
+    stage, best = res.second_stage, res.best_point
     if res.has_solution:
-        res.second_stage.load(res.best_point, opts)
+        assert stage is not None and best is not None  # a solution has both
+        stage.load(best, opts)
         f, gb, gs = operation_arrays(problem.sub, d)
         blocks = list(problem.sub.STEPS)
         standalone_operation(d, blocks, f, gb, gs)
         if model == "SLExt":
-            x = res.best_point[:d.n]
+            x = best[:d.n]
             members = tuple(i for i in range(d.n) if x[i] > 0.5)
             S, T, _ = d.shape
             u = np.zeros((S, T, 1 if members else 0))
             if members:  # u from the loop's net position, then the master's where it has one
                 u[:, :, 0] = (d.P - d.C)[:, :, list(members)].sum(axis=2) >= 0
                 for k, (s, t) in enumerate(blocks):
-                    u[s, t, 0] = res.best_point[d.n + k] > 0.5
+                    u[s, t, 0] = best[d.n + k] > 0.5
             chosen = [members] if members else []
         else:
             chosen, u = loops_of_columns(problem.sub, d)
@@ -267,6 +276,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
             status = Status.FEASIBLE
         note = (f"; {len(loops)} loops generated ({cg.rounds} rounds, {cg.exact_pricings} "
                 "exact pricings), bound from column generation")
+    sub_columns, sub_rows = (0, 0) if stage is None else (len(stage.columns), len(stage.rows))
     record = RunRecord(
         status=status,
         message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
@@ -276,8 +286,8 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         build_seconds=build + res.setup_seconds, compile_seconds=0.0,
         solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
         extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
-        n_variables=_count(problem.master, pyo.Var) + len(res.second_stage.columns),
-        n_constraints=_count(problem.master, pyo.Constraint) + len(res.second_stage.rows),
+        n_variables=_count(problem.master, pyo.Var) + sub_columns,
+        n_constraints=_count(problem.master, pyo.Constraint) + sub_rows,
         n_integer=sum(1 for v in problem.first_stage if v.is_integer()),
         extra=dict(
             benders_iterations=res.iterations, benders_cuts=res.n_cuts,

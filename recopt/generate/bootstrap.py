@@ -213,7 +213,7 @@ def seasonal_block_bootstrap(
     if not np.isfinite(step_hours):
         raise InstanceError("the history has no time_step_hours attribute",
                             "time_step_hours")
-    timed = [v for v in history.data_vars
+    timed = [str(v) for v in history.data_vars
              if TIME in history[v].dims and v not in ("consumption", "production")]
     if timed:
         raise InstanceError(

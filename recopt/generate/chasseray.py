@@ -231,10 +231,11 @@ class Settings:
     def profile(self, name: str) -> ActorProfile:
         """:data:`PROFILES` entry with this setting's overrides."""
         p = PROFILES[name]
+        low, high = self.power_kw.get(name, p.power_kw)
         return dataclasses.replace(
             p,
             annual_kwh=float(self.annual_kwh.get(name, p.annual_kwh)),
-            power_kw=tuple(float(v) for v in self.power_kw.get(name, p.power_kw)),
+            power_kw=(float(low), float(high)),
         )
 
     def to_json(self) -> str:
@@ -559,7 +560,6 @@ def _bootstrap_energies(s, actors, times, ss_cons, ss_weather, ss_boot):
     ``scenarios`` synthetic years from its seasonal blocks, and the horizon is cut
     out of each.
     """
-
     year = _bootstrap_year(s, times)
     step = pd.Timedelta(minutes=s.step_minutes)
     hist_times = pd.date_range(pd.Timestamp(f"{year - s.history_years}-12-01"),

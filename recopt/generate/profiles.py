@@ -17,6 +17,8 @@ All energies are kWh per step.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -26,7 +28,7 @@ PERFORMANCE_RATIO = 0.85
 #: Load shapes per member type: (base kW share, [(centre local hour, width h, height)],
 #: weekend rule, seasonal amplitude, noise sigma). Heights are relative; every profile
 #: is rescaled to its annual energy.
-LOAD_TYPES = {
+LOAD_TYPES: dict[str, dict[str, Any]] = {
     "household": dict(base=0.35, bumps=[(7.5, 1.0, 0.8), (12.5, 1.5, 0.3), (19.0, 1.8, 1.4)],
                       weekend=[(9.5, 1.8, 0.9), (13.0, 2.0, 0.6), (19.0, 2.0, 1.3)],
                       season=0.20, sigma=0.35),

@@ -77,7 +77,7 @@ def _linke(lat: float, lon: float, start_ns: int, n_steps: int, step_minutes: in
     try:
         from pvlib.tools import _degrees_to_index  # the cell pvlib will read
 
-        key = (int(_degrees_to_index(lat, "latitude")),
+        key: tuple[float, ...] = (int(_degrees_to_index(lat, "latitude")),
                int(_degrees_to_index(lon, "longitude")))
     except (ImportError, TypeError, ValueError):  # pragma: no cover - pvlib internals
         key = (lat, lon)

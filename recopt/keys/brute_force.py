@@ -1,6 +1,6 @@
 """Brute force over a region's standard keys and over multi-round key grids.
 
-OptimCE's "Algorithm 1" (seeds/optimce-automatic-key-generation.txt): replay the data
+OptimCE's "Algorithm 1" (OptimCE 2026, docs/references.md): replay the data
 through every candidate key, compute its metrics, rank (by default by the collective
 self-consumption rate, SCR) and report the winner, the runners-up and -- next to every
 ranking -- the theoretical upper bound ``sum_t min(G, sum_i C+) / sum_t G``, the most
@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -46,6 +46,7 @@ from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.settle.kernels import prorata_fraction, round_leftover, round_take, sales_ratio
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
 
@@ -124,32 +125,29 @@ class _Chunk:
                       np.zeros((s, u), self.dtype), np.zeros((s, n), self.dtype))
 
     def step(self, st: _State, share: float, rule: str, leaf: bool) -> _State:
+        need_in, total_in = st.need, st.total_need
+        assert need_in is not None and total_in is not None  # only a leaf has no need
         avail = self.g * self.dtype.type(share) + st.pool
         if rule == "prorata":  # take = need * min(1, A / N): prorata_need in closed form
-            f = np.zeros_like(avail)
-            np.divide(avail, st.total_need, out=f, where=st.total_need > 0)
-            np.minimum(f, 1.0, out=f)
-            step_take = st.total_need * f
-            member = np.matmul(f[:, None, :], st.need)[:, 0, :]
-            need = None if leaf else st.need * (1.0 - f)[..., None]
+            f = prorata_fraction(avail, total_in)
+            step_take = total_in * f
+            member = np.matmul(f[:, None, :], need_in)[:, 0, :]
+            need = None if leaf else need_in * (1.0 - f)[..., None]
         elif rule in self.const:  # take = min(lambda * A, need), Mustika (5) and (7)
-            take = np.multiply(avail[..., None], self.const[rule])
-            np.minimum(take, st.need, out=take)
+            take = round_take(self.const[rule], avail, need_in)
             step_take = take @ self.ones_u
             member = take.sum(axis=1)
-            need = None if leaf else st.need - take
+            need = None if leaf else need_in - take
         else:
             raise ModelError(f"round rule {rule!r} is not in the grid engine "
                              "(equal, fixed, prorata)")
         total = None if leaf else st.total_need - step_take
-        return _State(need, total, np.maximum(avail - step_take, 0.0),
+        return _State(need, total, round_leftover(avail, step_take),
                       st.taken_member + member, st.taken_step + step_take)
 
     def sales(self, st: _State) -> np.ndarray:
         """Sales of the injectors summed over the chunk: Mustika (11)-(12)."""
-        ratio = np.zeros_like(self.g)
-        np.divide(st.taken_step, self.g, out=ratio, where=self.g > 0)
-        np.clip(ratio, 0.0, 1.0, out=ratio)
+        ratio = sales_ratio(st.taken_step, self.g)
         return np.matmul(ratio[:, None, :], self.p_inj)[:, 0, :]
 
 
@@ -265,12 +263,13 @@ class BruteForceResult:
     shares_source: str
     seconds: float
     settlements: dict[str, xr.Dataset] = field(default_factory=dict)
-    _settle: object = field(default=None, repr=False)
+    _settle: Callable[[str], xr.Dataset] | None = field(default=None, repr=False)
 
     def settle(self, candidate: str) -> xr.Dataset:
         """Full settlement of a ranked candidate (:func:`recopt.settle.settle`)."""
         if candidate in self.settlements:
             return self.settlements[candidate]
+        assert self._settle is not None  # set by brute_force()
         return self._settle(candidate)
 
     @property
@@ -373,8 +372,8 @@ def brute_force(
     for cand in cands:
         plan = cand.build(inputs, spec_shares)
         res = settle_plan(inputs, plan)
-        row = {"candidate": cand.name, "family": cand.family, "round_shares": (1.0,),
-               "round_rules": (cand.name,)}
+        row: dict[str, object] = {"candidate": cand.name, "family": cand.family,
+                                  "round_shares": (1.0,), "round_rules": (cand.name,)}
         row.update(_metrics_row(ctx, res["comm_in"], res["comm_out"], weights))
         rows.append(row)
         plans[cand.name] = plan
@@ -427,8 +426,8 @@ def _walk_grid(inputs, shares, ctx, weights, n_rounds, step, rules, dtype, threa
             plan = multiround_plan(inputs, [RoundSpec(x, r) for x, r in
                                             zip(sh, rr, strict=True)], shares=shares)
             res = settle_plan(inputs, plan)
-            row = {"candidate": _label(sh, rr), "family": "multi-round",
-                   "round_shares": sh, "round_rules": rr}
+            row: dict[str, object] = {"candidate": _label(sh, rr), "family": "multi-round",
+                                      "round_shares": sh, "round_rules": rr}
             row.update(_metrics_row(ctx, res["comm_in"], res["comm_out"], weights))
             rows.append(row)
         return rows

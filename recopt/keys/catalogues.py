@@ -1,6 +1,6 @@
 """Regional catalogues of standard keys (Belgium: Wallonia, Brussels, Flanders).
 
-The candidate sets of OptimCE's brute force (seeds/optimce-automatic-key-generation.txt,
+The candidate sets of OptimCE's brute force (OptimCE 2026, docs/references.md,
 "Algorithm 1"): the standard keys each regulator accepts. Each candidate is built from
 the rule-based building blocks of :mod:`recopt.keys.rules` and
 :mod:`recopt.keys.multiround` (no second implementation) and settled by

@@ -1,6 +1,6 @@
 """Multi-round (iterative) keys: per-round share of production, per-round rule.
 
-Wallonia and Brussels allow iterative allocation (formulations/allocation-keys.md,
+Wallonia and Brussels allow iterative allocation (docs/reconstruction/allocation-keys.md,
 "Multi-round"): round ``r`` puts ``share_r * G`` on the table -- plus, when it carries,
 what earlier rounds left unallocated or unused -- and shares it with its own rule;
 each member's take is capped by its remaining need. The settlement is

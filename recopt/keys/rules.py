@@ -26,6 +26,7 @@ import xarray as xr
 
 from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS, MEMBER
+from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.shapley import shapley_keys
 from recopt.settle import (
@@ -39,6 +40,7 @@ from recopt.settle import (
     settle_rounds,
     step_product,
 )
+from recopt.settle.kernels import round_leftover, round_take
 
 __all__ = [
     "GUZMAN_SHARES",
@@ -121,10 +123,9 @@ class KeyInputs:
         (e.g. by :class:`recopt.metrics.community.MetricContext`), and
         ``production_total`` their ``G``.
         """
-
         if net is None:
-            c = instance["consumption"].transpose(*DIMS).values
-            p = instance["production"].transpose(*DIMS).values
+            c = stm(instance, "consumption")
+            p = stm(instance, "production")
             c_plus, p_minus = meter_flows(c, p)
         else:
             c_plus, p_minus = net
@@ -407,14 +408,13 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """
     c = inputs.net_consumption
     g = inputs.community_production()
-    take1 = step_product(equal_keys(c, among), g)
-    np.minimum(take1, c, out=take1)
-    rest = np.maximum(g - member_sum(take1), 0.0)
+    take1 = round_take(equal_keys(c, among), g, c)  # round 1: Mustika (5), (7)
+    rest = round_leftover(g, member_sum(take1))
     r = np.subtract(c, take1)
     r_sum = member_sum(r)
     f = np.zeros(g.shape)
     np.divide(rest, r_sum, out=f, where=r_sum > 0)
-    take = step_product(r, np.minimum(f, 1.0))
+    take = step_product(r, np.minimum(f, 1.0))  # round 2: prorata_fraction(rest, r_sum)
     take += take1
     ent = step_product(r, f, out=r)
     ent += take1
@@ -456,7 +456,6 @@ def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
 def key_shapley(inputs: KeyInputs, exact_max: int = 12, n_permutations: int = 500,
                 seed: int = 0) -> KeyPlan:
     """KoR7: Shapley keys of ``v_t(S) = min(P-_S, C+_S)`` (Mustika (42)-(44))."""
-
     return KeyPlan(keys=shapley_keys(inputs.net_consumption, inputs.net_production,
                                      exact_max=exact_max, n_permutations=n_permutations,
                                      seed=seed))

@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from recopt.data.instance import broadcast_price
-from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
+from recopt.data.schema import MEMBER, PRICE_VARIABLES, SCENARIO, TIME
+from recopt.data.view import price_cube, stm
 from recopt.errors import DimensionError, ModelError
 from recopt.settle import (
     bill_components,
@@ -371,7 +371,7 @@ def _sm_coords(instance: xr.Dataset) -> dict[str, Any]:
 
 
 def _cube(instance: xr.Dataset, name: str) -> np.ndarray:
-    return np.asarray(instance[name].transpose(*DIMS).values, dtype=float)
+    return stm(instance, name).astype(float)
 
 
 def self_sufficiency(instance: xr.Dataset, comm_in) -> xr.DataArray:
@@ -489,6 +489,12 @@ class MetricContext:
         scenarios; otherwise ignored.
     """
 
+    starts: np.ndarray
+    time_varying_prices: bool
+    prices: dict[str, np.ndarray]
+    _fixed: np.ndarray
+    aggregate: np.ndarray
+
     def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None,
                  *, like: MetricContext | None = None):
         cons = _cube(instance, "consumption")
@@ -513,10 +519,7 @@ class MetricContext:
         else:
             self.starts = day_starts(instance[TIME].values)
             self.time_varying_prices = _prices_vary_in_time(instance)
-            self.prices = {
-                name: np.asarray(broadcast_price(instance, name).transpose(*DIMS).values)
-                for name in PRICE_VARIABLES
-            }
+            self.prices = price_cube(instance)
             if not self.time_varying_prices:  # keep one step: costs are linear in the flows
                 self.prices = {k: v[:, :1, :] for k, v in self.prices.items()}
             if not any(SCENARIO in instance[v].dims for v in PRICE_VARIABLES if v in instance):
@@ -701,7 +704,7 @@ METRIC_ATTRS = {
 
 def _intensity(instance: xr.Dataset, phi) -> np.ndarray:
     if isinstance(phi, xr.DataArray):
-        extra = set(phi.dims) - {SCENARIO, TIME}
+        extra = {str(d) for d in phi.dims} - {SCENARIO, TIME}
         if extra:
             raise DimensionError(
                 f"co2_intensity has dims {sorted(extra)}; allowed: scenario, time",

@@ -208,8 +208,9 @@ def convergence(
         miss = np.argwhere(np.isnan(nstar))[0]
         bk, bm = keys[miss[0]], names[miss[1]]
     else:
-        i, j = np.unravel_index(int(np.argmax(nstar)), nstar.shape)
-        overall, bk, bm = int(nstar[i, j]), keys[i], names[j]
+        worst_key, worst_metric = np.unravel_index(int(np.argmax(nstar)), nstar.shape)
+        overall = int(nstar[worst_key, worst_metric])
+        bk, bm = keys[worst_key], names[worst_metric]
     ds.attrs = {"n_star": overall, "binding_key": bk, "binding_metric": bm,
                 "window": int(window), "relative": int(relative),
                 "definition": "Ospina (32): h(N) = 1.96 sigma(N) / sqrt(N), sigma with ddof=1"}

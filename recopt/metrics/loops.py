@@ -27,8 +27,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from recopt.data import broadcast_price
-from recopt.data.schema import DIMS
+from recopt.data.view import price, stm
 from recopt.settle import meter_flows
 
 
@@ -46,8 +45,8 @@ def standalone_cost(C, P, buy, sell) -> np.ndarray:
 
 
 def _net_values(instance: xr.Dataset, self_consumption: bool):
-    c = instance["consumption"].transpose(*DIMS).values.astype(float)
-    p = instance["production"].transpose(*DIMS).values.astype(float)
+    c = stm(instance, "consumption").astype(float)
+    p = stm(instance, "production").astype(float)
     if self_consumption:
         cn, pn = meter_flows(c, p)
         return c, p, cn, pn
@@ -87,16 +86,14 @@ def loop_kpis(instance: xr.Dataset, solution: xr.Dataset, *, self_consumption: b
         ``max_loop_power_kw``, ``benefit_max`` (13a), ``benefit_min`` (13b) among
         members, ``benefit_total`` (14), ``no_loop_cost``, the total rates.
     """
-
     c, p, cn, pn = _net_values(instance, self_consumption)
     w = np.asarray(instance["scenario_probability"].values, float)
-    buy = np.asarray(broadcast_price(instance, "price_grid_buy").transpose(*DIMS).values, float)
-    sell = np.asarray(broadcast_price(instance, "price_grid_sell").transpose(*DIMS).values,
-                      float)
+    buy = price(instance, "price_grid_buy")
+    sell = price(instance, "price_grid_sell")
     x = solution["membership"].transpose("member", "loop").values.astype(bool)
     f = solution["flow"].transpose("scenario", "time", "member", "receiver").values
-    gb = solution["grid_buy"].transpose(*DIMS).values
-    gs = solution["grid_sell"].transpose(*DIMS).values
+    gb = stm(solution, "grid_buy")
+    gs = stm(solution, "grid_sell")
     if "installed_power" in instance:
         power = np.asarray(instance["installed_power"].values, float)
     else:

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from recopt.errors import ModelError
 from recopt.metrics.community import across_scenarios
@@ -39,9 +37,18 @@ RADAR_AXES = (
 )
 
 
-def _save(fig: Figure, path) -> Path:
+def _figure(**kw):
+    """A matplotlib Figure on the Agg canvas (matplotlib is imported only to draw)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
+def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
@@ -80,7 +87,7 @@ def radar(results: Mapping[str, xr.Dataset], path, *,
     norm = np.column_stack([normalise(means[:, j], better)
                             for j, (_, _, better) in enumerate(axes)])
     angles = np.linspace(0, 2 * np.pi, len(axes), endpoint=False)
-    fig = Figure(figsize=(6, 6))
+    fig = _figure(figsize=(6, 6))
     ax = fig.add_subplot(projection="polar")
     for i, k in enumerate(keys):
         r = np.r_[norm[i], norm[i, :1]]
@@ -104,7 +111,7 @@ def member_bars(results: Mapping[str, xr.Dataset], path, *,
     variables = [v for v in variables if all(v in stats[k] for k in keys)]
     if not variables:
         raise ModelError("none of the per-member variables is in every key's results")
-    fig = Figure(figsize=(max(6, 0.6 * stats[keys[0]].sizes.get("member", 5) * len(keys)),
+    fig = _figure(figsize=(max(6, 0.6 * stats[keys[0]].sizes.get("member", 5) * len(keys)),
                           3.2 * len(variables)))
     for row, v in enumerate(variables):
         ax = fig.add_subplot(len(variables), 1, row + 1)
@@ -140,7 +147,7 @@ def bands(results: Mapping[str, xr.Dataset], path, *,
         raise ModelError("none of the metrics is in every key's results")
     cols = min(3, len(metrics))
     rows = int(np.ceil(len(metrics) / cols))
-    fig = Figure(figsize=(4 * cols, 3 * rows))
+    fig = _figure(figsize=(4 * cols, 3 * rows))
     x = np.arange(len(keys))
     for j, m in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, j + 1)
@@ -169,7 +176,7 @@ def convergence_plot(conv: xr.Dataset, path) -> Path:
     metrics = [str(m) for m in conv["metric"].values]
     cols = min(3, len(metrics))
     rows = int(np.ceil(len(metrics) / cols))
-    fig = Figure(figsize=(4.2 * cols, 3 * rows))
+    fig = _figure(figsize=(4.2 * cols, 3 * rows))
     n = conv["n"].values
     n_star = conv.attrs.get("n_star", -1)
     for j, m in enumerate(metrics):

@@ -1,8 +1,8 @@
 """Mustika et al.'s optimised keys of repartition KoR8, KoR9, KoR10.
 
-Source: S. Mustika et al., "A two-stage management strategy for the optimal operation
+Source: A. D. Mustika et al., "A two-stage management strategy for the optimal operation
 and billing in an energy community with collective self-consumption", Applied Energy
-2022 (``seeds/mustika-two-stage-kor.txt``), §2.2-2.3 (settlement and bills, eqs
+310 (2022), DOI 10.1016/j.apenergy.2021.118484, §2.2-2.3 (settlement and bills, eqs
 (4)-(16)) and §3.2.8-3.2.10 (KoR8 eq. (45), KoR9 eq. (46), KoR10 eq. (47)). Model
 card: ``models/KoR8-KoR10.md``; the Pyomo component names below are the card's
 equation names.
@@ -12,7 +12,7 @@ per billing period, bills in EUR, saving ratios dimensionless.
 
 The decision is the community intake ``c[i,t] = Pcomm+`` of each member with
 ``0 <= c <= C+`` and ``sum_i c <= G`` (the exact reformulation of
-``formulations/allocation-keys.md``): the keys are recovered as ``lambda = c / G``
+``docs/reconstruction/allocation-keys.md``): the keys are recovered as ``lambda = c / G``
 and settle back to exactly ``c`` with the DSO's rule (:mod:`recopt.settle`), so the
 ``min`` of Mustika (7) needs no binary variable. With ``X[t] = sum_i c[i,t]`` (the
 collective self-consumption, (9)), the sales to the community are
@@ -28,8 +28,13 @@ where ``B0`` is the baseline bill (fee included, no community) of
 * KoR9 (equal saving ratios, (46)) and KoR10 (max-min saving ratio, (47)) couple the
   steps of a billing period; billing periods (and scenarios) are independent
   problems, so they are solved one (scenario, period) at a time by an algorithm that
-  stitches them into one Result (exact). KoR10's lexicographic second stage runs
-  inside each period.
+  stitches them into one Result (exact; :mod:`recopt.decomp.kor_periods`). KoR10's
+  lexicographic second stage runs inside each period.
+
+The models are composed from named pieces (:func:`add_intake` (7)-(10),
+:func:`add_energy_bill` / :func:`add_period_bills` (13)-(16),
+:func:`add_equal_saving_ratio` (46), :func:`add_min_saving_ratio` (47)):
+:func:`build_kor8`, :func:`build_kor9`, :func:`build_kor10`.
 
 Members whose baseline bill of a period is <= 0 (net earners): the saving ratio is
 taken on ``|B0|`` (``nonpositive_baseline="abs"``, default), so ``B0 - B >= z |B0|``
@@ -40,7 +45,8 @@ guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -48,13 +54,15 @@ import xarray as xr
 
 from recopt.data.instance import billing_period_index
 from recopt.data.schema import DIMS
-from recopt.data.view import coords_of, price_cube, stm
+from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
 from recopt.metrics.community import gini, saving_ratio
+from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
 from recopt.settle import bills, meter_flows
+from recopt.settle.kernels import sales_ratio
 
 CARD = "models/KoR8-KoR10.md"
 #: Default tolerance of the lexicographic second stage: the first stage's optimum may
@@ -68,44 +76,39 @@ BASELINE_RULES = ("abs", "exclude", "refuse")
 # data
 # --------------------------------------------------------------------------------------
 @dataclass
-class KorData:
-    """Arrays of one (sub-)instance: (S, T, U) energies and prices, bills per period."""
+class KorData(CommunityArrays):
+    """The arrays KoR8-KoR10 read: :class:`~recopt.models.community.CommunityArrays`
+    and the bill coefficients, billing periods and baseline bills."""
 
-    net_consumption: np.ndarray  # C+ (Mustika Pmeter+)
-    net_production: np.ndarray  # P- (Mustika Pmeter-)
-    G: np.ndarray  # (S, T) community production (4)
-    intake_cost: np.ndarray  # (S, T, U) cb - b: EUR per kWh taken from the community
-    sales_cost: np.ndarray  # (S, T, U) (s - cs) P-/G: EUR per kWh of X (collective)
-    probability: np.ndarray  # (S,)
-    period: np.ndarray  # (T,) billing period position of each step
-    baseline: np.ndarray | None  # (S, K, U) B0 per billing period, fee included, EUR
-    active: np.ndarray  # (S, T) G > 0 and some net consumption
-    energy_baseline: float  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
+    # always filled by :meth:`of`; the empty defaults only satisfy the dataclass order
+    intake_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # (S, T, U) cb - b: EUR per kWh taken from the community
+    sales_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # (S, T, U) (s - cs) P-/G: EUR per kWh of X (collective)
+    period: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    # (T,) billing period position of each step
+    baseline: np.ndarray | None = None  # (S, K, U) B0 per billing period, fee included, EUR
+    energy_baseline: float = 0.0  # expected sum_t (b C+ - s P-): B0 without the fees, EUR
 
     @classmethod
-    def of(cls, instance: xr.Dataset, with_baseline: bool = True) -> KorData:
-        cp, pm = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
-        G = pm.sum(axis=-1)
-        pr = price_cube(instance)
+    def of(cls, instance: xr.Dataset, with_baseline: bool = True, **extra: Any) -> KorData:
+        a = CommunityArrays.of(instance)
+        cp, pm, G, pr = a.net_consumption, a.net_production, a.G, a.prices
         share = np.zeros_like(pm)
         np.divide(pm, G[:, :, None], out=share, where=G[:, :, None] > 0)
         base = None
         if with_baseline:
             zeros = np.zeros_like(cp)
             base = bills(instance, zeros, zeros)["baseline_bill_by_period"].values
-        prob = np.asarray(instance["scenario_probability"].values, float)
         energy0 = (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm).sum(axis=(1, 2))
         return cls(
-            net_consumption=cp,
-            net_production=pm,
-            G=G,
+            **a.base_fields(),
             intake_cost=pr["price_community_buy"] - pr["price_grid_buy"],
             sales_cost=(pr["price_grid_sell"] - pr["price_community_sell"]) * share,
-            probability=prob,
             period=np.asarray(billing_period_index(instance)).astype(int),
             baseline=base,
-            active=(G > 0) & (cp.sum(axis=-1) > 0),
-            energy_baseline=float((prob * energy0).sum()),
+            energy_baseline=float((a.probability * energy0).sum()),
+            **extra,
         )
 
 
@@ -137,49 +140,45 @@ def check_baseline(instance: xr.Dataset, baseline: np.ndarray, rule: str) -> Non
 
 
 # --------------------------------------------------------------------------------------
-# the builder shared by KoR8, KoR9, KoR10
+# the pieces: one function per equation group of the card
 # --------------------------------------------------------------------------------------
-def build(
-    instance: xr.Dataset,
-    *,
-    variant: str,
-    nonpositive_baseline: str = "abs",
-    templates: bool = True,
-    **_ignored,
-) -> pyo.ConcreteModel:
-    """Build KoR8, KoR9 or KoR10 on ``instance`` (all its scenarios and periods).
+def new_model(instance: xr.Dataset, name: str, *, with_baseline: bool,
+              nonpositive_baseline: str = "abs") -> pyo.ConcreteModel:
+    """The model's data and its index sets (active steps, consumers), no variable.
 
-    Periods and scenarios are independent: KoR9's objective is the expected
-    collective bill, KoR10's the expected sum over periods of the minimum saving
-    ratio ``z`` (each ``z`` lives in one period only, so maximising the sum maximises
-    each). The lexicographic second stage of KoR10 is added by :func:`add_second_stage`.
+    ``with_baseline``: compute the baseline bills per billing period (KoR9/KoR10),
+    after which ``nonpositive_baseline`` is applied (:func:`check_baseline`).
     """
-    if variant not in ("KoR8", "KoR9", "KoR10"):
-        raise ModelError(f"unknown KoR variant {variant!r}")
-    d = KorData.of(instance, with_baseline=variant != "KoR8")
-    if variant != "KoR8":
+    d = KorData.of(instance, with_baseline=with_baseline)
+    if with_baseline:
+        assert d.baseline is not None  # built with_baseline
         check_baseline(instance, d.baseline, nonpositive_baseline)
-    S, T, U = d.net_consumption.shape
     cp, pm = d.net_consumption, d.net_production
     act = d.active[:, :, None]
     cons = nonzero_index(act & (cp > 0))
     prod = nonzero_index(act & (pm > 0))
     steps = nonzero_index(d.active)
-    m = pyo.ConcreteModel(name=variant)
+    m = pyo.ConcreteModel(name=name)
     m.recopt_data = d
     m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
-
     at: dict[tuple[int, int], list[int]] = {st: [] for st in steps}
     for s, t, i in cons:
         at[(s, t)].append(i)
-    m.MEMBERS = pyo.Set(initialize=range(U), ordered=True, doc="member positions")
+    m.MEMBERS = pyo.Set(initialize=range(cp.shape[2]), ordered=True, doc="member positions")
     m.STEPS = pyo.Set(initialize=steps, dimen=2, ordered=True,
                       doc="active (scenario, step): G > 0 and some net consumption")
     m.CONSUMERS = pyo.Set(initialize=cons, dimen=3, ordered=True,
                           doc="(scenario, step, member) with C+ > 0 in an active step")
-    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=at, ordered=True)
+    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=at, ordered=True,
+                             doc="consumers of an active step")
+    return m
 
-    # ---- variables: (7) Pcomm+ <= Pmeter+ and (9)-(10) surplus >= 0 as bounds ----------
+
+def add_intake(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """``c = Pcomm+`` with (7)-(8) as bounds, ``X`` with (6)/(10) as bounds, and (9)."""
+    d: KorData = m.recopt_data
+    cons, steps = m.recopt_index["cons"], m.recopt_index["steps"]
+    cp = d.net_consumption
     m.community_intake = pyo.Var(
         m.CONSUMERS, bounds=(0.0, None),
         doc="c = Pcomm+: energy taken from the community, kWh (7); c <= C+ (7)-(8)")
@@ -190,7 +189,6 @@ def build(
         doc="X = Pselfcons_coll: collective self-consumption, kWh (9); X <= G is (6)/(10)")
     for (s, t), var in zip(steps, m.self_consumption.values(), strict=True):
         var.setub(d.G[s, t])
-
     with templated_constraints(templates and bool(steps)):
         m.collective_self_consumption = pyo.Constraint(
             m.STEPS,
@@ -202,27 +200,43 @@ def build(
             doc="(9) X = sum_i Pcomm+",
         )
 
-    # ---- the bills (13)-(16) as linear expressions of c and X ---------------------------
+
+def _coefficients(m: pyo.ConcreteModel):
+    d: KorData = m.recopt_data
+    cons, steps = m.recopt_index["cons"], m.recopt_index["steps"]
     cons_arr = np.array(cons, dtype=int).reshape(-1, 3)
     steps_arr = np.array(steps, dtype=int).reshape(-1, 2)
     coef_c = d.intake_cost[tuple(cons_arr.T)] if cons else np.zeros(0)
-    w = d.probability
-    if variant == "KoR8":
-        coef_x = d.sales_cost.sum(axis=-1)[tuple(steps_arr.T)] if steps else np.zeros(0)
-        wc = w[cons_arr[:, 0]] * coef_c if cons else coef_c
-        wx = w[steps_arr[:, 0]] * coef_x if steps else coef_x
-        energy0 = d.energy_baseline
-        terms = [a * v for a, v in zip(wc.tolist(), m.community_intake.values(), strict=True)]
-        terms += [a * x for a, x in zip(wx.tolist(), m.self_consumption.values(), strict=True)]
-        m.collective_bill = pyo.Expression(
-            expr=energy0 + pyo.quicksum(terms),
-            doc="(16) expected collective bill without the subscription fees, EUR")
-        m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
-                                    doc="(45) min collective bill")
-        return m
+    return cons_arr, steps_arr, coef_c
 
-    # KoR9 / KoR10: one bill per (scenario, period, member)
+
+def add_energy_bill(m: pyo.ConcreteModel) -> None:
+    """KoR8's (16) without the fees: ``collective_bill`` as a linear expression of c and X."""
+    d: KorData = m.recopt_data
+    cons, steps = m.recopt_index["cons"], m.recopt_index["steps"]
+    cons_arr, steps_arr, coef_c = _coefficients(m)
+    w = d.probability
+    coef_x = d.sales_cost.sum(axis=-1)[tuple(steps_arr.T)] if steps else np.zeros(0)
+    wc = w[cons_arr[:, 0]] * coef_c if cons else coef_c
+    wx = w[steps_arr[:, 0]] * coef_x if steps else coef_x
+    terms = [a * v for a, v in zip(wc.tolist(), m.community_intake.values(), strict=True)]
+    terms += [a * x for a, x in zip(wx.tolist(), m.self_consumption.values(), strict=True)]
+    m.collective_bill = pyo.Expression(
+        expr=d.energy_baseline + pyo.quicksum(terms),
+        doc="(16) expected collective bill without the subscription fees, EUR")
+
+
+def add_period_bills(m: pyo.ConcreteModel, nonpositive_baseline: str = "abs") -> None:
+    """(13)-(16) per (scenario, billing period, member): ``bill``, its definition, the
+    collective bill, and the members of the fairness constraints (``FAIR``; with
+    ``"exclude"``, the others keep only ``no_loss``: ``B <= B0``)."""
+    d: KorData = m.recopt_data
+    cons, steps = m.recopt_index["cons"], m.recopt_index["steps"]
+    _, _, coef_c = _coefficients(m)
+    S, _, U = d.net_consumption.shape
+    assert d.baseline is not None  # KoR9/KoR10 are built with_baseline
     K = d.baseline.shape[1]
+    w = d.probability
     periods = [(s, k) for s in range(S) for k in range(K)]
     rows = [(s, k, i) for s, k in periods for i in range(U)]
     m.PERIODS = pyo.Set(initialize=periods, dimen=2, ordered=True,
@@ -255,11 +269,8 @@ def build(
     m.collective_bill = pyo.Expression(
         expr=pyo.quicksum(w[s] * m.bill[s, k, i] for s, k, i in rows),
         doc="(16) expected collective bill over the horizon, fees included, EUR")
-    absb = {r: abs(float(d.baseline[r])) for r in rows}
-    if nonpositive_baseline == "exclude":
-        fair = [r for r in rows if d.baseline[r] > 0]
-    else:
-        fair = rows
+    m.recopt_abs_baseline = {r: abs(float(d.baseline[r])) for r in rows}
+    fair = [r for r in rows if d.baseline[r] > 0] if nonpositive_baseline == "exclude" else rows
     excluded = sorted(set(rows) - set(fair))
     m.FAIR = pyo.Set(initialize=fair, dimen=3, ordered=True,
                      doc="(scenario, period, member) in the fairness constraints (46)/(47)")
@@ -268,18 +279,26 @@ def build(
     m.no_loss = pyo.Constraint(
         m.EXCLUDED, rule=lambda m, s, k, i: m.bill[s, k, i] <= m.baseline_bill[s, k, i],
         doc="B <= B0 for the members left out of the fairness constraints")
-    if variant == "KoR9":
-        m.saving_ratio = pyo.Var(m.PERIODS, doc="r: the common bill-saving ratio (46)")
-        m.equal_saving_ratio = pyo.Constraint(
-            m.FAIR,
-            rule=lambda m, s, k, i: (
-                m.baseline_bill[s, k, i] - m.bill[s, k, i] - absb[(s, k, i)] * m.saving_ratio[s, k]
-                == 0),
-            doc="(46) (B0 - B) = r |B0| for every member: equal saving ratios")
-        m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
-                                    doc="(45) with (46): min collective bill")
-        return m
-    # KoR10: max z, z |B0| <= B0 - B
+
+
+def add_equal_saving_ratio(m: pyo.ConcreteModel) -> None:
+    """KoR9's (46): one saving ratio ``r`` per period, ``B0 - B = r |B0|`` for everyone."""
+    absb = m.recopt_abs_baseline
+    m.saving_ratio = pyo.Var(m.PERIODS, doc="r: the common bill-saving ratio (46)")
+    m.equal_saving_ratio = pyo.Constraint(
+        m.FAIR,
+        rule=lambda m, s, k, i: (
+            m.baseline_bill[s, k, i] - m.bill[s, k, i] - absb[(s, k, i)] * m.saving_ratio[s, k]
+            == 0),
+        doc="(46) (B0 - B) = r |B0| for every member: equal saving ratios")
+
+
+def add_min_saving_ratio(m: pyo.ConcreteModel) -> None:
+    """KoR10's (47): ``z |B0| <= B0 - B`` for everyone, and ``fairness`` = expected sum
+    over periods of ``z`` (each ``z`` lives in one period, so maximising the sum
+    maximises each)."""
+    absb = m.recopt_abs_baseline
+    w = m.recopt_data.probability
     m.min_saving_ratio = pyo.Var(m.PERIODS, doc="z: minimum bill-saving ratio (47)")
     m.min_saving = pyo.Constraint(
         m.FAIR,
@@ -287,15 +306,71 @@ def build(
             absb[(s, k, i)] * m.min_saving_ratio[s, k] - m.baseline_bill[s, k, i]
             + m.bill[s, k, i] <= 0),
         doc="(47) z |B0| <= B0 - B for every member")
+    fair = list(m.FAIR)
     for (s, k), var in m.min_saving_ratio.items():
         if not any(absb[r] > 0 for r in fair if r[:2] == (s, k)):
             var.fix(0.0)  # no member has a bill: the ratio is 0 by convention
     m.fairness = pyo.Expression(
-        expr=pyo.quicksum(w[s] * m.min_saving_ratio[s, k] for s, k in periods),
+        expr=pyo.quicksum(w[s] * m.min_saving_ratio[s, k] for s, k in m.PERIODS),
         doc="expected sum over billing periods of z")
+
+
+# --------------------------------------------------------------------------------------
+# the models, composed from the pieces
+# --------------------------------------------------------------------------------------
+def build_kor8(instance: xr.Dataset, *, templates: bool = True, **_ignored) -> pyo.ConcreteModel:
+    """KoR8 (Mustika (45)): keys minimising the expected collective bill."""
+    m = new_model(instance, "KoR8", with_baseline=False)
+    add_intake(m, templates)  # (7)-(10)
+    add_energy_bill(m)  # (13)-(16)
+    m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
+                                doc="(45) min collective bill")
+    return m
+
+
+def build_kor9(instance: xr.Dataset, *, nonpositive_baseline: str = "abs",
+               templates: bool = True, **_ignored) -> pyo.ConcreteModel:
+    """KoR9 (Mustika (45) with (46)): min collective bill at equal saving ratios."""
+    m = new_model(instance, "KoR9", with_baseline=True,
+                  nonpositive_baseline=nonpositive_baseline)
+    add_intake(m, templates)  # (7)-(10)
+    add_period_bills(m, nonpositive_baseline)  # (13)-(16)
+    add_equal_saving_ratio(m)  # (46)
+    m.objective = pyo.Objective(expr=m.collective_bill, sense=pyo.minimize,
+                                doc="(45) with (46): min collective bill")
+    return m
+
+
+def build_kor10(instance: xr.Dataset, *, nonpositive_baseline: str = "abs",
+                templates: bool = True, **_ignored) -> pyo.ConcreteModel:
+    """KoR10 (Mustika (47)): max the minimum saving ratio (its lexicographic second
+    stage is :func:`add_second_stage`)."""
+    m = new_model(instance, "KoR10", with_baseline=True,
+                  nonpositive_baseline=nonpositive_baseline)
+    add_intake(m, templates)  # (7)-(10)
+    add_period_bills(m, nonpositive_baseline)  # (13)-(16)
+    add_min_saving_ratio(m)  # (47)
     m.objective = pyo.Objective(expr=m.fairness, sense=pyo.maximize,
                                 doc="(47) max min saving ratio")
     return m
+
+
+BUILDERS = {"KoR8": build_kor8, "KoR9": build_kor9, "KoR10": build_kor10}
+
+
+def build(instance: xr.Dataset, *, variant: str, nonpositive_baseline: str = "abs",
+          templates: bool = True, **_ignored) -> pyo.ConcreteModel:
+    """KoR8, KoR9 or KoR10 by name on ``instance`` (all its scenarios and periods).
+
+    Periods and scenarios are independent: KoR9's objective is the expected
+    collective bill, KoR10's the expected sum over periods of the minimum saving
+    ratio ``z``. ``**_ignored`` takes the registry's other options (``order``,
+    ``period_workers``), which belong to the period algorithm.
+    """
+    if variant not in BUILDERS:
+        raise ModelError(f"unknown KoR variant {variant!r}")
+    return BUILDERS[variant](instance, nonpositive_baseline=nonpositive_baseline,
+                             templates=templates)
 
 
 def add_second_stage(m: pyo.ConcreteModel, order: str, tolerance: float = LEX_TOLERANCE):
@@ -348,7 +423,7 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
     G = d.G
     safe = np.where(G > 0, G, 1.0)
     keys = np.where(G[:, :, None] > 0, c / safe[:, :, None], 0.0)
-    sales = d.net_production * np.where(G > 0, np.minimum(X / safe, 1.0), 0.0)[:, :, None]
+    sales = d.net_production * sales_ratio(X, G)[:, :, None]  # Mustika (11)-(12)
     coords = coords_of(instance)
     kwh = {"units": "kWh"}
     out = xr.Dataset(
@@ -364,7 +439,8 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
                        ("saving_ratio", "common ratio r of KoR9 (46)")):
         comp = getattr(model, name, None)
         if isinstance(comp, pyo.Var):
-            z = np.array([[comp[s, k].value for k in range(d.baseline.shape[1])]
+            n_periods = 0 if d.baseline is None else d.baseline.shape[1]
+            z = np.array([[comp[s, k].value for k in range(n_periods)]
                           for s in range(shape[0])], dtype=float)
             out[f"model_{name}"] = (("scenario", "period"), z, {"units": "1", "long_name": long})
     return out
@@ -432,7 +508,7 @@ register(
         name="KoR8",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
-        build=lambda inst, **o: build(inst, variant="KoR8", **o),
+        build=build_kor8,
         extract=extract,
         derive=derive,
         separable="time",
@@ -447,7 +523,7 @@ register(
         description="Mustika KoR9: min collective bill with equal bill-saving ratios (eq 46), "
         "per billing period",
         family="keys",
-        build=lambda inst, **o: build(inst, variant="KoR9", **o),
+        build=build_kor9,
         extract=extract,
         derive=derive,
         algorithm="kor_periods",
@@ -463,7 +539,7 @@ register(
         description="Mustika KoR10: max the minimum bill-saving ratio (eq 47), per billing "
         "period, optionally lexicographic with the collective bill",
         family="keys",
-        build=lambda inst, **o: build(inst, variant="KoR10", **o),
+        build=build_kor10,
         extract=extract,
         derive=derive,
         algorithm="kor_periods",

@@ -1,9 +1,9 @@
 """The per-round LP of the multi-round static key search (OptimCE's LOGAAS).
 
-Source: the OptimCE note on automatic key generation (``seeds/optimce-automatic-key-
-generation.txt``: "linear optimisation to find the best ex-post allocation for a given
+Source: the OptimCE note on automatic key generation (2026, ``docs/references.md``
+[OptimCE]: "linear optimisation to find the best ex-post allocation for a given
 iteration"); the round semantics are the project's multi-round settlement
-(``formulations/allocation-keys.md``, :func:`recopt.settle.settle_rounds`). Model card:
+(``docs/reconstruction/allocation-keys.md``, :func:`recopt.settle.settle_rounds`). Model card:
 ``models/LOGAAS.md`` (equations L1-L5, names below).
 
 Given the energy ``A[s,t]`` put on the table in a round (kWh per step) and the need

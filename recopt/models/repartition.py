@@ -1,14 +1,15 @@
 """de Villena et al.'s repartition-key linear programs LP1, LP2, LP3.
 
-Source: M. M. de Villena et al., "Optimal allocation of repartition keys in
-renewable energy communities", IEEE Access 2022 (``seeds/villena-repartition-keys.txt``),
-Linear programs 1-3, eqs (1)-(28). Model card: ``models/LP1-LP3.md``; the Pyomo
-component names below are the card's equation names.
+Source: M. Manuel de Villena et al., "Financial optimization of renewable energy
+communities through optimal allocation of locally generated electricity", IEEE Access 10
+(2022), DOI 10.1109/ACCESS.2022.3191804, Linear programs 1-3, eqs (1)-(28). Model card:
+``models/LP1-LP3.md``; the Pyomo component names below are the card's equation names.
 
 Units: energies in kWh per time step, prices in EUR/kWh, bills in EUR.
 
-All three models share one builder (:func:`build`): LP2 adds the minimum
-self-sufficiency constraint (20), LP3 the initial keys and tolerance (21)-(28).
+The models are composed from named pieces, one ``add_*`` function per equation
+group: :func:`build_lp1` is (7)-(16); :func:`build_lp2` is LP1 + :func:`add_min_ssr`
+(20); :func:`build_lp3` adds the initial keys and tolerance (21)-(28).
 
 Exact reductions made while building (the card proves each):
 
@@ -28,16 +29,15 @@ Constraints are built as Pyomo templates (:mod:`recopt.models.construction`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.schema import DIMS
-from recopt.data.view import InstanceArrays, coords_of, stm
+from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
-from recopt.metrics import covered_consumption, self_sufficiency
+from recopt.metrics import self_sufficiency
+from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
@@ -49,36 +49,8 @@ CARD = "models/LP1-LP3.md"
 # --------------------------------------------------------------------------------------
 # data preparation
 # --------------------------------------------------------------------------------------
-@dataclass
-class RepartitionData:
-    """Arrays (S, T, U) of one (sub-)instance, and the sparse index of the LP."""
-
-    consumption: np.ndarray
-    production: np.ndarray
-    net_consumption: np.ndarray  # C+ (1)
-    net_production: np.ndarray  # P- (2)
-    G: np.ndarray  # (S, T) community production
-    prices: dict  # name -> (S, T, U)
-    probability: np.ndarray  # (S,)
-    active: np.ndarray  # (S, T) bool
-
-    @property
-    def own_coverage(self) -> np.ndarray:
-        """``sum_t min(P, C)`` per (scenario, member), kWh: (17)/(20) without ``v``."""
-        return covered_consumption(self.consumption, self.production, 0.0).sum(axis=1)
-
-    @property
-    def total_consumption(self) -> np.ndarray:
-        """``sum_t C`` per (scenario, member), kWh: the denominator of (17)."""
-        return self.consumption.sum(axis=1)
-
-    @classmethod
-    def of(cls, instance: xr.Dataset) -> RepartitionData:
-        a = InstanceArrays.of(instance)
-        cp, pm = meter_flows(a.consumption, a.production)
-        G = pm.sum(axis=-1)
-        active = (G > 0) & (cp.sum(axis=-1) > 0)
-        return cls(a.consumption, a.production, cp, pm, G, a.prices, a.probability, active)
+class RepartitionData(CommunityArrays):
+    """The arrays LP1-LP3 read (:class:`~recopt.models.community.CommunityArrays`)."""
 
 
 def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
@@ -133,45 +105,24 @@ def min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------
-# the builder shared by LP1, LP2, LP3
+# the pieces: one function per equation group of the card
 # --------------------------------------------------------------------------------------
-def build(
-    instance: xr.Dataset,
-    *,
-    variant: str,
-    producer_sales: str = "free",
-    min_ssr=0.0,
-    initial_keys_kind="uniform",
-    tolerance: float = 0.0,
-    deviation_price: float = 0.001,
-    formulation: str = "projected",
-    templates: bool = True,
-) -> pyo.ConcreteModel:
-    """Build LP1, LP2 or LP3 (see the module docstring and the model card).
+def new_model(instance: xr.Dataset, name: str, *, keys_everywhere: bool = False
+              ) -> pyo.ConcreteModel:
+    """The model's data, index sets and ``G`` (de Villena (9)'s factor), no variable.
 
-    ``formulation="paper"`` keeps LP1/LP2's keys ``k`` with (12) and (14);
-    ``"projected"`` (default) projects them out: a ``v`` with ``sum_i v <= G`` has the
-    keys ``k = v / G``, and (10)-(11) already imply ``sum_i v <= G``, so the optimum is
-    the same and the keys are recovered exactly from ``v`` (the exact reformulation
-    of ``formulations/allocation-keys.md``). LP3 always keeps its keys (the
-    tolerance binds them). ``templates=False`` builds every constraint as an
-    ordinary expression (slower, same model; the tests compare both).
+    ``keys_everywhere``: every member of an active step has a key (LP3), else only
+    the consumers (LP1, LP2; see the module docstring).
     """
-    if producer_sales not in ("free", "pro_rata"):
-        raise ModelError("producer_sales must be 'free' (de Villena) or 'pro_rata' (DSO rule)")
-    if formulation not in ("projected", "paper"):
-        raise ModelError("formulation must be 'projected' (default) or 'paper'")
-    with_keys = variant == "LP3" or formulation == "paper"
     d = RepartitionData.of(instance)
-    S, T, U = d.net_consumption.shape
     cp, pm, G = d.net_consumption, d.net_production, d.G
-    m = pyo.ConcreteModel(name=variant)
+    m = pyo.ConcreteModel(name=name)
     m.recopt_data = d  # kept for extract(); not a Pyomo component
     active3 = d.active[:, :, None]
     cons = nonzero_index(active3 & (cp > 0))
     prod = nonzero_index(active3 & (pm > 0))
-    steps = list(zip(*(a.tolist() for a in np.nonzero(d.active)), strict=True))
-    keyed = nonzero_index(np.broadcast_to(active3, cp.shape)) if variant == "LP3" else cons
+    steps = nonzero_index(d.active)
+    keyed = nonzero_index(np.broadcast_to(active3, cp.shape)) if keys_everywhere else cons
     m.recopt_index = {"cons": cons, "prod": prod, "keyed": keyed, "steps": steps}
 
     def members_at(index):
@@ -180,85 +131,81 @@ def build(
             out[(s, t)].append(i)
         return out
 
-    # ---- sets and data -----------------------------------------------------------------
-    m.MEMBERS = pyo.Set(initialize=range(U), ordered=True, doc="member positions")
-    m.STEPS = pyo.Set(
-        initialize=steps,
-        dimen=2,
-        ordered=True,
-        doc="active (scenario, step): G > 0 and some net consumption",
-    )
-    m.CONSUMERS = pyo.Set(
-        initialize=cons,
-        dimen=3,
-        ordered=True,
-        doc="(scenario, step, member) with C+ > 0 in an active step",
-    )
-    m.PRODUCERS = pyo.Set(
-        initialize=prod,
-        dimen=3,
-        ordered=True,
-        doc="(scenario, step, member) with P- > 0 in an active step",
-    )
-    m.KEYED = pyo.Set(
-        initialize=keyed,
-        dimen=3,
-        ordered=True,
-        doc="(scenario, step, member) with a key: the consumers (LP1, LP2) or "
-        "every member of an active step (LP3)",
-    )
-    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=members_at(cons), ordered=True)
-    m.PRODUCERS_AT = pyo.Set(m.STEPS, initialize=members_at(prod), ordered=True)
-    m.KEYED_AT = pyo.Set(m.STEPS, initialize=members_at(keyed), ordered=True)
-    m.G = pyo.Param(
-        m.STEPS,
-        initialize={st: float(G[st]) for st in steps},
-        doc="community production sum_i P-_i, kWh (the factor of (9))",
-    )
+    m.MEMBERS = pyo.Set(initialize=range(cp.shape[2]), ordered=True, doc="member positions")
+    m.STEPS = pyo.Set(initialize=steps, dimen=2, ordered=True,
+                      doc="active (scenario, step): G > 0 and some net consumption")
+    m.CONSUMERS = pyo.Set(initialize=cons, dimen=3, ordered=True,
+                          doc="(scenario, step, member) with C+ > 0 in an active step")
+    m.PRODUCERS = pyo.Set(initialize=prod, dimen=3, ordered=True,
+                          doc="(scenario, step, member) with P- > 0 in an active step")
+    m.KEYED = pyo.Set(initialize=keyed, dimen=3, ordered=True,
+                      doc="(scenario, step, member) with a key: the consumers (LP1, LP2) or "
+                      "every member of an active step (LP3)")
+    m.CONSUMERS_AT = pyo.Set(m.STEPS, initialize=members_at(cons), ordered=True,
+                             doc="consumers of an active step")
+    m.PRODUCERS_AT = pyo.Set(m.STEPS, initialize=members_at(prod), ordered=True,
+                             doc="producers of an active step")
+    m.KEYED_AT = pyo.Set(m.STEPS, initialize=members_at(keyed), ordered=True,
+                         doc="members with a key in an active step")
+    m.G = pyo.Param(m.STEPS, initialize={st: float(G[st]) for st in steps},
+                    doc="community production sum_i P-_i, kWh (the factor of (9))")
+    return m
 
-    # ---- variables (15)-(16); bounds (11), (13) and, in LP3, (26)-(27) ------------------
-    if variant == "LP3":
-        K = initial_keys(instance, initial_keys_kind)
-        if tolerance < 0:
-            raise ModelError("tolerance must be >= 0 (a fraction of the initial key)")
-        m.recopt_initial_keys = K
-        m.K = pyo.Param(
-            m.MEMBERS, initialize=dict(enumerate(K.tolist())), doc="initial keys K_i (21)"
-        )
-        klo = np.maximum(0.0, K * (1 - tolerance)).tolist()  # (27) K - k <= X K
-        kup = np.minimum(1.0, K * (1 + tolerance)).tolist()  # (26) k - K <= X K
-        m.key = pyo.Var(
-            m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15); tolerance (26)-(27) as bounds"
-        )
-        for (_s, _t, i), var in zip(keyed, m.key.values(), strict=True):
-            var.setlb(klo[i])
-            var.setub(kup[i])
-    elif with_keys:
-        m.key = pyo.Var(m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15)")
-    m.verified = pyo.Var(
-        m.CONSUMERS,
-        bounds=(0.0, None),
-        doc="v: verified allocated production, kWh (16); v <= C+ is (13)",
-    )
-    m.local_sales = pyo.Var(
-        m.PRODUCERS,
-        bounds=(0.0, None),
-        doc="y: production sold to the community, kWh (16); y <= P- is (11)",
-    )
-    for (s, t, i), var in zip(cons, m.verified.values(), strict=True):
+
+def _templates(m: pyo.ConcreteModel, templates: bool) -> bool:
+    # (Pyomo's templates cannot be made over an empty index set)
+    return templates and bool(m.recopt_index["steps"])
+
+
+def add_keys(m: pyo.ConcreteModel) -> None:
+    """``k``: the repartition keys (15), in [0, 1]."""
+    m.key = pyo.Var(m.KEYED, bounds=(0.0, 1.0), doc="k: repartition key (15)")
+
+
+def add_initial_keys(m: pyo.ConcreteModel, initial: np.ndarray, tolerance: float) -> None:
+    """LP3's initial keys ``K`` (21) and keys ``k`` within ``X K`` of them, (26)-(27) as
+    bounds of ``k`` (``tolerance`` is ``X``, a fraction)."""
+    if tolerance < 0:
+        raise ModelError("tolerance must be >= 0 (a fraction of the initial key)")
+    m.recopt_initial_keys = initial
+    m.K = pyo.Param(m.MEMBERS, initialize=dict(enumerate(initial.tolist())),
+                    doc="initial keys K_i (21)")
+    klo = np.maximum(0.0, initial * (1 - tolerance)).tolist()  # (27) K - k <= X K
+    kup = np.minimum(1.0, initial * (1 + tolerance)).tolist()  # (26) k - K <= X K
+    m.key = pyo.Var(m.KEYED, bounds=(0.0, 1.0),
+                    doc="k: repartition key (15); tolerance (26)-(27) as bounds")
+    for (_s, _t, i), var in zip(m.recopt_index["keyed"], m.key.values(), strict=True):
+        var.setlb(klo[i])
+        var.setub(kup[i])
+
+
+def add_flows(m: pyo.ConcreteModel) -> None:
+    """``v`` (verified allocation) and ``y`` (local sales), (16), with (13) and (11)
+    as their upper bounds."""
+    d: RepartitionData = m.recopt_data
+    m.verified = pyo.Var(m.CONSUMERS, bounds=(0.0, None),
+                         doc="v: verified allocated production, kWh (16); v <= C+ is (13)")
+    m.local_sales = pyo.Var(m.PRODUCERS, bounds=(0.0, None),
+                            doc="y: production sold to the community, kWh (16); y <= P- is (11)")
+    cp, pm = d.net_consumption, d.net_production
+    for (s, t, i), var in zip(m.recopt_index["cons"], m.verified.values(), strict=True):
         var.setub(cp[s, t, i])  # (13)
-    for (s, t, i), var in zip(prod, m.local_sales.values(), strict=True):
+    for (s, t, i), var in zip(m.recopt_index["prod"], m.local_sales.values(), strict=True):
         var.setub(pm[s, t, i])  # (11)
 
-    # (Pyomo's templates cannot be made over an empty index set)
-    with templated_constraints(templates and bool(steps)):
-        # (9) a = k G is substituted where a appears: (12), (24), (25)
-        if with_keys:
-            m.verified_le_allocated = pyo.Constraint(
-                m.CONSUMERS,
-                rule=lambda m, s, t, i: m.verified[s, t, i] - m.G[s, t] * m.key[s, t, i] <= 0,
-                doc="(12) v <= a, with a = k G (9)",
-            )
+
+def add_verified_le_allocated(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """(12) ``v <= a`` with ``a = k G`` (9) substituted."""
+    with templated_constraints(_templates(m, templates)):
+        m.verified_le_allocated = pyo.Constraint(
+            m.CONSUMERS,
+            rule=lambda m, s, t, i: m.verified[s, t, i] - m.G[s, t] * m.key[s, t, i] <= 0,
+            doc="(12) v <= a, with a = k G (9)")
+
+
+def add_sales_balance(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """(10) what members take equals what producers sell, per step."""
+    with templated_constraints(_templates(m, templates)):
         m.sales_balance = pyo.Constraint(
             m.STEPS,
             rule=lambda m, s, t: (
@@ -266,123 +213,220 @@ def build(
                 - sum(m.local_sales[s, t, j] for j in m.PRODUCERS_AT[s, t])
                 == 0
             ),
-            doc="(10) sum_i v = sum_i y",
-        )
-        if with_keys:
-            m.keys_sum = pyo.Constraint(
-                m.STEPS,
-                rule=lambda m, s, t: sum(m.key[s, t, i] for i in m.KEYED_AT[s, t]) <= 1,
-                doc="(14) sum_i k <= 1",
-            )
+            doc="(10) sum_i v = sum_i y")
 
-        if producer_sales == "pro_rata":
-            m.injection_share = pyo.Param(
-                m.PRODUCERS,
-                initialize={(s, t, j): float(pm[s, t, j] / G[s, t]) for s, t, j in prod},
-            )
-            m.pro_rata_sales = pyo.Constraint(
-                m.PRODUCERS,
-                rule=lambda m, s, t, j: (
-                    m.local_sales[s, t, j]
-                    - m.injection_share[s, t, j]
-                    * sum(m.verified[s, t, i] for i in m.CONSUMERS_AT[s, t])
-                    == 0
-                ),
-                doc="y_j = P-_j / G * sum_i v_i (Mustika (11)-(12))",
-            )
 
-        # ---- LP2: minimum self-sufficiency (20) ----------------------------------------
-        if variant == "LP2":
-            ssr_min = min_ssr_vector(instance, min_ssr)
-            covered_own = d.own_coverage
-            total_c = d.total_consumption
-            rows = [
-                (s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0 and ssr_min[i] > 0
-            ]
-            steps_of: dict[tuple[int, int], list[int]] = {r: [] for r in rows}
-            for s, t, i in cons:
-                if (s, i) in steps_of:
-                    steps_of[(s, i)].append(t)
-            m.SSR_MEMBERS = pyo.Set(initialize=rows, dimen=2, ordered=True)
-            m.CONSUMING_STEPS = pyo.Set(m.SSR_MEMBERS, initialize=steps_of, ordered=True)
-            m.own_coverage = pyo.Param(
-                m.SSR_MEMBERS,
-                initialize={r: float(covered_own[r]) for r in rows},
-                doc="sum_t min(P, C), kWh",
-            )
-            m.ssr_target = pyo.Param(
-                m.SSR_MEMBERS,
-                initialize={(s, i): float(ssr_min[i] * total_c[s, i]) for s, i in rows},
-                doc="SSR_min_i * sum_t C, kWh",
-            )
-            # one row per member, built plainly (Pyomo's templates reject empty sums);
-            # a member with no step to receive energy in keeps only its own coverage,
-            # and the fixed-at-zero `no_intake` keeps such a row a row
-            m.no_intake = pyo.Var(bounds=(0.0, 0.0), doc="0: intake of a member with no need")
-            with templated_constraints(False):
-                m.min_ssr = pyo.Constraint(
-                    m.SSR_MEMBERS,
-                    rule=lambda m, s, i: (
-                        m.own_coverage[s, i]
-                        + sum(m.verified[s, t, i] for t in m.CONSUMING_STEPS[s, i])
-                        + m.no_intake
-                        >= m.ssr_target[s, i]
-                    ),
-                    doc="(20) sum_t (min(P, C) + v) >= SSR_min * sum_t C",
-                )
+def add_keys_sum(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """(14) the keys of a step sum to at most 1."""
+    with templated_constraints(_templates(m, templates)):
+        m.keys_sum = pyo.Constraint(
+            m.STEPS, rule=lambda m, s, t: sum(m.key[s, t, i] for i in m.KEYED_AT[s, t]) <= 1,
+            doc="(14) sum_i k <= 1")
 
-        # ---- LP3: deviation from the initial allocation (24)-(25), (28) ----------------
-        if variant == "LP3":
-            m.deviation_up = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a+_t, kWh (28)")
-            m.deviation_down = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a-_t, kWh (28)")
-            m.allocation_above_initial = pyo.Constraint(
-                m.KEYED,
-                rule=lambda m, s, t, i: (
-                    m.G[s, t] * m.key[s, t, i] - m.deviation_up[s, t] <= m.G[s, t] * m.K[i]
-                ),
-                doc="(24) a - A <= a+_t, with A = K G (21)",
-            )
-            m.allocation_below_initial = pyo.Constraint(
-                m.KEYED,
-                rule=lambda m, s, t, i: (
-                    m.G[s, t] * m.K[i] - m.G[s, t] * m.key[s, t, i] - m.deviation_down[s, t] <= 0
-                ),
-                doc="(25) A - a <= a-_t",
-            )
 
-    # ---- objective (8)/(19)/(23): expected sum of bills (7) ------------------------------
+def add_pro_rata_sales(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """The DSO's surplus rule instead of free local sales: ``y_j = P-_j / G sum_i v``
+    (Mustika (11)-(12))."""
+    d: RepartitionData = m.recopt_data
+    pm, G = d.net_production, d.G
+    m.injection_share = pyo.Param(
+        m.PRODUCERS,
+        initialize={(s, t, j): float(pm[s, t, j] / G[s, t]) for s, t, j in m.recopt_index["prod"]},
+        doc="P-_j / G, 1")
+    with templated_constraints(_templates(m, templates)):
+        m.pro_rata_sales = pyo.Constraint(
+            m.PRODUCERS,
+            rule=lambda m, s, t, j: (
+                m.local_sales[s, t, j]
+                - m.injection_share[s, t, j]
+                * sum(m.verified[s, t, i] for i in m.CONSUMERS_AT[s, t])
+                == 0
+            ),
+            doc="y_j = P-_j / G * sum_i v_i (Mustika (11)-(12))")
+
+
+def add_min_ssr(m: pyo.ConcreteModel, ssr_min: np.ndarray) -> None:
+    """LP2's (20): every member's self-sufficiency at least ``ssr_min`` (per member, 1).
+
+    ``sum_t (min(P, C) + v) >= SSR_min sum_t C`` for each (scenario, member) with
+    consumption and a positive minimum.
+    """
+    d: RepartitionData = m.recopt_data
+    S, _, U = d.net_consumption.shape
+    covered_own = d.own_coverage
+    total_c = d.total_consumption
+    rows = [(s, i) for s in range(S) for i in range(U) if total_c[s, i] > 0 and ssr_min[i] > 0]
+    steps_of: dict[tuple[int, int], list[int]] = {r: [] for r in rows}
+    for s, t, i in m.recopt_index["cons"]:
+        if (s, i) in steps_of:
+            steps_of[(s, i)].append(t)
+    m.SSR_MEMBERS = pyo.Set(initialize=rows, dimen=2, ordered=True,
+                            doc="(scenario, member) with a minimum SSR")
+    m.CONSUMING_STEPS = pyo.Set(m.SSR_MEMBERS, initialize=steps_of, ordered=True,
+                                doc="active steps in which the member consumes")
+    m.own_coverage = pyo.Param(m.SSR_MEMBERS, initialize={r: float(covered_own[r]) for r in rows},
+                               doc="sum_t min(P, C), kWh")
+    m.ssr_target = pyo.Param(
+        m.SSR_MEMBERS, initialize={(s, i): float(ssr_min[i] * total_c[s, i]) for s, i in rows},
+        doc="SSR_min_i * sum_t C, kWh")
+    # one row per member, built plainly (Pyomo's templates reject empty sums); a member
+    # with no step to receive energy in keeps only its own coverage, and the
+    # fixed-at-zero `no_intake` keeps such a row a row
+    m.no_intake = pyo.Var(bounds=(0.0, 0.0), doc="0: intake of a member with no need")
+    with templated_constraints(False):
+        m.min_ssr = pyo.Constraint(
+            m.SSR_MEMBERS,
+            rule=lambda m, s, i: (
+                m.own_coverage[s, i]
+                + sum(m.verified[s, t, i] for t in m.CONSUMING_STEPS[s, i])
+                + m.no_intake
+                >= m.ssr_target[s, i]
+            ),
+            doc="(20) sum_t (min(P, C) + v) >= SSR_min * sum_t C")
+
+
+def add_deviation(m: pyo.ConcreteModel, templates: bool = True) -> None:
+    """LP3's deviation of the allocation from the initial one: (24)-(25), (28)."""
+    m.deviation_up = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a+_t, kWh (28)")
+    m.deviation_down = pyo.Var(m.STEPS, bounds=(0.0, None), doc="a-_t, kWh (28)")
+    with templated_constraints(_templates(m, templates)):
+        m.allocation_above_initial = pyo.Constraint(
+            m.KEYED,
+            rule=lambda m, s, t, i: (
+                m.G[s, t] * m.key[s, t, i] - m.deviation_up[s, t] <= m.G[s, t] * m.K[i]
+            ),
+            doc="(24) a - A <= a+_t, with A = K G (21)")
+        m.allocation_below_initial = pyo.Constraint(
+            m.KEYED,
+            rule=lambda m, s, t, i: (
+                m.G[s, t] * m.K[i] - m.G[s, t] * m.key[s, t, i] - m.deviation_down[s, t] <= 0
+            ),
+            doc="(25) A - a <= a-_t")
+
+
+def add_bill(m: pyo.ConcreteModel) -> None:
+    """``bill``: (7) summed over members and steps, expected over scenarios, EUR."""
+    d: RepartitionData = m.recopt_data
+    cons, prod = m.recopt_index["cons"], m.recopt_index["prod"]
     b = d.prices["price_grid_buy"]
     sp = d.prices["price_grid_sell"]
     cb = d.prices["price_community_buy"]
     cs = d.prices["price_community_sell"]
     w = d.probability[:, None, None]
-    constant = float((w * (b * cp - sp * pm)).sum())
+    constant = float((w * (b * d.net_consumption - sp * d.net_production)).sum())
     coef_v = (w * (cb - b))[tuple(np.array(cons).T)] if cons else np.zeros(0)
     coef_y = (w * (sp - cs))[tuple(np.array(prod).T)] if prod else np.zeros(0)
     terms = [c * v for c, v in zip(coef_v.tolist(), m.verified.values(), strict=True)]
     terms += [c * y for c, y in zip(coef_y.tolist(), m.local_sales.values(), strict=True)]
-    m.bill = pyo.Expression(
-        expr=constant + pyo.quicksum(terms),
-        doc="(7) summed over members and steps: energy bill, EUR",
-    )
-    total = m.bill
-    if variant == "LP3":
-        m.deviation_cost = pyo.Expression(
-            expr=pyo.quicksum(
-                (
-                    deviation_price
-                    * float(d.probability[s])
-                    * (m.deviation_up[s, t] + m.deviation_down[s, t])
-                    for s, t in steps
-                )
-            ),
-            doc="xi_d * sum_t (a+_t + a-_t), EUR (23)",
-        )
-        total = m.bill + m.deviation_cost
-    m.objective = pyo.Objective(
-        expr=total, sense=pyo.minimize, doc="(8) / (19) / (23): expected collective bill, EUR"
-    )
+    m.bill = pyo.Expression(expr=constant + pyo.quicksum(terms),
+                            doc="(7) summed over members and steps: energy bill, EUR")
+
+
+def add_deviation_cost(m: pyo.ConcreteModel, deviation_price: float) -> None:
+    """LP3's ``xi_d sum_t (a+_t + a-_t)`` (23), EUR (``deviation_price`` in EUR/kWh)."""
+    d: RepartitionData = m.recopt_data
+    m.deviation_cost = pyo.Expression(
+        expr=pyo.quicksum(
+            deviation_price * float(d.probability[s])
+            * (m.deviation_up[s, t] + m.deviation_down[s, t])
+            for s, t in m.recopt_index["steps"]),
+        doc="xi_d * sum_t (a+_t + a-_t), EUR (23)")
+
+
+def add_objective(m: pyo.ConcreteModel) -> None:
+    """(8) / (19) / (23): minimise the expected collective bill (plus LP3's deviation cost)."""
+    total = m.bill + m.deviation_cost if hasattr(m, "deviation_cost") else m.bill
+    m.objective = pyo.Objective(expr=total, sense=pyo.minimize,
+                                doc="(8) / (19) / (23): expected collective bill, EUR")
+
+
+def _check_choices(producer_sales: str, formulation: str) -> None:
+    if producer_sales not in ("free", "pro_rata"):
+        raise ModelError("producer_sales must be 'free' (de Villena) or 'pro_rata' (DSO rule)")
+    if formulation not in ("projected", "paper"):
+        raise ModelError("formulation must be 'projected' (default) or 'paper'")
+
+
+# --------------------------------------------------------------------------------------
+# the models, composed from the pieces
+# --------------------------------------------------------------------------------------
+def build_lp1(instance: xr.Dataset, *, producer_sales: str = "free",
+              formulation: str = "projected", templates: bool = True,
+              name: str = "LP1") -> pyo.ConcreteModel:
+    """LP1 (de Villena (8)-(16)): keys minimising the expected collective bill.
+
+    ``formulation="paper"`` keeps the keys ``k`` with (12) and (14); ``"projected"``
+    (default) projects them out: a ``v`` with ``sum_i v <= G`` has the keys
+    ``k = v / G``, and (10)-(11) already imply ``sum_i v <= G``, so the optimum is the
+    same and the keys are recovered exactly from ``v`` (the card's exact
+    reformulation). ``templates=False`` builds every constraint as an ordinary
+    expression (slower, same model; the tests compare both).
+    """
+    _check_choices(producer_sales, formulation)
+    m = new_model(instance, name)
+    with_keys = formulation == "paper"
+    if with_keys:
+        add_keys(m)
+    add_flows(m)
+    if with_keys:
+        add_verified_le_allocated(m, templates)  # (12)
+    add_sales_balance(m, templates)  # (10)
+    if with_keys:
+        add_keys_sum(m, templates)  # (14)
+    if producer_sales == "pro_rata":
+        add_pro_rata_sales(m, templates)
+    add_bill(m)  # (7)
+    add_objective(m)  # (8)
     return m
+
+
+def build_lp2(instance: xr.Dataset, *, min_ssr=0.0, producer_sales: str = "free",
+              formulation: str = "projected", templates: bool = True) -> pyo.ConcreteModel:
+    """LP2 = LP1 + (20): a minimum self-sufficiency rate per member (``min_ssr``, a
+    fraction or one per member)."""
+    m = build_lp1(instance, producer_sales=producer_sales, formulation=formulation,
+                  templates=templates, name="LP2")
+    add_min_ssr(m, min_ssr_vector(instance, min_ssr))  # (20)
+    return m
+
+
+def build_lp3(instance: xr.Dataset, *, initial_keys_kind="uniform", tolerance: float = 0.0,
+              deviation_price: float = 0.001, producer_sales: str = "free",
+              templates: bool = True) -> pyo.ConcreteModel:
+    """LP3 (de Villena (21)-(28)): LP1 with keys kept within ``tolerance`` of initial
+    keys (bounds (26)-(27)) and the deviation priced at ``deviation_price`` EUR/kWh
+    ((24)-(25), (28), objective (23)). LP3 always keeps its keys."""
+    _check_choices(producer_sales, "paper")
+    m = new_model(instance, "LP3", keys_everywhere=True)
+    add_initial_keys(m, initial_keys(instance, initial_keys_kind), tolerance)  # (21), (26)-(27)
+    add_flows(m)
+    add_verified_le_allocated(m, templates)  # (12)
+    add_sales_balance(m, templates)  # (10)
+    add_keys_sum(m, templates)  # (14)
+    if producer_sales == "pro_rata":
+        add_pro_rata_sales(m, templates)
+    add_deviation(m, templates)  # (24)-(25), (28)
+    add_bill(m)  # (7)
+    add_deviation_cost(m, deviation_price)  # (23)
+    add_objective(m)  # (23)
+    return m
+
+
+def build(instance: xr.Dataset, *, variant: str, producer_sales: str = "free", min_ssr=0.0,
+          initial_keys_kind="uniform", tolerance: float = 0.0, deviation_price: float = 0.001,
+          formulation: str = "projected", templates: bool = True) -> pyo.ConcreteModel:
+    """LP1, LP2 or LP3 by name (:func:`build_lp1`, :func:`build_lp2`, :func:`build_lp3`)."""
+    if variant == "LP1":
+        return build_lp1(instance, producer_sales=producer_sales, formulation=formulation,
+                         templates=templates)
+    if variant == "LP2":
+        return build_lp2(instance, min_ssr=min_ssr, producer_sales=producer_sales,
+                         formulation=formulation, templates=templates)
+    if variant == "LP3":
+        return build_lp3(instance, initial_keys_kind=initial_keys_kind, tolerance=tolerance,
+                         deviation_price=deviation_price, producer_sales=producer_sales,
+                         templates=templates)
+    raise ModelError(f"unknown repartition LP {variant!r} (LP1, LP2 or LP3)")
 
 
 # --------------------------------------------------------------------------------------
@@ -410,19 +454,20 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
             # so that settling the keys with the DSO's rule gives back exactly v.
             slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
             k = np.where(slack, canon, k)
-    stm = DIMS
+    stm_dims = DIMS
     coords = coords_of(instance)
     kwh = {"units": "kWh"}
     return xr.Dataset(
         {
-            "key": (stm, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
+            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
             "allocation": (
-                stm,
+                stm_dims,
                 k * d.G[:, :, None],
                 {**kwh, "long_name": "allocated production a = k G (9)"},
             ),
-            "community_intake": (stm, v, {**kwh, "long_name": "verified allocation v (12)-(13)"}),
-            "local_sales": (stm, y, {**kwh, "long_name": "production sold locally y (11)"}),
+            "community_intake": (stm_dims, v,
+                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
+            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
         },
         coords=coords,
     )
@@ -452,7 +497,7 @@ def build_max_uniform_ssr(instance: xr.Dataset) -> pyo.ConcreteModel:
     :func:`recopt.decomp.lp2_diagnosis.max_uniform_min_ssr` to explain an
     infeasible LP2 (eq. (20)).
     """
-    m = build(instance, variant="LP1")
+    m = build_lp1(instance)
     m.objective.deactivate()
     d: RepartitionData = m.recopt_data
     cons = m.recopt_index["cons"]
@@ -527,7 +572,7 @@ register(
         name="LP1",
         description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
         family="keys",
-        build=lambda inst, **o: build(inst, variant="LP1", **o),
+        build=build_lp1,
         extract=extract,
         derive=derive,
         separable="time",
@@ -542,7 +587,7 @@ register(
         name="LP2",
         description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member (eq 20)",
         family="keys",
-        build=lambda inst, **o: build(inst, variant="LP2", **o),
+        build=build_lp2,
         extract=extract,
         derive=derive,
         diagnosis="lp2_max_uniform_ssr",
@@ -567,9 +612,7 @@ register(
         description="de Villena LP3: keys within a tolerance of initial keys, with a "
         "deviation price (eqs 21-28)",
         family="keys",
-        build=lambda inst, **o: build(
-            inst, variant="LP3", initial_keys_kind=o.pop("initial_keys"), **o
-        ),
+        build=lambda inst, **o: build_lp3(inst, initial_keys_kind=o.pop("initial_keys"), **o),
         prepare=_prepare_lp3,
         extract=extract,
         derive=derive,

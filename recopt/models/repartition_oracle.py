@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from recopt.data import broadcast_price
-from recopt.data.schema import DIMS
+from recopt.data.view import price_cube, stm
 from recopt.settle import meter_flows
 
 
@@ -63,13 +62,10 @@ def lp1_greedy(instance: xr.Dataset) -> dict:
         ``community_intake`` and ``local_sales`` (S, T, U) arrays in kWh (one
         optimal solution; LP1's may differ where the optimum is not unique).
     """
-
-    c = instance["consumption"].transpose(*DIMS).values
-    p = instance["production"].transpose(*DIMS).values
+    c = stm(instance, "consumption")
+    p = stm(instance, "production")
     cp, pm = meter_flows(c, p)
-    price = {n: broadcast_price(instance, n).transpose(*DIMS).values
-             for n in ("price_grid_buy", "price_grid_sell", "price_community_buy",
-                       "price_community_sell")}
+    price = price_cube(instance)
     g = price["price_grid_buy"] - price["price_community_buy"]
     h = price["price_community_sell"] - price["price_grid_sell"]
     prob = instance["scenario_probability"].values

@@ -8,6 +8,7 @@ suites (:mod:`recopt.bench`) and ``benchmarks/bench_loops.py``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pyomo.environ import TransformationFactory
 
@@ -27,7 +28,7 @@ def root_bounds(instance, model: str, *, solver: str = "highs", time_limit: floa
     :data:`ROOT_NODE_OPTIONS`, ``root_status``, ``root_bound``, ``root_seconds``
     (bounds in the model's objective unit, EUR for the loop models; seconds wall).
     """
-    kw = dict(solver=solver, time_limit=time_limit, threads=threads)
+    kw: dict[str, Any] = dict(solver=solver, time_limit=time_limit, threads=threads)
     t0 = time.perf_counter()
     m = registry.build(model, instance, **model_options)
     TransformationFactory("core.relax_integer_vars").apply_to(m)

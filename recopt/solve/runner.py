@@ -27,6 +27,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, cast
 
 import xarray as xr
 
@@ -131,7 +132,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     effective_solver_options = {**tuned_options(solver, spec.tuning), **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
                      options=effective_solver_options or None)
-    run = dict(model=spec.name, solver=solver, options=opts,
+    run: dict[str, Any] = dict(model=spec.name, solver=solver, options=opts,
                solver_options=effective_solver_options, time_limit=time_limit,
                mip_gap=mip_gap, threads=threads, seed=seed,
                instance_hash=instance_hash(inst), recopt_version=recopt_version())
@@ -175,7 +176,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     t_extract = time.perf_counter()
     result = None
     if record.has_solution:
-        solution = stitch(inst, blocks, [p.solution for p in parts])
+        solution = stitch(inst, blocks, cast(list[xr.Dataset], [p.solution for p in parts]))
         result = spec.derive(inst, solution, **run_opts) if spec.derive else solution
     if record.status == Status.INFEASIBLE and spec.diagnosis is not None:
         try:

@@ -24,7 +24,7 @@ their own defaults.
 
 from __future__ import annotations
 
-from recopt.solvers.highs import solve_highs
+from recopt.solvers.highs import solve_highs, tuning_options
 from recopt.solvers.outcome import SolveOutcome
 from recopt.solvers.pyomo_factory import factory_available, solve_factory
 
@@ -32,18 +32,15 @@ from recopt.solvers.pyomo_factory import factory_available, solve_factory
 def tuned_options(solver: str, tuning) -> dict:
     """The options of ``solver`` that realise a model's ``tuning`` (``None``: none).
 
-    ``tuning`` is read by attribute (``presolve``: bool or None, ``lp_method``:
-    ``"ipm"``, ``"simplex"`` or None), so any object with those attributes works.
+    Each adapter translates the capabilities it knows: HiGHS through
+    :func:`recopt.solvers.highs.tuning_options`; the Pyomo ``SolverFactory``
+    solvers get none (their defaults were not measured against recopt's models).
     """
-    if tuning is None or solver.lower() != "highs":
+    if tuning is None:
         return {}
-    out: dict = {}
-    if getattr(tuning, "presolve", None) is False:
-        out["presolve"] = "off"
-    method = getattr(tuning, "lp_method", None)
-    if method is not None:
-        out["solver"] = method
-    return out
+    if solver.lower() == "highs":
+        return tuning_options(tuning)
+    return {}
 
 
 def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None,

@@ -145,6 +145,21 @@ def set_highs_options(h, threads, options) -> None:
             )
 
 
+def tuning_options(tuning) -> dict:
+    """HiGHS options realising a model's :class:`~recopt.models.options.Tuning`.
+
+    Read by attribute (``presolve``: bool or None -> ``presolve="off"`` when False;
+    ``lp_method``: ``"ipm"`` / ``"simplex"`` or None -> HiGHS's ``solver`` option).
+    """
+    out: dict = {}
+    if getattr(tuning, "presolve", None) is False:
+        out["presolve"] = "off"
+    method = getattr(tuning, "lp_method", None)
+    if method is not None:
+        out["solver"] = method
+    return out
+
+
 def solve_highs(model, *, time_limit, mip_gap, threads, options,
                 warm_start=False) -> SolveOutcome:
     """Solve ``model`` with HiGHS (see :func:`recopt.solvers.solve_pyomo`)."""

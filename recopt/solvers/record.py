@@ -10,6 +10,7 @@ table in :mod:`recopt.solve.result`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class RunRecord:
         outs = list(outcomes)
         objective = sum(o.objective for o in outs) if has_solution else math.nan
         bound = sum(o.bound for o in outs)
-        base = dict(
+        base: dict[str, Any] = dict(
             status=worst(o.status for o in outs),
             message="; ".join(sorted({o.message for o in outs if o.message})),
             has_solution=has_solution, objective=objective, bound=bound,
@@ -97,3 +98,31 @@ class RunRecord:
         out["status"] = Status(self.status).value
         out.update(self.extra)
         return out
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> RunRecord:
+        """The record of a Result's ``attrs`` (as written by ``write_result`` or read back
+        from netCDF: 0/1 for booleans, JSON for dicts, "" for None); the attrs that are
+        not fields go to ``extra`` (``summary_text`` and a model's counts included)."""
+        names = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in attrs.items():
+            if key not in names:
+                extra[key] = value
+                continue
+            if key == "status":
+                value = Status(value)
+            elif key == "has_solution":
+                value = bool(int(value))
+            elif key in ("options", "solver_options"):
+                value = json.loads(value) if isinstance(value, str) and value else (
+                    value if isinstance(value, dict) else {})
+            elif key in ("time_limit", "mip_gap", "threads", "seed") and value == "":
+                value = None
+            elif isinstance(value, str) and names[key].type in ("float", "int"):
+                value = float(value) if names[key].type == "float" else int(value)
+            elif hasattr(value, "item"):
+                value = value.item()
+            values[key] = value
+        return cls(**values, extra=extra)

@@ -1,6 +1,6 @@
 """Multi-round static keys searched over round shares (OptimCE's LOGAAS, done right).
 
-OptimCE's LOGAAS (Paque & Hiard 2025, ``seeds/optimce-automatic-key-generation.txt``)
+OptimCE's LOGAAS (Paque & Hiard 2025, described by OptimCE 2026, ``docs/references.md``)
 builds keys of up to three allocation rounds: round ``r`` puts a share ``sigma_r`` of the
 community production ``G`` on the table (plus, by default, what earlier rounds left),
 splits it among the members with a *static* split ``lambda_r`` (one coefficient per
@@ -26,8 +26,10 @@ This module provides
   same lattice (seeded): it can never beat :func:`grid_search`, which is the test;
 * objectives: ``"surplus"`` (OptimCE's, kWh, minimised) or a metric of the metric
   suite (:func:`recopt.metrics.community.evaluate`), or any callable;
-* :func:`search` and the CLI ``python -m recopt.keys.logaas instance.nc``: the best
-  keys per niche with their metrics, ranked.
+* :func:`search`: the best keys per niche with their metrics, ranked (the CLI
+  ``recopt logaas instance.nc`` / ``python -m recopt.keys.logaas`` is
+  :mod:`recopt.cli.logaas`; the ``LOGAAS`` model's algorithm is
+  :mod:`recopt.decomp.logaas`).
 
 Units: energies in kWh per step; shares and splits dimensionless.
 """
@@ -41,11 +43,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from recopt.data.schema import DIMS
+from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
 from recopt.metrics.community import MetricContext, evaluate_arrays
 from recopt.settle import Round, meter_flows, settle, settle_rounds
+from recopt.settle.kernels import round_leftover, round_take
 
 __all__ = [
     "OBJECTIVES",
@@ -177,8 +180,8 @@ def niche_of(shares: np.ndarray, centres: np.ndarray) -> np.ndarray:
 # a share vector -> rounds -> settlement -> objective
 # --------------------------------------------------------------------------------------
 def _cube(instance: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    return meter_flows(instance["consumption"].transpose(*DIMS).values,
-                       instance["production"].transpose(*DIMS).values)
+    return meter_flows(stm(instance, "consumption"),
+                       stm(instance, "production"))
 
 
 def rounds_for(shares: Sequence[float], net_consumption, net_production, weights=None,
@@ -210,9 +213,9 @@ def rounds_for(shares: Sequence[float], net_consumption, net_production, weights
             split, _ = round_split(avail, need, weights)
             if cache is not None:
                 cache[key] = split
-        take = np.minimum(split[None, None, :] * avail[:, :, None], need)
+        take = round_take(split, avail, need)
         need = np.maximum(need - take, 0.0)
-        left = np.maximum(avail - take.sum(axis=-1), 0.0)
+        left = round_leftover(avail, take.sum(axis=-1))
         pool = left if carry else pool + left
         rounds.append(Round(sigma, np.broadcast_to(split, cp.shape), carry=carry,
                             name=f"round {r + 1}"))
@@ -234,7 +237,7 @@ class Evaluator:
     evaluations: int = 0
     _values: dict = field(default_factory=dict)
     _splits: dict = field(default_factory=dict)
-    _context: object = None
+    _context: MetricContext | None = None
 
     def __post_init__(self):
         if isinstance(self.objective, str) and self.objective not in OBJECTIVES:

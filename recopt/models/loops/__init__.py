@@ -1,8 +1,9 @@
 """Chasseray et al.'s loop-design MILPs: SLCpct, MLCpct and MLCol.
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
-(arXiv 2404.04428), Models 1, 7, 8-9; reconstructed formulas in
-``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas" (arXiv:2404.04428), Models 1, 7,
+8-9; reconstructed formulas in ``docs/reconstruction/loop-design.md``; model card
+``models/SLCpct-MLCpct-MLCol.md``.
 
 * :mod:`.data` — :class:`LoopData` (net energies, prices, graph) from an instance;
 * :mod:`.build` — the Pyomo builders, assembled from first-stage, second-stage and

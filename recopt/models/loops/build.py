@@ -1,8 +1,9 @@
 """Pyomo builders of SLCpct (Model 1), MLCpct (Model 7) and MLCol (Models 8-9).
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
-(arXiv 2404.04428) §3.2-3.5; the formulas are the reconstruction of
-``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas" (arXiv:2404.04428) §3.2-3.5; the
+formulas are the reconstruction of ``docs/reconstruction/loop-design.md``; model card
+``models/SLCpct-MLCpct-MLCol.md``
 (each Pyomo component below is named there next to its equation number).
 
 Units: energies kWh per step, prices EUR/kWh, objective EUR (expected over scenarios).
@@ -356,7 +357,7 @@ def add_column_choice(m, d: LoopData, loops) -> None:
 
 def column_arcs(loops) -> list[tuple[int, int]]:
     """Arcs (i, j) inside at least one loop of ``loops``."""
-    arcs = set()
+    arcs: set[tuple[int, int]] = set()
     for S in loops:
         arcs.update((i, j) for i in S for j in S if i != j)
     return sorted(arcs)

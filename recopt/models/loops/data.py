@@ -1,6 +1,6 @@
 """The data of the loop-design models, read once from an instance.
 
-Chasseray et al. (arXiv 2404.04428) §3.1-3.2; spec ``shared/formulations/loop-design.md``
+Chasseray et al. (arXiv 2404.04428) §3.1-3.2; spec ``docs/reconstruction/loop-design.md``
 ("Data"); model card ``models/SLCpct-MLCpct-MLCol.md``.
 
 Units: energies kWh per step, prices EUR/kWh, powers kW, distances km.
@@ -16,8 +16,7 @@ import networkx as nx
 import numpy as np
 import xarray as xr
 
-from recopt.data import broadcast_price
-from recopt.data.schema import DIMS
+from recopt.data.view import price, stm
 from recopt.errors import ModelError
 from recopt.metrics.loops import standalone_cost
 from recopt.models.loops.enumeration import (
@@ -70,7 +69,7 @@ def installed_power(instance: xr.Dataset) -> np.ndarray:
             raise ModelError("installed_power has missing values; give 0 for non-producers")
         return w
     dt = float(instance.attrs["time_step_hours"])
-    w = instance["production"].transpose(*DIMS).values.max(axis=(0, 1)) / dt
+    w = stm(instance, "production").max(axis=(0, 1)) / dt
     log.info("no installed_power in the instance: using the peak production power max P/dt")
     return np.asarray(w, float)
 
@@ -113,15 +112,12 @@ class LoopData:
     @classmethod
     def of(cls, instance: xr.Dataset, *, self_consumption: bool = True,
            distance: str = "auto") -> LoopData:
-
-        c = instance["consumption"].transpose(*DIMS).values.astype(float)
-        p = instance["production"].transpose(*DIMS).values.astype(float)
+        c = stm(instance, "consumption").astype(float)
+        p = stm(instance, "production").astype(float)
         if self_consumption:
             c, p = meter_flows(c, p)  # Ĉ = max(0, C - P), P̂ = max(0, P - C)
-        buy = np.asarray(broadcast_price(instance, "price_grid_buy").transpose(*DIMS).values,
-                         float)
-        sell = np.asarray(broadcast_price(instance, "price_grid_sell").transpose(*DIMS).values,
-                          float)
+        buy = price(instance, "price_grid_buy")
+        sell = price(instance, "price_grid_sell")
         w = installed_power(instance)
         d = distance_matrix(instance, distance)
         dmax = float(instance.attrs["max_distance_km"])
@@ -217,14 +213,13 @@ class LoopData:
             flow = (prod[:, :, i] & cons[:, :, j]).any(axis=2)
         else:
             flow = np.zeros(both.shape, bool)
-        keep = flow | both
+        keep = np.asarray(flow | both)
         return [(s, t) for s, t in self.steps if keep[s, t]]
 
     # ---- reference costs ---------------------------------------------------------------
     def standalone_cost(self) -> np.ndarray:
         """Each actor's cost outside every loop, EUR per (scenario, step, member)
         (:func:`recopt.metrics.loops.standalone_cost`)."""
-
         return standalone_cost(self.C, self.P, self.buy, self.sell)
 
     def no_loop_cost(self) -> float:

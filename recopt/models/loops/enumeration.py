@@ -4,7 +4,7 @@ Source: Chasseray et al., "Self-consumption loops" (arXiv 2404.04428), §3.2.3
 (neighbourhood graph: loops are cliques of the graph of actors closer than the
 legal distance, pairs over the power cap removed) and §3.5 (Assumption 3.6,
 Proposition 3.1 and the clique-generation procedure); spec
-``shared/formulations/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
+``docs/reconstruction/loop-design.md``; model card ``models/SLCpct-MLCpct-MLCol.md``.
 
 A *feasible loop* ``S`` is a set of at least two actors that is a clique of the
 neighbourhood graph ``G``, whose summed installed power is within ``Wmax``, and
@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from recopt.errors import ModelError
 
@@ -56,14 +57,14 @@ DEFAULT_MAX_LOOPS = 100_000
 # --------------------------------------------------------------------------------------
 # distances and the neighbourhood graph
 # --------------------------------------------------------------------------------------
-def planar_distances(x_km: Sequence[float], y_km: Sequence[float]) -> np.ndarray:
+def planar_distances(x_km: ArrayLike, y_km: ArrayLike) -> np.ndarray:
     """Euclidean distances between planar points, km, shape ``(n, n)``."""
     x = np.asarray(x_km, float)
     y = np.asarray(y_km, float)
     return np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
 
 
-def haversine_distances(lat: Sequence[float], lon: Sequence[float]) -> np.ndarray:
+def haversine_distances(lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
     """Great-circle distances between (lat, lon) points in degrees, km, shape ``(n, n)``."""
     la = np.radians(np.asarray(lat, float))
     lo = np.radians(np.asarray(lon, float))
@@ -74,7 +75,7 @@ def haversine_distances(lat: Sequence[float], lon: Sequence[float]) -> np.ndarra
 
 
 def neighbourhood_graph(
-    distance_km: np.ndarray, installed_power: Sequence[float], max_distance_km: float,
+    distance_km: np.ndarray, installed_power: ArrayLike, max_distance_km: float,
     max_loop_power_kw: float,
 ) -> nx.Graph:
     """The graph ``G = (N, E)`` of §3.2.3 on actor positions ``0..n-1``.
@@ -170,7 +171,7 @@ def _maximal_knapsack_subsets(items: list[int], weight: np.ndarray, cap: float) 
 
 def enumerate_loops(
     graph: nx.Graph,
-    installed_power: Sequence[float],
+    installed_power: ArrayLike,
     max_loop_power_kw: float,
     useful: np.ndarray,
     *,

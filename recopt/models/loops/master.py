@@ -1,6 +1,7 @@
 """The two Pyomo models of column generation for MLCol: restricted master and pricing.
 
-Source: Chasseray, Besançon, Lorca, Petitdemange, "Self-consumption loops"
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas"
 (arXiv 2404.04428, DOI 10.48550/arXiv.2404.04428), Models 8-9 (MLCol) and §3.5 (the
 paper enumerates the columns to avoid branch-and-price); the Dantzig-Wolfe pricing is
 recopt's extension, model card ``models/MLCol-column-generation.md`` (equations CG1-CG6).

@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.schema import DIMS
+from recopt.data.view import stm
 from recopt.models.loops.build import surplus_of_loops
 from recopt.models.loops.data import LoopData
 
@@ -109,7 +110,6 @@ def loops_of_compact(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]
 
 def loops_of_columns(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Chosen loops and their (data-given) surplus status from MLCol."""
-
     chosen = [S for k, S in enumerate(m.recopt_loops) if _val(m.choose[k]) > 0.5]
     S_, T, _ = d.shape
     if not chosen:
@@ -137,8 +137,8 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
     x = solution["membership"].transpose("member", "loop").values.astype(float)
     u = solution["loop_surplus"].transpose("scenario", "time", "loop").values.astype(float)
     f = solution["flow"].transpose("scenario", "time", "member", "receiver").values
-    gb = solution["grid_buy"].transpose(*DIMS).values
-    gs = solution["grid_sell"].transpose(*DIMS).values
+    gb = stm(solution, "grid_buy")
+    gs = stm(solution, "grid_sell")
     K = x.shape[1]
     names = d.members
     if ((x != 0) & (x != 1)).any() or ((u != 0) & (u != 1)).any():
@@ -168,8 +168,9 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
     np.fill_diagonal(same, False)
     bad = (f > tol) & ~same[None, None]
     if bad.any():
-        s, t, i, j = (int(a[0]) for a in np.nonzero(bad))
-        errs.append(f"(1b)/(1c) flow {names[i]}->{names[j]} at ({s},{t}) outside a common loop")
+        bs, bt, bi, bj = (int(a[0]) for a in np.nonzero(bad))
+        errs.append(f"(1b)/(1c) flow {names[bi]}->{names[bj]} at ({bs},{bt}) outside a common "
+                    "loop")
     if (gb > C + tol).any() or (gs > P + tol).any():
         errs.append("grid exchange above Ĉ / P̂")
     inflow = f.sum(axis=2)
@@ -181,16 +182,16 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
         errs.append("(1j) transit through an actor")
     net = P - C
     for k in range(K):
-        mem = x[:, k] > 0.5
-        pos = net[:, :, mem].sum(axis=2)
+        in_loop = x[:, k] > 0.5
+        pos = net[:, :, in_loop].sum(axis=2)
         uk = u[:, :, k]
         if ((pos > tol) & (uk < 0.5)).any():
             errs.append(f"(1g) loop {k + 1} has a surplus but u = 0")
         if ((pos < -tol) & (uk > 0.5)).any():
             errs.append(f"(1h) loop {k + 1} has a deficit but u = 1")
-        if (gs[:, :, mem] > tol + P[:, :, mem] * uk[:, :, None]).any():
+        if (gs[:, :, in_loop] > tol + P[:, :, in_loop] * uk[:, :, None]).any():
             errs.append(f"(1e) loop {k + 1}: a member sells to the grid while the loop is short")
-        if (gb[:, :, mem] > tol + C[:, :, mem] * (1 - uk[:, :, None])).any():
+        if (gb[:, :, in_loop] > tol + C[:, :, in_loop] * (1 - uk[:, :, None])).any():
             errs.append(f"(1f) loop {k + 1}: a member buys from the grid while the loop has "
                         "a surplus")
     return errs
@@ -198,8 +199,8 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
 
 def objective_of(d: LoopData, solution: xr.Dataset) -> float:
     """(1a) recomputed from a solution's grid exchanges, EUR."""
-    gb = solution["grid_buy"].transpose(*DIMS).values
-    gs = solution["grid_sell"].transpose(*DIMS).values
+    gb = stm(solution, "grid_buy")
+    gs = stm(solution, "grid_sell")
     return float((d.probability[:, None, None] * (d.buy * gb - d.sell * gs)).sum())
 
 
