@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first replicate")
     p.add_argument("--replicates", type=int, default=1,
                    help="number of instances, seeds seed..seed+replicates-1")
-    p.add_argument("--placement", choices=("clustered", "uniform"), default="clustered")
+    p.add_argument("--placement", choices=("clustered", "uniform"), default=None,
+                   help="default: the preset's (clustered but for the stress presets)")
     p.add_argument("--scenarios", type=int, default=1,
                    help="equiprobable stochastic realisations per instance")
     p.add_argument("--scenario-method", choices=("independent", "bootstrap"),
@@ -86,13 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def presets_text() -> str:
-    lines = [f"{'preset':<14} {'actors':>6} {'days':>5} {'steps':>6} {'n+steps':>7} "
-             f"{'azimuth':>7} {'tilt':>5} {'density':>8} {'Wmax kW':>8}  start"]
+    lines = [f"{'preset':<15} {'actors':>6} {'days':>5} {'steps':>6} {'n+steps':>7} "
+             f"{'azimuth':>7} {'tilt':>5} {'density':>8} {'Wmax kW':>8} {'Dmax km':>7} "
+             f"{'placement':<9}  start"]
     for name in PRESETS:
         s = settings_for(name)
-        lines.append(f"{name:<14} {s.actors:>6} {s.days:>5} {s.n_steps:>6} "
+        lines.append(f"{name:<15} {s.actors:>6} {s.days:>5} {s.n_steps:>6} "
                      f"{s.actors + s.n_steps:>7} {s.azimuth:>7g} {s.tilt:>5g} "
-                     f"{s.density:>8g} {s.max_loop_power_kw:>8g}  {s.start}")
+                     f"{s.density:>8g} {s.max_loop_power_kw:>8g} {s.max_distance_km:>7g} "
+                     f"{s.placement:<9}  {s.start}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ module is added to the imports here.
 """
 
 from recopt.decomp import (  # noqa: F401  (they register)
+    column_generation,
     ems,
     kor_periods,
     logaas,

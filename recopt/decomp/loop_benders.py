@@ -35,6 +35,7 @@ from recopt.decomp.benders import (
     TwoStage,
     solve_benders,
 )
+from recopt.decomp.column_generation import cg_options, solve_column_generation
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
 from recopt.models.loops.build import (
@@ -51,7 +52,9 @@ from recopt.models.loops.data import LoopData
 from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS
 from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
 from recopt.solvers.dispatch import tuned_options
+from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status
 
 
 def _theta_lower(d: LoopData, steps) -> dict:
@@ -187,13 +190,28 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                        self_consumption=True, distance="auto", internal_price=math.nan,
                        cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
                        max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
-                       progress=None) -> tuple[xr.Dataset, RunRecord]:
-    """SLExt or MLColExt (``model``) by Benders: the solution and the run's record."""
+                       progress=None, exact_pricing=True, stabilisation=0.0,
+                       columns_per_round=40) -> tuple[xr.Dataset, RunRecord]:
+    """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
+
+    MLColExt with ``enumeration="generate"``: column generation
+    (:mod:`recopt.decomp.column_generation`, LP only) gives the loop set; the Result's
+    bound is then ``min(CG bound, Benders bound)`` (Benders' own bound holds for the
+    generated loops only)."""
     t0 = time.perf_counter()
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+    cg = None
     if model == "SLExt":
         problem = slext_problem(d, reduce)
         loops = None
+    elif enumeration == "generate":  # the loops column generation priced in
+        cg_opts = cg_options(time_limit, None if mip_gap is None else float(mip_gap) / 10,
+                             threads, exact_pricing, False, stabilisation, columns_per_round,
+                             progress=progress, solver=solver)
+        cg_opts.integer = False
+        cg = solve_column_generation(d, cg_opts)
+        loops = cg.loops
+        problem = mlcolext_problem(d, loops, rows, reduce)
     else:
         loops = loop_set(d, enumeration, max_loops)
         problem = mlcolext_problem(d, loops, rows, reduce)
@@ -250,13 +268,22 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
             f"\nbenders    {res.iterations} iterations, {res.n_cuts} cuts; time master "
             f"{res.master_seconds:.2f} s, sub-problems {res.sub_seconds:.2f} s, cuts "
             f"{res.cut_seconds:.2f} s, set-up {res.setup_seconds:.2f} s")
+    bound, gap, status, note = res.lower_bound, res.gap, res.status, ""
+    if cg is not None:  # Benders' bound holds for the generated loops only
+        bound = min(cg.bound, res.lower_bound)
+        gap = relative_gap(res.upper_bound, bound)
+        if status == Status.OPTIMAL and not gap <= opts.gap + 1e-12:
+            status = Status.FEASIBLE
+        assert loops is not None  # generated with cg
+        note = (f"; {len(loops)} loops generated ({cg.rounds} rounds, {cg.exact_pricings} "
+                "exact pricings), bound from column generation")
     sub_columns, sub_rows = (0, 0) if stage is None else (len(stage.columns), len(stage.rows))
     record = RunRecord(
-        status=res.status,
+        status=status,
         message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "
-                 f"{res.iterations} iterations, {res.n_cuts} cuts"),
+                 f"{res.iterations} iterations, {res.n_cuts} cuts{note}"),
         has_solution=res.has_solution, objective=res.upper_bound,
-        bound=res.lower_bound, gap=res.gap, solver_version=res.solver_version,
+        bound=bound, gap=gap, solver_version=res.solver_version,
         build_seconds=build + res.setup_seconds, compile_seconds=0.0,
         solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
         extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,

@@ -339,6 +339,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     **{f"10_act_{d}_d": {"actors": 10, "days": d}
        for d in (1, 7, 10, 14, 30, 60, 90, 180, 270, 360)},
     **{f"{n}_act_7_d": {"actors": n, "days": 7} for n in (15, 20, 30)},
+    # stress cases of the loop enumeration (§5.1, §5.3.2, Fig. 7: dense graphs make
+    # MLCol intractable): uniform placement at high density, and complete graphs
+    # (every pair within the legal distance and the power cap: every subset of >= 2
+    # actors with a possible flow is a loop)
+    "dens_2_uniform": {"density": 2.0, "placement": "uniform"},
+    "dens_5_uniform": {"density": 5.0, "placement": "uniform"},
+    "dens_10_uniform": {"density": 10.0, "placement": "uniform"},
+    "complete": {"placement": "uniform", "max_distance_km": 1.0e4,
+                 "max_loop_power_kw": 1.0e7},
 }
 
 
@@ -363,7 +372,7 @@ def profile_counts(n: int, mix: Mapping[str, float]) -> dict[str, int]:
 
 
 def generate(preset: str = "reference", actors: int | None = None, days: int | None = None,
-             seed: int = 0, placement: str = "clustered", scenarios: int = 1,
+             seed: int = 0, placement: str | None = None, scenarios: int = 1,
              **overrides) -> xr.Dataset:
     """An instance of the Chasseray test protocol.
 
@@ -376,8 +385,9 @@ def generate(preset: str = "reference", actors: int | None = None, days: int | N
         configurations: 15 actors, 30 days).
     seed : int, default 0
         Seed of every random draw.
-    placement : {"clustered", "uniform"}, default "clustered"
-        Geographical distribution (§4.1.4).
+    placement : {"clustered", "uniform"}, optional
+        Geographical distribution (§4.1.4); default: the preset's (``clustered`` but
+        for the ``*_uniform`` and ``complete`` stress presets).
     scenarios : int, default 1
         Number of equiprobable stochastic realisations (consumption variation and
         cloudiness) over the same actors; with ``scenario_method="bootstrap"`` they are

@@ -70,6 +70,10 @@ class ModelSpec:
     separable: str | None = None
     algorithm: str | None = None
     """Name of the :mod:`recopt.decomp` algorithm that solves this model."""
+    algorithm_if: tuple = ()
+    """``((option, value), ...)``: the runner uses ``algorithm`` only when every option
+    has its value (a model with a build *and* an algorithm: MLCol with
+    ``enumeration=generate``); empty: always when ``algorithm`` is given."""
     options: tuple[Option, ...] = field(default_factory=tuple)
     tuning: Tuning | None = None
     """Solver capabilities found faster for this model (the user's options override)."""

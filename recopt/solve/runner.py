@@ -153,7 +153,7 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
                mip_gap=mip_gap, threads=threads, seed=seed,
                instance_hash=instance_hash(inst), recopt_version=recopt_version())
 
-    if spec.algorithm is not None:
+    if spec.algorithm is not None and all(opts.get(k) == v for k, v in spec.algorithm_if):
         algorithm = algorithms.get_algorithm(spec.algorithm)
         try:
             solution, record = algorithm(inst, model=spec.name, time_limit=time_limit, seed=seed,

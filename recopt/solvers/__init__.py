@@ -7,19 +7,27 @@
 * :mod:`.status` — :class:`Status`, its exit codes, :func:`worst`;
 * :mod:`.outcome` — :class:`SolveOutcome` (one solver call), :func:`relative_gap`;
 * :mod:`.record` — :class:`RunRecord`, the typed metadata of a whole run;
-* :mod:`.highs` — HiGHS direct (:func:`new_highs`, :class:`HighsParametricLP`);
+* :mod:`.highs` — HiGHS direct (:func:`new_highs`, :class:`HighsParametricLP`,
+  :class:`HighsColumnLP`);
 * :mod:`.pyomo_factory` — any Pyomo ``SolverFactory`` solver;
 * :mod:`.dispatch` — :func:`solve_pyomo`, :func:`solver_available`, :func:`tuned_options`.
 """
 
 from recopt.solvers.dispatch import solve_pyomo, solver_available, tuned_options
-from recopt.solvers.highs import HighsParametricLP, highs_version, new_highs, reset_highs_pool
+from recopt.solvers.highs import (
+    HighsColumnLP,
+    HighsParametricLP,
+    highs_version,
+    new_highs,
+    reset_highs_pool,
+)
 from recopt.solvers.outcome import SolveOutcome, relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import EXIT_CODES, Status, worst
 
 __all__ = [
     "EXIT_CODES",
+    "HighsColumnLP",
     "HighsParametricLP",
     "RunRecord",
     "SolveOutcome",

@@ -292,8 +292,9 @@ class HighsParametricLP:
         lower, upper = row_bounds(self.sense, rhs)
         h = self._h
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
-        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None
-                         else self._inf)
+        # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else self._inf)
         _highs_pool(self._threads)
         h.run()
         model_status = h.getModelStatus()
@@ -331,3 +332,141 @@ def _load_duals(model, rows, row_dual) -> None:
     for row, d in zip(rows, row_dual.tolist(), strict=True):
         con = row.constraint
         dual[con] = dual.get(con, 0.0) + d
+
+
+class HighsColumnLP:
+    """A Pyomo LP kept in HiGHS, to which columns are added without a rebuild.
+
+    The restricted master of column generation (:mod:`recopt.decomp.column_generation`):
+    the Pyomo model gives the rows and the fixed columns (compiled once by Pyomo's
+    standard-form compiler); new columns go straight into the kept ``highspy.Highs``
+    object (``addCols``), so each re-solve starts from the previous basis (primal
+    simplex warm start). Columns may be fixed (``set_bounds``, for branching) and made
+    integer (``solve(integer=...)``, the price-and-branch master).
+
+    Attributes
+    ----------
+    columns : list of VarData
+        The Pyomo variables of the first ``n_fixed`` HiGHS columns.
+    row_of : dict
+        ``id(ConstraintData) -> HiGHS row``.
+    row_lower, row_upper : ndarray
+        Row bounds (for the dual objective ``b·π``).
+    """
+
+    def __init__(self, model, *, threads=None, options=None):
+        self._hs = highspy
+        t0 = time.perf_counter()
+        sense, _ = active_objective(model)
+        if sense != pyo.minimize:
+            raise SolverError("HighsColumnLP needs a minimisation")
+        sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        self.columns = list(sf.columns)
+        n_col = len(self.columns)
+        self.n_fixed = n_col
+        lower = np.array([-highspy.kHighsInf if v.lb is None else v.lb for v in self.columns],
+                         float)
+        upper = np.array([highspy.kHighsInf if v.ub is None else v.ub for v in self.columns],
+                         float)
+        mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=len(sf.rows))
+        self.row_lower, self.row_upper = row_bounds(mult, np.asarray(sf.rhs, dtype=float))
+        cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
+        self.offset = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
+        self.A = sf.A.tocsr()
+        self.cost = cost
+        self.col_lower, self.col_upper = lower, upper
+        lp = highs_lp(self.A, cost, lower, upper, self.row_lower, self.row_upper,
+                       offset=self.offset)
+        h = new_highs()
+        h.setOptionValue("output_flag", False)
+        set_highs_options(h, threads, options)
+        h.passModel(lp)
+        self._h = h
+        self._threads = threads
+        self.row_of = {id(r.constraint): k for k, r in enumerate(sf.rows)}
+        self.col_of = {id(v): k for k, v in enumerate(self.columns)}
+        self.n_cols = n_col
+        self.version = highs_version()
+        self.compile_seconds = time.perf_counter() - t0
+
+    def coefficient(self, row: int, col: int) -> float:
+        """``A[row, col]`` of the compiled rows (0 when absent)."""
+        return float(self.A[row, col])
+
+    def add_columns(self, cost, lower, upper, starts, indices, values) -> np.ndarray:
+        """Add columns (CSC arrays); returns their HiGHS indices."""
+        k = len(cost)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        status = self._h.addCols(k, np.asarray(cost, float), np.asarray(lower, float),
+                                 np.asarray(upper, float), len(values),
+                                 np.asarray(starts, np.int32), np.asarray(indices, np.int32),
+                                 np.asarray(values, float))
+        if status == self._hs.HighsStatus.kError:
+            raise SolverError("HiGHS refused the new columns")
+        first = self.n_cols
+        self.n_cols += k
+        return np.arange(first, self.n_cols)
+
+    def set_bounds(self, cols, lower, upper) -> None:
+        cols = np.asarray(cols, np.int32)
+        if len(cols):
+            self._h.changeColsBounds(len(cols), cols, np.asarray(lower, float),
+                                     np.asarray(upper, float))
+
+    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None):
+        """Solve; ``integer``: HiGHS column indices made integer for this solve only
+        (``start``: a feasible point of every column, offered as the MIP start).
+
+        Returns ``(status, message, objective, col_value, col_dual, row_dual, bound)``;
+        the arrays are None without a solution; duals only for an LP (else None);
+        ``bound``: the MIP's dual bound (the objective for an LP).
+        """
+        hs, h = self._hs, self._h
+        # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
+        # all its runs, a MIP's with the time of this run (measured: a second LP run with
+        # a limit below the first run's time stops at once; a MIP does not)
+        idx = None
+        if time_limit is None:
+            limit = hs.kHighsInf
+        elif integer is not None and len(integer):
+            limit = float(time_limit)
+        else:
+            limit = h.getRunTime() + float(time_limit)
+        h.setOptionValue("time_limit", limit)
+        if integer is not None and len(integer):
+            idx = np.asarray(integer, np.int32)
+            h.changeColsIntegrality(len(idx), idx,
+                                    np.full(len(idx), hs.HighsVarType.kInteger))
+            if mip_gap is not None:
+                h.setOptionValue("mip_rel_gap", float(mip_gap))
+            if start is not None:
+                h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32),
+                              np.asarray(start, float))
+        _highs_pool(self._threads)
+        try:
+            h.run()
+            model_status = h.getModelStatus()
+            status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+            message = h.modelStatusToString(model_status)
+            info = h.getInfo()
+            has = info.primal_solution_status == 2
+            if not has:
+                return status, message, math.nan, None, None, None, math.nan
+            sol = h.getSolution()
+            obj = float(info.objective_function_value)
+            if idx is not None:
+                return (status, message, obj, np.asarray(sol.col_value), None, None,
+                        float(info.mip_dual_bound))
+            return (status, message, obj, np.asarray(sol.col_value), np.asarray(sol.col_dual),
+                    np.asarray(sol.row_dual), obj if status == Status.OPTIMAL else math.nan)
+        finally:
+            if idx is not None:
+                h.changeColsIntegrality(len(idx), idx,
+                                        np.full(len(idx), hs.HighsVarType.kContinuous))
+
+    def load(self, col_value) -> None:
+        """Put the fixed columns' values into their Pyomo variables."""
+        for v, val in zip(self.columns, np.asarray(col_value)[:self.n_fixed].tolist(),
+                          strict=True):
+            v.set_value(val, skip_validation=True)

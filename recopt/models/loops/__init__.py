@@ -59,7 +59,23 @@ __all__ = [
     "add_column_rules", "fixed_single_loop", "fixed_columns", "column_arcs", "loop_set",
     "surplus_of_loops", "check_solution", "objective_of", "loop_data", "builder", "extract",
     "derive", "COMMON_OPTIONS", "BENDERS_OPTIONS", "BENDERS_CUTS", "MASTER_TUNING",
+    "GENERATION_OPTIONS",
 ]
+
+
+#: Options of ``enumeration=generate`` (column generation, MLCol and MLColExt).
+GENERATION_OPTIONS = (
+    Option("exact_pricing", bool, True,
+           "enumeration=generate: prove with the pricing MILP that no loop pays (else stop "
+           "when the greedy pricing finds nothing; the bound is then weaker)"),
+    Option("branch_and_price", bool, False,
+           "enumeration=generate: Ryan-Foster branch-and-price to the proven optimum "
+           "(default: price-and-branch, the integer master over the generated loops)"),
+    Option("stabilisation", float, 0.0,
+           "enumeration=generate: Wentges dual smoothing factor in [0, 1) (0: off)"),
+    Option("columns_per_round", int, 40,
+           "enumeration=generate: at most this many loops enter per round"),
+)
 
 
 def loop_data(instance: xr.Dataset, *, self_consumption: bool = True,
@@ -73,7 +89,7 @@ def builder(kind: str):
 
     def build(instance: xr.Dataset, *, self_consumption: bool = True, distance: str = "auto",
               enumeration: str = "all", max_loops: int = DEFAULT_MAX_LOOPS,
-              rows: str = "aggregated", internal_price: float = math.nan):
+              rows: str = "aggregated", internal_price: float = math.nan, **_generation):
         d = loop_data(instance, self_consumption=self_consumption, distance=distance)
         if kind == "SLCpct":
             m = build_slcpct(d)
@@ -154,14 +170,17 @@ register(ModelSpec(
     options=COMMON_OPTIONS + (
         Option("enumeration", str, "all",
                "all: every feasible loop (exact, = MLCpct); maximal: the paper's maximal "
-               "cliques from producers, split over the power cap", choices=STRATEGIES),
+               "cliques from producers, split over the power cap; generate: column "
+               "generation (loops priced in from the LP duals, models/"
+               "MLCol-column-generation.md)", choices=STRATEGIES + ("generate",)),
         Option("max_loops", int, DEFAULT_MAX_LOOPS,
                "refuse when the enumeration makes more loops than this"),
         Option("rows", str, "aggregated",
                "(9d)/(9e): aggregated, one row per (scenario, step, member) (default, same "
                "integer solutions, tighter, smaller) or per_loop (the spec's form)",
                choices=ROW_FORMS),
-    ),
+    ) + GENERATION_OPTIONS,
+    algorithm="mlcol_colgen", algorithm_if=(("enumeration", "generate"),),
     card=CARD,
 ))
 
@@ -200,12 +219,13 @@ register(ModelSpec(
     family="loops", algorithm="loop_benders",
     options=COMMON_OPTIONS + BENDERS_OPTIONS + (
         Option("enumeration", str, "all",
-               "all: every feasible loop (exact); maximal: the paper's maximal cliques",
-               choices=STRATEGIES),
+               "all: every feasible loop (exact); maximal: the paper's maximal cliques; "
+               "generate: the loops column generation prices in (its LP bound is the "
+               "Result's bound)", choices=STRATEGIES + ("generate",)),
         Option("max_loops", int, DEFAULT_MAX_LOOPS,
                "refuse when the enumeration makes more loops than this"),
         Option("rows", str, "aggregated", "(9d)/(9e) row form (see MLCol)",
                choices=ROW_FORMS),
-    ),
+    ) + tuple(o for o in GENERATION_OPTIONS if o.name != "branch_and_price"),
     card=BENDERS_CARD,
 ))

@@ -1,0 +1,923 @@
+"""Dantzig-Wolfe column generation for MLCol: loops priced in when the duals pay for them.
+
+Source: Chasseray, Besançon, Lorca, Petitdemange, "Optimisation models for the design of
+multiple self-consumption loops in semi-rural areas"
+(arXiv 2404.04428, DOI 10.48550/arXiv.2404.04428), Models 8-9 (MLCol): the paper
+enumerates every feasible loop and notes that dense neighbourhood graphs make it
+intractable (§3.5, §5.3.2); this module generates the loops instead. Model card
+``models/MLCol-column-generation.md`` (equations CG1-CG6); the models it drives are
+:mod:`recopt.models.loops.master`.
+
+The algorithm
+-------------
+* **Restricted master** (CG1): MLCol's LP relaxation over the loops found so far,
+  compiled once from :func:`~recopt.models.loops.master.build_restricted_master` into
+  a kept HiGHS object (:class:`~recopt.solvers.highs.HighsColumnLP`); a new loop is a
+  new column (``addCols``), never a rebuild. It starts with **no** loop column: ``z = 0``
+  (every actor alone) is feasible, so the first duals already price the pairs.
+* **Reduced cost** (CG2): ``c̄(S) = −Σ_{i∈S} α_i + Σ_{{i,j}⊆S} β_ij
+  + Σ_{ω,t} Σ_{i∈S} (σ_S a_i + (1 − σ_S) b_i)`` with ``a = −γ⁺Ĉ``, ``b = −γ⁻P̂``, from
+  the rows' duals. **Certificate**: after every master solve the formula is evaluated
+  for every loop column and compared with HiGHS's own reduced cost of that column
+  (``col_dual``); a mismatch raises :class:`ReducedCostError`.
+* **Pricing**: greedy growth first (from each pair with ``β < 0``, add the common
+  neighbour that lowers ``c̄`` most, within the power cap; several distinct negative
+  loops per round), then, when it finds nothing, the **exact** pricing MILP
+  (:func:`~recopt.models.loops.master.build_pricing` through
+  :func:`~recopt.solvers.dispatch.solve_pyomo`), whose proven bound is a lower bound on
+  ``min_S c̄(S)``.
+* **Lower bound** (CG5), at every round, valid for the LP relaxation of MLCol(all)
+  and hence for its integer optimum: ``L(π) = b·π + Σ_fixed min(0, d_j) u_j +
+  max(κ min(0, c̄*), Σ_i min(0, w_i))``, with ``κ = ⌊|N'|/2⌋`` (a loop has ≥ 2 members),
+  ``c̄*`` the exact pricing's bound (only when it ran) and ``w_i = −α_i + ½ Σ_j min(0, β_ij)``
+  (a per-member bound on ``c̄``: every status term is ≥ 0).
+* **Stabilisation** (optional, Wentges 1997): price at ``π̃ = θ π̂ + (1 − θ) π``
+  (``π̂`` the duals of the best bound so far); when the loops found there do not pay
+  at ``π`` (mis-pricing), price at ``π``. The final bound comes from exact pricing at
+  the master's own duals, so smoothing never changes it.
+* **Integer solutions**: price-and-branch (default: the integer master over the
+  generated loops, in the same HiGHS object; its value is the upper bound, the CG
+  bound the lower bound) or branch-and-price (Ryan-Foster on member pairs: a node
+  forces ``i, j`` together or apart, fixes the violating columns to 0 and prices
+  with the decision in the MILP; best-first; exact).
+
+Units: EUR for objectives, bounds and reduced costs; seconds for times.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+from tqdm import tqdm
+
+from recopt.data.view import empty_solution
+from recopt.decomp.registry import register_algorithm
+from recopt.errors import ModelError, SolverError
+from recopt.models.loops import derive, loop_data
+from recopt.models.loops.build import surplus_of_loops
+from recopt.models.loops.data import LoopData
+from recopt.models.loops.master import (
+    build_pricing,
+    build_restricted_master,
+    loop_column,
+    loop_members,
+    loop_status,
+    pricing_pairs,
+)
+from recopt.models.loops.solution import operation_arrays, solution_dataset
+from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import HighsColumnLP
+from recopt.solvers.outcome import relative_gap
+from recopt.solvers.record import RunRecord
+from recopt.solvers.status import Status
+
+log = logging.getLogger("recopt.colgen")
+
+
+class ReducedCostError(SolverError):
+    """The reduced cost of the formula disagrees with the solver's (wrong duals)."""
+
+
+@dataclass
+class CGOptions:
+    """Variants and limits of :func:`solve_column_generation`.
+
+    ``gap`` is the relative gap ``(UB − LB) / max(1, |UB|)`` at which branch-and-price
+    stops (and the MIP gap of the price-and-branch master). ``time_limit`` in seconds
+    covers everything.
+    """
+
+    exact_pricing: bool = True
+    """Run the pricing MILP when the heuristic finds nothing (needed for a proof)."""
+    branch_and_price: bool = False
+    stabilisation: float = 0.0
+    """Wentges smoothing factor θ in [0, 1); 0: off."""
+    columns_per_round: int = 40
+    stall_rounds: int = 5
+    """Also run the exact pricing (for its bound) when the master improved by less than
+    ``gap/4`` over this many rounds, at most once per this many rounds."""
+    lp_gap: float | None = None
+    """Stop column generation when ``(RMP − LB) <= lp_gap · max(1, |RMP|)`` (Lagrangian
+    early termination); default ``gap / 2`` (the other half for the integer design); 0:
+    only when exact pricing finds nothing."""
+    max_rounds: int = 10_000
+    gap: float = 1e-4
+    time_limit: float | None = None
+    threads: int | None = None
+    solver: str = "highs"
+    """Solver of the pricing MILP (the master is always HiGHS, kept)."""
+    reduced_cost_tolerance: float = 1e-6
+    """A loop enters when ``c̄ < −tolerance`` (EUR)."""
+    check_tolerance: float = 1e-6
+    """Relative tolerance of the reduced-cost certificate."""
+    max_nodes: int = 100_000
+    integer: bool = True
+    """False: column generation only (the LP and its bound; MLColExt's Benders then
+    works on the generated loops)."""
+    progress: bool | None = None
+    """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+
+
+@dataclass
+class Duals:
+    """The master's duals in the card's orientation (CG2)."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    """(n, n), symmetric, 0 off the link pairs."""
+    a: np.ndarray
+    """−γ⁺ Ĉ >= 0, (S, T, n)."""
+    b: np.ndarray
+    """−γ⁻ P̂ >= 0, (S, T, n)."""
+    pi: np.ndarray
+    """The raw row duals (the solver's rows)."""
+
+    def combine(self, other: Duals, theta: float) -> Duals:
+        """``θ self + (1 − θ) other``."""
+        return Duals(*(theta * getattr(self, k) + (1 - theta) * getattr(other, k)
+                       for k in ("alpha", "beta", "a", "b", "pi")))
+
+
+@dataclass
+class CGResult:
+    """What :func:`solve_column_generation` found (EUR, seconds)."""
+
+    status: Status
+    message: str
+    objective: float
+    """Best integer design's value (UB); NaN without one."""
+    bound: float
+    """Valid lower bound on MLCol(all)'s optimum."""
+    lp_value: float
+    """Root restricted master value at the end of column generation."""
+    lp_bound: float
+    """Root lower bound on MLCol(all)'s LP relaxation."""
+    loops: list
+    """Every generated loop."""
+    chosen: list
+    """Loops of the best design."""
+    col_value: np.ndarray | None
+    """The master's fixed columns (operation) at the best design."""
+    master: RestrictedMaster | None = None
+    rounds: int = 0
+    nodes: int = 0
+    exact_pricings: int = 0
+    history: list[dict] = field(default_factory=list)
+    setup_seconds: float = 0.0
+    master_seconds: float = 0.0
+    pricing_seconds: float = 0.0
+    integer_seconds: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        return _gap(self.objective, self.bound)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.col_value is not None
+
+
+def _gap(ub: float, lb: float) -> float:
+    """The relative gap rule of :func:`recopt.solvers.outcome.relative_gap`."""
+    return relative_gap(ub, lb)
+
+
+# --------------------------------------------------------------------------------------
+# the restricted master, kept in HiGHS
+# --------------------------------------------------------------------------------------
+class RestrictedMaster:
+    """MLCol's restricted master LP (CG1) and its loop columns."""
+
+    def __init__(self, d: LoopData, threads=None):
+        t0 = time.perf_counter()
+        self.d = d
+        m = build_restricted_master(d)
+        self.model = m
+        self.build_seconds = time.perf_counter() - t0
+        lp = HighsColumnLP(m, threads=threads, options={"presolve": "off"})
+        self.lp = lp
+        S, T, n = d.shape
+        self.n_members = len(loop_members(d))
+
+        def row_and_sign(con, var):
+            r = lp.row_of[id(con)]
+            sign = lp.coefficient(r, lp.col_of[id(var)])
+            if sign not in (1.0, -1.0):
+                raise SolverError(f"unexpected compiled coefficient {sign} in {con.name}")
+            return r, sign
+
+        self.one_row = np.full(n, -1)
+        self.one_sign = np.zeros(n)
+        for i in m.COVERED:
+            self.one_row[i], self.one_sign[i] = row_and_sign(m.one_loop[i], m.idle[i])
+        self.pairs = list(m.PAIRS)
+        self.pair_set = set(self.pairs)
+        self.pair_row = {}
+        self.pair_sign = {}
+        for p in self.pairs:
+            self.pair_row[p], self.pair_sign[p] = row_and_sign(m.pair_link[p],
+                                                               m.pair_active[p])
+        self.buy_row = np.full((S, T, n), -1)
+        self.buy_sign = np.zeros((S, T, n))
+        for k in m.BUY_ROWS:
+            self.buy_row[k], self.buy_sign[k] = row_and_sign(m.buy_rule[k], m.grid_buy[k])
+        self.sell_row = np.full((S, T, n), -1)
+        self.sell_sign = np.zeros((S, T, n))
+        for k in m.SELL_ROWS:
+            self.sell_row[k], self.sell_sign[k] = row_and_sign(m.sell_rule[k], m.grid_sell[k])
+        self.loops: list[tuple[int, ...]] = []
+        self.index: dict[tuple[int, ...], int] = {}
+        self.cols = np.zeros(0, dtype=np.int64)
+        self.setup_seconds = time.perf_counter() - t0
+
+    # ---- columns -----------------------------------------------------------------------
+    def add(self, loops) -> int:
+        """Add the loops not yet in the master; returns how many were added."""
+        d = self.d
+        new = []
+        for S in loops:
+            S = tuple(sorted(int(i) for i in S))
+            if S not in self.index:
+                self.index[S] = -1
+                new.append(S)
+        if not new:
+            return 0
+        starts: list[int] = []
+        idx: list[int] = []
+        val: list[float] = []
+        for S in new:
+            starts.append(len(idx))
+            col = loop_column(d, S, self.pair_set)
+            for i in S:
+                if self.one_row[i] >= 0:
+                    idx.append(int(self.one_row[i]))
+                    val.append(float(self.one_sign[i]))
+            for p in col.pairs:
+                idx.append(self.pair_row[p])
+                val.append(-float(self.pair_sign[p]))
+            sig = col.surplus
+            for i in S:
+                br, bs = self.buy_row[:, :, i], self.buy_sign[:, :, i]
+                mask = sig & (br >= 0)
+                idx += br[mask].tolist()
+                val += (bs[mask] * d.C[:, :, i][mask]).tolist()
+                sr, ss = self.sell_row[:, :, i], self.sell_sign[:, :, i]
+                mask = ~sig & (sr >= 0)
+                idx += sr[mask].tolist()
+                val += (ss[mask] * d.P[:, :, i][mask]).tolist()
+        k = len(new)
+        # no upper bound: z <= 1 follows from (8b), and an upper bound would let a column
+        # sit at it with a negative reduced cost (exact pricing would return it forever)
+        cols = self.lp.add_columns(np.zeros(k), np.zeros(k), np.full(k, np.inf), starts, idx,
+                                   val)
+        for S in new:
+            self.index[S] = len(self.loops)
+            self.loops.append(S)
+        self.cols = np.r_[self.cols, cols]
+        self._status = None
+        return k
+
+    # ---- duals and reduced costs ---------------------------------------------------------
+    def duals(self, row_dual: np.ndarray) -> Duals:
+        """The card's α, β, a = −γ⁺Ĉ, b = −γ⁻P̂ from the solver's row duals."""
+        d = self.d
+        n = d.n
+        pi = np.asarray(row_dual, float)
+        alpha = np.zeros(n)
+        ok = self.one_row >= 0
+        alpha[ok] = pi[self.one_row[ok]] * self.one_sign[ok]
+        beta = np.zeros((n, n))
+        for p in self.pairs:
+            beta[p] = beta[p[::-1]] = pi[self.pair_row[p]] * self.pair_sign[p]
+        a = np.zeros(d.shape)
+        ok = self.buy_row >= 0
+        a[ok] = -pi[self.buy_row[ok]] * self.buy_sign[ok] * d.C[ok]
+        b = np.zeros(d.shape)
+        ok = self.sell_row >= 0
+        b[ok] = -pi[self.sell_row[ok]] * self.sell_sign[ok] * d.P[ok]
+        return Duals(alpha, beta, a, b, pi)
+
+    def fixed_reduced_costs(self, pi: np.ndarray) -> np.ndarray:
+        """``c − Aᵀπ`` of the fixed (operation) columns."""
+        return self.lp.cost - self.lp.A.T @ pi
+
+    def lagrangian_base(self, duals: Duals, tol: float) -> float:
+        """``b·π + Σ_fixed min(0, d_j) u_j`` (CG5 without the loop term); −inf when a
+        fixed column with an infinite bound has ``d_j < −tol`` (π not dual feasible)."""
+        lp = self.lp
+        pi = duals.pi
+        rhs = np.where(pi < 0, lp.row_upper, np.where(pi > 0, lp.row_lower, 0.0))
+        rhs = np.where(lp.row_lower == lp.row_upper, lp.row_lower, rhs)
+        if not np.isfinite(rhs[pi != 0]).all():
+            return -math.inf
+        base = float(rhs @ pi) + lp.offset
+        dj = self.fixed_reduced_costs(pi)
+        neg = dj < 0
+        if (neg & ~np.isfinite(lp.col_upper)).any():
+            if dj[neg & ~np.isfinite(lp.col_upper)].min() < -tol:
+                return -math.inf
+        fin = neg & np.isfinite(lp.col_upper)
+        base += float((dj[fin] * lp.col_upper[fin]).sum())
+        low = neg & np.isfinite(lp.col_lower) & (lp.col_lower != 0)
+        if low.any():  # pragma: no cover - the master's fixed columns all have lb 0
+            base += float(-(dj[low] * lp.col_lower[low]).sum())
+        return base
+
+    def reduced_costs(self, duals: Duals, loops=None) -> np.ndarray:
+        """c̄(S) of CG2 for ``loops`` (default: every column), EUR."""
+        loops = self.loops if loops is None else loops
+        return np.array([reduced_cost(self.d, duals, S) for S in loops])
+
+    def check(self, duals: Duals, col_dual: np.ndarray, tol: float) -> float:
+        """Compare CG2 with HiGHS's reduced cost of every loop column (certificate)."""
+        if not self.loops:
+            return 0.0
+        mine = self.reduced_costs(duals)
+        theirs = col_dual[self.cols]
+        err = np.abs(mine - theirs)
+        scale = 1.0 + np.abs(theirs) + np.abs(duals.alpha).max(initial=0.0)
+        worst = int(np.argmax(err / scale))
+        if err[worst] > tol * scale[worst]:
+            raise ReducedCostError(
+                f"reduced cost of loop {self.loops[worst]}: formula {mine[worst]:.9g} EUR, "
+                f"HiGHS {theirs[worst]:.9g} EUR (dual sign or row orientation wrong)")
+        return float(err.max())
+
+
+def reduced_cost(d: LoopData, duals: Duals, S) -> float:
+    """CG2: ``−Σ α + Σ β + Σ_{ω,t} Σ_{i∈S} (σ a + (1−σ) b)`` for loop ``S``, EUR."""
+    S = list(S)
+    sig = loop_status(d, S)
+    pen = np.where(sig, duals.a[:, :, S].sum(axis=2), duals.b[:, :, S].sum(axis=2)).sum()
+    sub = duals.beta[np.ix_(S, S)]
+    return float(-duals.alpha[S].sum() + np.triu(sub, 1).sum() + pen)
+
+
+# --------------------------------------------------------------------------------------
+# pricing
+# --------------------------------------------------------------------------------------
+def _respects(S, together, apart) -> bool:
+    s = set(S)
+    for i, j in together:
+        if (i in s) != (j in s):
+            return False
+    return not any(i in s and j in s for i, j in apart)
+
+
+def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
+    """Local search from loop ``S``: the best single add (a common neighbour within the
+    power cap) or drop (keeping two members) while one lowers ``c̄``; ``(S, c̄(S))``."""
+    tol_w = 1e-9
+    value = reduced_cost(d, duals, S)
+    while True:
+        load = d.power[S].sum()
+        netS = net[:, :, S].sum(axis=2)
+        aS = duals.a[:, :, S].sum(axis=2)
+        bS = duals.b[:, :, S].sum(axis=2)
+        base = -duals.alpha[S].sum() + np.triu(duals.beta[np.ix_(S, S)], 1).sum()
+        cand = set.intersection(*(adj[i] for i in S)) - set(S)
+        V = np.array(sorted(v for v in cand if load + d.power[v] <= d.wmax + tol_w), int)
+        best_val, best_move = value, None
+        if len(V):
+            add = -duals.alpha[V] + duals.beta[np.ix_(S, V)].sum(axis=0)
+            nets = netS[None] + np.moveaxis(net[:, :, V], 2, 0)
+            pen = np.where(nets >= 0, aS[None] + np.moveaxis(duals.a[:, :, V], 2, 0),
+                           bS[None] + np.moveaxis(duals.b[:, :, V], 2, 0)).sum(axis=(1, 2))
+            vals = base + add + pen
+            k = int(np.argmin(vals))
+            if vals[k] < best_val - 1e-12:
+                best_val, best_move = float(vals[k]), ("add", int(V[k]))
+        if len(S) > 2:
+            for u in S:
+                rest = [v for v in S if v != u]
+                val = reduced_cost(d, duals, rest)
+                if val < best_val - 1e-12:
+                    best_val, best_move = val, ("drop", u)
+        if best_move is None:
+            return S, value
+        kind, v = best_move
+        S = sorted(S + [v]) if kind == "add" else [w for w in S if w != v]
+        value = best_val
+
+
+def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), apart=(),
+                   skip=frozenset(), seeds=None) -> list[tuple[tuple[int, ...], float]]:
+    """Up to ``k`` distinct loops with ``c̄ < −tol`` by local search (cheap heuristic).
+
+    From each pair with ``β_ij < 0`` (most negative first; or from the loops
+    ``seeds``): add the common neighbour within the power cap, or drop the member,
+    that lowers ``c̄`` most, while one does (:func:`_grow`). Loops violating the
+    branching decisions or in ``skip`` are left out.
+    """
+    net = d.P - d.C
+    adj = [set(d.graph[i]) for i in range(d.n)]
+    if seeds is None:
+        iu, ju = np.nonzero(np.triu(duals.beta < -tol, 1))
+        order = np.argsort(duals.beta[iu, ju], kind="stable")
+        seeds = [[int(iu[q]), int(ju[q])] for q in order[:2000]]
+    found: dict[tuple[int, ...], float] = {}
+    for S0 in seeds:
+        S0 = sorted(S0)
+        if d.power[S0].sum() > d.wmax + 1e-9:
+            continue
+        S, value = _grow(d, duals, list(S0), adj, net)
+        key = tuple(S)
+        if value < -tol and key not in skip and _respects(key, together, apart):
+            found[key] = min(found.get(key, math.inf), float(value))
+        if len(found) >= 3 * k:
+            break
+    return sorted(found.items(), key=lambda kv: kv[1])[:k]
+
+
+def _neighbours(d: LoopData, S) -> list[list[int]]:
+    """Seeds for a local search around loop ``S``: S without one member, S with one
+    more (a common neighbour)."""
+    S = list(S)
+    out = [[v for v in S if v != u] for u in S] if len(S) > 2 else []
+    common = set.intersection(*(set(d.graph[i]) for i in S)) - set(S)
+    return out + [S + [v] for v in sorted(common)]
+
+
+def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart=(),
+                  time_limit=None) -> tuple[tuple[int, ...] | None, float, float]:
+    """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound on min c̄)``.
+
+    The bound is the MILP's dual bound, ``<= min(0, min_S c̄(S))`` (valid also when the
+    solve stopped early); the loop is returned only when it has at least two members.
+    """
+    beta = {p: float(duals.beta[p]) for p in pricing_pairs(d)}
+    m = build_pricing(d, duals.alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
+    out = solve_pyomo(m, opts.solver, time_limit=time_limit, threads=opts.threads,
+                      options={"mip_abs_gap": opts.reduced_cost_tolerance / 10,
+                               "mip_rel_gap": 1e-6}
+                      if opts.solver.lower() == "highs" else None)
+    if not math.isfinite(out.bound):
+        return None, math.nan, -math.inf
+    bound = min(0.0, out.bound)
+    if not out.has_solution:
+        return None, math.nan, bound
+    S = tuple(i for i in range(d.n) if (m.member[i].value or 0) > 0.5)
+    if len(S) < 2:
+        return None, 0.0, bound
+    return S, reduced_cost(d, duals, S), min(bound, reduced_cost(d, duals, S))
+
+
+# --------------------------------------------------------------------------------------
+# the algorithm
+# --------------------------------------------------------------------------------------
+class _Clock:
+    def __init__(self, limit):
+        self.t0 = time.perf_counter()
+        self.limit = limit
+
+    def remaining(self):
+        if self.limit is None:
+            return None
+        return max(0.0, self.limit - (time.perf_counter() - self.t0))
+
+    def out(self) -> bool:
+        r = self.remaining()
+        return r is not None and r <= 0
+
+    def pricing_over(self, share: float) -> bool:
+        """More than ``share`` of the time limit used (the rest is kept for designs)."""
+        return self.limit is not None and self.elapsed() >= share * self.limit
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+@dataclass
+class _Node:
+    together: tuple = ()
+    apart: tuple = ()
+    bound: float = -math.inf
+
+
+class _Solver:
+    """One run of column generation (and branching) on a :class:`RestrictedMaster`."""
+
+    def __init__(self, d: LoopData, opts: CGOptions):
+        self.d = d
+        self.opts = opts
+        self.clock = _Clock(opts.time_limit)
+        self.master = RestrictedMaster(d, threads=opts.threads)
+        self.kappa = self.master.n_members // 2
+        self.rounds = 0
+        self.exact = 0
+        self.history: list[dict] = []
+        self.master_seconds = 0.0
+        self.pricing_seconds = 0.0
+        self.bar = None
+        show = opts.progress if opts.progress is not None else sys.stderr.isatty()
+        if show:
+            self.bar = tqdm(desc="column generation", unit="round", leave=False)
+
+    def _pricing_time(self):
+        """Time left for one exact pricing: up to 80 % of the limit (the MILP's bound is
+        valid when it stops early)."""
+        if self.clock.limit is None:
+            return None
+        return max(0.0, 0.8 * self.clock.limit - self.clock.elapsed())
+
+    def _solve_master(self):
+        t0 = time.perf_counter()
+        status, message, obj, x, col_dual, row_dual, _ = self.master.lp.solve(
+            time_limit=self.clock.remaining())
+        self.master_seconds += time.perf_counter() - t0
+        if status != Status.OPTIMAL:
+            if status == Status.TIME_LIMIT:
+                return None
+            raise SolverError(f"restricted master LP: {message}")
+        duals = self.master.duals(row_dual)
+        self.master.check(duals, col_dual, self.opts.check_tolerance)
+        return obj, x, duals
+
+    def column_generation(self, node: _Node):
+        """CG at ``node`` to optimality (or the limits). Returns ``(value, bound, x,
+        converged)``; value None when the time ran out before a master solve."""
+        opts, d, master = self.opts, self.d, self.master
+        tol = opts.reduced_cost_tolerance
+        best_lb, center = -math.inf, None
+        value, x = None, None
+        values: list[float] = []
+        last_exact = -10**9
+        while True:
+            got = self._solve_master()
+            if got is None:
+                return value, best_lb, x, False
+            value, x, duals = got
+            self.rounds += 1
+            base = master.lagrangian_base(duals, 1e-7)
+            w = -duals.alpha + 0.5 * np.minimum(duals.beta, 0).sum(axis=1)
+            best_lb = max(best_lb, base + float(np.minimum(w, 0).sum()))
+            t0 = time.perf_counter()
+            price = duals
+            smoothed = opts.stabilisation > 0 and center is not None
+            if smoothed:
+                assert center is not None  # smoothed implies a centre
+                price = center.combine(duals, opts.stabilisation)
+            skip = frozenset(master.index)
+            cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
+                                  node.apart, skip)
+            kind = "greedy"
+            if smoothed and cols and min(reduced_cost(d, duals, S) for S, _ in cols) >= -tol:
+                cols, price, smoothed = [], duals, False  # mis-pricing: price at π
+                cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
+                                      node.apart, skip)
+            exact_bound = None
+            values.append(value)
+            stalled = (len(values) > opts.stall_rounds and values[-opts.stall_rounds - 1]
+                       - value <= opts.gap / 4 * max(1.0, abs(value)))
+            if (opts.exact_pricing and not self.clock.pricing_over(0.8)
+                    and (not cols or (stalled and self.rounds - last_exact
+                                      >= opts.stall_rounds))):
+                last_exact = self.rounds
+                S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
+                                               self._pricing_time())
+                self.exact += 1
+                kind = "exact"
+                exact_bound = bound
+                if S is not None and cbar < -tol and S not in master.index and cols:
+                    if all(S != c[0] for c in cols):
+                        cols = cols + [(S, cbar)]
+                elif S is not None and cbar < -tol and S not in master.index:
+                    cols = [(S, cbar)] + [c for c in greedy_pricing(
+                        d, price, opts.columns_per_round, tol, node.together, node.apart,
+                        skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
+                lb_here = master.lagrangian_base(price, 1e-7) + self.kappa * bound
+                if lb_here > best_lb:
+                    best_lb, center = lb_here, price
+                if smoothed and not cols:  # nothing pays at π̃: try the master's own duals
+                    S, cbar, bound = exact_pricing(d, duals, opts, node.together, node.apart,
+                                                   self._pricing_time())
+                    self.exact += 1
+                    exact_bound = bound
+                    if S is not None and cbar < -tol and S not in master.index:
+                        cols = [(S, cbar)]
+                    best_lb = max(best_lb, base + self.kappa * bound)
+            self.pricing_seconds += time.perf_counter() - t0
+            lp_gap = opts.gap / 2 if opts.lp_gap is None else opts.lp_gap
+            early = bool(cols) and lp_gap > 0 and value - best_lb <= lp_gap * max(1.0,
+                                                                                 abs(value))
+            added = 0 if early else master.add([S for S, _ in cols])
+            rec = dict(round=self.rounds, value=value, bound=best_lb, columns=len(master.loops),
+                       added=added, pricing=kind,
+                       min_reduced_cost=min((c for _, c in cols), default=0.0),
+                       exact_bound=math.nan if exact_bound is None else exact_bound,
+                       seconds=self.clock.elapsed())
+            self.history.append(rec)
+            log.info("colgen round %4d  RMP %.8g  LB %.8g  loops %d (+%d, %s)  min c̄ %.3g  "
+                     "%.1fs", self.rounds, value, best_lb, len(master.loops), added, kind,
+                     rec["min_reduced_cost"], rec["seconds"])
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(rmp=f"{value:.6g}", lb=f"{best_lb:.6g}",
+                                     loops=len(master.loops))
+            if early:
+                log.info("colgen: LB within %.1e of the master: early termination", lp_gap)
+                return value, min(best_lb, value), x, True
+            if added == 0:
+                converged = (opts.exact_pricing and exact_bound is not None
+                             and exact_bound >= -tol)
+                if converged:
+                    best_lb = max(best_lb, value - self.kappa * tol)
+                return value, min(best_lb, value), x, converged
+            if self.clock.pricing_over(0.8) or self.rounds >= opts.max_rounds:
+                return value, min(best_lb, value), x, False
+
+    # ---- integer designs ---------------------------------------------------------------
+    def z_of(self, x) -> np.ndarray:
+        """Loop values of a master solution ``x`` (0 for columns added after it)."""
+        cols = self.master.cols
+        if len(x) < self.master.lp.n_cols:
+            x = np.r_[x, np.zeros(self.master.lp.n_cols - len(x))]
+        return x[cols]
+
+    def chosen(self, x) -> list[tuple[int, ...]]:
+        z = self.z_of(x)
+        return [S for S, v in zip(self.master.loops, z.tolist(), strict=True) if v > 0.5]
+
+    def round_design(self, x, node: _Node | None = None):
+        """A design from a master solution: loops by decreasing ``z``, disjoint, fixed at
+        1 (the others at 0), the operation LP solved. ``(value, x)`` or ``(None, None)``."""
+        z = self.z_of(x)
+        loops = self.master.loops
+        used: set[int] = set()
+        up = np.zeros(len(loops))
+        for k in np.argsort(-z, kind="stable").tolist():
+            if z[k] <= 1e-6:
+                break
+            S = loops[k]
+            if used.intersection(S) or (node is not None
+                                        and not _respects(S, node.together, node.apart)):
+                continue
+            used.update(S)
+            up[k] = 1.0
+        cols = self.master.cols
+        self.master.lp.set_bounds(cols, up, up)
+        status, _, obj, xr_, _, _, _ = self.master.lp.solve(time_limit=self.clock.remaining())
+        if node is None:
+            self.release()
+        else:
+            self.node_bounds(node)
+        if status != Status.OPTIMAL or xr_ is None:
+            return None, None
+        return obj, xr_
+
+    def integer_master(self, gap, start=None):
+        """Price-and-branch: MLCol over the generated loops in the kept HiGHS object
+        (``start``: a design's full solution, the MIP start)."""
+        lp = self.master.lp
+        self.release()
+        if start is not None and len(start) < lp.n_cols:
+            start = None
+        status, message, obj, x, _, _, bound = lp.solve(
+            time_limit=self.clock.remaining(), integer=self.master.cols, mip_gap=gap,
+            start=start)
+        if x is None:
+            return None, None, message
+        return obj, x, message
+
+    def node_bounds(self, node: _Node) -> None:
+        """Fix to 0 the columns that violate the node's decisions, free the others."""
+        cols = self.master.cols
+        up = np.array([np.inf if _respects(S, node.together, node.apart) else 0.0
+                       for S in self.master.loops])
+        self.master.lp.set_bounds(cols, np.zeros(len(cols)), up)
+
+    def release(self) -> None:
+        """Every loop column free again (``z >= 0``)."""
+        cols = self.master.cols
+        self.master.lp.set_bounds(cols, np.zeros(len(cols)), np.full(len(cols), np.inf))
+
+    def fractional_pair(self, x):
+        """The member pair whose pair sum Σ_{S∋i,j} z is most fractional, or None."""
+        z = self.z_of(x)
+        pair_sum: dict[tuple[int, int], float] = {}
+        for S, v in zip(self.master.loops, z.tolist(), strict=True):
+            if v > 1e-9:
+                for p in itertools.combinations(S, 2):
+                    pair_sum[p] = pair_sum.get(p, 0.0) + v
+        best, score = None, 1e-6
+        for p, v in pair_sum.items():
+            s = min(v, 1 - v)
+            if s > score:
+                best, score = p, s
+        return best
+
+
+def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CGResult:
+    """Column generation for MLCol on ``d``, then price-and-branch or branch-and-price."""
+    opts = options or CGOptions()
+    sv = _Solver(d, opts)
+    master = sv.master
+    setup = master.setup_seconds
+    value, lb, x, converged = sv.column_generation(_Node())
+    root_value, root_lb = value, lb
+    res = CGResult(status=Status.TIME_LIMIT, message="", objective=math.nan, bound=lb,
+                   lp_value=math.nan if value is None else value, lp_bound=lb, loops=[],
+                   chosen=[], col_value=None, master=master, setup_seconds=setup)
+    ub, best_x, best_chosen = math.inf, None, []
+    t0 = time.perf_counter()
+    if value is not None and opts.integer:
+        obj, xr_ = sv.round_design(x)
+        if xr_ is not None:
+            ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
+            log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub, _gap(ub, lb))
+        if _gap(ub, lb) > opts.gap and not sv.clock.out():
+            obj, xi, message = sv.integer_master(opts.gap / 2, start=best_x)
+            if xi is not None and obj < ub:
+                ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
+    res.integer_seconds = time.perf_counter() - t0
+    nodes = 1
+    if (opts.branch_and_price and opts.integer and value is not None
+            and _gap(ub, lb) > opts.gap):
+        heap: list = []
+        counter = itertools.count()
+        root = _Node(bound=lb)
+        pair = sv.fractional_pair(x)
+        if pair is None:  # the root LP is integral: its value is the optimum
+            if value < ub:
+                ub, best_x, best_chosen = value, x, sv.chosen(x)
+        else:
+            for child in (_Node(root.together + (pair,), root.apart, lb),
+                          _Node(root.together, root.apart + (pair,), lb)):
+                heapq.heappush(heap, (child.bound, next(counter), child))
+        while heap and not sv.clock.out() and nodes < opts.max_nodes:
+            global_lb = min(heap[0][0], ub)
+            if _gap(ub, global_lb) <= opts.gap:
+                break
+            bound, _, node = heapq.heappop(heap)
+            if bound >= ub - opts.gap * max(1.0, abs(ub)):
+                continue
+            nodes += 1
+            sv.node_bounds(node)
+            v, nlb, nx_, conv = sv.column_generation(node)
+            if v is None:
+                heapq.heappush(heap, (bound, next(counter), node))
+                break
+            nlb = max(nlb, bound)
+            if not conv:  # limits hit inside the node: keep its bound, stop
+                heapq.heappush(heap, (nlb, next(counter), node))
+                break
+            if nlb >= ub - 1e-9 * max(1.0, abs(ub)):
+                continue  # the node cannot beat the incumbent
+            pair = sv.fractional_pair(nx_)
+            if pair is None:
+                if v < ub:
+                    ub, best_x, best_chosen = v, nx_.copy(), sv.chosen(nx_)
+                continue
+            ro, rx = sv.round_design(nx_, node)
+            if ro is not None and ro < ub:
+                ub, best_x, best_chosen = ro, rx, sv.chosen(rx)
+            for child in (_Node(node.together + (pair,), node.apart, nlb),
+                          _Node(node.together, node.apart + (pair,), nlb)):
+                heapq.heappush(heap, (child.bound, next(counter), child))
+        lb = min(ub, heap[0][0]) if heap else (ub if math.isfinite(ub) else lb)
+        lb = max(lb, root_lb)
+        sv.release()
+    if sv.bar is not None:
+        sv.bar.close()
+    if not math.isfinite(lb):  # no master solved in time: every actor sells all, buys nothing
+        lb = float(-(d.probability[:, None, None] * d.sell * d.P).sum())
+    if best_x is None:  # the no-loop design is always feasible: the incumbent of last resort
+        master.lp.set_bounds(master.cols, np.zeros(len(master.cols)),
+                             np.zeros(len(master.cols)))
+        st, _, obj, x0, _, _, _ = master.lp.solve()
+        sv.release()
+        if st == Status.OPTIMAL and x0 is not None:
+            ub, best_x, best_chosen = obj, x0, []
+    res.objective = ub if best_x is not None else math.nan
+    res.bound = min(lb, ub) if math.isfinite(ub) else lb
+    res.col_value = best_x
+    res.chosen = best_chosen
+    res.loops = list(master.loops)
+    res.rounds, res.nodes, res.exact_pricings = sv.rounds, nodes, sv.exact
+    res.history = sv.history
+    res.master_seconds, res.pricing_seconds = sv.master_seconds, sv.pricing_seconds
+    res.lp_value = math.nan if root_value is None else root_value
+    res.lp_bound = root_lb
+    if not opts.integer:
+        res.status = Status.OPTIMAL if converged else (
+            Status.TIME_LIMIT if sv.clock.out() else Status.FEASIBLE)
+        res.message = "column generation " + ("converged" if converged else "stopped early")
+        return res
+    proven = _gap(res.objective, res.bound) <= opts.gap + 1e-12  # the bound is always valid
+    if best_x is None:
+        res.status = Status.TIME_LIMIT if sv.clock.out() else Status.ERROR
+        res.message = "no integer design found"
+    elif proven:
+        res.status = Status.OPTIMAL
+        res.message = "optimal within the gap"
+    elif sv.clock.out():
+        res.status = Status.TIME_LIMIT
+        res.message = "time limit: incumbent and bound"
+    else:
+        res.status = Status.FEASIBLE
+        res.message = ("gap to the column-generation bound left (use "
+                       "branch_and_price=true to close it)" if not opts.branch_and_price
+                       else "branch-and-price stopped at a limit")
+    log.info("colgen: %s; UB %.8g LB %.8g gap %.2e; %d loops, %d rounds, %d nodes",
+             res.message, res.objective, res.bound, res.gap, len(res.loops), res.rounds,
+             res.nodes)
+    return res
+
+
+
+
+# --------------------------------------------------------------------------------------
+# MLCol with enumeration=generate: the runner's algorithm
+# --------------------------------------------------------------------------------------
+def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
+               branch_and_price=False, stabilisation=0.0, columns_per_round=40,
+               max_rounds=10_000, progress=None, solver="highs") -> CGOptions:
+    """:class:`CGOptions` from the model options (``mip_gap``: the target gap, 1e-4)."""
+    if not 0.0 <= float(stabilisation) < 1.0:
+        raise ModelError(f"stabilisation must be in [0, 1); got {stabilisation!r}")
+    return CGOptions(exact_pricing=bool(exact_pricing), branch_and_price=bool(branch_and_price),
+                     stabilisation=float(stabilisation),
+                     columns_per_round=max(1, int(columns_per_round)),
+                     max_rounds=int(max_rounds), gap=1e-4 if mip_gap is None else float(mip_gap),
+                     time_limit=None if time_limit is None else float(time_limit),
+                     threads=threads, solver=solver, progress=progress)
+
+
+def _history(res: CGResult):
+    keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound", "seconds")
+    data = {f"cg_{k}": (("cg_round",), np.array([h[k] for h in res.history], dtype=float))
+            for k in keys}
+    return xr.Dataset(data, coords={"cg_round": np.array([h["round"] for h in res.history])})
+
+
+def cg_record(res: CGResult, extract_seconds: float = 0.0) -> RunRecord:
+    """The run's record of a column-generation run (status, bounds, sizes, timings)."""
+    master = res.master
+    assert master is not None  # set by solve_column_generation
+    lp = master.lp
+    kind = "branch-and-price" if res.nodes > 1 else "price-and-branch"
+    return RunRecord(
+        status=res.status,
+        message=(f"column generation ({kind}): {res.message}; {len(res.loops)} loops "
+                 f"generated, {res.rounds} rounds, {res.exact_pricings} exact pricings, "
+                 f"{res.nodes} nodes"),
+        has_solution=res.has_solution, objective=res.objective, bound=res.bound,
+        gap=res.gap, solver_version=lp.version, build_seconds=master.build_seconds,
+        compile_seconds=lp.compile_seconds,
+        solve_seconds=res.master_seconds + res.pricing_seconds + res.integer_seconds,
+        extract_seconds=extract_seconds, blocks=1, workers=1, n_variables=lp.n_cols,
+        n_constraints=len(lp.row_lower), n_integer=len(res.loops),
+        extra=dict(cg_rounds=res.rounds, cg_nodes=res.nodes,
+                   cg_exact_pricings=res.exact_pricings, cg_lp_value=res.lp_value,
+                   cg_lp_bound=res.lp_bound, cg_master_seconds=res.master_seconds,
+                   cg_pricing_seconds=res.pricing_seconds,
+                   cg_integer_seconds=res.integer_seconds,
+                   n_generated_loops=len(res.loops)),
+    )
+
+
+@register_algorithm("mlcol_colgen")
+def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None,
+                          solver="highs", mip_gap=None, threads=None, options=None,
+                          self_consumption=True, distance="auto", internal_price=math.nan,
+                          exact_pricing=True, branch_and_price=False, stabilisation=0.0,
+                          columns_per_round=40, progress=None, **_enumeration_options):
+    """``MLCol --option enumeration=generate``: the solution and the run's record."""
+    d = loop_data(instance, self_consumption=self_consumption, distance=distance)
+    opts = cg_options(time_limit, mip_gap, threads, exact_pricing, branch_and_price,
+                      stabilisation, columns_per_round, progress=progress, solver=solver)
+    res = solve_column_generation(d, opts)
+    t1 = time.perf_counter()
+    if res.has_solution:
+        assert res.master is not None  # a solution comes from the master
+        res.master.lp.load(res.col_value)
+        f, gb, gs = operation_arrays(res.master.model, d)
+        chosen = res.chosen
+        u = (np.moveaxis(surplus_of_loops(d, chosen), 0, -1).astype(float) if chosen
+             else np.zeros(d.shape[:2] + (0,)))
+        sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
+        sol.attrs["n_graph_edges"] = len(d.edges)
+        sol.attrs["n_enumerated_loops"] = len(res.loops)
+        out = derive(instance, sol, self_consumption=self_consumption,
+                     internal_price=internal_price, enumeration="generate")
+        out = xr.merge([out, _history(res)], combine_attrs="override")
+        if "summary_text" in out.attrs:
+            out.attrs["summary_text"] += (
+                f"\ncolgen     {res.rounds} rounds, {res.exact_pricings} exact pricings, "
+                f"{res.nodes} nodes; LP {res.lp_value:.6g}, bound {res.bound:.6g}")
+    else:
+        out = xr.merge([empty_solution(instance), _history(res)])
+    return out, cg_record(res, time.perf_counter() - t1)
+
+
+__all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
+           "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation",
+           "solve_mlcol_generated", "cg_options", "cg_record"]
