@@ -89,7 +89,8 @@ def test_run_record_round_trips_through_a_result_file(tmp_path):
     assert rec == RunRecord.from_attrs(result.attrs)
     assert rec.status.value == "optimal" and rec.has_solution is True
     assert rec.model == "LP1" and rec.seed == 7 and rec.time_limit is None
-    assert rec.options == {"producer_sales": "free", "formulation": "projected"}
+    assert rec.options == {"producer_sales": "free", "formulation": "projected",
+                           "sharing": "none", "sharing_seed": 0, "sharing_tolerance": 0.01}
     assert rec.solver_options == {"presolve": "off"}  # LP1's Tuning(presolve=False) on HiGHS
     assert rec.objective == pytest.approx(rec.bound) and rec.gap == 0.0
     assert len(rec.instance_hash) == 64 and rec.n_variables > 0

@@ -149,9 +149,10 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
                      options=effective_solver_options or None)
     run: dict[str, Any] = dict(model=spec.name, solver=solver, options=all_opts,
-               solver_options=effective_solver_options, time_limit=time_limit,
-               mip_gap=mip_gap, threads=threads, seed=seed,
-               instance_hash=instance_hash(inst), recopt_version=recopt_version())
+                               solver_options=effective_solver_options, time_limit=time_limit,
+                               mip_gap=mip_gap, threads=threads, seed=seed,
+                               instance_hash=instance_hash(inst),
+                               recopt_version=recopt_version())
 
     if spec.algorithm is not None and all(opts.get(k) == v for k, v in spec.algorithm_if):
         algorithm = algorithms.get_algorithm(spec.algorithm)
