@@ -166,6 +166,20 @@ def test_c6_simultaneous_charge_discharge_is_never_silently_accepted():
     assert exact.attrs["objective"] == pytest.approx(fixed.attrs["objective"], abs=1e-6)
 
 
+@pytest.mark.slow
+def test_c6_exact_fix_under_a_time_limit_keeps_a_proven_bound(month):
+    """The shipped month needs the MILP; stopped early it still reports a valid bound:
+    at least the LP relaxation's f1, at most the incumbent's f1."""
+    lp = solve(month, "EMS3", complementarity="report")
+    stopped = solve(month, "EMS3", time_limit=6)
+    assert stopped.attrs["status"] in ("time_limit", "feasible")
+    assert stopped.attrs["milp"] == 1 and stopped.attrs["has_solution"] == 1
+    bound, objective = stopped.attrs["bound"], stopped.attrs["objective"]
+    assert np.isfinite(bound)
+    assert lp.attrs["objective"] - TOL <= bound <= objective + TOL
+    assert stopped.attrs["gap"] == pytest.approx(abs(objective - bound) / max(1.0, objective))
+
+
 def test_c6_shipped_days_have_no_overlap_after_the_fix(schedules):
     for ems in ("EMS3", "EMS4"):
         assert sum(complementarity_violations(schedules[ems]).values()) == 0
