@@ -178,16 +178,11 @@ class CGResult:
 
     @property
     def gap(self) -> float:
-        return _gap(self.objective, self.bound)
+        return relative_gap(self.objective, self.bound)
 
     @property
     def has_solution(self) -> bool:
         return self.col_value is not None
-
-
-def _gap(ub: float, lb: float) -> float:
-    """The relative gap rule of :func:`recopt.solvers.outcome.relative_gap`."""
-    return relative_gap(ub, lb)
 
 
 # --------------------------------------------------------------------------------------
@@ -732,15 +727,16 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
         obj, xr_ = sv.round_design(x)
         if xr_ is not None:
             ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
-            log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub, _gap(ub, lb))
-        if _gap(ub, lb) > opts.gap and not sv.clock.out():
+            log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub,
+                     relative_gap(ub, lb))
+        if relative_gap(ub, lb) > opts.gap and not sv.clock.out():
             obj, xi, message = sv.integer_master(opts.gap / 2, start=best_x)
             if xi is not None and obj < ub:
                 ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
     res.integer_seconds = time.perf_counter() - t0
     nodes = 1
     if (opts.branch_and_price and opts.integer and value is not None
-            and _gap(ub, lb) > opts.gap):
+            and relative_gap(ub, lb) > opts.gap):
         heap: list = []
         counter = itertools.count()
         root = _Node(bound=lb)
@@ -754,7 +750,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
                 heapq.heappush(heap, (child.bound, next(counter), child))
         while heap and not sv.clock.out() and nodes < opts.max_nodes:
             global_lb = min(heap[0][0], ub)
-            if _gap(ub, global_lb) <= opts.gap:
+            if relative_gap(ub, global_lb) <= opts.gap:
                 break
             bound, _, node = heapq.heappop(heap)
             if bound >= ub - opts.gap * max(1.0, abs(ub)):
@@ -811,7 +807,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             Status.TIME_LIMIT if sv.clock.out() else Status.FEASIBLE)
         res.message = "column generation " + ("converged" if converged else "stopped early")
         return res
-    proven = _gap(res.objective, res.bound) <= opts.gap + 1e-12  # the bound is always valid
+    proven = relative_gap(res.objective, res.bound) <= opts.gap + 1e-12  # the bound is always valid
     if best_x is None:
         res.status = Status.TIME_LIMIT if sv.clock.out() else Status.ERROR
         res.message = "no integer design found"
