@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from recopt.data import view
 from recopt.data.instance import validate
 from recopt.data.schema import DIMS, STORAGE_KINDS
 from recopt.ems.storage import PowerData, StorageUnits
@@ -99,14 +100,14 @@ def check_schedule(instance: xr.Dataset, schedule: xr.Dataset, *, kinds=STORAGE_
     units = StorageUnits.from_instance(instance, kinds=kinds)
     dt = pw.step_hours
     S, T, U = pw.load_kw.shape
-    v = {k: schedule[k].transpose(*DIMS).values for k in schedule.data_vars
+    v = {k: view.stm(schedule, str(k)) for k in schedule.data_vars
          if schedule[k].dims == DIMS}
     storage_net = np.zeros((S, T, U))
     for kind in STORAGE_KINDS:
         if f"{kind}_charge" in v:
             storage_net += v[f"{kind}_charge"] - v[f"{kind}_discharge"]
-    cons = instance["consumption"].transpose(*DIMS).values
-    prod = instance["production"].transpose(*DIMS).values
+    cons = view.stm(instance, "consumption")
+    prod = view.stm(instance, "production")
     out: dict[str, float | int] = {}
     out["balance"] = float(np.abs(cons - prod + storage_net
                                   - (v["meter_import"] - v["meter_export"])).max())

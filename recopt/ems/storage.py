@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from recopt.data import view
 from recopt.data.instance import one_way_efficiency
-from recopt.data.schema import DIMS, STORAGE_KINDS, storage_variable
+from recopt.data.schema import STORAGE_KINDS, storage_variable
 
 __all__ = ["StorageUnits", "PowerData"]
 
@@ -124,8 +125,8 @@ class PowerData:
     @classmethod
     def from_instance(cls, instance: xr.Dataset) -> PowerData:
         dt = float(instance.attrs["time_step_hours"])
-        load = instance["consumption"].transpose(*DIMS).values / dt
-        pv = instance["production"].transpose(*DIMS).values / dt
+        load = view.stm(instance, "consumption") / dt
+        pv = view.stm(instance, "production") / dt
         subs = (np.asarray(instance["subscribed_power_kw"].values, float)
                 if "subscribed_power_kw" in instance else None)
         return cls(load, pv, dt, subs, load.max(axis=1))

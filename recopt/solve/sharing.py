@@ -34,8 +34,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from recopt.data.instance import broadcast_price
-from recopt.data.schema import DIMS
+from recopt.data import view
 from recopt.decomp.games import (
     allocate,
     community_game,
@@ -187,14 +186,14 @@ def _share_loops(instance, result, options, method, seed, rel_tol, solver,
     pos = {m: i for i, m in enumerate(members)}
     n = len(members)
     w = np.asarray(instance["scenario_probability"].values, float)
-    c = instance["consumption"].transpose(*DIMS).values.astype(float)
-    p = instance["production"].transpose(*DIMS).values.astype(float)
+    c = view.stm(instance, "consumption").astype(float)
+    p = view.stm(instance, "production").astype(float)
     if sc:
         c, p = meter_flows(c, p)
-    buy = np.asarray(broadcast_price(instance, "price_grid_buy").transpose(*DIMS).values, float)
-    sell = np.asarray(broadcast_price(instance, "price_grid_sell").transpose(*DIMS).values, float)
-    gb = result["grid_buy"].transpose(*DIMS).values
-    gs = result["grid_sell"].transpose(*DIMS).values
+    buy = view.price(instance, "price_grid_buy")
+    sell = view.price(instance, "price_grid_sell")
+    gb = view.stm(result, "grid_buy")
+    gs = view.stm(result, "grid_sell")
     f = result["flow"].transpose("scenario", "time", "member", "receiver").values
     grid_cost = np.tensordot(w, (buy * gb - sell * gs).sum(axis=1), axes=1)
     e_f = np.tensordot(w, f.sum(axis=1), axes=1)

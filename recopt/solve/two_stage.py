@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from recopt.data.schema import DIMS
+from recopt.data import view
 from recopt.ems.rules import RULES
 from recopt.ems.stage2 import check_schedule, grid_scr, grid_ssr, stage2_instance
 from recopt.errors import ModelError
@@ -142,15 +142,15 @@ class TwoStageResult:
             rows["grid_ssr"].append(float(_weighted(grid_ssr(raw, s), prob)))
             ds = self.settlements.get((e, "KoR2"))
             if ds is not None and "community_intake" in ds:
-                cin = ds["community_intake"].transpose(*DIMS).values
+                cin = view.stm(ds, "community_intake")
                 G = ds["community_production"].transpose("scenario", "time").values
                 w = prob.values
                 rows["community_self_consumption_rate"].append(
                     float((w * self_consumption_rate(cin, G)).sum()))
                 # recopt's (de Villena) SSR on the ORIGINAL loads: own PV behind the meter
                 # counts only through the meter flows, so this is on the Stage 2 instance
-                c2 = inst2["consumption"].transpose(*DIMS).values
-                p2 = inst2["production"].transpose(*DIMS).values
+                c2 = view.stm(inst2, "consumption")
+                p2 = view.stm(inst2, "production")
                 ssr = self_sufficiency_rate(c2, p2, cin)
                 rows["mean_member_ssr"].append(float((w * np.nanmean(ssr, axis=-1)).sum()))
             else:
