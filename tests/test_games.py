@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recopt.cli.solve import main as solve_main
-from recopt.data import make_instance
+from recopt.data import load, make_instance
 from recopt.decomp import games as G
 from recopt.errors import ModelError
 from recopt.solve import load_result, solve
@@ -325,3 +326,80 @@ def test_superadditivity_pair_count_is_exhaustive():
     # disjoint non-empty unordered pairs of 3 players: (3^3 - 2 * 2^3 + 1) / 2 = 6
     assert report.n_pairs == 6
     assert list(itertools.chain(*report.worst_pair))
+
+
+# --------------------------------------------------------------------------------------
+# the closed form of the community game (recopt.decomp.community_values)
+# --------------------------------------------------------------------------------------
+def priced_instance(seed: int, n: int = 7, T: int = 8, S: int = 3):
+    """Member-specific grid *and* community prices (some community buy prices above
+    the grid's: negative gains), several scenarios."""
+    r = np.random.default_rng(seed)
+    prod = r.random(n) < 0.4
+    prod[0] = True
+    C = np.round(r.uniform(0, 3, (S, T, n)) * (r.random((S, T, n)) < 0.8), 3)
+    P = np.round(r.uniform(0, 6, (S, T, n)) * prod, 3)
+    members = [f"m{i}" for i in range(n)]
+
+    def per_member(lo, hi):
+        return {m: float(v) for m, v in zip(members, r.uniform(lo, hi, n), strict=True)}
+
+    return make_instance(
+        C, P, members=members, price_grid_buy=per_member(0.15, 0.3),
+        price_grid_sell=per_member(0.02, 0.1), price_community_buy=per_member(0.08, 0.2),
+        price_community_sell=per_member(0.01, 0.12),
+        scenario_probability=r.dirichlet(np.ones(S)))
+
+
+def _closed_form_equals_lp(inst, masks):
+    fast = G.community_game(inst, workers=1)
+    lp = G.community_game(inst, workers=1, fast=False)
+    assert fast.values_batch is not None and lp.values_batch is None
+    vf, vl = fast.values(masks), lp.values(masks)
+    assert np.abs(vf - vl).max() <= 1e-7 * max(1.0, np.abs(vl).max())
+    assert (vl > 1e-6).any()  # the instances have something to share
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_closed_form_values_equal_the_coalition_lp(seed):
+    inst = priced_instance(seed) if seed % 2 else community_instance(seed, n=6, T=8, S=3)
+    n = inst.sizes["member"]
+    masks = [int(m) for m in np.random.default_rng(seed).integers(1, 1 << n, 25)]
+    _closed_form_equals_lp(inst, masks + [(1 << n) - 1])
+
+
+def test_closed_form_values_equal_the_lp_on_the_shipped_month():
+    inst = load(Path(__file__).resolve().parents[1] / "instances" / "community_14_month.nc")
+    masks = [int(m) for m in np.random.default_rng(7).integers(1, 1 << 14, 12)]
+    _closed_form_equals_lp(inst, masks + [(1 << 14) - 1])
+
+
+def test_closed_form_exact_shapley_equals_the_lp_one():
+    inst = priced_instance(11, n=7)
+    phi_fast = G.shapley_exact(G.community_game(inst, workers=1))
+    phi_lp = G.shapley_exact(G.community_game(inst, workers=1, fast=False))
+    assert np.abs(phi_fast - phi_lp).max() <= 1e-7 * max(1.0, np.abs(phi_lp).max())
+
+
+def test_prefix_values_are_the_prefix_coalitions_values():
+    inst = priced_instance(5, n=8)
+    g = G.community_game(inst, workers=1)
+    perms = np.argsort(np.random.default_rng(0).random((6, 8)), axis=1)
+    got = g.prefix_values(perms)
+    prefix = np.cumsum((1 << np.arange(8))[perms], axis=1)
+    want = g.values(prefix.ravel().tolist()).reshape(prefix.shape)
+    assert np.abs(got - want).max() <= 1e-9
+
+
+def test_fast_sampled_shapley_covers_exact_and_is_seeded():
+    inst = priced_instance(3, n=8)
+    g = G.community_game(inst, workers=1)
+    exact = G.shapley_exact(g)
+    est = G.shapley_sampled(g, seed=4, rel_tol=0.02, max_permutations=50_000)
+    again = G.shapley_sampled(G.community_game(inst, workers=1), seed=4, rel_tol=0.02,
+                              max_permutations=50_000)
+    assert est.converged and np.array_equal(est.value, again.value)
+    assert est.n_permutations == again.n_permutations
+    # a 95 % interval per player: allow one miss in eight, and three half-widths
+    assert (np.abs(est.value - exact) <= est.half_width).sum() >= 7
+    assert (np.abs(est.value - exact) <= 3 * est.half_width + 1e-9).all()

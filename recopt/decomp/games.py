@@ -49,6 +49,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
+from recopt.decomp.community_values import CommunityValues
 from recopt.decomp.parallel import map_in_workers
 from recopt.errors import ModelError, SolverError
 from recopt.models.loops import loop_data
@@ -82,6 +83,14 @@ TOLERANCE = 1e-7
 def mask_vector(mask: int, n: int) -> np.ndarray:
     """0/1 vector of length ``n`` of bitmask ``mask`` (bit i = player i)."""
     return ((int(mask) >> np.arange(n)) & 1).astype(np.int8)
+
+
+def masks_matrix(masks: Sequence[int], n: int) -> np.ndarray:
+    """Boolean membership matrix (len(masks), n) of bitmasks (any ``n``)."""
+    if n <= 62:
+        m = np.asarray([int(x) for x in masks], dtype=np.int64)
+        return ((m[:, None] >> np.arange(n)) & 1).astype(bool)
+    return np.array([[(int(x) >> i) & 1 for i in range(n)] for x in masks], dtype=bool)
 
 
 def vector_mask(z) -> int:
@@ -122,6 +131,11 @@ class Game:
 
     Subclasses implement :meth:`_evaluate` (a list of masks -> values) and may
     override :meth:`separate` (default: by enumeration, small ``n`` only).
+    A game may carry a vectorised evaluator: ``values_batch`` (a (B, n) boolean
+    membership matrix -> B values, used by :meth:`values` instead of
+    :meth:`_evaluate`) and ``prefix_values`` (a (k, n) array of permutations -> the
+    (k, n) values of their prefixes, used by :func:`shapley_sampled` without the
+    cache); ``None`` when the game has none.
     """
 
     family = "table"
@@ -133,6 +147,8 @@ class Game:
         self.cache: dict[int, float] = {0: 0.0}
         self.evaluate_seconds = 0.0
         self.n_evaluated = 0
+        self.values_batch: Callable[[np.ndarray], np.ndarray] | None = None
+        self.prefix_values: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -153,7 +169,9 @@ class Game:
             raise ModelError(f"a coalition mask is outside 0..{self.grand}")
         if missing:
             t0 = time.perf_counter()
-            for m, v in zip(missing, self._evaluate(missing), strict=True):
+            found = (self._evaluate(missing) if self.values_batch is None
+                     else self.values_batch(masks_matrix(missing, self.n)).tolist())
+            for m, v in zip(missing, found, strict=True):
                 self.cache[m] = float(v)
             self.evaluate_seconds += time.perf_counter() - t0
             self.n_evaluated += len(missing)
@@ -318,6 +336,19 @@ class ModelGame(Game):
             self.cuts[m] = (a, g)
         return [r[0] for r in results]
 
+    def _ensure_cuts(self, masks: list[int]) -> None:
+        """Solve the coalition LP of the masks without a duality cut yet (the outer
+        separation needs the cuts; a vectorised ``values_batch`` gives values only).
+        Values already cached stay (the two agree to the LP's tolerance, tested)."""
+        missing = [m for m in masks if m not in self.cuts]
+        if not missing:
+            return
+        t0 = time.perf_counter()
+        for m, v in zip(missing, self._evaluate(missing), strict=True):
+            self.cache.setdefault(m, float(v))
+        self.evaluate_seconds += time.perf_counter() - t0
+        self.n_evaluated += len(missing)
+
     def separate(self, allocation, basis=None, threshold: float | None = None
                  ) -> Separation | None:
         """The most violated coalition ``max_z v(z) - x·z`` (:mod:`recopt.models.sharing`).
@@ -375,7 +406,7 @@ class ModelGame(Game):
         n = self.n
         scale = max(1.0, abs(self.value(self.grand)))
         if len(self.cuts) < n + 1:
-            self.values([1 << i for i in range(n)])
+            self._ensure_cuts([1 << i for i in range(n)])
         best: Separation | None = None
         while True:
             masks = list(self.cuts)
@@ -398,6 +429,7 @@ class ModelGame(Game):
             z = np.round([pyo.value(m.member[i]) for i in range(n)])
             mask = vector_mask(z)
             seen = mask in self.cache and mask in self.cuts
+            self._ensure_cuts([mask])
             v = self.value(mask)
             excess = v - float(x @ mask_vector(mask, n))
             if best is None or excess > best.excess:
@@ -412,23 +444,32 @@ class ModelGame(Game):
 
 
 def community_game(instance: xr.Dataset, *, solver: str = "highs",
-                   workers: int | None = None, separation: str = "outer") -> ModelGame:
+                   workers: int | None = None, separation: str = "outer",
+                   fast: bool = True) -> ModelGame:
     """The community game of ``instance``: players = members, ``v(S)`` = LP1 on ``S``.
 
     ``v(S)`` (EUR) = expected stand-alone bills of ``S`` minus its optimal collective
     bill (de Villena LP1, free producer sales), fees cancelling. ``separation``:
     ``"outer"`` (default, the separation MILP by outer approximation; measured
-    faster from ~10 members) or ``"milp"`` (the compact MILP).
+    faster from ~10 members) or ``"milp"`` (the compact MILP). ``fast`` (default):
+    values by the exact closed form of :class:`recopt.decomp.community_values.
+    CommunityValues` (per-step transportation LPs by their dual), in batches;
+    ``False``: every value by the coalition LP.
     """
     n = instance.sizes["member"]
     fixed = community_coalition(instance, membership="fixed")
     first = [fixed.member[i] for i in range(n)]
-    return ModelGame(instance["member"].values, family="community", fixed_model=fixed,
+    game = ModelGame(instance["member"].values, family="community", fixed_model=fixed,
                      first_stage=first, first_vector=lambda z: z,
                      separation_model=lambda: community_coalition(instance,
                                                                   membership="binary"),
                      solver=solver, workers=workers, instance=instance,
                      separation=separation)
+    if fast:
+        closed = CommunityValues(instance)
+        game.values_batch = closed.values
+        game.prefix_values = closed.prefix_values
+    return game
 
 
 def check_loop(d: LoopData) -> None:
@@ -544,13 +585,19 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
     converged = False
     half = np.full(n, np.inf)
     tol = np.full(n, floor)
-    bits = 1 << np.arange(n, dtype=np.int64)
+    bits = 1 << np.arange(min(n, 63), dtype=np.int64)
     while m < max_permutations:
         k = min(batch, max_permutations - m)
         perms = np.argsort(rng.random((k, n)), axis=1)
-        prefix = np.cumsum(bits[perms], axis=1)  # coalition after each arrival
-        game.values(np.unique(prefix).tolist())
-        vals = np.array([[game.cache[int(s)] for s in row] for row in prefix])
+        if game.prefix_values is not None:  # vectorised, no cache
+            vals = game.prefix_values(perms)
+        else:
+            if n > 62:
+                raise ModelError(f"sampled Shapley over bitmasks needs n <= 62 (got {n}) "
+                                 "or a game with prefix_values")
+            prefix = np.cumsum(bits[perms], axis=1)  # coalition after each arrival
+            game.values(np.unique(prefix).tolist())
+            vals = np.array([[game.cache[int(s)] for s in row] for row in prefix])
         before = np.concatenate([np.zeros((k, 1)), vals[:, :-1]], axis=1)
         contrib = np.zeros((k, n))
         np.put_along_axis(contrib, perms, vals - before, axis=1)
