@@ -10,7 +10,12 @@ n_producers=3)``, 15-min steps):
 3. least core and nucleolus by row generation at 10 / 20 / 50 members, against the
    same LPs over all ``2^n - 2`` coalitions where that fits (10 members), with the
    number of coalitions generated; a time budget per case (``--budget``);
-4. sampled Shapley (1 % half-width at 95 %) at 20 members.
+4. sampled Shapley (1 % half-width at 95 %) at 20 members;
+5. ``--case sampled100``: the closed form of ``v(S)`` (``community_game(fast=True)``,
+   :mod:`recopt.decomp.community_values`) against the coalition LP per coalition at
+   20 members x one month (values checked equal), its cost per permutation at
+   100 members x one day and x one month, and sampled Shapley to 1 % (95 %) at
+   100 members x one day (the same seeded stopping rule, up to 200,000 permutations).
 
 Every case checks its result (efficiency; row generation = enumeration). Prints one
 JSON line per measurement, a Markdown table at the end, and writes the JSON lines to
@@ -18,6 +23,7 @@ JSON line per measurement, a Markdown table at the end, and writes the JSON line
 
     nice -n 10 python benchmarks/bench_games.py
     nice -n 10 python benchmarks/bench_games.py --quick      # small sizes only
+    nice -n 10 python benchmarks/bench_games.py --case sampled100
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 
 from recopt.bench.record import Recorder, machine_info, results_path
 from recopt.decomp import games as G
+from recopt.decomp.community_values import CommunityValues
 from recopt.errors import SolverError
 from recopt.generate.synthetic import synthetic_community
 
@@ -49,7 +56,7 @@ def bench_values(rows, n: int, T: int, workers: int, batch: int, repeats: int) -
     builds, firsts, cached = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        g = G.community_game(inst, workers=1)
+        g = G.community_game(inst, workers=1, fast=False)
         builds.append(time.perf_counter() - t0)
         masks = [int(m) for m in np.random.default_rng(0).integers(1, g.grand, 20)]
         t0 = time.perf_counter()
@@ -65,7 +72,7 @@ def bench_values(rows, n: int, T: int, workers: int, batch: int, repeats: int) -
     times = {}
     values = {}
     for w in (1, workers):
-        g = G.community_game(inst, workers=w)
+        g = G.community_game(inst, workers=w, fast=False)
         t0 = time.perf_counter()
         values[w] = g.values(masks)
         times[w] = time.perf_counter() - t0
@@ -93,6 +100,61 @@ def bench_sampled(rows, n: int, T: int, workers: int) -> None:
          permutations=est.n_permutations, converged=est.converged,
          coalitions=len(g.cache) - 1, max_half_width=float(est.half_width.max()),
          workers=workers)
+
+
+def bench_closed_form(rows, n: int, T: int, coalitions: int, repeats: int) -> None:
+    """The closed form against the coalition LP, per coalition (values checked equal)."""
+    inst = synthetic_community(n, T, seed=0, n_producers=3)
+    masks = [int(m) for m in np.random.default_rng(2).integers(1, 1 << n, coalitions)]
+    lp = G.community_game(inst, workers=1, fast=False)
+    t0 = time.perf_counter()
+    v_lp = lp.values(masks)
+    lp_s = (time.perf_counter() - t0) / len(masks)
+    builds, per = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        g = G.community_game(inst, workers=1)
+        builds.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        v = g.values(masks)
+        per.append((time.perf_counter() - t0) / len(masks))
+    diff = float(np.abs(v - v_lp).max() / max(1.0, np.abs(v_lp).max()))
+    assert diff <= 1e-7, diff
+    emit(rows, case="v(S) closed form vs LP", members=n, steps=T, coalitions=coalitions,
+         game_build_s=statistics.median(builds), closed_per_coalition_s=statistics.median(per),
+         lp_per_coalition_s=lp_s, ratio=lp_s / statistics.median(per),
+         max_rel_diff=diff, repeats=repeats)
+
+
+def bench_prefix_cost(rows, n: int, T: int, permutations: int) -> None:
+    """Seconds per permutation of the closed form's prefix values."""
+    t0 = time.perf_counter()
+    closed = CommunityValues(synthetic_community(n, T, seed=0, n_producers=3))
+    build = time.perf_counter() - t0
+    perms = np.argsort(np.random.default_rng(0).random((permutations, n)), axis=1)
+    times = []
+    for order in perms:
+        t0 = time.perf_counter()
+        closed.prefix_values(order[None])
+        times.append(time.perf_counter() - t0)
+    emit(rows, case="prefix values per permutation", members=n, steps=T,
+         tables_build_s=build, lp_rows=closed.n_rows, keys=closed.n_keys,
+         per_permutation_s=statistics.median(times), permutations=permutations)
+
+
+def bench_sampled_fast(rows, n: int, T: int) -> None:
+    inst = synthetic_community(n, T, seed=0, n_producers=3)
+    t0 = time.perf_counter()
+    g = G.community_game(inst, workers=1)
+    build = time.perf_counter() - t0
+    est = G.shapley_sampled(g, seed=0, rel_tol=0.01, batch=100, max_permutations=200_000)
+    rel = est.half_width / np.maximum(np.abs(est.value), 1e-300)
+    emit(rows, case=f"sampled Shapley 1%, {n} members", members=n, steps=T,
+         wall_s=est.seconds, game_build_s=build, permutations=est.n_permutations,
+         converged=est.converged, max_rel_half_width=float(rel.max()),
+         max_half_width_over_tolerance=float((est.half_width / est.tolerance).max()),
+         grand_value=g.value(g.grand), min_value=float(est.value.min()),
+         efficiency_gap=float(est.value.sum() - g.value(g.grand)))
 
 
 def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> None:
@@ -130,7 +192,7 @@ def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> No
 def table(rows) -> str:
     keys = ["case", "members", "steps", "wall_s", "coalitions_generated", "coalitions",
             "enumerate_s", "lp_per_coalition_s", "serial_s", "parallel_s", "permutations",
-            "finished"]
+            "finished", "per_permutation_s", "closed_per_coalition_s", "max_rel_half_width"]
     used = [k for k in keys if any(k in r for r in rows)]
     out = ["| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
     for r in rows:
@@ -148,9 +210,17 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget", type=float, default=120.0,
                    help="seconds per row-generation case")
+    p.add_argument("--case", choices=("all", "sampled100"), default="all",
+                   help="sampled100: only the closed-form cases (item 5)")
     args = p.parse_args(argv)
     rows: list = []
     day, month = 96, 2880
+    if args.case == "sampled100":
+        bench_closed_form(rows, 20, month, coalitions=20, repeats=3)
+        bench_prefix_cost(rows, 100, day, permutations=50)
+        bench_prefix_cost(rows, 100, month, permutations=10)
+        bench_sampled_fast(rows, 100, day)
+        return finish(rows)
     bench_values(rows, 20, month, args.workers, batch=64 if args.quick else 256, repeats=3)
     for n in ((10,) if args.quick else (10, 12, 14)):
         bench_shapley(rows, n, day, args.workers)
@@ -159,6 +229,10 @@ def main(argv=None) -> int:
         bench_sampled(rows, 20, day, args.workers)
         for n in (20, 50):
             bench_rowgen(rows, n, day, args.budget, enumerate_too=False)
+    return finish(rows)
+
+
+def finish(rows) -> int:
     with Recorder(results_path(RESULTS, "games")) as rec:
         rec.add({"machine": machine_info()})
         for r in rows:

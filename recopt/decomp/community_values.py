@@ -105,7 +105,9 @@ class CommunityValues:
         out = np.zeros(perms.shape, dtype=float)
         if self.n_rows == 0:
             return out
+        g = np.empty_like(self.H)  # (n, R, K): g of each prefix, one buffer reused
         for p, order in enumerate(perms):
-            g = np.cumsum(self.H[order], axis=0)  # (n, R, K): g of each prefix
+            np.take(self.H, order, axis=0, out=g)
+            np.cumsum(g, axis=0, out=g)
             out[p] = g.min(axis=2).sum(axis=1)
         return out
