@@ -13,7 +13,10 @@ families come from the models (:mod:`recopt.models.sharing`):
 Both evaluate ``v(S)`` on one model compiled once (the membership ``z`` only moves
 right-hand sides: :class:`recopt.decomp.benders.SecondStage`, HiGHS kept between
 solves), cache every value per bitmask, and evaluate batches of coalitions in
-worker processes (:func:`recopt.solve.runner.map_in_workers`). :class:`TableGame`
+worker processes (:func:`recopt.solve.runner.map_in_workers`). The community game
+evaluates ``v(S)`` by default without a solver, by the exact closed form of
+:class:`recopt.decomp.community_values.CommunityValues` (``values_batch``,
+``prefix_values``; card, "The fast path"). :class:`TableGame`
 holds a textbook game given by a function or a table.
 
 Allocations (each checks its own certificates):
