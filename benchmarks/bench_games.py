@@ -17,6 +17,7 @@ n_producers=3)``, 15-min steps):
    100 members x one day and x one month, and sampled Shapley to 1 % (95 %) at
    100 members x one day (the same seeded stopping rule, up to 200,000 permutations).
 
+Items 1-4 evaluate ``v(S)`` by the coalition LP (``community_game(fast=False)``).
 Every case checks its result (efficiency; row generation = enumeration). Prints one
 JSON line per measurement, a Markdown table at the end, and writes the JSON lines to
 ``benchmarks/results/games_<UTC>.jsonl``. Run it niced on a shared machine::
@@ -84,7 +85,7 @@ def bench_values(rows, n: int, T: int, workers: int, batch: int, repeats: int) -
 
 def bench_shapley(rows, n: int, T: int, workers: int) -> None:
     inst = synthetic_community(n, T, seed=0, n_producers=3)
-    g = G.community_game(inst, workers=workers)
+    g = G.community_game(inst, workers=workers, fast=False)
     t0 = time.perf_counter()
     phi = G.shapley_exact(g)
     wall = time.perf_counter() - t0
@@ -94,7 +95,7 @@ def bench_shapley(rows, n: int, T: int, workers: int) -> None:
 
 def bench_sampled(rows, n: int, T: int, workers: int) -> None:
     inst = synthetic_community(n, T, seed=0, n_producers=3)
-    g = G.community_game(inst, workers=workers)
+    g = G.community_game(inst, workers=workers, fast=False)
     est = G.shapley_sampled(g, seed=0, rel_tol=0.01, batch=100)
     emit(rows, case="sampled Shapley 1%", members=n, steps=T, wall_s=est.seconds,
          permutations=est.n_permutations, converged=est.converged,
@@ -160,7 +161,7 @@ def bench_sampled_fast(rows, n: int, T: int) -> None:
 def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> None:
     inst = synthetic_community(n, T, seed=0, n_producers=3)
     for what, fn in (("least core", G.least_core), ("nucleolus", G.nucleolus)):
-        g = G.community_game(inst, workers=1)
+        g = G.community_game(inst, workers=1, fast=False)
         t0 = time.perf_counter()
         try:
             res = fn(g, time_limit=budget)
@@ -176,7 +177,7 @@ def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> No
                    lp_s=g.evaluate_seconds, separation_s=g.separation_seconds,
                    all_coalitions=(1 << n) - 2)
         if enumerate_too:
-            e = G.community_game(inst, workers=2)
+            e = G.community_game(inst, workers=2, fast=False)
             t0 = time.perf_counter()
             ref = fn(e, method="enumerate")
             rec["enumerate_s"] = time.perf_counter() - t0

@@ -399,6 +399,7 @@ def test_fast_sampled_shapley_covers_exact_and_is_seeded():
     again = G.shapley_sampled(G.community_game(inst, workers=1), seed=4, rel_tol=0.02,
                               max_permutations=50_000)
     assert est.converged and np.array_equal(est.value, again.value)
+    assert g.n_uncached == est.n_permutations * 8  # prefixes by the closed form, uncached
     assert est.n_permutations == again.n_permutations
     # a 95 % interval per player: allow one miss in eight, and three half-widths
     assert (np.abs(est.value - exact) <= est.half_width).sum() >= 7

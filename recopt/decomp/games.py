@@ -152,6 +152,8 @@ class Game:
         self.n_evaluated = 0
         self.values_batch: Callable[[np.ndarray], np.ndarray] | None = None
         self.prefix_values: Callable[[np.ndarray], np.ndarray] | None = None
+        self.n_uncached = 0
+        """Coalition values computed by ``prefix_values`` (not cached; repeats counted)."""
 
     @property
     def n(self) -> int:
@@ -593,7 +595,10 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
         k = min(batch, max_permutations - m)
         perms = np.argsort(rng.random((k, n)), axis=1)
         if game.prefix_values is not None:  # vectorised, no cache
+            t1 = time.perf_counter()
             vals = game.prefix_values(perms)
+            game.evaluate_seconds += time.perf_counter() - t1
+            game.n_uncached += vals.size
         else:
             if n > 62:
                 raise ModelError(f"sampled Shapley over bitmasks needs n <= 62 (got {n}) "
@@ -993,7 +998,7 @@ def allocate(game: Game, method: str, *, seed: int = 0, rel_tol: float = 0.01,
         x = res.allocation
         detail.update(epsilon=res.epsilon, stages=len(res.stages),
                       coalitions_generated=res.n_coalitions)
-    detail["coalitions_evaluated"] = len(game.cache) - 1
+    detail["coalitions_evaluated"] = len(game.cache) - 1 + game.n_uncached
     core = core_check(game, x) if check_core and game.n > 1 else None
     detail["seconds"] = time.perf_counter() - t0
     return Allocation(method, np.asarray(x, float), vN, detail, core)
