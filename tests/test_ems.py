@@ -399,3 +399,26 @@ def test_c9_qualitative_findings_on_the_shipped_month(month):
         assert float(row.sel(column="KoR8")) <= float(row.drop_sel(column="baseline").min()) \
             + 1e-6
         assert (row.drop_sel(column="baseline") < row.sel(column="baseline")).all()
+
+
+@pytest.mark.parametrize("ems, options", [("EMS4", {}), ("EMS3", {"complementarity": "report"}),
+                                          ("EMS3", {})])
+def test_fast_path_objective_matches_plain_pyomo_path(two_days, ems, options):
+    """Issue 14 speed work: the fast path (templated rows, direct HiGHS, staged solve)
+    reaches the objective of the plain path (ordinary Pyomo rows, no templates, solved by
+    Pyomo's SolverFactory ``appsi_highs``), i.e. the speed-ups changed no optimum."""
+    import pyomo.environ as pyo
+
+    from recopt.solvers.dispatch import solve_pyomo, solver_available
+
+    if not solver_available("appsi_highs"):
+        pytest.skip("Pyomo's appsi_highs is not available here")
+    fast = solve(two_days, ems, **options)
+    from recopt.models.ems import build as build_ems
+
+    plain = build_ems(two_days, ems=ems, templates=False,
+                      binaries=options.get("complementarity", "fix") == "fix")
+    out = solve_pyomo(plain, "appsi_highs", mip_gap=0.0)
+    assert out.has_solution, out.message
+    ref = float(pyo.value(plain.first_objective))
+    assert fast.attrs["objective"] == pytest.approx(ref, rel=1e-7, abs=1e-6)

@@ -33,6 +33,7 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
+from pyomo.common.gc_manager import PauseGC
 
 from recopt.decomp.registry import register_algorithm
 from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
@@ -128,6 +129,8 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
         stages.append("complementarity")
         if outs[-1].has_solution:
             net_exchange_pairs(m)
+            viol = complementarity_violations(extract([m], instance_s))
+    info["violations_left"] = sum(viol.values())
     return outs, info
 
 
@@ -168,17 +171,19 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
         m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
                   binaries=complementarity == "binary")
         build_s += time.perf_counter() - t0
-        outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
+        with PauseGC():  # as in build(): the collector's passes over the model cost time
+            outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
         outcomes += outs
         first_stages = [outs[0]]
         if outs[-1].has_solution and complementarity == "fix":
-            left = complementarity_violations(extract([m], inst_s))
-            if sum(left.values()):  # the LP optimum needs simultaneous charge/discharge
+            # the LP optimum needs simultaneous charge/discharge
+            if info["violations_left"]:
                 t0 = time.perf_counter()
                 m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
                           final_soc=final_soc, binaries=True)
                 build_s += time.perf_counter() - t0
-                outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
+                with PauseGC():
+                    outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
                 outcomes += outs
                 first_stages.append(outs[0])
                 info = {**info2, "milp": True, "violations_lp": info["violations_lp"]}

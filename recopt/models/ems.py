@@ -30,6 +30,7 @@ import functools
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
+from pyomo.common.gc_manager import PauseGC
 
 from recopt.ems.schedule import schedule_dataset
 from recopt.ems.stage2 import with_indicators
@@ -47,8 +48,10 @@ COMPLEMENTARITY = ("fix", "binary", "report")
 
 
 def _values(var) -> np.ndarray:
-    return np.fromiter((v.value if v.value is not None else 0.0 for v in var.values()),
-                       float)
+    """The values of an indexed Var in its index order (unset: 0)."""
+    out = np.array([v.value for v in var.values()], dtype=float)
+    out[np.isnan(out)] = 0.0  # None (never set) reads as NaN
+    return out
 
 
 def _grid(a: np.ndarray) -> dict:
@@ -86,6 +89,19 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
         complementarity of (st+, st-); a MILP); also
         implied by ``complementarity="binary"``.
     """
+    # Python's cyclic garbage collector finds nothing to free while the model's ~10^5
+    # components are created, but its passes over them doubled the build time (0.45 s
+    # vs 0.20 s on the shipped case); Pyomo's own writers pause it the same way.
+    with PauseGC():
+        return _build(instance, ems=ems, scenario=scenario, penalty=penalty, alpha=alpha,
+                      final_soc=final_soc, binaries=binaries,
+                      complementarity=complementarity, templates=templates)
+
+
+def _build(instance: xr.Dataset, *, ems: str, scenario: int, penalty: str, alpha: float,
+           final_soc: str, binaries: bool, complementarity: str,
+           templates: bool) -> pyo.ConcreteModel:
+    """The body of :func:`build` (same parameters)."""
     binaries = bool(binaries) or complementarity == "binary"
     if ems not in OBJECTIVES:
         raise ModelError(f"ems must be EMS3 or EMS4, got {ems!r}")
