@@ -404,3 +404,15 @@ def test_fast_sampled_shapley_covers_exact_and_is_seeded():
     # a 95 % interval per player: allow one miss in eight, and three half-widths
     assert (np.abs(est.value - exact) <= est.half_width).sum() >= 7
     assert (np.abs(est.value - exact) <= 3 * est.half_width + 1e-9).all()
+
+
+def test_bitmasks_beyond_63_players_round_trip():
+    """Coalitions of more than 63 players are Python ints: no int64 overflow (a 70-member
+    community's core check used to fail with OverflowError)."""
+    n = 70
+    members = [0, 5, 62, 63, 64, 69]
+    mask = sum(1 << i for i in members)
+    z = G.mask_vector(mask, n)
+    assert z.shape == (n,) and np.flatnonzero(z).tolist() == members
+    assert G.vector_mask(z) == mask
+    assert (G.masks_matrix([mask, 1], n)[0] == z.astype(bool)).all()

@@ -84,8 +84,8 @@ TOLERANCE = 1e-7
 
 
 def mask_vector(mask: int, n: int) -> np.ndarray:
-    """0/1 vector of length ``n`` of bitmask ``mask`` (bit i = player i)."""
-    return ((int(mask) >> np.arange(n)) & 1).astype(np.int8)
+    """0/1 vector of length ``n`` of bitmask ``mask`` (bit i = player i; any ``n``)."""
+    return masks_matrix([mask], n)[0].astype(np.int8)
 
 
 def masks_matrix(masks: Sequence[int], n: int) -> np.ndarray:
