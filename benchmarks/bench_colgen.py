@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from recopt.bench.record import Recorder, log, machine_info, results_path
+from recopt.bench.record import Recorder, log, machine_info, results_path, tree_rss
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,22 +73,6 @@ def child(args) -> None:
     out = {k: (a[k].item() if hasattr(a.get(k), "item") else a.get(k)) for k in keep}
     out["generate_seconds"] = t1 - t0
     print(json.dumps(out, default=str))
-
-
-def tree_rss(proc) -> int:
-    import psutil
-
-    try:
-        procs = [proc] + proc.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def run(case: str, method: str, seed: int, args) -> dict:

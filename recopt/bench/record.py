@@ -236,6 +236,30 @@ class CpuAccount:
                 "cpu_seconds_machine": self.busy, "cpu_seconds_foreign": self.foreign}
 
 
+def children_rss(proc: psutil.Process) -> int:
+    """Resident bytes of the descendants of ``proc`` (those that end meanwhile count 0)."""
+    try:
+        children = proc.children(recursive=True)
+    except psutil.Error:
+        return 0
+    total = 0
+    for child in children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended between the listing and the read
+            pass
+    return total
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident bytes of a process and its descendants (0 when it is gone)."""
+    try:
+        own = proc.memory_info().rss
+    except psutil.Error:
+        return 0
+    return own + children_rss(proc)
+
+
 class PeakMemory:
     """Peak of the summed RSS of this process and all its descendants (bytes).
 
@@ -256,16 +280,7 @@ class PeakMemory:
 
     def sample(self) -> int:
         own = self.proc.memory_info().rss
-        kids = 0
-        try:
-            children = self.proc.children(recursive=True)
-        except psutil.Error:
-            children = []
-        for child in children:
-            try:
-                kids += child.memory_info().rss
-            except psutil.Error:  # ended between the listing and the read
-                pass
+        kids = children_rss(self.proc)
         self.peak_self = max(self.peak_self, own)
         self.peak_children = max(self.peak_children, kids)
         self.peak = max(self.peak, own + kids)

@@ -44,7 +44,7 @@ import psutil
 from tqdm import tqdm
 
 from recopt.bench.job import child
-from recopt.bench.record import machine_info
+from recopt.bench.record import machine_info, tree_rss
 from recopt.bench.store import Store
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
 from recopt.data import instance_hash, save
@@ -59,21 +59,6 @@ STDERR_TAIL = 4000
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _tree_rss(proc) -> int:
-    """Resident bytes of a process and its descendants (0 when gone)."""
-    total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def _kill_group(pgid: int) -> None:
@@ -196,7 +181,7 @@ def execute(job: dict, instance_bytes: bytes | None = None) -> dict:
         deadline = t0 + float(job["timeout"])
         try:
             while proc.poll() is None:
-                peak = max(peak, _tree_rss(ps))
+                peak = max(peak, tree_rss(ps))
                 if time.perf_counter() > deadline:
                     timed_out = True
                     break
