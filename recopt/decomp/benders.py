@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -58,9 +57,9 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-from tqdm import tqdm
 
 from recopt.errors import ModelError, SolverError
+from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
 from recopt.solvers.highs import HighsParametricLP
 from recopt.solvers.status import Status
@@ -142,7 +141,8 @@ class BendersOptions:
     master_options: dict | None = None
     sub_options: dict | None = None
     progress: bool | None = None
-    """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+    """Progress report (:mod:`recopt.progress`: a bar on a terminal, log lines
+    otherwise); ``None``: unless the command is quiet; False: none."""
     core_cuts: bool = True
     """Before the first master, also add the cuts of the sub-problem at the problem's
     core point (when it gives one)."""
@@ -587,9 +587,8 @@ class Benders:
         point and :class:`~recopt.errors.SolverError` when a sub-problem fails.
         """
         opts, res = self.options, self.result
-        show = opts.progress if opts.progress is not None else sys.stderr.isatty()
-        bar = tqdm(total=opts.max_iterations, desc="benders", unit="it",
-                   leave=False) if show else None
+        bar = progress(None, "Benders", "iterations",
+                       enabled=None if opts.progress is None else bool(opts.progress))
         try:
             self.initial_cuts()
             status, message = Status.FEASIBLE, "iteration limit"
@@ -629,9 +628,8 @@ class Benders:
                          res.upper_bound, res.gap, it_log["cuts_added"],
                          it_log["master_seconds"], it_log["master_compile_seconds"],
                          it_log["sub_seconds"], it_log["cut_seconds"])
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(gap=f"{res.gap:.1e}", UB=f"{res.upper_bound:.6g}")
+                bar.update(1, LB=f"{res.lower_bound:.6g}", UB=f"{res.upper_bound:.6g}",
+                           gap=f"{res.gap:.1e}")
                 if phi is None:
                     status, message = Status.TIME_LIMIT, "time limit in a sub-problem"
                     break
@@ -655,8 +653,7 @@ class Benders:
                         "solver's precision limit")
                     break
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return self.finish(status, message)
 
     def finish(self, status: Status, message: str) -> BendersResult:

@@ -102,9 +102,10 @@ def period_blocks(instance: xr.Dataset) -> list[Block]:
 
 
 def solve_blocks(fn: Callable[..., BlockResult], instance: xr.Dataset, blocks: list[Block],
-                 args: tuple, workers: int) -> list[BlockResult]:
-    """``[fn(block.of(instance), *args) for block in blocks]``, in ``workers`` processes."""
-    return map_in_workers(fn, [(b.of(instance), *args) for b in blocks], workers)
+                 args: tuple, workers: int, desc: str = "blocks") -> list[BlockResult]:
+    """``[fn(block.of(instance), *args) for block in blocks]``, in ``workers`` processes
+    (progress reported as ``desc``, one step per block)."""
+    return map_in_workers(fn, [(b.of(instance), *args) for b in blocks], workers, desc)
 
 
 def stitch(instance: xr.Dataset, blocks: list[Block],

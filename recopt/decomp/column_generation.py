@@ -50,13 +50,11 @@ import heapq
 import itertools
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-from tqdm import tqdm
 
 from recopt.data.view import empty_solution
 from recopt.decomp.registry import register_algorithm
@@ -73,6 +71,7 @@ from recopt.models.loops.master import (
     pricing_pairs,
 )
 from recopt.models.loops.solution import operation_arrays, solution_dataset
+from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
 from recopt.solvers.highs import HighsColumnLP
 from recopt.solvers.outcome import relative_gap
@@ -123,7 +122,8 @@ class CGOptions:
     """False: column generation only (the LP and its bound; MLColExt's Benders then
     works on the generated loops)."""
     progress: bool | None = None
-    """tqdm bar on stderr; ``None``: when stderr is a terminal."""
+    """Progress report (:mod:`recopt.progress`: a bar on a terminal, log lines
+    otherwise); ``None``: unless the command is quiet; False: none."""
 
 
 @dataclass
@@ -511,10 +511,8 @@ class _Solver:
         self.history: list[dict] = []
         self.master_seconds = 0.0
         self.pricing_seconds = 0.0
-        self.bar = None
-        show = opts.progress if opts.progress is not None else sys.stderr.isatty()
-        if show:
-            self.bar = tqdm(desc="column generation", unit="round", leave=False)
+        self.bar = progress(None, "column generation", "rounds",
+                            enabled=None if opts.progress is None else bool(opts.progress))
 
     def _pricing_time(self):
         """Time left for one exact pricing: up to 80 % of the limit (the MILP's bound is
@@ -613,10 +611,8 @@ class _Solver:
             log.info("colgen round %4d  RMP %.8g  LB %.8g  loops %d (+%d, %s)  min c̄ %.3g  "
                      "%.1fs", self.rounds, value, best_lb, len(master.loops), added, kind,
                      rec["min_reduced_cost"], rec["seconds"])
-            if self.bar is not None:
-                self.bar.update(1)
-                self.bar.set_postfix(rmp=f"{value:.6g}", lb=f"{best_lb:.6g}",
-                                     loops=len(master.loops))
+            self.bar.update(1, RMP=f"{value:.6g}", LB=f"{best_lb:.6g}",
+                            loops=len(master.loops))
             if early:
                 log.info("colgen: LB within %.1e of the master: early termination", lp_gap)
                 return value, min(best_lb, value), x, True
@@ -781,8 +777,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
         lb = min(ub, heap[0][0]) if heap else (ub if math.isfinite(ub) else lb)
         lb = max(lb, root_lb)
         sv.release()
-    if sv.bar is not None:
-        sv.bar.close()
+    sv.bar.close()
     if not math.isfinite(lb):  # no master solved in time: every actor sells all, buys nothing
         lb = float(-(d.probability[:, None, None] * d.sell * d.P).sum())
     if best_x is None:  # the no-loop design is always feasible: the incumbent of last resort

@@ -68,7 +68,7 @@ def solve_by_period(instance: xr.Dataset, *, model: str, time_limit=None, seed=N
     blocks = period_blocks(instance)
     n_workers = int(opts.pop("period_workers", 0)) or (os.cpu_count() or 1)
     parts = solve_blocks(solve_period, instance, blocks, (model, opts, solver_kw, deadline),
-                         n_workers)
+                         n_workers, desc=f"{model} billing periods")
     record = block_record(parts, workers=n_workers, n_integer=0,
                           extra={"solves": sum(len(p.outcomes) for p in parts)})
     prob = np.asarray(instance["scenario_probability"].values, float)

@@ -12,8 +12,9 @@ import logging
 import multiprocessing as mp
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from recopt.progress import progress
 from recopt.solvers.highs import reset_highs_pool
 
 
@@ -31,7 +32,7 @@ def worker_init(level: int) -> None:
     reset_highs_pool()
 
 
-def map_in_workers(fn, jobs: list[tuple], workers: int) -> list:
+def map_in_workers(fn, jobs: list[tuple], workers: int, desc: str | None = None) -> list:
     """``[fn(*job) for job in jobs]``, in ``workers`` processes when ``workers > 1``.
 
     Fork where available (no re-import of the user's ``__main__``, so scripts need no
@@ -39,14 +40,24 @@ def map_in_workers(fn, jobs: list[tuple], workers: int) -> list:
     worker dies with its parent and starts a fresh HiGHS scheduler
     (:func:`worker_init`). Results come back in the order of ``jobs``. ``fn`` and the
     jobs must be picklable when ``workers > 1`` (pass a model's registered name, not
-    its spec).
+    its spec). ``desc``: name of the jobs for the progress report
+    (:mod:`recopt.progress`), one step per finished job; None: no report.
     """
     workers = max(1, min(int(workers), len(jobs)))
+    bar = progress(len(jobs), desc, "jobs", enabled=None if desc else False)
     if workers == 1:
-        return [fn(*job) for job in jobs]
+        with bar:
+            out = []
+            for job in jobs:
+                out.append(fn(*job))
+                bar.update(1)
+            return out
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init,
                              initargs=(logging.getLogger("recopt").getEffectiveLevel(),)
                              ) as pool:
         futures = [pool.submit(fn, *job) for job in jobs]
+        with bar:
+            for _ in as_completed(futures):
+                bar.update(1)
         return [f.result() for f in futures]

@@ -46,6 +46,7 @@ from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
 from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.progress import progress, track
 from recopt.settle.kernels import prorata_fraction, round_leftover, round_take, sales_ratio
 
 __all__ = ["RANK_METRICS", "round_grid", "BruteForceResult", "brute_force"]
@@ -210,17 +211,21 @@ def _grid_sums(inputs: KeyInputs, shares, n_rounds, k, rules, dtype, threads,
     slices = [slice(a, a + chunk_steps) for a in range(0, active.size, chunk_steps)]
     cin = np.zeros((len(order), n_s, u))
     cout_inj = np.zeros((len(order), n_s, injectors.size))
-    if threads and threads > 1 and len(slices) > 1:
-        with ThreadPoolExecutor(threads) as ex:
-            parts = ex.map(run, slices)
-            for a, b in parts:
+    with progress(len(slices), f"brute force ({len(order)} candidates)",
+                  "step chunks") as bar:
+        if threads and threads > 1 and len(slices) > 1:
+            with ThreadPoolExecutor(threads) as ex:
+                parts = ex.map(run, slices)
+                for a, b in parts:
+                    cin += a
+                    cout_inj += b
+                    bar.update(1)
+        else:
+            for sl in slices:
+                a, b = run(sl)
                 cin += a
                 cout_inj += b
-    else:
-        for sl in slices:
-            a, b = run(sl)
-            cin += a
-            cout_inj += b
+                bar.update(1)
     cout = np.zeros((len(order), n_s, u))
     cout[:, :, injectors] = cout_inj
     # round-off guards (float32 sums): 0 <= intake <= sum C+, 0 <= sales <= sum P-
@@ -369,7 +374,7 @@ def brute_force(
     weights = scenario_weights(instance)
     rows = []
     plans: dict[str, KeyPlan] = {}
-    for cand in cands:
+    for cand in track(cands, "brute force catalogue", "keys"):
         plan = cand.build(inputs, spec_shares)
         res = settle_plan(inputs, plan)
         row: dict[str, object] = {"candidate": cand.name, "family": cand.family,

@@ -30,6 +30,7 @@ from recopt.metrics.community import (
     across_scenarios,
     evaluate_arrays,
 )
+from recopt.progress import progress
 from recopt.settle import settle_arrays
 
 __all__ = ["evaluate_keys", "summarise", "entitlement", "DEFAULT_METRICS"]
@@ -181,13 +182,20 @@ def evaluate_keys(
         return out
 
     starts = list(range(0, n_s, step))
-    done = [run(starts[0])] if starts else []  # the first block sets the shared context
-    starts = starts[1:]
-    if threads and threads > 1 and len(starts) > 1:  # NumPy releases the GIL
-        with ThreadPoolExecutor(threads) as ex:
-            done += list(ex.map(run, starts))
-    else:
-        done += [run(a) for a in starts]
+    with progress(len(starts), "key evaluation", "scenario chunks",
+                  enabled=None if len(starts) > 1 else False) as bar:
+        done = [run(starts[0])] if starts else []  # the first block sets the shared context
+        bar.update(1)
+        starts = starts[1:]
+        if threads and threads > 1 and len(starts) > 1:  # NumPy releases the GIL
+            with ThreadPoolExecutor(threads) as ex:
+                for part in ex.map(run, starts):
+                    done.append(part)
+                    bar.update(1)
+        else:
+            for a in starts:
+                done.append(run(a))
+                bar.update(1)
     blocks = {k: [d[k] for d in done] for k in keys}
     coords = {SCENARIO: instance[SCENARIO].values, "member": instance["member"].values}
     data = {}

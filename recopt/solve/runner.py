@@ -181,7 +181,7 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
         else:  # a spec's callables need not be picklable: workers look it up by name
             parts = solve_blocks(solve_model_block, inst, blocks,
                                  (spec if workers == 1 else spec.name, run_opts, solver_kw,
-                                  deadline), workers)
+                                  deadline), workers, desc=f"{spec.name} blocks")
     except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
         log.debug("solve failed", exc_info=True)
         status, message = _failure(exc)

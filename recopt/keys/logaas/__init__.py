@@ -47,6 +47,7 @@ from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
 from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.progress import track
 from recopt.settle import Round, meter_flows, settle, settle_rounds
 from recopt.settle.kernels import round_leftover, round_take
 
@@ -351,7 +352,8 @@ def grid_search(instance: xr.Dataset, *, n_rounds: int = 3, resolution: int = 20
     pts = lattice(n_rounds, resolution)
     niches = niche_of(pts / resolution, centres)
     best: dict[int, tuple[float, tuple]] = {}
-    for p, k in zip(pts, niches.tolist(), strict=True):
+    for p, k in track(zip(pts, niches.tolist(), strict=True), "LOGAAS grid", "share vectors",
+                      total=len(pts)):
         shares = tuple((p / resolution).tolist())
         v = ev(shares)
         if k not in best or v < best[k][0] - 1e-12:
@@ -409,7 +411,7 @@ def ga_search(instance: xr.Dataset, *, n_rounds: int = 3, resolution: int = 20,
         a, b = rng.integers(len(pop), size=2)
         return pop[a] if fitness(pop[a]) <= fitness(pop[b]) else pop[b]
 
-    for _ in range(generations):
+    for _ in track(range(generations), "LOGAAS genetic search", "generations"):
         children: dict[int, list[tuple]] = {k: [] for k in range(n_niches)}
         for k, pop in pops.items():
             if not pop:
