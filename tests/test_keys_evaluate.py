@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from recopt.cli.keys import main
+from recopt.data.instance import load
 from recopt.generate.synthetic import synthetic_community
 from recopt.keys.evaluate import entitlement, evaluate_keys, settle_active, summarise
 from recopt.keys.rules import KeyInputs, key_hybrid_rounds, make_plan, settle_key, settle_plan
@@ -71,8 +72,11 @@ def test_cli_compare_and_brute_force(inst, tmp_path, capsys):
                  "0.5:equal,0.5:prorata", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "self_consumption_rate" in text and "rounds(0.5:equal,0.5:prorata)" in text
-    for name in ("metrics.nc", "summary.csv", "radar.png", "members.png", "bands.png"):
+    several = load(path).sizes["scenario"] > 1
+    for name in ("metrics.nc", "summary.csv", "members.csv", "keys.png", "keys.pdf",
+                 "members.png", "members.pdf"):
         assert (out / name).exists(), name
+    assert (out / "bands.png").exists() == several  # no band for one scenario
     assert main([str(path), "--brute-force", "--region", "flanders", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "SCR upper bound" in text and (out / "ranking.csv").exists()

@@ -341,19 +341,11 @@ def test_across_scenarios_mean_p10_p90(hourly_instance):
 # --------------------------------------------------------------------------------------
 # end to end: bootstrap -> battery -> keys -> metrics -> N* -> plots
 # --------------------------------------------------------------------------------------
-def test_normalise():
-    from recopt.metrics.plots import normalise
-
-    assert normalise(np.array([1.0, 3.0, 2.0])) == pytest.approx([0, 1, 0.5])
-    assert normalise(np.array([1.0, 3.0, 2.0]), False) == pytest.approx([1, 0, 0.5])
-    assert normalise(np.array([2.0, 2.0])) == pytest.approx([1, 1])
-
-
 def test_end_to_end_pipeline_and_plots(tmp_path):
     from recopt.generate.battery import add_community_battery
     from recopt.generate.bootstrap import seasonal_block_bootstrap
     from recopt.metrics.convergence import convergence
-    from recopt.metrics.plots import bands, convergence_plot, member_bars, radar
+    from recopt.metrics.plots import bands, convergence_plot, key_comparison, member_figure
 
     rng = np.random.default_rng(0)
     time = pd.date_range("2019-12-01", "2022-12-01", freq="3h", inclusive="left")
@@ -382,8 +374,8 @@ def test_end_to_end_pipeline_and_plots(tmp_path):
     assert np.all(base["PR-base"].self_consumption_rate >= base["ES-base"].self_consumption_rate)
     assert np.all(results["PR-bess"].shared_energy >= results["PR-base"].shared_energy)
     conv = convergence(base, 0.05, metrics=["self_consumption_rate", "gini"], window=5)
-    files = [radar(base, tmp_path / "radar.png"),
-             member_bars(base, tmp_path / "members.png"),
+    files = [key_comparison(base, tmp_path / "keys.png"),
+             member_figure(base, tmp_path / "members.png"),
              bands(results, tmp_path / "bands.png"),
              convergence_plot(conv, tmp_path / "conv.png")]
     for f in files:

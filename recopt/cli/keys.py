@@ -8,9 +8,11 @@ Examples::
     python -m recopt.keys instance.nc --brute-force --region wallonia --rank-by scr
 
 Prints a comparison table (means over scenarios, with P10/P90 when there are several)
-and writes ``metrics.nc``, ``summary.csv`` and PNG plots (radar, per member, bands)
-into ``--out``; the brute force writes ``ranking.csv`` and ``ranking.nc``. Exit code 0
-on success, 2 on bad input (the message names the culprit).
+and writes ``metrics.nc``, ``summary.csv``, ``members.csv`` and figures (PNG + PDF:
+``keys.png`` the metrics per key with their values, ``members.png`` per member,
+``bands.png`` the distribution over scenarios when there are several) into
+``--out``; the brute force writes ``ranking.csv`` and ``ranking.nc``. Exit code 0 on
+success, 2 on bad input (the message names the culprit).
 """
 
 from __future__ import annotations
@@ -137,10 +139,16 @@ def _compare(args, instance) -> int:
         ds.to_netcdf(out / "metrics.nc")
         summary.to_dataframe().to_csv(out / "summary.csv")
         written = [out / "metrics.nc", out / "summary.csv"]
+        per_member = [v for v in ds.data_vars if "member" in ds[v].dims]
+        if per_member:  # the full per-member table behind members.png (tidy, numeric)
+            summary[per_member].to_dataframe().to_csv(out / "members.csv")
+            written.append(out / "members.csv")
         if not args.no_plots:
             results = {k: ds.sel(key=k, drop=True) for k in keys}
-            for fn, name in ((plots.radar, "radar.png"), (plots.member_bars, "members.png"),
-                             (plots.bands, "bands.png")):
+            figures = [(plots.key_comparison, "keys.png"), (plots.member_figure, "members.png")]
+            if ds.sizes["scenario"] > 1:  # one scenario has no distribution to draw
+                figures.append((plots.bands, "bands.png"))
+            for fn, name in figures:
                 try:
                     written.append(fn(results, out / name))
                 except RecoptError as exc:

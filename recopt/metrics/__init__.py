@@ -3,7 +3,11 @@
 * :mod:`recopt.metrics.community` -- allocation-key metrics (SCR, SSR, savings,
   Gini, energy to shift, CO2, ...), per scenario and across scenarios;
 * :mod:`recopt.metrics.convergence` -- Monte Carlo convergence ``N*`` (Ospina (32));
-* :mod:`recopt.metrics.plots` -- radar, per-member bars, P10-P90 bands (PNG);
+* :mod:`recopt.metrics.plots` -- key comparison with values, per-member figure,
+  distributions over scenarios, N* convergence (PNG + PDF);
+* :mod:`recopt.metrics.style` -- the one figure style (sizes, fonts, colours, units);
+* :mod:`recopt.metrics.figures` -- the figures of a Result (loop map, convergence
+  of Benders and column generation, storage schedules);
 * :mod:`recopt.metrics.loops` -- loop-design KPIs (Chasseray et al. section 4.3).
 """
 
