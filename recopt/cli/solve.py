@@ -1,7 +1,8 @@
 """``python -m recopt.solve INSTANCE --model NAME``: solve one instance from the shell.
 
 Prints a short summary (status, objective, gap, times, headline metrics), writes
-the Result to netCDF with ``--output``, and exits with the status's code
+the Result to netCDF with ``--output`` and its figures with ``--plot DIR`` (loop map,
+convergence of Benders / column generation, storage schedules), and exits with the status's code
 (:data:`recopt.solvers.status.EXIT_CODES`): 0 optimal, 3 feasible with a gap,
 4 infeasible, 5 unbounded, 6 time limit, 7 solver unavailable, 2 bad input,
 1 solver error.
@@ -14,7 +15,9 @@ import logging
 import sys
 import textwrap
 
+from recopt.data.instance import load
 from recopt.errors import RecoptError
+from recopt.metrics.figures import result_figures
 from recopt.models import all_models
 from recopt.solve import save_result, solve, summary
 from recopt.solvers.status import EXIT_CODES, Status
@@ -76,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=VALUE", help="model option (repeatable)")
     p.add_argument("--solver-option", action="append", type=_parse_option, default=[],
                    metavar="NAME=VALUE", help="option passed to the solver as is (repeatable)")
+    p.add_argument("--plot", default=None, metavar="DIR",
+                   help="draw the Result's figures into DIR (PNG + PDF): the loop map of "
+                        "loop models, Benders / column-generation convergence, storage "
+                        "schedules")
     p.add_argument("--list-models", action="store_true", help="list the models and exit")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="-v: progress, -vv: solver log")
@@ -111,6 +118,10 @@ def main(argv=None) -> int:
     if args.output:
         save_result(result, args.output)
         print(f"result     written to {args.output}")
+    if args.plot:
+        paths = result_figures(load(args.instance), result, args.plot)
+        print("figures    " + (", ".join(str(p) for p in paths) if paths
+                              else "none: this Result has no map, iteration log or schedule"))
     return Status(result.attrs["status"]).exit_code
 
 

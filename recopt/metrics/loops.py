@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.view import price, stm
+from recopt.metrics.style import PALETTE, figure, save, styled
 from recopt.settle import meter_flows
 
 
@@ -199,23 +200,48 @@ def kpi_summary(kpis: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+#: Up to this many actors, the loop map names every actor.
+MAX_NAMED_ACTORS = 20
+#: Loops listed by name in the map's legend (the others are summed in one entry).
+MAX_LEGEND_LOOPS = 10
+
+
+def _power_steps(pmax: float) -> list[float]:
+    """Two or three round installed powers (kW) for the marker-size legend."""
+    if pmax <= 0:
+        return []
+    mag = 10 ** math.floor(math.log10(pmax))
+    top = math.floor(pmax / mag) * mag
+    steps = sorted({top, top / 2, top / 5} if top / 5 >= mag / 10 else {top, top / 2})
+    return [v for v in steps if v > 0]
+
+
 def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str = "auto",
-               disks: bool = True, title: str | None = None):
-    """Map of the actors, their loops and the distance disks, written to a PNG.
+               disks: str | bool = "none", title: str | None = None):
+    """Map of the actors and their loops (Chasseray et al. §4), PNG + PDF.
 
     Actors are drawn at ``x_km``/``y_km`` (or ``lon``/``lat`` with
-    ``distance="haversine"``, projected locally to km); marker size grows with the
-    installed power, producers are triangles. Each loop's members are joined
-    (a star from the loop's first member) in the loop's colour; disks of diameter
-    ``max_distance_km`` around each actor show the neighbourhood graph (two
-    actors are neighbours iff their disks meet). Returns the path.
+    ``distance="haversine"``, projected locally to km): producers as triangles,
+    consumers as circles, the marker's area proportional to the installed power
+    (legend in kilowatts; consumers without a plant at a fixed small size); a loop's
+    members in the loop's colour, joined to the loop's centre, its convex hull
+    shaded; actors in no loop hollow. The legal distance is a scale bar of
+    ``max_distance_km``; ``disks="loops"`` also shades, in its colour, the
+    disk of diameter ``max_distance_km`` around each loop member (two actors may
+    share a loop iff their disks meet), ``"all"`` outlines every actor's disk (the
+    old map), ``"none"`` / False (default) draws no disk. Names are printed up to
+    :data:`MAX_NAMED_ACTORS` actors. Fixed size (:mod:`recopt.metrics.style`).
+    Returns the PNG path.
     """
-    import matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Circle, Polygon
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle
-
+    if disks is True:
+        disks = "all"
+    elif disks is False:
+        disks = "none"
+    if disks not in ("loops", "all", "none"):
+        raise ValueError(f"disks must be 'loops', 'all' or 'none', got {disks!r}")
     if distance in ("auto", "km") and "x_km" in instance:
         xs = np.asarray(instance["x_km"].values, float)
         ys = np.asarray(instance["y_km"].values, float)
@@ -230,33 +256,115 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
              if "installed_power" in instance else np.zeros(len(names)))
     dmax = float(instance.attrs["max_distance_km"])
     x = result["membership"].transpose("member", "loop").values.astype(bool)
-    fig, ax = plt.subplots(figsize=(7, 7))
-    cmap = plt.get_cmap("tab10")
-    if disks:
-        for xi, yi in zip(xs, ys, strict=True):
-            ax.add_patch(Circle((xi, yi), dmax / 2, fill=False, lw=0.5, ls=":", color="grey"))
-    for k in range(x.shape[1]):
-        mem = np.nonzero(x[:, k])[0]
-        col = cmap(k % 10)
-        for j in mem[1:]:
-            ax.plot([xs[mem[0]], xs[j]], [ys[mem[0]], ys[j]], color=col, lw=1.5)
-        ax.scatter(xs[mem], ys[mem], s=80, color=col, zorder=3,
-                   label=f"{result['loop'].values[k]} ({len(mem)})")
-    outside = ~x.any(axis=1)
-    ax.scatter(xs[outside], ys[outside], s=40, facecolor="white", edgecolor="black", zorder=3,
-               label="no loop")
-    prod = power > 0
-    ax.scatter(xs[prod], ys[prod], s=30 + 120 * power[prod] / max(power.max(), 1e-9),
-               marker="^", facecolor="none", edgecolor="black", zorder=4, label="producer")
-    for name, xi, yi in zip(names, xs, ys, strict=True):
-        ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (km)")
-    ax.set_ylabel("y (km)")
-    ax.set_title(title or f"{result.attrs.get('model', '')} loops (disks: diameter "
-                 f"{dmax:g} km)")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    loops = [k for k in range(x.shape[1]) if x[:, k].any()]
+    labels = [str(v) for v in result["loop"].values]
+    pmax = float(power.max()) if power.size and power.max() > 0 else 1.0
+
+    def area(p):
+        return 25.0 + 260.0 * np.asarray(p, float) / pmax
+
+    produced = stm(instance, "production").sum(axis=(0, 1))
+    prod = produced > 0
+    with styled():
+        fig = figure("map")
+        ax = fig.add_subplot()
+        loop_colour = {k: PALETTE[j % len(PALETTE)] for j, k in enumerate(loops)}
+        if disks == "all":
+            for xi, yi in zip(xs, ys, strict=True):
+                ax.add_patch(Circle((xi, yi), dmax / 2, fill=False, lw=0.4, ls=":",
+                                    color="0.6"))
+        handles = []
+        for j, k in enumerate(loops):
+            mem = np.nonzero(x[:, k])[0]
+            c = loop_colour[k]
+            cx, cy = xs[mem].mean(), ys[mem].mean()
+            if disks == "loops":
+                for i in mem:
+                    ax.add_patch(Circle((xs[i], ys[i]), dmax / 2, facecolor=c, alpha=0.06,
+                                        edgecolor="none"))
+            if mem.size >= 3:
+                pts = np.column_stack([xs[mem], ys[mem]])
+                hull = _hull(pts)
+                ax.add_patch(Polygon(hull, closed=True, facecolor=c, alpha=0.15,
+                                     edgecolor=c, lw=0.8))
+            for i in mem:
+                ax.plot([cx, xs[i]], [cy, ys[i]], color=c, lw=0.9, alpha=0.8, zorder=2)
+            if j < MAX_LEGEND_LOOPS:
+                handles.append(Line2D([], [], color=c, marker="o", ls="-", lw=0.9,
+                                      label=f"{labels[k]}: {mem.size} actors, "
+                                            f"{_kw(power[mem].sum())} kW"))
+        if len(loops) > MAX_LEGEND_LOOPS:
+            rest = loops[MAX_LEGEND_LOOPS:]
+            handles.append(Line2D([], [], color="0.5", ls="-",
+                                  label=f"{len(rest)} more loops "
+                                        f"({int(sum(x[:, k].sum() for k in rest))} actors)"))
+        inloop = x.any(axis=1)
+        face = np.array(["white"] * len(names), dtype=object)
+        for k in loops:
+            face[x[:, k]] = loop_colour[k]
+        for mask, marker in ((prod, "^"), (~prod, "o")):
+            if mask.any():
+                ax.scatter(xs[mask], ys[mask], s=np.where(power[mask] > 0, area(power[mask]), 22),
+                           c=list(face[mask]), marker=marker, edgecolors="0.15",
+                           linewidths=0.7, zorder=3)
+        if len(names) <= MAX_NAMED_ACTORS:
+            for name, xi, yi in zip(names, xs, ys, strict=True):
+                ax.annotate(name, (xi, yi), fontsize=6.5, xytext=(4, 3),
+                            textcoords="offset points", color="0.25", zorder=4)
+        handles.append(Line2D([], [], ls="none", marker="o", mfc="white", mec="0.15",
+                              label=f"in no loop ({int((~inloop).sum())})"))
+        handles.append(Line2D([], [], ls="none", marker="^", mfc="0.8", mec="0.15",
+                              label="producer"))
+        handles.append(Line2D([], [], ls="none", marker="o", mfc="0.8", mec="0.15", ms=4,
+                              label="consumer"))
+        for p in _power_steps(float(power.max()) if power.size else 0.0):
+            handles.append(Line2D([], [], ls="none", marker="^", mfc="none", mec="0.3",
+                                  ms=float(np.sqrt(area(p))), label=f"{_kw(p)} kW installed"))
+        ax.set_aspect("equal")
+        ax.margins(0.08)
+        ax.set_xlabel("east (kilometres)")
+        ax.set_ylabel("north (kilometres)")
+        # the legal distance as a scale bar, bottom left
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        y0 -= 0.12 * (y1 - y0)  # a free strip at the bottom for the bar
+        x1 = max(x1, x0 + 1.1 * dmax)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+        ax.plot([bx, bx + dmax], [by, by], color="black", lw=2.2, solid_capstyle="butt",
+                zorder=5)
+        ax.annotate(f"maximum distance {dmax:g} km", (bx, by), xytext=(0, 5),
+                    textcoords="offset points", fontsize=7.5, zorder=5)
+        fig.legend(handles=handles, loc="outside right upper", fontsize=7, labelspacing=0.9,
+                   borderpad=0.8)
+        model = result.attrs.get("model", "")
+        ax.set_title(title or f"{model} loops: {len(loops)} loop(s), {int(inloop.sum())} of "
+                     f"{len(names)} actors", loc="left")
+        return save(fig, path)
+
+
+def _kw(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _hull(pts: np.ndarray) -> np.ndarray:
+    """Convex hull of 2-D points (Andrew's monotone chain), counter-clockwise."""
+    p = sorted(map(tuple, pts.tolist()))
+    if len(p) <= 2:
+        return np.asarray(p)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list = []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    upper: list = []
+    for q in reversed(p):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return np.asarray(lower[:-1] + upper[:-1])

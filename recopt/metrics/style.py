@@ -63,7 +63,8 @@ SIZES = {
     "wide": (7.2, 3.6),   # one row of panels
     "grid": (7.2, 5.4),   # 2 x 3 small multiples
     "tall": (7.2, 6.6),   # stacked panels on a shared x axis
-    "square": (6.0, 6.0),  # maps
+    "square": (6.0, 6.0),
+    "map": (7.2, 5.4),    # a map with its legend on the right
 }
 #: Raster resolution of the PNG copies.
 DPI = 200
