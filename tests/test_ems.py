@@ -372,7 +372,11 @@ def test_storage_schedule_plot(tmp_path, schedules):
     from recopt.metrics.storage_plot import storage_schedule
 
     path = storage_schedule(schedules["EMS4"], tmp_path / "s.png", days=1)
-    assert path.stat().st_size > 10_000
+    assert path.stat().st_size > 10_000 and path.with_suffix(".pdf").exists()
+    import os
+    import shutil
+    if os.environ.get("RECOPT_FIGURES_DIR"):  # keep a copy to look at
+        shutil.copy(path, os.path.join(os.environ["RECOPT_FIGURES_DIR"], "storage_EMS4.png"))
 
 
 # ---------------------------------------------------------------------------------------
