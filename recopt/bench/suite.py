@@ -191,10 +191,14 @@ class Suite:
     instances: list[InstanceSpec]
     models: list[ModelRun]
     compare: list[tuple[str, str]] = field(default_factory=list)
+    published: dict | None = None
+    """The paper's figures the report shows beside ours (``[report.published]``):
+    ``source``, ``models`` (labels compared), ``columns`` and ``rows``."""
 
     def to_json(self) -> dict:
         return {"name": self.name, "path": self.path, "description": self.description,
                 "repetitions": self.repetitions, "compare": [list(p) for p in self.compare],
+                "published": self.published,
                 "models": [asdict(m) for m in self.models],
                 "instances": [s.label for s in self.instances]}
 
@@ -371,14 +375,59 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
         instances.extend(_instance_block(block, where, path.parent, set(labels)))
 
     report = raw.get("report", {})
-    _unknown(f"{path} [report]", report, {"compare"})
+    _unknown(f"{path} [report]", report, {"compare", "published"})
     compare = []
     for pair in report.get("compare", []):
         if not (isinstance(pair, list) and len(pair) == 2):
             raise SuiteError(f"{path} [report].compare: pairs [compact, decomposed], got {pair!r}")
         compare.append((str(pair[0]), str(pair[1])))
+    published = _published(report.get("published"), f"{path} [report.published]")
     return Suite(name=name, path=str(path), description=str(top.get("description", "")),
-                 repetitions=repetitions, instances=instances, models=runs, compare=compare)
+                 repetitions=repetitions, instances=instances, models=runs, compare=compare,
+                 published=published)
+
+
+#: Size columns of ``[report.published]`` (matched to the records' instance sizes) and
+#: the time columns it may quote (seconds, compared with the records' times).
+PUBLISHED_SIZES = ("members", "steps", "scenarios")
+PUBLISHED_TIMES = {"build_s": "build", "solve_s": "solve", "wall_s": "wall"}
+
+
+def _published(raw, where: str) -> dict | None:
+    """Check ``[report.published]``: the paper's times per size, for the report.
+
+    ``source`` (text), ``models`` (the model labels they are compared with),
+    ``columns`` (size columns among :data:`PUBLISHED_SIZES`, time columns among
+    :data:`PUBLISHED_TIMES`) and ``rows`` (one list of numbers per size).
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where}: a table with source, models, columns, rows")
+    _unknown(where, raw, {"source", "models", "columns", "rows"})
+    missing = [k for k in ("source", "models", "columns", "rows") if k not in raw]
+    if missing:
+        raise SuiteError(f"{where}: missing {', '.join(missing)}")
+    cols = [str(c) for c in raw["columns"]]
+    bad = [c for c in cols if c not in PUBLISHED_SIZES and c not in PUBLISHED_TIMES]
+    if bad:
+        raise SuiteError(f"{where}.columns: unknown {', '.join(bad)}; sizes "
+                         f"{', '.join(PUBLISHED_SIZES)}, times {', '.join(PUBLISHED_TIMES)}")
+    if not any(c in PUBLISHED_TIMES for c in cols) or not any(c in PUBLISHED_SIZES
+                                                               for c in cols):
+        raise SuiteError(f"{where}.columns: need at least one size and one time column")
+    rows = []
+    for i, row in enumerate(raw["rows"]):
+        if not (isinstance(row, list) and len(row) == len(cols)
+                and all(isinstance(v, int | float) for v in row)):
+            raise SuiteError(f"{where}.rows[{i}]: {len(cols)} numbers ({', '.join(cols)}), "
+                             f"got {row!r}")
+        rows.append([float(v) for v in row])
+    models = raw["models"]
+    if isinstance(models, str):
+        models = [models]
+    return {"source": str(raw["source"]), "models": [str(m) for m in models],
+            "columns": cols, "rows": rows}
 
 
 def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[InstanceSpec]:

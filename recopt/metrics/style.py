@@ -71,7 +71,7 @@ DPI = 200
 
 #: Okabe & Ito (2008) colour-blind-safe palette, then tab20's distinct extras.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD", "#AEC7E8",
+           "#000000", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD", "#C49C94",
            "#FFBB78", "#98DF8A", "#FF9896", "#C5B0D5")
 
 #: Fixed colours of recopt's models, keys and series (same colour in every figure).
@@ -79,9 +79,10 @@ COLOURS = {
     # repartition models (de Villena) and KoR (Mustika)
     "LP1": "#0072B2", "LP2": "#E69F00", "LP3": "#009E73",
     "KoR8": "#D55E00", "KoR9": "#CC79A7", "KoR10": "#56B4E9",
-    # loop models (Chasseray): compact dark, decomposed light of the same hue
-    "SLCpct": "#0072B2", "SLExt": "#56B4E9", "MLCpct": "#D55E00", "MLCol": "#E69F00",
-    "MLColExt": "#CC79A7",
+    # loop models (Chasseray): colours of their own, so that a report mixing them with
+    # the repartition models never gives two models one colour
+    "SLCpct": "#8C564B", "SLExt": "#C49C94", "MLCpct": "#9467BD", "MLCol": "#17BECF",
+    "MLColExt": "#BCBD22",
     # EMS (Mustika)
     "EMS1": "#0072B2", "EMS2": "#E69F00", "EMS3": "#009E73", "EMS4": "#D55E00",
     # keys (Ospina, the regions' catalogues)
