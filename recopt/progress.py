@@ -57,11 +57,12 @@ class Progress:
 
     def __init__(self, total: int | None, desc: str, unit: str = "it", *,
                  enabled: bool | None = None, bar: bool | None = None,
-                 interval: float = LOG_INTERVAL, delay: float = BAR_DELAY):
+                 interval: float | None = None, delay: float | None = None):
         self.total, self.desc, self.unit = total, desc, unit
         self.n = 0
         self.t0 = time.perf_counter()
-        self.interval = float(interval)
+        self.interval = float(LOG_INTERVAL if interval is None else interval)
+        delay = BAR_DELAY if delay is None else delay
         self._last = self.t0
         self._logged = False
         self._postfix: dict[str, Any] = {}

@@ -52,6 +52,8 @@ def convergence_figure(result: xr.Dataset, path, *, title: str | None = None) ->
     """Bounds per iteration and the relative gap of a Benders or column-generation
     Result (see the module). Raises :class:`~recopt.errors.ModelError` when the Result
     has no iteration log."""
+    from matplotlib.ticker import MaxNLocator
+
     got = iteration_log(result)
     if got is None:
         raise ModelError("the Result has no Benders or column-generation iteration log")
@@ -77,7 +79,12 @@ def convergence_figure(result: xr.Dataset, path, *, title: str | None = None) ->
         ax.set_title("bounds", loc="left")
         ok = np.isfinite(gap) & (gap > 0)
         if ok.any():
-            axg.semilogy(it[ok], gap[ok], "-o", ms=2.5, color=COLOURS["gap"])
+            axg.semilogy(it[ok], gap[ok], "-o", ms=2.5, color=COLOURS["gap"], label="gap")
+        closed = np.isfinite(gap) & (gap <= 0)
+        if closed.any():  # a zero gap has no place on a log scale: marked at the bottom
+            floor = min(float(gap[ok].min()) if ok.any() else 1e-4, 1e-4) / 10
+            axg.semilogy(it[closed], np.full(int(closed.sum()), floor), "v", ms=6,
+                         color=COLOURS["gap"], label="gap closed (zero)")
         target = result.attrs.get("mip_gap")
         try:
             target_f = float(target) if target not in (None, "") else 1e-4
@@ -86,12 +93,17 @@ def convergence_figure(result: xr.Dataset, path, *, title: str | None = None) ->
         if np.isfinite(target_f) and target_f > 0:
             axg.axhline(target_f, color="#D55E00", ls="--", lw=1,
                         label=f"target gap {target_f:g}")
+        if axg.get_legend_handles_labels()[0]:
             axg.legend(loc="best")
         axg.set_xlabel("round" if cg else "iteration")
+        for a in (ax, axg):
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
         axg.set_ylabel("relative gap (fraction of the upper bound)")
         axg.set_title("gap", loc="left")
-        fig.suptitle(title or f"{model}: {algo} convergence ({len(it)} "
-                     f"{'rounds' if cg else 'iterations'}, status "
+        count = (f"{len(it)} rounds" if cg else
+                 f"{int(np.max(it)) if len(it) else 0} iterations"
+                 + (" after the initial cuts (0)" if len(it) and it[0] == 0 else ""))
+        fig.suptitle(title or f"{model}: {algo} convergence ({count}, status "
                      f"{result.attrs.get('status', '?')})")
         return save(fig, path)
 

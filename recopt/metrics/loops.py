@@ -267,7 +267,8 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
     prod = produced > 0
     with styled():
         fig = figure("map")
-        ax = fig.add_subplot()
+        ax, ax_leg = fig.subplots(1, 2, width_ratios=[2.6, 1])
+        ax_leg.axis("off")
         loop_colour = {k: PALETTE[j % len(PALETTE)] for j, k in enumerate(loops)}
         if disks == "all":
             for xi, yi in zip(xs, ys, strict=True):
@@ -334,10 +335,10 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
         bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
         ax.plot([bx, bx + dmax], [by, by], color="black", lw=2.2, solid_capstyle="butt",
                 zorder=5)
-        ax.annotate(f"maximum distance {dmax:g} km", (bx, by), xytext=(0, 5),
+        ax.annotate(f"maximum distance {dmax:.3g} km", (bx, by), xytext=(0, 5),
                     textcoords="offset points", fontsize=7.5, zorder=5)
-        fig.legend(handles=handles, loc="outside right upper", fontsize=7, labelspacing=0.9,
-                   borderpad=0.8)
+        ax_leg.legend(handles=handles, loc="upper left", fontsize=7, labelspacing=0.9,
+                      borderpad=0.2, borderaxespad=0.0)
         model = result.attrs.get("model", "")
         ax.set_title(title or f"{model} loops: {len(loops)} loop(s), {int(inloop.sum())} of "
                      f"{len(names)} actors", loc="left")

@@ -1,0 +1,204 @@
+"""The project's figures: style, sizes that do not grow with the data, what is drawn.
+
+Figures are rendered to files (``RECOPT_FIGURES_DIR=/some/dir`` keeps a copy of each
+to look at) for 1, 14 and 100 members and for one and many scenarios, on small
+horizons so that the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recopt.cli.solve import main as solve_main
+from recopt.data.instance import make_instance
+from recopt.errors import ModelError
+from recopt.keys.evaluate import evaluate_keys
+from recopt.metrics import plots, style
+from recopt.metrics.figures import convergence_figure, iteration_log, result_figures
+from recopt.solve import solve
+
+KEEP = os.environ.get("RECOPT_FIGURES_DIR")
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height of a PNG from its IHDR chunk."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", data[16:24])
+
+
+def keep(path):
+    if KEEP:
+        os.makedirs(KEEP, exist_ok=True)
+        shutil.copy(path, os.path.join(KEEP, path.name))
+    return path
+
+
+def community(u: int, s: int, t: int = 24, seed: int = 0):
+    """``u`` members (a quarter of them PV producers), ``s`` scenarios, ``t`` 15-min steps."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2023-06-01 06:00", periods=t, freq="15min")
+    hour = np.asarray(time.hour + time.minute / 60)
+    sun = np.clip(np.sin((hour - 6) / 12 * np.pi), 0, None)
+    c = rng.uniform(0.05, 0.4, (s, t, u))
+    p = np.zeros((s, t, u))
+    n_pv = max(1, u // 4)
+    p[:, :, :n_pv] = sun[None, :, None] * rng.uniform(0.2, 0.8, (s, t, n_pv))
+    return make_instance(c, p, price_grid_buy=0.25, price_grid_sell=0.05,
+                         price_community_buy=0.15, price_community_sell=0.1, time=time,
+                         time_step_hours=0.25)
+
+
+def key_results(u: int, s: int):
+    ds = evaluate_keys(community(u, s), ["ES", "PR", "HEP"], co2_intensity=250.0)
+    return {str(k): ds.sel(key=k, drop=True) for k in ds["key"].values}
+
+
+# --------------------------------------------------------------------------- the style
+def test_colours_are_fixed_per_name_and_stable():
+    assert style.colour_of("LP1") == style.COLOURS["LP1"]
+    assert style.colour_of("LP3-proportional") == style.COLOURS["LP3"]  # a label of LP3
+    assert style.colour_of("LP1 (highs)") == style.COLOURS["LP1"]
+    assert style.colour_of("some key") == style.colour_of("some key")  # hashed, stable
+    models = ["LP1", "LP2", "LP3", "KoR8", "KoR9", "KoR10", "SLCpct", "SLExt", "MLCpct",
+              "MLCol", "MLColExt"]
+    assert len({style.colour_of(m) for m in models}) == len(models)  # never two models alike
+    picked = style.colours(["ES-base", "ES-bess"])  # same head: the second gets a free one
+    assert picked["ES-base"] != picked["ES-bess"]
+
+
+def test_axis_labels_spell_units():
+    assert style.axis_label("wall time", "s") == "wall time (seconds)"
+    assert style.axis_label("bill_saving", "EUR") == "bill saving (euros)"
+    assert style.axis_label("self_sufficiency", "%") == "self-sufficiency rate (percent)"
+    assert style.unit_words("kWh") == "kilowatt-hours"
+    assert style.unit_words("EUR/kWh") == "euros per kilowatt-hour"
+
+
+# --------------------------------------------------------------------------- keys
+@pytest.mark.parametrize("scenarios", [1, 12])
+def test_key_figures_keep_their_size_for_1_14_100_members(tmp_path, scenarios):
+    sizes = set()
+    for u in (1, 14, 100):
+        res = key_results(u, scenarios)
+        png = keep(plots.member_figure(res, tmp_path / f"members_{u}m_{scenarios}s.png"))
+        assert png.with_suffix(".pdf").stat().st_size > 1000
+        sizes.add(png_size(png))
+        if u == 14:  # one panel per metric: its size does not depend on the members
+            png = keep(plots.key_comparison(res, tmp_path / f"keys_{u}m_{scenarios}s.png"))
+            assert png_size(png) == tuple(int(v * style.DPI) for v in style.SIZES["grid"])
+        if u == 100 and scenarios > 1:
+            png = keep(plots.bands(res, tmp_path / f"bands_{u}m_{scenarios}s.png"))
+            assert png_size(png) == tuple(int(v * style.DPI) for v in style.SIZES["grid"])
+        elif u == 100:
+            with pytest.raises(ModelError, match="one scenario"):
+                plots.bands(res, tmp_path / "no_band.png")
+    # the same pixels whatever the number of members
+    assert sizes == {tuple(int(v * style.DPI) for v in style.SIZES["tall"])}
+
+
+def test_key_comparison_prints_the_values(tmp_path):
+    """The dot plot carries every key's mean as text (real values, not a normalised radar)."""
+    from matplotlib.figure import Figure
+
+    res = key_results(14, 1)
+    captured = {}
+    original = Figure.savefig
+
+    def grab(self, *a, **k):
+        captured["texts"] = [t.get_text() for ax in self.axes for t in ax.texts]
+        return original(self, *a, **k)
+
+    Figure.savefig = grab
+    try:
+        plots.key_comparison(res, tmp_path / "k.png")
+    finally:
+        Figure.savefig = original
+    scr = {k: float(v["self_consumption_rate"].mean()) * 100 for k, v in res.items()}
+    for value in scr.values():
+        assert plots.fmt_value(value, "%") in captured["texts"]
+
+
+# --------------------------------------------------------------------------- results
+def test_solve_plot_draws_the_loop_map_and_the_convergence(loop_instance, tmp_path, capsys):
+    inst = loop_instance(3, n=7, S=2, T=5)
+    path = tmp_path / "inst.nc"
+    inst.to_netcdf(path)
+    out = tmp_path / "figs"
+    code = solve_main([str(path), "--model", "MLCol", "--option", "enumeration=generate",
+                       "--plot", str(out)])
+    assert code in (0, 3)  # optimal, or a design with a gap left to the bound
+    text = capsys.readouterr().out
+    assert "figures" in text and "MLCol_loops.png" in text
+    for name in ("MLCol_loops", "MLCol_convergence"):
+        png = keep(out / f"{name}.png")
+        assert png.stat().st_size > 10_000 and (out / f"{name}.pdf").is_file()
+    assert png_size(out / "MLCol_loops.png") == tuple(int(v * style.DPI)
+                                                       for v in style.SIZES["map"])
+
+
+def test_benders_convergence_reads_the_iteration_log(loop_instance, tmp_path):
+    inst = loop_instance(5, n=6, S=1, T=4)
+    r = solve(inst, "SLExt")
+    algo, it, lo, up = iteration_log(r)
+    assert algo == "Benders" and len(it) == r.attrs["benders_iterations"] + int(it[0] == 0)
+    assert np.all(np.diff(lo[np.isfinite(lo)]) >= -1e-9)  # the master's bound only rises
+    assert np.all(np.diff(up[np.isfinite(up)]) <= 1e-9)  # the incumbent only improves
+    paths = result_figures(inst, r, tmp_path)
+    assert {p.name for p in paths} == {"SLExt_loops.png", "SLExt_convergence.png"}
+    keep(tmp_path / "SLExt_convergence.png")
+    lp = solve(community(3, 1, t=4), "LP1")
+    assert iteration_log(lp) is None
+    with pytest.raises(ModelError, match="no Benders or column-generation"):
+        convergence_figure(lp, tmp_path / "none.png")
+
+
+# --------------------------------------------------------------------------- progress
+def test_progress_logs_lines_off_a_terminal(caplog):
+    from recopt.progress import Progress, track
+
+    with caplog.at_level(logging.INFO, logger="recopt"):
+        items = list(track(range(5), "demo loop", "steps", bar=False, interval=0.0))
+    assert items == list(range(5))
+    lines = [r.getMessage() for r in caplog.records if r.name == "recopt.progress"]
+    assert lines and lines[-1].startswith("demo loop: 5/5 steps (100 %)")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="recopt"):
+        p = Progress(3, "silent", enabled=False, bar=False, interval=0.0)
+        p.update(3)
+        p.close()
+    assert not [r for r in caplog.records if r.name == "recopt.progress"]
+
+
+def test_progress_respects_a_quiet_logger(caplog):
+    from recopt.progress import Progress
+
+    logger = logging.getLogger("recopt")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        assert not Progress(3, "q", bar=False).enabled
+    finally:
+        logger.setLevel(old)
+
+
+def test_time_blocks_report_progress(caplog, monkeypatch):
+    """A separable model's blocks go through the one progress reporter (log lines here:
+    the test's stderr is not a terminal), one step per block."""
+    from recopt import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "LOG_INTERVAL", 0.0)
+    inst = community(6, 1, t=96)
+    with caplog.at_level(logging.INFO, logger="recopt"):
+        r = solve(inst, "LP1", workers=1, block_steps=24)
+    assert r.attrs["blocks"] == 4
+    lines = [m.getMessage() for m in caplog.records if m.name == "recopt.progress"]
+    assert [line.split(",")[0] for line in lines[:4]] == [
+        f"LP1 blocks: {k}/4 jobs ({25 * k} %)" for k in range(1, 5)]
