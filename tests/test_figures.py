@@ -202,3 +202,140 @@ def test_time_blocks_report_progress(caplog, monkeypatch):
     lines = [m.getMessage() for m in caplog.records if m.name == "recopt.progress"]
     assert [line.split(",")[0] for line in lines[:4]] == [
         f"LP1 blocks: {k}/4 jobs ({25 * k} %)" for k in range(1, 5)]
+
+
+# --------------------------------------------------------------------------- bench report
+def _villena_store(root):
+    """A store with fake LP1-LP3 records at two de Villena sizes, the villena suite (its
+    published Table 6) and a loop suite whose compare pair is MLCpct / MLCol."""
+    from pathlib import Path
+
+    from recopt.bench.record import machine_info
+    from recopt.bench.store import Store, write_json_atomic
+    from recopt.bench.suite import load_suite
+
+    suite = load_suite(Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
+                       / "villena_table6.toml")
+    store = Store(root)
+    write_json_atomic(root / "suites" / "villena.json", {**suite.to_json(), "jobs": 18})
+    write_json_atomic(root / "suites" / "loops.json",
+                      {"name": "loops", "description": "compact against decomposed",
+                       "compare": [["MLCpct", "MLCol"]], "jobs": 4})
+    machine = {**machine_info(), "loadavg": [1.5, 1.0, 1.0]}
+    for label, f in (("LP1", 1.0), ("LP2", 1.1), ("LP3", 1.6)):
+        for steps in (1440, 2880):
+            for members in (10, 50):
+                for rep in range(3):
+                    w = 1e-4 * steps * members * f * (1 + 0.05 * rep)
+                    h = f"syn-{members}-{steps}"
+                    store.write({
+                        "job_id": f"{label}-{h}-{rep}", "suite": "villena-table6",
+                        "model": label, "model_label": label, "solver": "highs",
+                        "status": "optimal", "instance_hash": h, "instance_label": h,
+                        "repetition": rep, "objective": 1.0, "bound": 1.0, "gap": 0.0,
+                        "instance": {"members": members, "steps": steps, "scenarios": 1,
+                                     "horizon_days": steps / 96, "step_hours": 0.25},
+                        "times": {"wall": w, "solve": w / 3, "build": w / 2},
+                        "time_limit": 900.0, "timeout": 1000.0, "peak_rss_mib": 200.0,
+                        "machine": machine})
+    for label, w in (("MLCpct", 5.0), ("MLCol", 2.0)):
+        for seed in range(2):
+            h = f"loops-{seed}"
+            store.write({
+                "job_id": f"{label}-{h}", "suite": "loops", "model": label,
+                "model_label": label, "solver": "highs", "status": "optimal",
+                "instance_hash": h, "instance_label": h, "repetition": 0, "objective": 1.0,
+                "bound": 1.0, "gap": 0.0,
+                "instance": {"members": 10, "steps": 168, "scenarios": 1,
+                             "horizon_days": 7.0, "step_hours": 1.0},
+                "times": {"wall": w + seed, "solve": w, "build": 0.1}, "time_limit": 60.0,
+                "timeout": 100.0, "peak_rss_mib": 150.0, "machine": machine})
+    return store
+
+
+def test_report_is_self_contained_tidy_and_quotes_the_paper(tmp_path):
+    from html.parser import HTMLParser
+
+    from recopt.bench.report import problem_groups, records_frame, report
+
+    store = _villena_store(tmp_path)
+    md = report(tmp_path).read_text()
+    out = tmp_path / "report"
+    page = (out / "report.html").read_text()
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.imgs, self.refs, self.styles = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "img":
+                self.imgs.append(a.get("src", ""))
+            if tag in ("link", "script", "a", "iframe", "object", "source"):
+                self.refs.append((tag, a))
+            if tag == "style":
+                self.styles += 1
+
+    p = Links()
+    p.feed(page)
+    assert len(p.imgs) >= 3 and all(s.startswith("data:image/png;base64,") for s in p.imgs)
+    assert not p.refs and p.styles == 1  # no external sheet, script or link; CSS inline
+    assert "http" not in page.replace("http-equiv", "")
+    assert "not drawn" not in page and "not drawn" not in md  # no internal notes
+    # the suites' descriptions and the machine line
+    assert "de Villena et al. 2022 Table 6 sizes" in page and "compact against decomposed" in md
+    assert "logical CPUs" in md and "GiB" in md and "Python" in md and "highspy" in md
+    assert "load average over the jobs 1.50 to 1.50" in md
+    # tidy CSV: numbers only, one column per statistic, the paper's times and the ratio
+    t = pd.read_csv(out / "summary.csv")
+    text_cols = {"model", "solver"}
+    for c in t.columns:
+        if c not in text_cols:
+            assert pd.api.types.is_numeric_dtype(t[c]), c
+    assert {"wall_median", "wall_min", "wall_max", "wall_n", "n_optimal",
+            "published_build_s", "published_solve_s", "build_ratio", "solve_ratio"} <= set(t)
+    row = t[(t["model"] == "LP1") & (t["members"] == 10) & (t["steps"] == 1440)].iloc[0]
+    assert row["published_solve_s"] == 5.96 and row["published_build_s"] == 5.01
+    assert row["solve_ratio"] == pytest.approx(row["solve_median"] / 5.96)
+    assert row["wall_n"] == 3
+    assert "Published figures" in md and "Table 6" in md
+    # performance profiles only within one problem: MLCpct with MLCol, never LP1 with LP2
+    groups = problem_groups(records_frame(store), [("MLCpct", "MLCol")])
+    assert groups == [[("MLCol", "highs"), ("MLCpct", "highs")]]
+    assert (out / "performance_profile.png").is_file()
+    for png in ("time_vs_horizon.png", "time_vs_actors.png"):
+        keep(out / png)
+        assert png_size(out / png) == tuple(int(v * style.DPI) for v in style.SIZES["wide"])
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="no chromium binary on this machine (apt-get install chromium "
+                           "to run the headless-browser check of the HTML report)")
+def test_report_opens_in_a_headless_browser(tmp_path):
+    """chromium renders report.html with its images (no network: they are data URIs)."""
+    import subprocess
+    import tempfile
+
+    from matplotlib.image import imread
+
+    from recopt.bench.report import report
+
+    _villena_store(tmp_path)
+    report(tmp_path)
+    page = tmp_path / "report" / "report.html"
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+             "--window-size=1200,3000", f"--screenshot={shot}", page.as_uri()],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    keep(shot)
+    img = imread(shot)
+    rgb = img[..., :3]
+    # the page shows figures: many pixels that are neither white nor grey text
+    colourful = (rgb.max(axis=-1) - rgb.min(axis=-1)) > 0.2
+    assert colourful.mean() > 0.005, colourful.mean()

@@ -326,8 +326,8 @@ def _series_plot(df, x, group, path, xlabel, title, published=None) -> Path | No
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7)
         if sources:
-            title += (f" (grey, dashed: {'; '.join(sorted(sources))}, published; their wall "
-                      "= build + solve)")
+            title += (f"\ngrey, dashed: {'; '.join(sorted(sources))} (published; their "
+                      "wall = build + solve)")
         fig.suptitle(title, fontsize=9.5)
         return save(fig, path)
 
