@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,8 @@ def _compare(args, instance) -> int:
             written.append(out / "members.csv")
         if not args.no_plots:
             results = {k: ds.sel(key=k, drop=True) for k in keys}
-            figures = [(plots.key_comparison, "keys.png"), (plots.member_figure, "members.png")]
+            figures: list[tuple[Callable[..., Path], str]] = [
+                (plots.key_comparison, "keys.png"), (plots.member_figure, "members.png")]
             if ds.sizes["scenario"] > 1:  # one scenario has no distribution to draw
                 figures.append((plots.bands, "bands.png"))
             for fn, name in figures:

@@ -44,7 +44,7 @@ def map_in_workers(fn, jobs: list[tuple], workers: int, desc: str | None = None)
     (:mod:`recopt.progress`), one step per finished job; None: no report.
     """
     workers = max(1, min(int(workers), len(jobs)))
-    bar = progress(len(jobs), desc, "jobs", enabled=None if desc else False)
+    bar = progress(len(jobs), desc or "", "jobs", enabled=None if desc else False)
     if workers == 1:
         with bar:
             out = []

@@ -27,6 +27,7 @@ import contextlib
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["RC", "SIZES", "DPI", "UNIT_WORDS", "NAMES", "COLOURS", "PALETTE", "colour_of",
            "colours", "axis_label", "unit_words", "pretty", "styled", "figure", "save",
@@ -187,11 +188,11 @@ def colours(names: Iterable[str]) -> dict[str, str]:
 def styled() -> Iterator[None]:
     """matplotlib's rc parameters set to :data:`RC` inside the block (restored after)."""
     import matplotlib
-    from matplotlib import cycler
+    from matplotlib.rcsetup import cycler
 
-    rc = dict(RC)
+    rc: dict[str, Any] = dict(RC)
     rc["axes.prop_cycle"] = cycler(color=list(PALETTE))
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         yield
 
 
