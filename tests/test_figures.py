@@ -144,6 +144,33 @@ def test_solve_plot_draws_the_loop_map_and_the_convergence(loop_instance, tmp_pa
                                                        for v in style.SIZES["map"])
 
 
+def test_loop_map_keeps_its_size_for_7_and_100_actors(loop_instance, tmp_path):
+    """The map of a big community: same size, 12 loops (the legend lists 10 and sums the
+    rest), no names beyond MAX_NAMED_ACTORS."""
+    import xarray as xr
+
+    from recopt.metrics.loops import plot_loops
+
+    small = loop_instance(3, n=7, S=1, T=3)
+    r_small = solve(small, "MLCpct")
+    rng = np.random.default_rng(1)
+    n, k = 100, 12
+    big = make_instance(rng.uniform(0, 2, (1, 3, n)), rng.uniform(0, 3, (1, 3, n)),
+                        price_grid_buy=0.2, price_grid_sell=0.05, price_community_buy=0.1,
+                        price_community_sell=0.1, installed_power=rng.uniform(0, 9, n),
+                        x_km=rng.uniform(0, 10, n), y_km=rng.uniform(0, 10, n),
+                        attrs={"max_distance_km": 2.0, "max_loop_power_kw": 100.0})
+    member = rng.integers(-1, k, n)  # -1: in no loop
+    membership = xr.DataArray((member[:, None] == np.arange(k)[None, :]).astype(int),
+                              dims=("member", "loop"),
+                              coords={"member": big["member"].values,
+                                      "loop": [f"loop{j + 1}" for j in range(k)]})
+    r_big = xr.Dataset({"membership": membership}, attrs={"model": "MLCol"})
+    a = keep(plot_loops(small, r_small, tmp_path / "map_7.png"))
+    b = keep(plot_loops(big, r_big, tmp_path / "map_100.png", disks="loops"))
+    assert png_size(a) == png_size(b) == tuple(int(v * style.DPI) for v in style.SIZES["map"])
+
+
 def test_benders_convergence_reads_the_iteration_log(loop_instance, tmp_path):
     inst = loop_instance(5, n=6, S=1, T=4)
     r = solve(inst, "SLExt")
@@ -253,14 +280,24 @@ def _villena_store(root):
     return store
 
 
-def test_report_is_self_contained_tidy_and_quotes_the_paper(tmp_path):
+@pytest.fixture(scope="module")
+def villena_report(tmp_path_factory):
+    """(store, report directory) of :func:`_villena_store`, reported once."""
+    from recopt.bench.report import report
+
+    root = tmp_path_factory.mktemp("villena-store")
+    store = _villena_store(root)
+    report(root)
+    return store, root / "report"
+
+
+def test_report_is_self_contained_tidy_and_quotes_the_paper(villena_report):
     from html.parser import HTMLParser
 
-    from recopt.bench.report import problem_groups, records_frame, report
+    from recopt.bench.report import problem_groups, records_frame
 
-    store = _villena_store(tmp_path)
-    md = report(tmp_path).read_text()
-    out = tmp_path / "report"
+    store, out = villena_report
+    md = (out / "report.md").read_text()
     page = (out / "report.html").read_text()
 
     class Links(HTMLParser):
@@ -312,18 +349,14 @@ def test_report_is_self_contained_tidy_and_quotes_the_paper(tmp_path):
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="no chromium binary on this machine (apt-get install chromium "
                            "to run the headless-browser check of the HTML report)")
-def test_report_opens_in_a_headless_browser(tmp_path):
+def test_report_opens_in_a_headless_browser(villena_report, tmp_path):
     """chromium renders report.html with its images (no network: they are data URIs)."""
     import subprocess
     import tempfile
 
     from matplotlib.image import imread
 
-    from recopt.bench.report import report
-
-    _villena_store(tmp_path)
-    report(tmp_path)
-    page = tmp_path / "report" / "report.html"
+    page = villena_report[1] / "report.html"
     shot = tmp_path / "shot.png"
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(

@@ -7,6 +7,7 @@ Prints the ranking of the best round shares per niche and the best key's splits
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -34,7 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--population", type=int, default=6)
     ap.add_argument("--generations", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="progress lines (a bar on a terminal without -v)")
     a = ap.parse_args(argv)
+    if a.verbose:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("recopt").setLevel(logging.INFO)
     kw = dict(n_rounds=a.rounds, resolution=a.resolution, objective=a.objective,
               carry=not a.no_carry)
     if a.method == "ga":

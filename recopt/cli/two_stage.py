@@ -15,6 +15,7 @@ schedules (netCDF) and the storage plots (PNG). Exit code 0 when every step is o
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from recopt.errors import RecoptError
@@ -61,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    logger = logging.getLogger("recopt")
+    level = logger.level
+    if args.quiet:  # no progress bar either (recopt.progress)
+        logger.setLevel(logging.ERROR)
+    try:
+        return _run(args)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(args) -> int:
     try:
         opts = _options(args.option)
         ems = [e.strip() for e in args.ems.split(",") if e.strip()]

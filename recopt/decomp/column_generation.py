@@ -842,7 +842,9 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                      threads=threads, solver=solver, progress=progress)
 
 
-def _history(res: CGResult):
+def cg_history(res: CGResult) -> xr.Dataset:
+    """The column-generation round log as variables on ``cg_round`` (``cg_value``: the
+    restricted master LP's value, ``cg_bound``: the Lagrangian bound, ...)."""
     keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound", "seconds")
     data = {f"cg_{k}": (("cg_round",), np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
@@ -899,16 +901,16 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
         sol.attrs["n_enumerated_loops"] = len(res.loops)
         out = derive(instance, sol, self_consumption=self_consumption,
                      internal_price=internal_price, enumeration="generate")
-        out = xr.merge([out, _history(res)], combine_attrs="override")
+        out = xr.merge([out, cg_history(res)], combine_attrs="override")
         if "summary_text" in out.attrs:
             out.attrs["summary_text"] += (
                 f"\ncolgen     {res.rounds} rounds, {res.exact_pricings} exact pricings, "
                 f"{res.nodes} nodes; LP {res.lp_value:.6g}, bound {res.bound:.6g}")
     else:
-        out = xr.merge([empty_solution(instance), _history(res)])
+        out = xr.merge([empty_solution(instance), cg_history(res)])
     return out, cg_record(res, time.perf_counter() - t1)
 
 
 __all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
            "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation",
-           "solve_mlcol_generated", "cg_options", "cg_record"]
+           "solve_mlcol_generated", "cg_options", "cg_record", "cg_history"]

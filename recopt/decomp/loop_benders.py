@@ -35,7 +35,7 @@ from recopt.decomp.benders import (
     TwoStage,
     solve_benders,
 )
-from recopt.decomp.column_generation import cg_options, solve_column_generation
+from recopt.decomp.column_generation import cg_history, cg_options, solve_column_generation
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
 from recopt.models.loops.build import (
@@ -262,6 +262,8 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         out = xr.merge([out, history_dataset(res)], combine_attrs="override")
     else:
         out = xr.merge([empty_solution(instance), history_dataset(res)])
+    if cg is not None:  # the rounds that generated the loops, for the convergence figure
+        out = xr.merge([out, cg_history(cg)], combine_attrs="override")
     t2 = time.perf_counter()
     if res.has_solution and "summary_text" in out.attrs:
         out.attrs["summary_text"] += (

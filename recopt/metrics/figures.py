@@ -30,31 +30,42 @@ from recopt.metrics.style import COLOURS, figure, save, styled
 __all__ = ["convergence_figure", "result_figures", "iteration_log"]
 
 
-def iteration_log(result: xr.Dataset) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | None:
+#: The iteration logs a Result may carry, in the order they are drawn.
+ALGORITHMS = ("benders", "colgen")
+
+
+def iteration_log(result: xr.Dataset, algorithm: str | None = None
+                  ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | None:
     """``(algorithm, iterations, lower, upper)`` of a Result's iteration log, or None.
 
     Benders: the master's proven bound and the best evaluated point's value per
     iteration (iteration 0: the initial and core-point cuts). Column generation: the
-    Lagrangian bound and the restricted master LP's value per round.
+    Lagrangian bound and the restricted master LP's value per round. ``algorithm``
+    (``"benders"`` or ``"colgen"``) picks one when a Result has both (MLColExt with
+    ``enumeration=generate``); default: the first present.
     """
-    if "benders_iteration" in result.dims and "benders_lower_bound" in result:
+    if algorithm not in (None, *ALGORITHMS):
+        raise ModelError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    if (algorithm in (None, "benders") and "benders_iteration" in result.dims
+            and "benders_lower_bound" in result):
         return ("Benders", result["benders_iteration"].values,
                 result["benders_lower_bound"].values.astype(float),
                 result["benders_upper_bound"].values.astype(float))
-    if "cg_round" in result.dims and "cg_bound" in result:
+    if algorithm in (None, "colgen") and "cg_round" in result.dims and "cg_bound" in result:
         return ("column generation", result["cg_round"].values,
                 result["cg_bound"].values.astype(float),
                 result["cg_value"].values.astype(float))
     return None
 
 
-def convergence_figure(result: xr.Dataset, path, *, title: str | None = None) -> Path:
+def convergence_figure(result: xr.Dataset, path, *, title: str | None = None,
+                       algorithm: str | None = None) -> Path:
     """Bounds per iteration and the relative gap of a Benders or column-generation
     Result (see the module). Raises :class:`~recopt.errors.ModelError` when the Result
     has no iteration log."""
     from matplotlib.ticker import MaxNLocator
 
-    got = iteration_log(result)
+    got = iteration_log(result, algorithm)
     if got is None:
         raise ModelError("the Result has no Benders or column-generation iteration log")
     algo, it, lo, up = got
@@ -71,7 +82,7 @@ def convergence_figure(result: xr.Dataset, path, *, title: str | None = None) ->
         ax.plot(it[ok_lo], lo[ok_lo], "-o", ms=2.5, color=COLOURS["lower bound"],
                 label="Lagrangian lower bound" if cg else "lower bound (master)")
         obj = float(result.attrs.get("objective", np.nan))
-        if cg and np.isfinite(obj):
+        if cg and np.isfinite(obj) and "benders_iteration" not in result.dims:
             ax.axhline(obj, color="0.3", ls="--", lw=1, label="integer design")
         ax.set_xlabel("round" if cg else "iteration")
         ax.set_ylabel("objective (euros)")
@@ -112,7 +123,8 @@ def result_figures(instance: xr.Dataset, result: xr.Dataset, out, *,
                    stem: str | None = None) -> list[Path]:
     """Draw every figure ``result`` supports into the directory ``out`` (see the module).
 
-    Files are named ``<stem>_loops.png``, ``<stem>_convergence.png``,
+    Files are named ``<stem>_loops.png``, ``<stem>_convergence.png`` (and
+    ``<stem>_colgen.png`` for the column generation that fed Benders' loops),
     ``<stem>_storage.png`` (``stem``: the model's name), each with a PDF beside it.
     Returns the PNG paths (empty when the Result has nothing to draw, e.g. no solution).
     """
@@ -123,8 +135,10 @@ def result_figures(instance: xr.Dataset, result: xr.Dataset, out, *,
     if ("membership" in result and "loop" in result.dims and has_xy
             and "max_distance_km" in instance.attrs and int(result.attrs.get("has_solution", 1))):
         paths.append(plot_loops(instance, result, out / f"{stem}_loops.png"))
-    if iteration_log(result) is not None:
-        paths.append(convergence_figure(result, out / f"{stem}_convergence.png"))
+    logs = [a for a in ALGORITHMS if iteration_log(result, a) is not None]
+    for a in logs:  # <stem>_convergence.png, and <stem>_colgen.png beside Benders'
+        name = "convergence" if a == logs[0] else a
+        paths.append(convergence_figure(result, out / f"{stem}_{name}.png", algorithm=a))
     if ("time_boundary" in result.dims and "grid_import" in result
             and any(f"{k}_soc" in result for k in ("battery", "ev"))):
         paths.append(storage_schedule(result, out / f"{stem}_storage.png",

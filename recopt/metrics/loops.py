@@ -260,8 +260,10 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
     labels = [str(v) for v in result["loop"].values]
     pmax = float(power.max()) if power.size and power.max() > 0 else 1.0
 
+    shrink = min(1.0, math.sqrt(30.0 / max(1, len(names))))  # many actors: smaller marks
+
     def area(p):
-        return 25.0 + 260.0 * np.asarray(p, float) / pmax
+        return (25.0 + 260.0 * np.asarray(p, float) / pmax) * shrink
 
     produced = stm(instance, "production").sum(axis=(0, 1))
     prod = produced > 0
@@ -305,7 +307,8 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
             face[x[:, k]] = loop_colour[k]
         for mask, marker in ((prod, "^"), (~prod, "o")):
             if mask.any():
-                ax.scatter(xs[mask], ys[mask], s=np.where(power[mask] > 0, area(power[mask]), 22),
+                ax.scatter(xs[mask], ys[mask],
+                           s=np.where(power[mask] > 0, area(power[mask]), 22 * shrink),
                            c=list(face[mask]), marker=marker, edgecolors="0.15",
                            linewidths=0.7, zorder=3)
         if len(names) <= MAX_NAMED_ACTORS:
