@@ -52,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:  # recopt's progress and INFO lines, not every library's
+        logging.getLogger("recopt").setLevel(logging.INFO)
     try:
         if args.command == "run":
             models = [m.strip() for m in args.models.split(",")] if args.models else None

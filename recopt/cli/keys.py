@@ -185,8 +185,9 @@ def _brute(args, instance) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:  # recopt's progress and INFO lines, not every library's
+        logging.getLogger("recopt").setLevel(logging.INFO)
     if args.list_keys:
         print(_list_keys())
         return 0
