@@ -49,7 +49,7 @@ OPTIONAL_DEPENDENCIES = frozenset({
     "gurobipy",  # optional solver (pip install recopt[gurobi])
     "netCDF4",  # optional netCDF engine when h5py is missing
     "h5py",  # probed to choose the netCDF engine
-    "matplotlib",  # figures only (metrics.plots, metrics.loops.plot_loops, bench reports)
+    "matplotlib",  # figures only (metrics.style and the figures that use it, bench reports)
     "pvlib",  # PV profiles of the instance generator only
     "demandlib",  # load profiles of the instance generator only
     "dask",  # bootstrap chunks and benchmark clusters only
