@@ -309,7 +309,7 @@ def convergence_plot(conv: xr.Dataset, path, *, units: Mapping[str, str] | None 
             if not relative:
                 ax.axhline(tol, color="0.3", ls="--", lw=1, label="tolerance")
             if n_star > 0:
-                ax.axvline(n_star, color="#D55E00", lw=1, label=f"N* = {n_star}")
+                ax.axvline(n_star, color="black", ls=":", lw=1.2, label=f"N* = {n_star}")
             ax.set_title(pretty(m), loc="left")
             ax.set_xlabel("number of scenarios N")
             what = ("95 % CI half-width / running mean" if relative
