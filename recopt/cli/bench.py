@@ -20,6 +20,7 @@ import sys
 
 from recopt.bench.report import report
 from recopt.bench.runner import plan, run_suite
+from recopt.cli.args import positive_int
 from recopt.errors import RecoptError
 
 log = logging.getLogger("recopt.bench")
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a suite's jobs (finished ones are skipped)")
     r.add_argument("suite", help="suite TOML file")
     r.add_argument("--store", required=True, help="result store directory")
-    r.add_argument("--workers", type=int, default=None,
+    r.add_argument("--workers", type=positive_int, default=None,
                    help="local Dask worker processes (default: the machine's cores)")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address, tcp://host:8786")
     r.add_argument("--force", action="store_true", help="rerun jobs that have a record")

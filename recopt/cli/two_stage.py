@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from recopt.cli.args import nonnegative_float, positive_float
 from recopt.errors import RecoptError
 from recopt.solve.two_stage import (
     EMS_NAMES,
@@ -50,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an EMS's or key's option, e.g. EMS4.penalty=lexicographic or "
                         "KoR10.order=bill_then_fairness (repeatable)")
     p.add_argument("--solver", default="highs")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
-    p.add_argument("--mip-gap", type=float, default=None,
+    p.add_argument("--time-limit", type=positive_float, default=None, help="seconds per solve")
+    p.add_argument("--mip-gap", type=nonnegative_float, default=None,
                    help="relative MIP gap (EMS3/EMS4 complementarity MILP)")
     p.add_argument("--out", default=None, help="folder for CSV, netCDF and PNG outputs")
     p.add_argument("--no-plots", action="store_true")

@@ -86,6 +86,14 @@ TEXT_VARIABLES = ("category",)
 #: Variables whose values are booleans (stored as such; 0/1 numbers are accepted).
 BOOL_VARIABLES = ("ev_available",)
 #: Attributes that are positive real numbers.
+#: The largest energy per step (kWh) and price (EUR/kWh) an instance may hold. Below
+#: them every model is solved on data scaled to order one (the magnitude ladder
+#: x1e-9 ... x1e12 of tests/test_hardening.py gives the unscaled optimum); above them
+#: the double-precision solvers lose the small entries next to the large ones.
+MAX_ENERGY_KWH = 1e14
+MAX_PRICE_EUR_KWH = 1e6
+MAGNITUDE_LIMITS = {"kwh": MAX_ENERGY_KWH, "eur/kwh": MAX_PRICE_EUR_KWH}
+
 _POSITIVE_ATTRS = ("time_step_hours", "max_distance_km", "max_loop_power_kw")
 #: Absolute tolerance on the sum of scenario probabilities.
 PROBABILITY_TOL = 1e-9
@@ -622,6 +630,16 @@ def _validate_numeric(name: str, var: xr.Variable, coords: Mapping[str, np.ndarr
             f"(first: {_locate(var, coords, bad)}); fill or drop them",
             name,
         )
+    limit = MAGNITUDE_LIMITS.get(_norm_unit(VARIABLES[name].unit))
+    if limit is not None:
+        big = np.abs(data) > limit
+        if big.any():
+            raise InstanceError(
+                f"{name} is {data[big].flat[0]:g} at {_locate(var, coords, big)} "
+                f"({int(big.sum())} entr{'y' if big.sum() == 1 else 'ies'} above "
+                f"{limit:g} {VARIABLES[name].unit}); recopt solves energies up to "
+                f"{MAX_ENERGY_KWH:g} kWh per step and prices up to {MAX_PRICE_EUR_KWH:g} "
+                "EUR/kWh (check the unit: Wh or W given as kWh?)", name)
     if nonnegative:
         neg = data < 0
         if neg.any():
@@ -912,10 +930,11 @@ scalar, array_like, dict or xarray.DataArray
     else:
         if time_step_hours is None:
             time_step_hours = 1.0
-        if not _is_real_number(time_step_hours) or not time_step_hours > 0:
+        if not _is_real_number(time_step_hours) or not math.isfinite(time_step_hours) \
+                or not time_step_hours > 0:
             raise TimestampError(
-                f"time_step_hours is {time_step_hours!r}; it must be a positive number "
-                "of hours", "time_step_hours")
+                f"time_step_hours is {time_step_hours!r}; it must be a positive finite "
+                "number of hours", "time_step_hours")
         times = (np.datetime64("2000-01-01T00:00:00", "ns")
                  + np.arange(T, dtype=np.int64) * time_step_ns(time_step_hours)
                  ).astype("datetime64[ns]")
@@ -1450,8 +1469,15 @@ def load(path) -> xr.Dataset:
         raise InstanceError(f"instance path '{path}' is a folder, not a netCDF file")
     hint = (" (for smart-meter CSV exports use recopt.data.read_csv)"
             if path.suffix.lower() in (".csv", ".txt", ".tsv") else "")
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
+    if not path.is_file():  # a FIFO would block the reader forever, a device worse
+        raise InstanceError(f"instance path '{path}' is not a regular file (a FIFO, socket "
+                            "or device?); give a netCDF file")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+    except OSError as exc:
+        raise InstanceError(f"cannot read instance file '{path}': "
+                            f"{exc.strerror or exc}") from None
     if not (magic.startswith(_HDF5_MAGIC) or magic[:3] == b"CDF"):
         what = "is empty" if not magic else f"starts with {magic!r}"
         raise InstanceError(

@@ -23,6 +23,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
 from recopt.solvers.outcome import SolveOutcome, active_objective
+from recopt.solvers.safety import check_solver_options
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solver")
@@ -88,6 +89,12 @@ _HIGHS_STATUS = {
 }
 
 
+def _checked(status, call: str, what: str) -> None:
+    """A HiGHS return status: ``kError`` is a :class:`SolverError` (never read past)."""
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"{what} (HiGHS {call} returned an error)")
+
+
 _highs_pool_threads: list = ["unset"]  # thread count HiGHS's process-wide pool was made for
 
 
@@ -135,10 +142,11 @@ def highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
 
 
 def set_highs_options(h, threads, options) -> None:
-    """Threads and the user's HiGHS options; a rejected option is a SolverOptionError."""
+    """Threads and the user's HiGHS options; a rejected option, or one that writes files
+    (:func:`recopt.solvers.safety.check_solver_options`), is a SolverOptionError."""
     if threads is not None:
         h.setOptionValue("threads", int(threads))
-    for key, val in (options or {}).items():
+    for key, val in check_solver_options(options).items():
         if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
             raise SolverOptionError(
                 f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
@@ -201,28 +209,40 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     h.setOptionValue("log_to_console", False)
     if log.isEnabledFor(logging.DEBUG):
         h.cbLogging.subscribe(lambda e: log.debug("highs: %s", str(e.message).rstrip()))
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
     set_highs_options(h, threads, options)
-    h.passModel(lp)
+    _checked(h.passModel(lp), "passModel", "HiGHS refused the model")
     if warm_start and n_int:  # a MIP start from the variables' current values
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
         h.setSolution(n_col, np.arange(n_col, dtype=np.int32), start)
     t1 = time.perf_counter()
+    if time_limit is not None:  # the limit covers this call: compiling counted
+        left = float(time_limit) - (t1 - t0)
+        if left <= 0:
+            return SolveOutcome(Status.TIME_LIMIT, message="the time limit was reached while "
+                                "compiling the model", solver="highs",
+                                solver_version=highs_version(), compile_seconds=t1 - t0,
+                                n_variables=n_col, n_constraints=n_row, n_integer=n_int)
+        h.setOptionValue("time_limit", left)
     _highs_pool(threads)
-    h.run()
+    run_status = h.run()
     model_status = h.getModelStatus()
     name = model_status.name
     if name == "kUnboundedOrInfeasible":  # disambiguate: presolve could not tell
         h.setOptionValue("presolve", "off")
-        h.run()
+        run_status = h.run()
         model_status = h.getModelStatus()
         name = model_status.name
     t2 = time.perf_counter()
     info = h.getInfo()
     status = _HIGHS_STATUS.get(name, Status.ERROR)
+    if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+        status = Status.ERROR  # HiGHS says its run failed: no status read past that
+    elif run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL \
+            and name != "kModelEmpty":
+        # optimal "with warnings": HiGHS could not meet its tolerances after unscaling
+        status = Status.FEASIBLE if info.primal_solution_status == 2 else Status.ERROR
     # a feasible point of an unbounded model is not a solution to report
     has_solution = info.primal_solution_status == 2 and status in (  # kSolutionStatusFeasible
         Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
@@ -240,11 +260,14 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
         n_constraints=n_row,
         n_integer=n_int,
     )
+    if status == Status.ERROR and run_status == highspy.HighsStatus.kError:
+        out.message = f"HiGHS run failed ({out.message})"
+    if n_int and math.isfinite(float(info.mip_dual_bound)) \
+            and abs(float(info.mip_dual_bound)) < highspy.kHighsInf:
+        out.bound = float(info.mip_dual_bound)  # kept without an incumbent too
     if has_solution:
         out.objective = float(info.objective_function_value)
-        if n_int:
-            out.bound = float(info.mip_dual_bound)
-        elif status == Status.OPTIMAL:
+        if not n_int and status == Status.OPTIMAL:
             out.bound = out.objective
         sol = h.getSolution()
         x = np.asarray(sol.col_value)
@@ -280,7 +303,7 @@ class HighsParametricLP:
         h = new_highs()
         h.setOptionValue("output_flag", False)
         set_highs_options(h, threads, options)
-        h.passModel(lp)
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the sub-problem")
         self._h = h
         self._threads = threads
         self._rows = np.arange(n_row, dtype=np.int32)
@@ -296,9 +319,11 @@ class HighsParametricLP:
         h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
                          if time_limit is not None else self._inf)
         _highs_pool(self._threads)
-        h.run()
+        run_status = h.run()
         model_status = h.getModelStatus()
         status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+            status = Status.ERROR
         message = h.modelStatusToString(model_status)
         if status != Status.OPTIMAL:
             return status, message, None, None, math.nan
@@ -380,7 +405,7 @@ class HighsColumnLP:
         h = new_highs()
         h.setOptionValue("output_flag", False)
         set_highs_options(h, threads, options)
-        h.passModel(lp)
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the master problem")
         self._h = h
         self._threads = threads
         self.row_of = {id(r.constraint): k for k, r in enumerate(sf.rows)}
@@ -445,9 +470,11 @@ class HighsColumnLP:
                               np.asarray(start, float))
         _highs_pool(self._threads)
         try:
-            h.run()
+            run_status = h.run()
             model_status = h.getModelStatus()
             status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+            if run_status == hs.HighsStatus.kError and status != Status.TIME_LIMIT:
+                status = Status.ERROR
             message = h.modelStatusToString(model_status)
             info = h.getInfo()
             has = info.primal_solution_status == 2

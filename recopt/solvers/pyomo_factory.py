@@ -19,6 +19,7 @@ from pyomo.common.tee import capture_output
 from recopt.errors import SolverError, SolverUnavailableError
 from recopt.models.construction import materialize
 from recopt.solvers.outcome import SolveOutcome, active_objective
+from recopt.solvers.safety import check_solver, check_solver_options
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solver")
@@ -60,6 +61,8 @@ _PYOMO_STATUS = {
 
 def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
                          warm_start=False) -> SolveOutcome:
+    check_solver(name)  # never hand Pyomo a name that runs an arbitrary program
+    options = check_solver_options(options)
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
         opt = pyo.SolverFactory(factory_name)
@@ -130,6 +133,7 @@ def factory_available(name: str) -> bool:
     """Whether Pyomo's ``SolverFactory(name)`` can run here (never raises)."""
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
+        check_solver(name)
         opt = pyo.SolverFactory(factory_name)
         return opt is not None and bool(opt.available(exception_flag=False))
     except Exception:
