@@ -214,7 +214,7 @@ def test_instance_bytes_for_remote_workers(tmp_path):
 def test_a_crashing_job_is_recorded_as_crashed(tmp_path):
     suite = load_suite(_suite(tmp_path, BASE))
     job = expand(suite, models=["LP1"])[0].to_dict()
-    job["job_workers"] = "two"  # the job process dies with a Python error
+    job["options"] = "two"  # the job process dies with a Python error (dict("two"))
     rec = execute(job)
     assert rec["status"] == "crashed"
     assert rec["returncode"] == 1

@@ -35,7 +35,7 @@ import math
 import os
 from pathlib import Path
 
-from recopt.bench.suite import SuiteError
+from recopt.bench.suite import SuiteError, check_suite_name
 
 RECORD_VERSION = 1
 
@@ -138,7 +138,8 @@ class Store:
         write_json_atomic(self.instances_dir / "index.json", index)
 
     def write_suite(self, suite_json: dict) -> None:
-        write_json_atomic(self.root / "suites" / f"{suite_json['name']}.json", suite_json)
+        name = check_suite_name(suite_json["name"])  # joined into a path: never ../ or /
+        write_json_atomic(self.root / "suites" / f"{name}.json", suite_json)
 
     def suites(self) -> list[dict]:
         d = self.root / "suites"
