@@ -898,6 +898,18 @@ scalar, array_like, dict or xarray.DataArray
     """
     cons, c_coords = _as_energy(consumption, "consumption")
     prod, p_coords = _as_energy(production, "production")
+    # labels, not positions: a labelled array is put in the order of the given names (or
+    # of the other array's labels); different label sets are refused, never misattached
+    targets = {MEMBER: members, SCENARIO: scenarios, TIME: time}
+    for d in (SCENARIO, TIME, MEMBER):
+        target = targets[d]
+        if target is None:
+            target = c_coords.get(d, p_coords.get(d))
+        if target is None:
+            continue
+        target = _label_values(target, d)
+        cons = _reorder(cons, c_coords, d, target, "consumption")
+        prod = _reorder(prod, p_coords, d, target, "production")
     if cons.shape != prod.shape:
         raise DimensionError(
             f"production has shape {prod.shape} (scenario, time, member) but consumption "
@@ -1033,6 +1045,38 @@ def _as_energy(x, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise InstanceError(f"{name} has dtype {arr.dtype}; it must hold numbers (kWh)",
                             name)
     return arr.astype(np.float64), coords
+
+
+def _label_values(values, dim: str) -> np.ndarray:
+    """Labels of ``dim`` in one comparable form: UTC-naive datetimes or strings."""
+    if dim == TIME:
+        return _to_utc_naive(values)
+    return np.asarray([str(v) for v in np.asarray(values).ravel()], dtype=str)
+
+
+def _reorder(arr: np.ndarray, coords: dict, dim: str, target: np.ndarray,
+             name: str) -> np.ndarray:
+    """``arr`` (scenario, time, member) with its ``dim`` labels (``coords[dim]``, if
+    any) put in the order of ``target``; a DimensionError when the labels differ."""
+    if dim not in coords:
+        return arr
+    have = _label_values(coords[dim], dim)
+    axis = DIMS.index(dim)
+    if have.shape == target.shape and (have == target).all():
+        return arr
+    if len(np.unique(have)) != have.size or len(np.unique(target)) != target.size:
+        raise DimensionError(f"{name} has repeated {dim} labels; they must be unique", name)
+    missing = np.setdiff1d(target, have)
+    extra = np.setdiff1d(have, target)
+    if missing.size or extra.size:
+        what = (f"no {dim} {_coord_label(missing, 0)}" if missing.size
+                else f"a {dim} {_coord_label(extra, 0)} that is not in the instance")
+        raise DimensionError(
+            f"{name} has {what} ({missing.size} missing, {extra.size} unknown {dim} "
+            f"labels); energies are matched by label, give them on the same {dim}s", name)
+    pos = {v: i for i, v in enumerate(have.tolist())}
+    coords[dim] = target
+    return np.take(arr, [pos[v] for v in target.tolist()], axis=axis)
 
 
 def _labels(given, from_data, n: int, prefix: str, dim: str) -> np.ndarray:
