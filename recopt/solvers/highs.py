@@ -19,6 +19,7 @@ import time
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
@@ -141,6 +142,108 @@ def highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
     return lp
 
 
+def _typical_exponent(values) -> int:
+    """The power of two nearest the geometric mean of the finite non-zero |values| (0
+    when there are none)."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0) & (v < highspy.kHighsInf)]
+    return int(np.round(np.mean(np.log2(v)))) if v.size else 0
+
+
+class LPScaling:
+    """Exact power-of-two scaling of a (MI)LP's magnitudes, undone on the solution.
+
+    Energies of 1e-9 kWh per step (or 1e12) put a model's values, right-hand sides and
+    objective far from HiGHS's absolute tolerances (1e-7 primal and dual feasibility,
+    1e-6 integrality): it then reports wrong "optimal" objectives (issue "hardening",
+    class 4). This is a change of units per column and row, not an approximation:
+
+    * each continuous column ``x_j = c_j x'_j`` with ``c_j`` its typical magnitude: its
+      largest finite non-zero bound, else the geometric mean of ``|b_i / a_ij|`` over
+      its rows with a non-zero right-hand side (the value meeting a row alone); integer
+      columns keep ``c_j = 1``. Energies, keys and binaries each get their own unit.
+    * each row is multiplied by ``r_i`` = 1 / max(|b_i|, max_j |a_ij c_j|), so that its
+      right-hand side and largest coefficient are at most of order one;
+    * the objective by ``γ`` = 1 / (geometric mean of the non-zero |cost_j c_j|).
+
+    All factors are powers of two, so the scaling and its inverse are exact in floating
+    point; HiGHS applies its own equilibration on top. :meth:`values`,
+    :meth:`objective` and :meth:`row_duals` give the unscaled solution (row duals:
+    ``y_i = y'_i r_i / γ``).
+    """
+
+    _CLIP = 200  # exponents beyond 2^±200 are not data of this world
+
+    def __init__(self, A, cost, col_lower, col_upper, row_lower, row_upper, integrality):
+        inf = highspy.kHighsInf
+        self.A = A.tocsc()
+        n_row, n_col = self.A.shape
+        cont = np.asarray(integrality) == 0
+
+        def finite(v):
+            v = np.abs(np.asarray(v, float))
+            return np.where(np.isfinite(v) & (v < inf), v, 0.0)
+
+        b = np.maximum(finite(row_lower), finite(row_upper))
+        bound = np.maximum(finite(col_lower), finite(col_upper))
+        # the typical value of a column without a bound: geometric mean of |b_i / a_ij|
+        coo = self.A.tocoo()
+        a = np.abs(coo.data)
+        use = (b[coo.row] > 0) & (a > 0)
+        logs = np.zeros(n_col)
+        counts = np.zeros(n_col)
+        np.add.at(logs, coo.col[use], np.log2(b[coo.row[use]] / a[use]))
+        np.add.at(counts, coo.col[use], 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            from_rows = np.where(counts > 0, logs / np.maximum(counts, 1), 0.0)
+            from_bound = np.where(bound > 0, np.log2(np.where(bound > 0, bound, 1.0)), 0.0)
+        e_col = np.where(bound > 0, from_bound, from_rows)
+        e_col = np.where(cont, np.clip(np.round(e_col), -self._CLIP, self._CLIP), 0.0)
+        self.col = np.exp2(e_col)
+        scaled_a = np.abs(coo.data) * self.col[coo.col]
+        row_max = np.zeros(n_row)
+        np.maximum.at(row_max, coo.row, scaled_a)
+        size = np.maximum(b, row_max)
+        with np.errstate(divide="ignore"):
+            e_row = np.where(size > 0, -np.round(np.log2(np.where(size > 0, size, 1.0))), 0.0)
+        self.row = np.exp2(np.clip(e_row, -self._CLIP, self._CLIP))
+        c1 = np.abs(np.asarray(cost, float)) * self.col
+        c1 = c1[c1 > 0]
+        k = int(np.round(np.mean(np.log2(c1)))) if c1.size else 0
+        self.gamma = float(np.exp2(-np.clip(k, -self._CLIP, self._CLIP)))
+        self.scaled = bool((self.col != 1).any() or (self.row != 1).any() or self.gamma != 1)
+
+    def lp(self, cost, col_lower, col_upper, row_lower, row_upper, offset):
+        """The scaled data: ``(A', c', l', u', rl', ru', offset')``."""
+        if not self.scaled:
+            return self.A, cost, col_lower, col_upper, row_lower, row_upper, offset
+
+
+        A = sp.diags(self.row) @ self.A @ sp.diags(self.col)
+        inf = highspy.kHighsInf
+
+        def div(v, d):  # infinite bounds stay infinite
+            v = np.asarray(v, float)
+            return np.where(np.abs(v) >= inf, v, v / d)
+
+        return (A.tocsc(), np.asarray(cost, float) * self.col * self.gamma,
+                div(col_lower, self.col), div(col_upper, self.col),
+                div(row_lower, 1.0 / self.row), div(row_upper, 1.0 / self.row),
+                float(offset) * self.gamma)
+
+    def values(self, x) -> np.ndarray:
+        return np.asarray(x, float) * self.col
+
+    def start(self, x) -> np.ndarray:
+        return np.asarray(x, float) / self.col
+
+    def objective(self, value: float) -> float:
+        return float(value) / self.gamma
+
+    def row_duals(self, y) -> np.ndarray:
+        return np.asarray(y, float) * self.row / self.gamma
+
+
 def set_highs_options(h, threads, options) -> None:
     """Threads and the user's HiGHS options; a rejected option, or one that writes files
     (:func:`recopt.solvers.safety.check_solver_options`), is a SolverOptionError."""
@@ -195,8 +298,11 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=n_row)
     row_lower, row_upper = row_bounds(mult, np.asarray(sf.rhs, dtype=float))
     cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
-    lp = highs_lp(sf.A, cost, lower, upper, row_lower, row_upper,
-                   offset=float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
+    scaling = LPScaling(sf.A, cost, lower, upper, row_lower, row_upper, integrality)
+    A_s, cost_s, lower_s, upper_s, rl_s, ru_s, offset_s = scaling.lp(
+        cost, lower, upper, row_lower, row_upper,
+        float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
+    lp = highs_lp(A_s, cost_s, lower_s, upper_s, rl_s, ru_s, offset=offset_s)
     n_int = int(integrality.sum())
     if n_int:
         lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
@@ -215,7 +321,7 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     _checked(h.passModel(lp), "passModel", "HiGHS refused the model")
     if warm_start and n_int:  # a MIP start from the variables' current values
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
-        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), start)
+        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), scaling.start(start))
     t1 = time.perf_counter()
     if time_limit is not None:  # the limit covers this call: compiling counted
         left = float(time_limit) - (t1 - t0)
@@ -264,18 +370,18 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
         out.message = f"HiGHS run failed ({out.message})"
     if n_int and math.isfinite(float(info.mip_dual_bound)) \
             and abs(float(info.mip_dual_bound)) < highspy.kHighsInf:
-        out.bound = float(info.mip_dual_bound)  # kept without an incumbent too
+        out.bound = scaling.objective(info.mip_dual_bound)  # kept without an incumbent
     if has_solution:
-        out.objective = float(info.objective_function_value)
+        out.objective = scaling.objective(info.objective_function_value)
         if not n_int and status == Status.OPTIMAL:
             out.bound = out.objective
         sol = h.getSolution()
-        x = np.asarray(sol.col_value)
+        x = scaling.values(sol.col_value)
         for v, val in zip(columns, x.tolist(), strict=True):
             v.set_value(val, skip_validation=True)
         _set_unused_vars(model, columns)
         if not n_int and sol.dual_valid:
-            _load_duals(model, sf.rows, np.asarray(sol.row_dual))
+            _load_duals(model, sf.rows, scaling.row_duals(sol.row_dual))
     elif status == Status.OPTIMAL and n_col == 0:
         out.objective = out.bound = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
         out.has_solution = True
