@@ -90,6 +90,16 @@ _HIGHS_STATUS = {
 }
 
 
+def _infeasibilities_beyond_tolerance(h, info) -> bool:
+    """Whether the run's primal or dual residuals exceed 10x HiGHS's tolerances."""
+    p_tol = h.getOptionValue("primal_feasibility_tolerance")
+    d_tol = h.getOptionValue("dual_feasibility_tolerance")
+    p_tol = p_tol[1] if isinstance(p_tol, tuple) else p_tol
+    d_tol = d_tol[1] if isinstance(d_tol, tuple) else d_tol
+    return bool(info.max_primal_infeasibility > 10 * float(p_tol)
+                or info.max_dual_infeasibility > 10 * float(d_tol))
+
+
 def _checked(status, call: str, what: str) -> None:
     """A HiGHS return status: ``kError`` is a :class:`SolverError` (never read past)."""
     if status == highspy.HighsStatus.kError:
@@ -346,8 +356,9 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
         status = Status.ERROR  # HiGHS says its run failed: no status read past that
     elif run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL \
-            and name != "kModelEmpty":
-        # optimal "with warnings": HiGHS could not meet its tolerances after unscaling
+            and not n_int and _infeasibilities_beyond_tolerance(h, info):
+        # "optimal" with a warning and residuals beyond HiGHS's own tolerances (after
+        # unscaling): a point, not a proven optimum
         status = Status.FEASIBLE if info.primal_solution_status == 2 else Status.ERROR
     # a feasible point of an unbounded model is not a solution to report
     has_solution = info.primal_solution_status == 2 and status in (  # kSolutionStatusFeasible
