@@ -171,13 +171,13 @@ def test_5_suite_expansion_is_bounded_before_it_runs(tmp_path, block):
 
 
 def test_5_jobs_bound_counts_models_solvers_and_repetitions(tmp_path):
-    p = _suite(tmp_path, f"""
+    p = _suite(tmp_path, """
         [suite]
         name = "big"
         repetitions = 40000
         [[instances]]
         generator = "synthetic"
-        params = {{ n_steps = 4 }}
+        params = { n_steps = 4 }
         replicates = 3
         [[models]]
         name = "LP1"
@@ -255,7 +255,7 @@ def _claim_in_child(store_dir: str, ids: list[str], q, hold: float) -> None:
 def test_6_one_runner_owns_a_job(tmp_path):
     """(6) Two runners on one store both ran every job. A claim (under a store flock)
     makes one runner the owner; a dead owner's claim is taken over."""
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")
     q = ctx.Queue()
     ids = [f"job{i}" for i in range(20)]
     a = ctx.Process(target=_claim_in_child, args=(str(tmp_path), ids[:12], q, 30.0))
@@ -275,7 +275,7 @@ def test_6_a_starting_runner_leaves_another_runners_temporary_files(tmp_path):
     """(6) A starting runner deleted the other runner's temporary files."""
     store = Store(tmp_path)
     store.records_dir.mkdir(parents=True)
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")
     holder = ctx.Process(target=time.sleep, args=(30,))
     holder.start()
     try:
@@ -307,7 +307,7 @@ def test_2_concurrent_output_to_one_path(tmp_path):
     src = tmp_path / "src.nc"
     save_result(r, src)
     out = tmp_path / "out.nc"
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_writer, args=(str(out), str(src), 4)) for _ in range(3)]
     for p in procs:
         p.start()
@@ -735,14 +735,14 @@ def test_1_lost_dask_worker_costs_only_its_running_job(tmp_path):
                      "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0"],
                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             _wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 120, "workers")
-        suite = _suite(tmp_path, f"""
+        suite = _suite(tmp_path, """
             [suite]
             name = "lost"
             warmup = false
             [[instances]]
             generator = "synthetic"
-            grid = {{ n_members = [3, 4, 5] }}
-            params = {{ n_steps = 48, step_hours = 1.0 }}
+            grid = { n_members = [3, 4, 5] }
+            params = { n_steps = 48, step_hours = 1.0 }
             replicates = 3
             [[models]]
             name = "LP1"

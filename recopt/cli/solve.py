@@ -15,6 +15,8 @@ import os
 import sys
 import textwrap
 
+import psutil
+
 from recopt.cli.args import nonnegative_float, positive_float, positive_int
 from recopt.errors import RecoptError
 from recopt.models import all_models
@@ -43,6 +45,15 @@ def _coerce(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
+
+
+def _process_start() -> float | None:
+    """When this process started (``time.time()``): ``--time-limit`` counts from there,
+    imports and loading included (None if the system cannot say)."""
+    try:
+        return psutil.Process().create_time()
+    except (psutil.Error, OSError):
+        return None
 
 
 def list_models_text() -> str:
@@ -121,7 +132,7 @@ def main(argv=None) -> int:
             args.instance, args.model, solver=args.solver, time_limit=args.time_limit,
             mip_gap=args.mip_gap, threads=args.threads, workers=args.workers,
             solver_options={k: _coerce(v) for k, v in args.solver_option} or None,
-            **dict(args.option),
+            started_at=_process_start(), **dict(args.option),
         )
         print(summary(result))
         if args.output:

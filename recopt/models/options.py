@@ -82,11 +82,15 @@ class Option:
             elif not math.isfinite(value) and not _nan_default(self.default, value):
                 raise ModelError(f"option {self.name} of model {model} must be a finite "
                                  f"number, got {value!r}")
-            elif self.type is int and value != int(value):
+            elif self.type is int and value != int(float(value)):
                 raise ModelError(f"option {self.name} of model {model} must be an "
                                  f"integer, got {value!r}")
             else:
-                value = self.type(value)
+                if self.type is int:  # exact for big integers (seeds)
+                    value = int(value) if isinstance(value, numbers.Integral) \
+                        else int(float(value))
+                else:
+                    value = float(value)
         elif isinstance(value, float) and not math.isfinite(value) \
                 and not _nan_default(self.default, value):
             raise ModelError(f"option {self.name} of model {model} must be a finite "

@@ -201,6 +201,8 @@ def summary(result: xr.Dataset) -> str:
     if int(a.get("has_solution", 0)):
         lines.append(f"objective  {a.get('objective', float('nan')):,.6g}   bound "
                      f"{a.get('bound', float('nan')):,.6g}   gap {a.get('gap', float('nan')):.3g}")
+    elif isinstance(a.get("bound"), int | float) and math.isfinite(a["bound"]):
+        lines.append(f"bound      {a['bound']:,.6g}   (no solution found)")
     lines.append(
         "time       build {b:.2f} s, compile {c:.2f} s, solve {s:.2f} s, extract {e:.2f} s, "
         "wall {w:.2f} s ({n} block(s), {k} worker(s))".format(

@@ -90,7 +90,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
           time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, solver_options: dict | None = None,
           workers: int | None = None, block_steps: int | None = None,
-          pyomo_model=None, seed: int | None = None, **model_options) -> xr.Dataset:
+          pyomo_model=None, seed: int | None = None, started_at: float | None = None,
+          **model_options) -> xr.Dataset:
     """Solve a registered model on an instance and return its Result.
 
     Parameters
@@ -124,6 +125,9 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         solution read back like the registered model's.
     seed : int, optional
         Recorded in the Result (for models with random choices).
+    started_at : float, optional
+        ``time.time()`` from which ``time_limit`` counts (default: now); the CLI passes
+        its process's start, so ``--time-limit`` is the command's wall-clock limit.
     **model_options
         The model's options (see ``--list-models``).
 
@@ -134,7 +138,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     """
     t_start = time.perf_counter()
     # the wall-clock limit starts now: loading, preparing, building and compiling count
-    deadline = Deadline.after(None if time_limit is None else check_time_limit(time_limit))
+    deadline = Deadline.after(None if time_limit is None else check_time_limit(time_limit),
+                              start=started_at)
     time_limit, mip_gap, threads, workers = check_run_numbers(time_limit, mip_gap, threads,
                                                               workers)
     check_solver(solver)
