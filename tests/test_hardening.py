@@ -694,6 +694,20 @@ def test_fuzz_validate_after_corruption(data, tmp_path_factory):
     assert float(back[var].values.flat[0]) == value
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("test", [test_fuzz_make_instance_is_an_error_or_right,
+                                  test_fuzz_cli_numbers_are_refused_or_valid])
+def test_fuzz_more_examples(test):
+    """The fuzz tests above with 400 examples each (slow)."""
+    inner = test.hypothesis.inner_test
+    strategies = test.hypothesis._given_kwargs if hasattr(test.hypothesis,
+                                                          "_given_kwargs") else None
+    if strategies is None:
+        pytest.skip("this hypothesis version does not expose the given strategies")
+    settings(max_examples=400, deadline=None, derandomize=False,
+             suppress_health_check=[HealthCheck.too_slow])(given(**strategies)(inner))()
+
+
 # =========================================================================== class 1 (slow)
 def _free_port() -> int:
     with socket.socket() as s:

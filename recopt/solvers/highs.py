@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
+from recopt.solvers.deadline import current_deadline
 from recopt.solvers.outcome import SolveOutcome, active_objective
 from recopt.solvers.safety import check_solver_options
 from recopt.solvers.status import Status
@@ -177,12 +178,22 @@ class LPScaling:
     * the objective by ``γ`` = 1 / (geometric mean of the non-zero |cost_j c_j|).
 
     All factors are powers of two, so the scaling and its inverse are exact in floating
-    point; HiGHS applies its own equilibration on top. :meth:`values`,
+    point; HiGHS applies its own equilibration on top. Factors within
+    ``2^±DEAD_BAND`` are 1: ordinary data are solved exactly as without scaling. :meth:`values`,
     :meth:`objective` and :meth:`row_duals` give the unscaled solution (row duals:
     ``y_i = y'_i r_i / γ``).
     """
 
     _CLIP = 200  # exponents beyond 2^±200 are not data of this world
+    #: Magnitudes within 2^±DEAD_BAND (about 1e-3 ... 1e3) are left as they are: HiGHS's
+    #: absolute tolerances suit them, and algorithms that certify with absolute
+    #: tolerances (games, Benders) see the same solutions as without scaling.
+    DEAD_BAND = 10
+
+    @classmethod
+    def _exponent(cls, e: np.ndarray) -> np.ndarray:
+        e = np.round(np.asarray(e, float))
+        return np.where(np.abs(e) <= cls.DEAD_BAND, 0.0, np.clip(e, -cls._CLIP, cls._CLIP))
 
     def __init__(self, A, cost, col_lower, col_upper, row_lower, row_upper, integrality):
         inf = highspy.kHighsInf
@@ -208,19 +219,19 @@ class LPScaling:
             from_rows = np.where(counts > 0, logs / np.maximum(counts, 1), 0.0)
             from_bound = np.where(bound > 0, np.log2(np.where(bound > 0, bound, 1.0)), 0.0)
         e_col = np.where(bound > 0, from_bound, from_rows)
-        e_col = np.where(cont, np.clip(np.round(e_col), -self._CLIP, self._CLIP), 0.0)
+        e_col = np.where(cont, self._exponent(e_col), 0.0)
         self.col = np.exp2(e_col)
         scaled_a = np.abs(coo.data) * self.col[coo.col]
         row_max = np.zeros(n_row)
         np.maximum.at(row_max, coo.row, scaled_a)
         size = np.maximum(b, row_max)
         with np.errstate(divide="ignore"):
-            e_row = np.where(size > 0, -np.round(np.log2(np.where(size > 0, size, 1.0))), 0.0)
-        self.row = np.exp2(np.clip(e_row, -self._CLIP, self._CLIP))
+            e_row = np.where(size > 0, -np.log2(np.where(size > 0, size, 1.0)), 0.0)
+        self.row = np.exp2(self._exponent(e_row))
         c1 = np.abs(np.asarray(cost, float)) * self.col
         c1 = c1[c1 > 0]
-        k = int(np.round(np.mean(np.log2(c1)))) if c1.size else 0
-        self.gamma = float(np.exp2(-np.clip(k, -self._CLIP, self._CLIP)))
+        k = float(np.mean(np.log2(c1))) if c1.size else 0.0
+        self.gamma = float(np.exp2(self._exponent(np.array([-k]))[0]))
         self.scaled = bool((self.col != 1).any() or (self.row != 1).any() or self.gamma != 1)
 
     def lp(self, cost, col_lower, col_upper, row_lower, row_upper, offset):
@@ -431,6 +442,7 @@ class HighsParametricLP:
         rhs = np.asarray(rhs, dtype=float)
         lower, upper = row_bounds(self.sense, rhs)
         h = self._h
+        time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
         # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
         h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
@@ -565,6 +577,7 @@ class HighsColumnLP:
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
+        time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
         # all its runs, a MIP's with the time of this run (measured: a second LP run with
         # a limit below the first run's time stops at once; a MIP does not)
