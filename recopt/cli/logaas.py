@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     cols = ["rank", "niche", "shares", "surplus", "self_consumption_rate",
             "collective_bill", "gini", "min_saving_ratio"]
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):

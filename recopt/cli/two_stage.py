@@ -19,6 +19,7 @@ import sys
 
 from recopt.cli.args import nonnegative_float, positive_float
 from recopt.errors import RecoptError
+from recopt.solve.result import check_output_dir
 from recopt.solve.two_stage import (
     EMS_NAMES,
     MUSTIKA_KEYS_ALL,
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.out:  # before the solves: results are never computed only to be lost
+            check_output_dir(args.out)
         opts = _options(args.option)
         ems = [e.strip() for e in args.ems.split(",") if e.strip()]
         keys = [k.strip() for k in args.keys.split(",") if k.strip()]
@@ -77,8 +80,12 @@ def main(argv=None) -> int:
         return EXIT_CODES[Status.BAD_INPUT]
     print(format_tables(result))
     if args.out:
-        for path in write_outputs(result, args.out, plots=not args.no_plots):
-            print(f"written    {path}")
+        try:
+            for path in write_outputs(result, args.out, plots=not args.no_plots):
+                print(f"written    {path}")
+        except OSError as exc:  # an I/O failure: one line, not a traceback
+            print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CODES[Status.BAD_INPUT]
     ok = all(v == Status.OPTIMAL.value for v in result.statuses.values()) and all(
         v == Status.OPTIMAL.value for v in result.ems_status.values())
     return 0 if ok else EXIT_CODES[Status.FEASIBLE]

@@ -376,6 +376,8 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
         Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
     if status == Status.FEASIBLE and not has_solution:
         status = Status.ERROR
+    if status == Status.OPTIMAL and not has_solution and n_col > 0:
+        status = Status.ERROR  # "optimal" without a primal solution is no optimum
     out = SolveOutcome(
         status=status,
         message=h.modelStatusToString(model_status),

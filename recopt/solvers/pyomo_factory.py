@@ -104,6 +104,10 @@ def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
     t1 = time.perf_counter()
     tc = str(res.solver.termination_condition)
     status = _PYOMO_STATUS.get(tc, Status.ERROR)
+    solver_status = str(getattr(res.solver, "status", "ok"))
+    if solver_status in ("error", "aborted") and status != Status.TIME_LIMIT:
+        status = Status.ERROR  # the solver says its run failed: never read past that
+        tc = f"{tc} (solver status {solver_status})"
     version = ""
     try:
         version = ".".join(str(p) for p in opt.version() or ())
