@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 from recopt.bench.job import child
 from recopt.bench.record import machine_info, tree_rss
-from recopt.bench.store import Store
+from recopt.bench.store import Store, tmp_name
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
 from recopt.data import instance_hash, save
 
@@ -289,9 +289,12 @@ def _materializer(store: Store):
             path.parent.mkdir(parents=True, exist_ok=True)
             if spec.source == "file":
                 assert spec.path is not None  # a file instance always has its path
-                tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-                shutil.copyfile(spec.path, tmp)
-                os.replace(tmp, path)
+                tmp = tmp_name(path)  # unique: runners sharing a store never collide
+                try:
+                    shutil.copyfile(spec.path, tmp)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
             else:
                 save(ds, path)
         index[key] = {"hash": h, "meta": meta, "label": spec.label}

@@ -30,6 +30,7 @@ import logging
 import math
 import numbers
 import os
+import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -1473,7 +1474,9 @@ def save(ds: xr.Dataset, path, *, float32: bool = False, complevel: int = 4) -> 
                 "engine) nor netCDF4 is installed; pip install h5py"
             ) from None
         log.warning("h5py is not installed; writing %s with the netcdf4 engine", path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # unique per process and call: two threads (or two hosts on a shared folder) writing
+    # one path never share a temporary file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
     try:
         ds.to_netcdf(tmp, engine=engine, encoding=encoding, format="NETCDF4")
         os.replace(tmp, path)
