@@ -8,7 +8,9 @@
     python -m recopt.bench report DIR [--out DIR]
 
 ``run`` exits 0 when every job of the suite has a record (whatever its status),
-2 for a bad suite file (nothing runs), 1 otherwise.
+2 for a bad suite file (nothing runs), 1 otherwise: jobs whose Dask task failed
+three times (``"lost"`` in the printed summary; the next run retries them) or that
+another live runner of the same store holds (``"claimed_elsewhere"``).
 """
 
 from __future__ import annotations
