@@ -567,15 +567,15 @@ def test_7_time_limit_covers_build(monkeypatch):
     real_build = spec.build
 
     def slow_build(*a, **k):
-        time.sleep(1.5)
+        time.sleep(0.8)
         return real_build(*a, **k)
 
     slow = dataclasses.replace(spec, build=slow_build)
     monkeypatch.setattr(registry, "get", lambda name: slow if name == "LP1" else spec)
     t0 = time.perf_counter()
-    r = solve(VILLENA, "LP1", time_limit=1.0, workers=1)
-    assert r.attrs["status"] == "time_limit"
-    assert time.perf_counter() - t0 < 3.0
+    r = solve(VILLENA, "LP1", time_limit=0.5, workers=1)
+    assert r.attrs["status"] == "time_limit"  # the build alone took longer than the limit
+    assert time.perf_counter() - t0 < 2.0
 
 
 def test_7_bound_is_kept_without_an_incumbent():
@@ -617,7 +617,7 @@ def test_7_deadline_api():
 
 
 # =========================================================================== fuzzing
-_FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
+_FUZZ = settings(max_examples=15, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.too_slow])
 
 _cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
