@@ -518,6 +518,21 @@ def test_4_magnitude_ladder(model):
             assert (r["membership"].values == base["membership"].values).all(), f
 
 
+@pytest.mark.parametrize("model, kw", [("MLColExt", {}), ("SLExt", {}),
+                                       ("MLCol", {"enumeration": "generate"})])
+@pytest.mark.parametrize("factor", [1e-4, 1e12])
+def test_4_decomposition_algorithms_refuse_magnitudes_they_cannot_solve(model, kw, factor):
+    """(4) Benders and column generation have absolute tolerances: x1e-4 gave wrong
+    optima (MLColExt 0.102 vs -0.135), x1e12 an error. They refuse such instances,
+    naming the range and the compact alternative; the compact MLCol solves them."""
+    inst = _ladder_instance()
+    s = inst.copy()
+    s["consumption"] = inst["consumption"] * factor
+    s["production"] = inst["production"] * factor
+    with pytest.raises(ModelError, match="compact model"):
+        solve(s, model, **kw)
+
+
 @pytest.mark.parametrize("var, value", [("consumption", 1e16), ("production", 1e15),
                                         ("price_grid_buy", 1e7)])
 def test_4_magnitudes_beyond_the_stated_range_are_refused(var, value):

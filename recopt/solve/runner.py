@@ -162,6 +162,29 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     return result
 
 
+#: The largest energy per step (kWh) an instance may have for the decomposition
+#: algorithms (Benders, column generation): their cut, pricing and gap tolerances are
+#: absolute, so far below or above these magnitudes they return wrong optima or fail
+#: (measured: benchmarks/bench_hardening.py, docs/robustness.md). The compact models
+#: are scaled exactly by the HiGHS adapter and have no such range.
+ALGORITHM_ENERGY_RANGE = (1e-2, 1e9)
+
+
+def check_algorithm_magnitude(inst, model: str, algorithm: str) -> None:
+    """A ModelError when the instance's largest energy per step is outside
+    :data:`ALGORITHM_ENERGY_RANGE` (a decomposition algorithm would not be exact)."""
+    peak = max(float(np.abs(inst[v].values).max(initial=0.0))
+               for v in ("consumption", "production"))
+    lo, hi = ALGORITHM_ENERGY_RANGE
+    if peak and not lo <= peak <= hi:
+        raise ModelError(
+            f"{model} runs the decomposition algorithm {algorithm}, exact for instances "
+            f"whose largest energy per step is between {lo:g} and {hi:g} kWh; this one's "
+            f"is {peak:g} kWh. Check the unit (Wh or MWh given as kWh?), rescale the "
+            "energies, or use a compact model (MLCol enumeration=all, MLCpct, SLCpct), "
+            "which is solved at any magnitude")
+
+
 def check_run_numbers(time_limit, mip_gap, threads, workers):
     """The run's numbers checked: ``time_limit`` > 0 finite (s), ``mip_gap`` >= 0 finite,
     ``threads`` and ``workers`` integers >= 1 (None: unset); a RecoptError names the
@@ -202,6 +225,7 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
                                recopt_version=recopt_version())
 
     if spec.algorithm is not None and all(opts.get(k) == v for k, v in spec.algorithm_if):
+        check_algorithm_magnitude(inst, spec.name, spec.algorithm)
         algorithm = algorithms.get_algorithm(spec.algorithm)
         try:  # the algorithm gets what is left of the wall-clock limit (and the scope)
             solution, record = algorithm(inst, model=spec.name,
