@@ -246,6 +246,19 @@ def test_6_a_truncated_record_is_unfinished_and_the_report_survives(tmp_path, co
         store.read(path.stem)
 
 
+def test_6_truncated_index_and_suite_files_are_not_fatal(tmp_path):
+    """(6) The store's other JSON files (instance index, expanded suites) truncated:
+    the index is a cache and is rebuilt, a suite file is skipped with a warning."""
+    suite, store_dir = _store_with_records(tmp_path)
+    store = Store(store_dir)
+    (store.instances_dir / "index.json").write_text('{"a": ')
+    (store.root / "suites").mkdir(exist_ok=True)
+    (store.root / "suites" / "x.json").write_text("{")
+    assert store.index() == {} and store.suites() == []
+    _, jobs, todo = plan(suite, store_dir)
+    assert len(jobs) == 1 and todo == []  # the record still counts
+
+
 def _claim_in_child(store_dir: str, ids: list[str], q, hold: float) -> None:
     store = Store(store_dir)
     q.put([store.claim(i) for i in ids])

@@ -289,11 +289,18 @@ class Store:
         return self.instances_dir / f"{instance_hash[:32]}.nc"
 
     def index(self) -> dict:
+        """Generator spec -> instance (a cache: an unreadable index is rebuilt)."""
         p = self.instances_dir / "index.json"
         if not p.is_file():
             return {}
-        with open(p) as fh:
-            return json.load(fh)
+        try:
+            with open(p) as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            log.warning("instance index %s is unreadable (%s): instances are regenerated",
+                        p, exc)
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def write_index(self, index: dict) -> None:
         write_json_atomic(self.instances_dir / "index.json", index)
@@ -308,6 +315,12 @@ class Store:
             return []
         out = []
         for p in sorted(d.glob("*.json")):
-            with open(p) as fh:
-                out.append(json.load(fh))
+            try:
+                with open(p) as fh:
+                    data = json.load(fh)
+            except (OSError, ValueError) as exc:  # a truncated file: reported, skipped
+                log.warning("suite file %s is unreadable (%s): skipped", p, exc)
+                continue
+            if isinstance(data, dict):
+                out.append(data)
         return out
