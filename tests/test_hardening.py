@@ -112,9 +112,13 @@ def test_5_unknown_solver_names_are_refused_everywhere(tmp_path, solver, monkeyp
         solve(VILLENA, "LP1", solver=solver)
 
 
-def test_5_other_solvers_need_an_explicit_opt_in(monkeypatch):
+def test_5_other_solvers_need_an_explicit_opt_in(monkeypatch, capsys):
     monkeypatch.setenv(ALLOW_SOLVERS_ENV, "my_solver")
     assert check_solver("my_solver") == "my_solver"
+    # allowed but not installed: a status, without Pyomo's traceback
+    assert solve_main([VILLENA, "--model", "LP1", "--solver", "my_solver"]) == 7
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out and "not available" in out.out
     with pytest.raises(SolverOptionError):
         check_solver("asl:/bin/true")  # the opt-in names solvers exactly
 

@@ -11,7 +11,7 @@ import io
 import logging
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import pyomo.environ as pyo
 from pyomo.common.tee import capture_output
@@ -59,14 +59,36 @@ _PYOMO_STATUS = {
 }
 
 
+@contextmanager
+def _quiet_pyomo():
+    """Pyomo logs a traceback when it cannot create a solver ("Failed to create solver
+    with name ..."); recopt says so in one line (a status), so that log goes to debug."""
+    logger = logging.getLogger("pyomo.opt")
+    level, propagate = logger.level, logger.propagate
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # captured into the buffer only (propagate off)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        for line in buffer.getvalue().splitlines():
+            log.debug("pyomo: %s", line)
+
+
 def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
                          warm_start=False) -> SolveOutcome:
     check_solver(name)  # never hand Pyomo a name that runs an arbitrary program
     options = check_solver_options(options)
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
-        opt = pyo.SolverFactory(factory_name)
-        available = opt is not None and opt.available(exception_flag=False)
+        with _quiet_pyomo():
+            opt = pyo.SolverFactory(factory_name)
+            available = opt is not None and opt.available(exception_flag=False)
     except Exception:  # some plugins raise on availability checks
         available = False
     if not available:
@@ -138,7 +160,8 @@ def factory_available(name: str) -> bool:
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
         check_solver(name)
-        opt = pyo.SolverFactory(factory_name)
-        return opt is not None and bool(opt.available(exception_flag=False))
+        with _quiet_pyomo():
+            opt = pyo.SolverFactory(factory_name)
+            return opt is not None and bool(opt.available(exception_flag=False))
     except Exception:
         return False
