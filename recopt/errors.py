@@ -98,3 +98,9 @@ class SolverOptionError(RecoptError):
 
 class SolverUnavailableError(SolverError):
     """The requested solver is not installed or not licensed on this machine."""
+
+
+# --- output ---------------------------------------------------------------------------
+class OutputError(RecoptError):
+    """A file or folder recopt was asked to write cannot be written (a folder given as
+    a file, a read-only folder, a parent that is a file); raised before any solve."""

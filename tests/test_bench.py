@@ -16,7 +16,7 @@ import pytest
 
 from recopt.bench.report import report
 from recopt.bench.runner import _instance_file, execute, run_suite
-from recopt.bench.store import Store, write_json_atomic
+from recopt.bench.store import HOST, Store, write_json_atomic
 from recopt.bench.suite import SuiteError, expand, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,10 +192,15 @@ def test_atomic_write_and_store(tmp_path):
     rec = store.read("abc")
     assert rec["objective"] is None and rec["record_version"] == 1
     assert store.finished_ids() == {"abc"}
-    (store.records_dir / "abd.json.tmp-1").write_text("{trunc")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that is gone: its temporary file is stale
+    host = HOST
+    (store.records_dir / f"abd.json.tmp-{host}-{dead.pid}-0a1b").write_text("{trunc")
+    live = store.records_dir / f"abe.json.tmp-{host}-{os.getpid()}-0a1c"
+    live.write_text("{being written")  # a live writer's file is left alone
     assert store.finished_ids() == {"abc"}  # a half-written temp file is no record
     store.clean()
-    assert not store.leftover_tmp()
+    assert store.leftover_tmp() == [live]
     write_json_atomic(tmp_path / "x.json", {"a": [1, 2]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": [1, 2]}
 
@@ -214,7 +219,7 @@ def test_instance_bytes_for_remote_workers(tmp_path):
 def test_a_crashing_job_is_recorded_as_crashed(tmp_path):
     suite = load_suite(_suite(tmp_path, BASE))
     job = expand(suite, models=["LP1"])[0].to_dict()
-    job["job_workers"] = "two"  # the job process dies with a Python error
+    job["options"] = "two"  # the job process dies with a Python error (dict("two"))
     rec = execute(job)
     assert rec["status"] == "crashed"
     assert rec["returncode"] == 1

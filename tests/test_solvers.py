@@ -91,9 +91,12 @@ def test_options_errors_and_unavailable():
     with pytest.raises(SolverOptionError, match="no_such_option"):
         solve_pyomo(lp(), options={"no_such_option": 1})
     with pytest.raises(SolverUnavailableError, match="not available"):
-        solve_pyomo(lp(), solver="no_such_solver_xyz")
+        solve_pyomo(lp(), solver="cplex")  # a known solver, not installed here
+    with pytest.raises(SolverOptionError, match="no_such_solver_xyz.*RECOPT_ALLOW_SOLVERS"):
+        solve_pyomo(lp(), solver="no_such_solver_xyz")  # not a known solver: refused
     assert solver_available("highs")
     assert not solver_available("no_such_solver_xyz")
+    assert not solver_available("cplex")
 
 
 def test_highs_thread_count_can_change_within_a_process():

@@ -20,7 +20,14 @@ behind, and running the suite again resumes: finished jobs are skipped.
 Records are written by the runner (the Dask client) as results arrive, with an
 atomic rename (:class:`~recopt.bench.store.Store`), so a runner killed at any
 moment leaves whole records only. On a real cluster the workers need not share a
-file system with the runner: instances travel through Dask as netCDF bytes.
+file system with the runner: instances travel through Dask as netCDF bytes,
+replicated on every worker (``broadcast=True``), so a lost worker costs only the
+job it was running. A job whose *Dask task* failed (its worker was killed, its
+input lost) has not run to its end: it gets no record, it is resubmitted (at most
+:data:`DASK_ATTEMPTS` times), and a job still without a record stays unfinished
+(``summary["lost"]``) so the next run retries it. A job process that dies on its
+own is a record (``crashed``). Runners sharing a store claim each job first
+(:meth:`~recopt.bench.store.Store.claim`): two runners never run one job.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +53,7 @@ from tqdm import tqdm
 
 from recopt.bench.job import child
 from recopt.bench.record import machine_info, tree_rss
-from recopt.bench.store import Store
+from recopt.bench.store import Store, tmp_name
 from recopt.bench.suite import InstanceSpec, Job, expand, instance_meta, load_suite
 from recopt.data import instance_hash, save
 
@@ -281,9 +289,12 @@ def _materializer(store: Store):
             path.parent.mkdir(parents=True, exist_ok=True)
             if spec.source == "file":
                 assert spec.path is not None  # a file instance always has its path
-                tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-                shutil.copyfile(spec.path, tmp)
-                os.replace(tmp, path)
+                tmp = tmp_name(path)  # unique: runners sharing a store never collide
+                try:
+                    shutil.copyfile(spec.path, tmp)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
             else:
                 save(ds, path)
         index[key] = {"hash": h, "meta": meta, "label": spec.label}
@@ -314,8 +325,13 @@ def plan(suite_path, store_dir, *, models=None, force=False, rerun=()):
     done = store.finished_ids()
     rerun = set(rerun or ())
     todo = [j for j in jobs if force or j.job_id not in done
-            or (rerun and store.read(j.job_id).get("status") in rerun)]
+            or (rerun and (store.read_valid(j.job_id) or {}).get("status") in rerun)]
     return suite, jobs, todo
+
+
+#: Times a job is submitted to Dask before the run leaves it unfinished (its Dask task
+#: failed each time: a lost worker, a lost input); the next run retries it.
+DASK_ATTEMPTS = 3
 
 
 def run_suite(suite_path, store_dir, *, workers: int | None = None,
@@ -374,35 +390,69 @@ def run_suite(suite_path, store_dir, *, workers: int | None = None,
                                    silence_logs=logging.ERROR)
         client = Client(cluster)
     statuses: Counter = Counter()
+    claimed: list[Job] = []
+    lost: list[dict] = []
+    elsewhere = 0
     try:
-        payload = {}
-        if scheduler:  # workers may not see our files: send each instance once
-            for h in {j.instance_hash for j in todo}:
-                path = next(j.instance_path for j in todo if j.instance_hash == h)
-                payload[h] = client.scatter(Path(path).read_bytes(), hash=False)
-        futures = {}
-        for j in todo:
-            fut = client.submit(execute, j.to_dict(), payload.get(j.instance_hash),
-                                key=f"recopt-job-{j.job_id}-{time.time_ns()}", pure=False,
-                                retries=0)
-            futures[fut] = j
+        for j in todo:  # one runner at a time owns a job (claims/, under a store flock)
+            if not store.claim(j.job_id):
+                elsewhere += 1
+            elif not force and not rerun and store.has(j.job_id):  # finished meanwhile
+                store.release(j.job_id)
+                summary["skipped"] += 1
+            else:
+                claimed.append(j)
+        payload: dict = {}
+
+        def submit(j: Job, attempt: int):
+            data = None
+            if scheduler:  # workers may not see our files: the bytes on every worker
+                if j.instance_hash not in payload:
+                    assert j.instance_path is not None
+                    payload[j.instance_hash] = client.scatter(
+                        Path(j.instance_path).read_bytes(), hash=False, broadcast=True)
+                data = payload[j.instance_hash]
+            return client.submit(execute, j.to_dict(), data,
+                                 key=f"recopt-job-{j.job_id}-{attempt}-{time.time_ns()}",
+                                 pure=False, retries=0)
+
+        futures = {submit(j, 1): (j, 1) for j in claimed}
         bar = tqdm(total=len(jobs), initial=summary["skipped"], desc=suite.name,
                    unit="job", disable=not progress, file=sys.stderr)
-        for fut in as_completed(futures):
-            job = futures[fut]
+        pending = as_completed(futures)
+        for fut in pending:
+            job, attempt = futures.pop(fut)
             try:
                 rec = fut.result()
-            except Exception as exc:  # the worker died or the task raised
-                rec = _failure_record(job, exc)
+            except Exception as exc:  # the Dask task failed (a lost worker, lost data):
+                # the job did not run to its end, so it gets no record; it is resubmitted
+                log.warning("job %s: the Dask task failed (attempt %d of %d): %s: %s",
+                            job.job_id, attempt, DASK_ATTEMPTS, type(exc).__name__, exc)
+                if attempt < DASK_ATTEMPTS:
+                    payload.pop(job.instance_hash, None)  # scatter it again
+                    new = submit(job, attempt + 1)
+                    futures[new] = (job, attempt + 1)
+                    pending.add(new)
+                else:  # left unfinished: the next run retries it
+                    lost.append(_failure_record(job, exc))
+                    store.release(job.job_id)
+                continue
+            rec["runner"] = {"host": socket.gethostname(), "pid": os.getpid(),
+                             "dask_attempts": attempt}
             store.write(rec)
+            store.release(job.job_id)
             statuses[rec["status"]] += 1
             bar.update(1)
             bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
         bar.close()
     finally:
+        for j in claimed:  # never keep a claim past this run (records written above)
+            store.release(j.job_id)
         client.close()
         if cluster is not None:
             cluster.close()
     summary["ran"] = sum(statuses.values())
     summary["statuses"] = dict(statuses)
+    summary["claimed_elsewhere"] = elsewhere
+    summary["lost"] = [{"job_id": r["job_id"], "message": r["message"]} for r in lost]
     return summary

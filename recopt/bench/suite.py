@@ -62,6 +62,8 @@ import hashlib
 import importlib
 import itertools
 import json
+import math
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -74,12 +76,17 @@ from recopt.data import instance_hash, load
 from recopt.errors import RecoptError
 from recopt.generate.synthetic import synthetic_community
 from recopt.models import registry
+from recopt.solvers.safety import check_solver, check_solver_options
 
 __all__ = ["SuiteError", "Suite", "Job", "InstanceSpec", "load_suite", "expand", "job_id",
            "GENERATORS"]
 
 #: Default hard per-job wall-clock limit when neither ``timeout`` nor ``time_limit`` is set.
 DEFAULT_TIMEOUT = 3600.0
+#: A suite expands into at most this many jobs (and instances): checked on the counts
+#: before anything is expanded, so ``replicates = 1e8`` is refused at once.
+MAX_JOBS = 100_000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
 
 class SuiteError(RecoptError):
@@ -285,16 +292,55 @@ def _as_list(value, where: str) -> list:
     raise SuiteError(f"{where} must be a value or a list, not {type(value).__name__}")
 
 
-def _number(value, where: str, kind=float, positive=True):
+def _number(value, where: str, kind=float, positive=True, maximum=None):
     if value is None:
         return None
-    try:
-        out = kind(value)
-    except (TypeError, ValueError) as exc:
-        raise SuiteError(f"{where} must be a number, got {value!r}") from exc
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SuiteError(f"{where} must be a number, got {value!r} "
+                         f"({type(value).__name__})")
+    if not math.isfinite(value):
+        raise SuiteError(f"{where} must be a finite number, got {value!r}")
+    if kind is int and value != int(value):
+        raise SuiteError(f"{where} must be an integer, got {value!r}")
+    out = kind(value)
     if positive and out <= 0:
         raise SuiteError(f"{where} must be positive, got {value!r}")
+    if maximum is not None and out > maximum:
+        raise SuiteError(f"{where} is {value!r}; at most {maximum:,} (a suite expands into "
+                         f"at most {MAX_JOBS:,} jobs)")
     return out
+
+
+def _table(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SuiteError(f"{where} must be a table {{name = value}}, got {value!r}")
+    return dict(value)
+
+
+def _text(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise SuiteError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _flag(value, where: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise SuiteError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def check_suite_name(name) -> str:
+    """A suite name usable as a file name in the store: letters, digits, ``.``, ``_``,
+    ``-`` (not starting with ``.``, at most 100), or a SuiteError: the name is joined
+    into a path, so ``../x`` or ``/etc/x`` must never reach it."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise SuiteError(f"suite name {name!r} must be 1-100 letters, digits, '.', '_' or "
+                         "'-', not starting with '.' and without '..' (it names a file)")
+    return name
 
 
 def _timeout(cfg: dict, time_limit: float | None, where: str) -> float:
@@ -320,10 +366,14 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML ({exc})") from exc
     _unknown(f"{path}", raw, {"suite", "instances", "models", "report"})
-    top = raw.get("suite", {})
+    top = _table(raw.get("suite", {}), f"{path} [suite]")
     _unknown(f"{path} [suite]", top, _SUITE_KEYS)
-    name = str(top.get("name", path.stem))
-    repetitions = int(_number(top.get("repetitions", 1), "[suite].repetitions", int))
+    name = check_suite_name(top.get("name", path.stem))
+    repetitions = int(_number(top.get("repetitions", 1), "[suite].repetitions", int,
+                              maximum=MAX_JOBS))
+    if not isinstance(raw.get("models", []), list) or not isinstance(raw.get("instances", []),
+                                                                      list):
+        raise SuiteError(f"{path}: [[models]] and [[instances]] must be arrays of tables")
 
     runs: list[ModelRun] = []
     if not raw.get("models"):
@@ -331,31 +381,41 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
     labels = []
     for i, m in enumerate(raw["models"]):
         where = f"{path} [[models]] #{i + 1}"
+        m = _table(m, where)
         _unknown(where, m, _MODEL_KEYS)
         if "name" not in m:
             raise SuiteError(f"{where}: needs a name (a registered model)")
-        labels.append(str(m.get("label", m["name"])))
+        labels.append(_text(m.get("label", _text(m["name"], f"{where}.name")),
+                            f"{where}.label"))
         if models and labels[-1] not in models:
             continue
         try:
             spec = registry.get(m["name"])
-            options = spec.resolve_options(dict(m.get("options", {})))
+            options = spec.resolve_options(_table(m.get("options"), f"{where}.options"))
+            solver_options = check_solver_options(
+                _table(m.get("solver_options"), f"{where}.solver_options"))
         except RecoptError as exc:
             raise SuiteError(f"{where}: {exc}") from exc
         cfg = {k: m.get(k, top.get(k)) for k in ("solvers", "time_limit", "mip_gap", "threads",
                                                   "timeout", "job_workers", "warmup", "root_gap")}
         time_limit = _number(cfg["time_limit"], f"{where}.time_limit")
-        solvers = tuple(str(s) for s in _as_list(cfg["solvers"] or ["highs"], f"{where}.solvers"))
+        solvers = tuple(_text(s, f"{where}.solvers")
+                        for s in _as_list(cfg["solvers"] or ["highs"], f"{where}.solvers"))
+        for solver in solvers:  # a name like asl:/path runs a program: known solvers only
+            try:
+                check_solver(solver)
+            except RecoptError as exc:
+                raise SuiteError(f"{where}.solvers: {exc}") from exc
         runs.append(ModelRun(
             label=labels[-1], name=spec.name, options=options,
-            solver_options=dict(m.get("solver_options", {})), solvers=solvers,
+            solver_options=solver_options, solvers=solvers,
             time_limit=time_limit, mip_gap=_number(cfg["mip_gap"], f"{where}.mip_gap",
                                                    positive=False),
             threads=_number(cfg["threads"], f"{where}.threads", int),
             timeout=_timeout(cfg, time_limit, where),
             job_workers=int(_number(cfg["job_workers"] or 1, f"{where}.job_workers", int)),
-            warmup=bool(True if cfg["warmup"] is None else cfg["warmup"]),
-            solve_relaxation=bool(cfg["root_gap"] or False),
+            warmup=_flag(cfg["warmup"], f"{where}.warmup", True),
+            solve_relaxation=_flag(cfg["root_gap"], f"{where}.root_gap", False),
         ))
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -372,9 +432,14 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
         raise SuiteError(f"{path}: no [[instances]]")
     for i, block in enumerate(raw["instances"]):
         where = f"{path} [[instances]] #{i + 1}"
-        instances.extend(_instance_block(block, where, path.parent, set(labels)))
+        instances.extend(_instance_block(_table(block, where), where, path.parent,
+                                         set(labels), MAX_JOBS - len(instances)))
+    per_instance = sum(len(r.solvers) for r in runs) * repetitions
+    if len(instances) * per_instance > MAX_JOBS:
+        raise SuiteError(f"{path}: {len(instances):,} instances x {per_instance:,} runs each "
+                         f"is more than {MAX_JOBS:,} jobs; split the suite")
 
-    report = raw.get("report", {})
+    report = _table(raw.get("report", {}), f"{path} [report]")
     _unknown(f"{path} [report]", report, {"compare", "published"})
     compare = []
     for pair in report.get("compare", []):
@@ -382,7 +447,8 @@ def load_suite(path, models: list[str] | None = None) -> Suite:
             raise SuiteError(f"{path} [report].compare: pairs [compact, decomposed], got {pair!r}")
         compare.append((str(pair[0]), str(pair[1])))
     published = _published(report.get("published"), f"{path} [report.published]")
-    return Suite(name=name, path=str(path), description=str(top.get("description", "")),
+    return Suite(name=name, path=str(path),
+                 description=_text(top.get("description", ""), f"{path} [suite].description"),
                  repetitions=repetitions, instances=instances, models=runs, compare=compare,
                  published=published)
 
@@ -430,7 +496,9 @@ def _published(raw, where: str) -> dict | None:
             "columns": cols, "rows": rows}
 
 
-def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[InstanceSpec]:
+def _instance_block(block: dict, where: str, base: Path, labels: set,
+                    room: int = MAX_JOBS) -> list[InstanceSpec]:
+    """The block's instance specs; ``room``: how many more the suite may have."""
     _unknown(where, block, _INST_KEYS)
     only = block.get("models")
     if only is not None:
@@ -443,6 +511,7 @@ def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[In
     if "files" in block:
         out: list[InstanceSpec] = []
         for pattern in _as_list(block["files"], f"{where}.files"):
+            pattern = _text(pattern, f"{where}.files")
             full = pattern if Path(pattern).is_absolute() else str(base / pattern)
             hits = sorted(glob.glob(full))
             if not hits:
@@ -450,21 +519,26 @@ def _instance_block(block: dict, where: str, base: Path, labels: set) -> list[In
             out.extend(InstanceSpec("file", path=str(Path(h).resolve()), models=only)
                        for h in hits)
         return out
-    gen = str(block["generator"])
+    gen = _text(block["generator"], f"{where}.generator")
     if gen not in GENERATORS:
         raise SuiteError(f"{where}: unknown generator {gen!r}; generators: "
                          + ", ".join(sorted(GENERATORS)))
-    params = dict(block.get("params", {}))
-    grid = dict(block.get("grid", {}))
+    params = _table(block.get("params"), f"{where}.params")
+    grid = _table(block.get("grid"), f"{where}.grid")
     if "preset" in block:
         grid["preset"] = block["preset"]
     both = sorted(set(params) & set(grid))
     if both:
         raise SuiteError(f"{where}: {', '.join(both)} in both grid and params")
-    replicates = int(_number(block.get("replicates", 1), f"{where}.replicates", int))
+    replicates = int(_number(block.get("replicates", 1), f"{where}.replicates", int,
+                             maximum=MAX_JOBS))
     seed0 = int(_number(block.get("seed0", 0), f"{where}.seed0", int, positive=False))
     names = sorted(grid)
     values = [_as_list(grid[n], f"{where}.grid.{n}") for n in names]
+    count = replicates * math.prod(len(v) for v in values)  # before expanding anything
+    if count > room:
+        raise SuiteError(f"{where}: {count:,} instances (grid x replicates) is more than the "
+                         f"{room:,} a suite may still have (at most {MAX_JOBS:,} jobs)")
     _, check = GENERATORS[gen]
     out = []
     for combo in itertools.product(*values):

@@ -8,7 +8,9 @@
     python -m recopt.bench report DIR [--out DIR]
 
 ``run`` exits 0 when every job of the suite has a record (whatever its status),
-2 for a bad suite file (nothing runs), 1 otherwise.
+2 for a bad suite file (nothing runs), 1 otherwise: jobs whose Dask task failed
+three times (``"lost"`` in the printed summary; the next run retries them) or that
+another live runner of the same store holds (``"claimed_elsewhere"``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 
 from recopt.bench.report import report
 from recopt.bench.runner import plan, run_suite
+from recopt.cli.args import positive_int
 from recopt.errors import RecoptError
 
 log = logging.getLogger("recopt.bench")
@@ -31,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a suite's jobs (finished ones are skipped)")
     r.add_argument("suite", help="suite TOML file")
     r.add_argument("--store", required=True, help="result store directory")
-    r.add_argument("--workers", type=int, default=None,
+    r.add_argument("--workers", type=positive_int, default=None,
                    help="local Dask worker processes (default: the machine's cores)")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address, tcp://host:8786")
     r.add_argument("--force", action="store_true", help="rerun jobs that have a record")
@@ -82,4 +85,7 @@ def main(argv=None) -> int:
         return 0
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2

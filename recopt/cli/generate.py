@@ -26,10 +26,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from recopt.cli.args import positive_int
 from recopt.data import instance_hash, load, save
-from recopt.errors import RecoptError
+from recopt.errors import OutputError, RecoptError
 from recopt.generate.bootstrap import seasonal_block_bootstrap
 from recopt.generate.chasseray import PRESETS, generate, settings_for
+from recopt.solve.result import check_output_path
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2  # as recopt.solvers.status
 
@@ -55,19 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--preset", default="reference",
                    help="configuration name (Table 5 / Table 7; see --list-presets)")
-    p.add_argument("--actors", type=int, help="number of actors (default: the preset's)")
-    p.add_argument("--days", type=int, help="horizon in days (default: the preset's)")
+    p.add_argument("--actors", type=positive_int, help="number of actors (default: the preset's)")
+    p.add_argument("--days", type=positive_int, help="horizon in days (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first replicate")
-    p.add_argument("--replicates", type=int, default=1,
+    p.add_argument("--replicates", type=positive_int, default=1,
                    help="number of instances, seeds seed..seed+replicates-1")
     p.add_argument("--placement", choices=("clustered", "uniform"), default=None,
                    help="default: the preset's (clustered but for the stress presets)")
-    p.add_argument("--scenarios", type=int, default=1,
+    p.add_argument("--scenarios", type=positive_int, default=1,
                    help="equiprobable stochastic realisations per instance")
     p.add_argument("--scenario-method", choices=("independent", "bootstrap"),
                    help="independent draws (default) or the seasonal block bootstrap of a "
                         "generated --history-years history")
-    p.add_argument("--history-years", type=int, help="bootstrap history length (default 5)")
+    p.add_argument("--history-years", type=positive_int,
+                   help="bootstrap history length (default 5)")
     p.add_argument("--history", metavar="FILE.nc",
                    help="bootstrap this multi-year instance instead of generating actors: "
                         "--scenarios synthetic years (seasonal block bootstrap, Ospina 4.4.2)")
@@ -80,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--float32", action="store_true",
                    help="store time series as float32 (smaller, not bit-exact)")
     p.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="processes writing replicates in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return p
@@ -103,8 +106,12 @@ def output_path(output: str | None, preset: str, seed: int, replicates: int) -> 
     """Where replicate ``seed`` goes (see the module docstring)."""
     if output is None:
         return Path(f"{preset}_s{seed}.nc")
-    if "{seed" in output:
-        return Path(output.format(seed=seed, preset=preset))
+    if "{" in output:
+        try:
+            return Path(output.format(seed=seed, preset=preset))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise OutputError(f"-o {output!r}: a pattern may hold {{seed}} and {{preset}} "
+                              f"only ({type(exc).__name__}: {exc})") from None
     path = Path(output)
     if path.is_dir() or output.endswith(("/", "\\")):
         return path / f"{preset}_s{seed}.nc"
@@ -129,12 +136,14 @@ def main(argv=None) -> int:
     for name in ("step_minutes", "scenario_method", "history_years"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    jobs = [(args.preset, args.actors, args.days, args.seed + r, args.placement,
-             args.scenarios, overrides,
-             str(output_path(args.output, args.preset, args.seed + r, args.replicates)),
-             args.float32) for r in range(args.replicates)]
     t0 = time.perf_counter()
     try:
+        paths = [check_output_path(output_path(args.output, args.preset, args.seed + r,
+                                               args.replicates))
+                 for r in range(args.replicates)]  # before generating anything
+        jobs = [(args.preset, args.actors, args.days, args.seed + r, args.placement,
+                 args.scenarios, overrides, str(paths[r]), args.float32)
+                for r in range(args.replicates)]
         settings_for(args.preset, actors=args.actors, days=args.days,  # fail fast
                      placement=args.placement, scenarios=args.scenarios, **overrides)
         if args.workers > 1 and len(jobs) > 1:
@@ -151,6 +160,9 @@ def main(argv=None) -> int:
     except (RecoptError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # an I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not args.quiet:
         if args.replicates > 1:
             print(f"{args.replicates} instances in {time.perf_counter() - t0:.1f} s")
@@ -163,10 +175,14 @@ def _bootstrap_history(args) -> int:
         print("error: --history needs -o OUTPUT.nc", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
+        check_output_path(args.output)
         boot = seasonal_block_bootstrap(load(args.history), args.scenarios, seed=args.seed)
         save(boot, args.output, float32=args.float32)
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.quiet:
         print(f"{args.output}: {boot.sizes['scenario']} bootstrap years of {args.history} "

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recopt.cli.args import positive_float, positive_int
 from recopt.data.instance import load
 from recopt.errors import RecoptError
 from recopt.keys.brute_force import brute_force
@@ -35,6 +36,7 @@ from recopt.keys.fixed import fixed_plan, read_shares_csv
 from recopt.keys.multiround import multiround_plan, parse_rounds
 from recopt.keys.rules import GUZMAN_SHARES, KEYS
 from recopt.metrics import plots
+from recopt.solve.result import check_output_dir
 
 TABLE_METRICS = ("self_consumption_rate", "scr_upper_bound", "self_sufficiency_mean",
                  "bill_saving_mean", "gini", "energy_to_shift_total", "co2_avoided",
@@ -55,16 +57,16 @@ def _parser() -> argparse.ArgumentParser:
                         "'guzman' or 'investment'")
     p.add_argument("--rounds", default=None,
                    help="add a multi-round key, e.g. 0.5:equal,0.3:fixed,0.2:prorata")
-    p.add_argument("--chunk-scenarios", type=int, default=None,
+    p.add_argument("--chunk-scenarios", type=positive_int, default=None,
                    help="scenarios per block (bounds memory)")
     p.add_argument("--brute-force", action="store_true",
                    help="rank the region's standard keys (+ round grid)")
     p.add_argument("--region", default="wallonia", help="wallonia, brussels or flanders")
     p.add_argument("--rank-by", default="self_consumption_rate",
                    help="ranking metric (scr, ssr, saving, gini, collective_bill, ...)")
-    p.add_argument("--top", type=int, default=5, help="winner + runners-up shown")
-    p.add_argument("--step", type=float, default=0.1, help="round-share grid step")
-    p.add_argument("--n-rounds", type=int, default=3, help="rounds of the grid")
+    p.add_argument("--top", type=positive_int, default=5, help="winner + runners-up shown")
+    p.add_argument("--step", type=positive_float, default=0.1, help="round-share grid step")
+    p.add_argument("--n-rounds", type=positive_int, default=3, help="rounds of the grid")
     p.add_argument("--no-grid", action="store_true", help="catalogue only, no round grid")
     p.add_argument("--out", default=None, help="directory for results and plots")
     p.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
@@ -195,13 +197,15 @@ def main(argv=None) -> int:
         print("error: give an instance file (or --list-keys)", file=sys.stderr)
         return 2
     try:
+        if args.out:  # before any computation: results are never computed only to be lost
+            check_output_dir(args.out)
         instance = load(args.instance)
         return _brute(args, instance) if args.brute_force else _compare(args, instance)
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # any other I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

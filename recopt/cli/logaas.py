@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from recopt.cli.args import positive_int
 from recopt.data.instance import load
 from recopt.errors import RecoptError
 from recopt.keys.logaas import OBJECTIVES, search
@@ -26,14 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Multi-round static keys: the best round shares per niche (LOGAAS).")
     ap.add_argument("instance", help="a recopt instance (.nc)")
     ap.add_argument("--method", choices=("grid", "ga"), default="grid")
-    ap.add_argument("--rounds", type=int, default=3, help="at most this many rounds")
-    ap.add_argument("--resolution", type=int, default=20,
+    ap.add_argument("--rounds", type=positive_int, default=3, help="at most this many rounds")
+    ap.add_argument("--resolution", type=positive_int, default=20,
                     help="shares are multiples of 1/resolution (20: steps of 5 %%)")
     ap.add_argument("--objective", choices=tuple(OBJECTIVES), default="surplus")
     ap.add_argument("--no-carry", action="store_true",
                     help="energy a round leaves is not re-offered in later rounds")
-    ap.add_argument("--population", type=int, default=6)
-    ap.add_argument("--generations", type=int, default=15)
+    ap.add_argument("--population", type=positive_int, default=6)
+    ap.add_argument("--generations", type=positive_int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="progress lines (a bar on a terminal without -v)")
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = search(inst, a.method, **kw)
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     cols = ["rank", "niche", "shares", "surplus", "self_consumption_rate",
             "collective_bill", "gini", "min_saving_ratio"]

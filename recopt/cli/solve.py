@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 
+import psutil
+
+from recopt.cli.args import nonnegative_float, positive_float, positive_int
 from recopt.data.instance import load
 from recopt.errors import RecoptError
 from recopt.metrics.figures import result_figures
 from recopt.models import all_models
 from recopt.solve import save_result, solve, summary
+from recopt.solve.result import check_output_dir, check_output_path
+from recopt.solvers.safety import ALLOW_FILE_OPTIONS_ENV, ALLOW_SOLVERS_ENV, allowed_extra_solvers
 from recopt.solvers.status import EXIT_CODES, Status
 
 log = logging.getLogger("recopt.cli")
@@ -42,6 +48,15 @@ def _coerce(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
+
+
+def _process_start() -> float | None:
+    """When this process started (``time.time()``): ``--time-limit`` counts from there,
+    imports and loading included (None if the system cannot say)."""
+    try:
+        return psutil.Process().create_time()
+    except (psutil.Error, OSError):
+        return None
 
 
 def list_models_text() -> str:
@@ -68,11 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("instance", nargs="?", help="instance file (.nc)")
     p.add_argument("--model", "-m", default=None, help="registered model name (see --list-models)")
     p.add_argument("--solver", default="highs",
-                   help="highs (default, embedded), gurobi, or any Pyomo solver name")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
-    p.add_argument("--mip-gap", type=float, default=None, help="relative MIP gap")
-    p.add_argument("--threads", type=int, default=None, help="solver threads")
-    p.add_argument("--workers", type=int, default=None,
+                   help="highs (default, embedded), gurobi, cplex, cbc, glpk, scip, xpress, "
+                   "mosek, appsi_highs; another Pyomo solver needs --allow-solver NAME")
+    p.add_argument("--allow-solver", action="append", default=[], metavar="NAME",
+                   help="allow this solver name, not a known one (runs what Pyomo runs "
+                   "for it)")
+    p.add_argument("--allow-file-options", action="store_true",
+                   help="allow --solver-option values that read or write files")
+    p.add_argument("--time-limit", type=positive_float, default=None,
+                   help="wall-clock seconds for the whole run (build and compile count)")
+    p.add_argument("--mip-gap", type=nonnegative_float, default=None,
+                   help="relative MIP gap (>= 0)")
+    p.add_argument("--threads", type=positive_int, default=None, help="solver threads")
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes for separable models (default: all cores)")
     p.add_argument("--output", "-o", default=None, help="write the Result to this .nc file")
     p.add_argument("--option", action="append", type=_parse_option, default=[],
@@ -104,24 +127,36 @@ def main(argv=None) -> int:
         print("error: give an INSTANCE and --model NAME (or --list-models)", file=sys.stderr)
         return EXIT_CODES[Status.BAD_INPUT]
 
+    if args.allow_solver:  # the opt-in of recopt.solvers.safety, for this run
+        extra = allowed_extra_solvers() | set(args.allow_solver)
+        os.environ[ALLOW_SOLVERS_ENV] = ",".join(sorted(extra))
+    if args.allow_file_options:
+        os.environ[ALLOW_FILE_OPTIONS_ENV] = "1"
     try:
+        if args.output:  # before the solve: a result is never computed only to be lost
+            check_output_path(args.output)
+        if args.plot:
+            check_output_dir(args.plot)
         result = solve(
             args.instance, args.model, solver=args.solver, time_limit=args.time_limit,
             mip_gap=args.mip_gap, threads=args.threads, workers=args.workers,
             solver_options={k: _coerce(v) for k, v in args.solver_option} or None,
-            **dict(args.option),
+            started_at=_process_start(), **dict(args.option),
         )
+        print(summary(result))
+        if args.output:
+            save_result(result, args.output)
+            print(f"result     written to {args.output}")
+        if args.plot:
+            paths = result_figures(load(args.instance), result, args.plot)
+            print("figures    " + (", ".join(str(p) for p in paths) if paths
+                                  else "none: this Result has no map, iteration log or schedule"))
     except RecoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CODES[Status.BAD_INPUT]
-    print(summary(result))
-    if args.output:
-        save_result(result, args.output)
-        print(f"result     written to {args.output}")
-    if args.plot:
-        paths = result_figures(load(args.instance), result, args.plot)
-        print("figures    " + (", ".join(str(p) for p in paths) if paths
-                              else "none: this Result has no map, iteration log or schedule"))
+    except OSError as exc:  # any other I/O failure: one line, not a traceback
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CODES[Status.BAD_INPUT]
     return Status(result.attrs["status"]).exit_code
 
 

@@ -18,7 +18,9 @@ import argparse
 import logging
 import sys
 
+from recopt.cli.args import nonnegative_float, positive_float
 from recopt.errors import RecoptError
+from recopt.solve.result import check_output_dir
 from recopt.solve.two_stage import (
     EMS_NAMES,
     MUSTIKA_KEYS_ALL,
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an EMS's or key's option, e.g. EMS4.penalty=lexicographic or "
                         "KoR10.order=bill_then_fairness (repeatable)")
     p.add_argument("--solver", default="highs")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
-    p.add_argument("--mip-gap", type=float, default=None,
+    p.add_argument("--time-limit", type=positive_float, default=None, help="seconds per solve")
+    p.add_argument("--mip-gap", type=nonnegative_float, default=None,
                    help="relative MIP gap (EMS3/EMS4 complementarity MILP)")
     p.add_argument("--out", default=None, help="folder for CSV, netCDF and PNG outputs")
     p.add_argument("--no-plots", action="store_true")
@@ -74,6 +76,8 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     try:
+        if args.out:  # before the solves: results are never computed only to be lost
+            check_output_dir(args.out)
         opts = _options(args.option)
         ems = [e.strip() for e in args.ems.split(",") if e.strip()]
         keys = [k.strip() for k in args.keys.split(",") if k.strip()]
@@ -88,8 +92,12 @@ def _run(args) -> int:
         return EXIT_CODES[Status.BAD_INPUT]
     print(format_tables(result))
     if args.out:
-        for path in write_outputs(result, args.out, plots=not args.no_plots):
-            print(f"written    {path}")
+        try:
+            for path in write_outputs(result, args.out, plots=not args.no_plots):
+                print(f"written    {path}")
+        except OSError as exc:  # an I/O failure: one line, not a traceback
+            print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CODES[Status.BAD_INPUT]
     ok = all(v == Status.OPTIMAL.value for v in result.statuses.values()) and all(
         v == Status.OPTIMAL.value for v in result.ems_status.values())
     return 0 if ok else EXIT_CODES[Status.FEASIBLE]

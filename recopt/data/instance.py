@@ -30,6 +30,7 @@ import logging
 import math
 import numbers
 import os
+import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,14 @@ TEXT_VARIABLES = ("category",)
 #: Variables whose values are booleans (stored as such; 0/1 numbers are accepted).
 BOOL_VARIABLES = ("ev_available",)
 #: Attributes that are positive real numbers.
+#: The largest energy per step (kWh) and price (EUR/kWh) an instance may hold. Below
+#: them every model is solved on data scaled to order one (the magnitude ladder
+#: x1e-9 ... x1e12 of tests/test_hardening.py gives the unscaled optimum); above them
+#: the double-precision solvers lose the small entries next to the large ones.
+MAX_ENERGY_KWH = 1e14
+MAX_PRICE_EUR_KWH = 1e6
+MAGNITUDE_LIMITS = {"kwh": MAX_ENERGY_KWH, "eur/kwh": MAX_PRICE_EUR_KWH}
+
 _POSITIVE_ATTRS = ("time_step_hours", "max_distance_km", "max_loop_power_kw")
 #: Absolute tolerance on the sum of scenario probabilities.
 PROBABILITY_TOL = 1e-9
@@ -622,6 +631,16 @@ def _validate_numeric(name: str, var: xr.Variable, coords: Mapping[str, np.ndarr
             f"(first: {_locate(var, coords, bad)}); fill or drop them",
             name,
         )
+    limit = MAGNITUDE_LIMITS.get(_norm_unit(VARIABLES[name].unit))
+    if limit is not None:
+        big = np.abs(data) > limit
+        if big.any():
+            raise InstanceError(
+                f"{name} is {data[big].flat[0]:g} at {_locate(var, coords, big)} "
+                f"({int(big.sum())} entr{'y' if big.sum() == 1 else 'ies'} above "
+                f"{limit:g} {VARIABLES[name].unit}); recopt solves energies up to "
+                f"{MAX_ENERGY_KWH:g} kWh per step and prices up to {MAX_PRICE_EUR_KWH:g} "
+                "EUR/kWh (check the unit: Wh or W given as kWh?)", name)
     if nonnegative:
         neg = data < 0
         if neg.any():
@@ -880,6 +899,18 @@ scalar, array_like, dict or xarray.DataArray
     """
     cons, c_coords = _as_energy(consumption, "consumption")
     prod, p_coords = _as_energy(production, "production")
+    # labels, not positions: a labelled array is put in the order of the given names (or
+    # of the other array's labels); different label sets are refused, never misattached
+    targets = {MEMBER: members, SCENARIO: scenarios, TIME: time}
+    for d in (SCENARIO, TIME, MEMBER):
+        target = targets[d]
+        if target is None:
+            target = c_coords.get(d, p_coords.get(d))
+        if target is None:
+            continue
+        target = _label_values(target, d)
+        cons = _reorder(cons, c_coords, d, target, "consumption")
+        prod = _reorder(prod, p_coords, d, target, "production")
     if cons.shape != prod.shape:
         raise DimensionError(
             f"production has shape {prod.shape} (scenario, time, member) but consumption "
@@ -912,10 +943,11 @@ scalar, array_like, dict or xarray.DataArray
     else:
         if time_step_hours is None:
             time_step_hours = 1.0
-        if not _is_real_number(time_step_hours) or not time_step_hours > 0:
+        if not _is_real_number(time_step_hours) or not math.isfinite(time_step_hours) \
+                or not time_step_hours > 0:
             raise TimestampError(
-                f"time_step_hours is {time_step_hours!r}; it must be a positive number "
-                "of hours", "time_step_hours")
+                f"time_step_hours is {time_step_hours!r}; it must be a positive finite "
+                "number of hours", "time_step_hours")
         times = (np.datetime64("2000-01-01T00:00:00", "ns")
                  + np.arange(T, dtype=np.int64) * time_step_ns(time_step_hours)
                  ).astype("datetime64[ns]")
@@ -1014,6 +1046,38 @@ def _as_energy(x, name: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise InstanceError(f"{name} has dtype {arr.dtype}; it must hold numbers (kWh)",
                             name)
     return arr.astype(np.float64), coords
+
+
+def _label_values(values, dim: str) -> np.ndarray:
+    """Labels of ``dim`` in one comparable form: UTC-naive datetimes or strings."""
+    if dim == TIME:
+        return _to_utc_naive(values)
+    return np.asarray([str(v) for v in np.asarray(values).ravel()], dtype=str)
+
+
+def _reorder(arr: np.ndarray, coords: dict, dim: str, target: np.ndarray,
+             name: str) -> np.ndarray:
+    """``arr`` (scenario, time, member) with its ``dim`` labels (``coords[dim]``, if
+    any) put in the order of ``target``; a DimensionError when the labels differ."""
+    if dim not in coords:
+        return arr
+    have = _label_values(coords[dim], dim)
+    axis = DIMS.index(dim)
+    if have.shape == target.shape and (have == target).all():
+        return arr
+    if len(np.unique(have)) != have.size or len(np.unique(target)) != target.size:
+        raise DimensionError(f"{name} has repeated {dim} labels; they must be unique", name)
+    missing = np.setdiff1d(target, have)
+    extra = np.setdiff1d(have, target)
+    if missing.size or extra.size:
+        what = (f"no {dim} {_coord_label(missing, 0)}" if missing.size
+                else f"a {dim} {_coord_label(extra, 0)} that is not in the instance")
+        raise DimensionError(
+            f"{name} has {what} ({missing.size} missing, {extra.size} unknown {dim} "
+            f"labels); energies are matched by label, give them on the same {dim}s", name)
+    pos = {v: i for i, v in enumerate(have.tolist())}
+    coords[dim] = target
+    return np.take(arr, [pos[v] for v in target.tolist()], axis=axis)
 
 
 def _labels(given, from_data, n: int, prefix: str, dim: str) -> np.ndarray:
@@ -1410,7 +1474,9 @@ def save(ds: xr.Dataset, path, *, float32: bool = False, complevel: int = 4) -> 
                 "engine) nor netCDF4 is installed; pip install h5py"
             ) from None
         log.warning("h5py is not installed; writing %s with the netcdf4 engine", path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # unique per process and call: two threads (or two hosts on a shared folder) writing
+    # one path never share a temporary file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
     try:
         ds.to_netcdf(tmp, engine=engine, encoding=encoding, format="NETCDF4")
         os.replace(tmp, path)
@@ -1450,8 +1516,15 @@ def load(path) -> xr.Dataset:
         raise InstanceError(f"instance path '{path}' is a folder, not a netCDF file")
     hint = (" (for smart-meter CSV exports use recopt.data.read_csv)"
             if path.suffix.lower() in (".csv", ".txt", ".tsv") else "")
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
+    if not path.is_file():  # a FIFO would block the reader forever, a device worse
+        raise InstanceError(f"instance path '{path}' is not a regular file (a FIFO, socket "
+                            "or device?); give a netCDF file")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+    except OSError as exc:
+        raise InstanceError(f"cannot read instance file '{path}': "
+                            f"{exc.strerror or exc}") from None
     if not (magic.startswith(_HDF5_MAGIC) or magic[:3] == b"CDF"):
         what = "is empty" if not magic else f"starts with {magic!r}"
         raise InstanceError(

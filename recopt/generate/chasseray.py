@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -261,20 +262,35 @@ def _make_settings(values: Mapping[str, Any]) -> Settings:
     for f in dataclasses.fields(Settings):  # canonical types: the JSON (and hash) of
         if f.name not in v or isinstance(v[f.name], bool):  # equal settings are equal
             continue
-        if f.type in ("int", int) and isinstance(v[f.name], int | np.integer | float):
-            if float(v[f.name]) != int(v[f.name]):
+        number = isinstance(v[f.name], int | np.integer | float)
+        if f.type in ("int", int, "float", float) and not number:
+            raise GeneratorError(f"setting {f.name}={v[f.name]!r} must be a number")
+        if f.type in ("int", int) and number:
+            if not math.isfinite(float(v[f.name])) or float(v[f.name]) != int(v[f.name]):
                 raise GeneratorError(f"setting {f.name}={v[f.name]!r} must be an integer")
             v[f.name] = int(v[f.name])
-        elif f.type in ("float", float) and isinstance(v[f.name], int | np.integer | float):
+        elif f.type in ("float", float) and number:
+            if not math.isfinite(float(v[f.name])):
+                raise GeneratorError(f"setting {f.name}={v[f.name]!r} must be finite")
             v[f.name] = float(v[f.name])
-    for name in _TUPLE_FIELDS:
-        if name in v:
-            v[name] = tuple(v[name])
-    if "power_kw" in v:
-        v["power_kw"] = {k: tuple(float(x) for x in r) for k, r in v["power_kw"].items()}
-    for name in ("mix", "annual_kwh"):
-        if name in v:
-            v[name] = {k: float(x) for k, x in dict(v[name]).items()}
+    try:  # containers: the shapes the docstring gives, or an error naming the setting
+        for name in _TUPLE_FIELDS:
+            if name in v:
+                v[name] = tuple(v[name])
+        if "power_kw" in v:
+            v["power_kw"] = {k: tuple(float(x) for x in r)
+                             for k, r in dict(v["power_kw"]).items()}
+        for name in ("mix", "annual_kwh"):
+            if name in v:
+                if not isinstance(v[name], Mapping):
+                    raise TypeError("a table {profile: number} is expected")
+                v[name] = {k: float(x) for k, x in dict(v[name]).items()}
+    except (TypeError, ValueError) as exc:
+        bad = next((n for n in (*_TUPLE_FIELDS, "power_kw", "mix", "annual_kwh")
+                    if n in values and not isinstance(v[n], tuple | dict)), None)
+        raise GeneratorError(f"setting {bad or 'mix/annual_kwh/power_kw'}="
+                             f"{values.get(bad) if bad else ''!r} has the wrong shape: {exc}"
+                             ) from None
     s = Settings(**v)
     _check(s)
     return s

@@ -15,6 +15,8 @@ one (read by :func:`recopt.solvers.tuned_options`).
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,12 +74,39 @@ class Option:
                 raise ModelError(
                     f"option {self.name} of model {model}: cannot read {value!r} ({exc})"
                 ) from exc
+        if self.type in (int, float):  # typed values too (a suite file, Python)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                if value is not None or self.default is not None:
+                    raise ModelError(f"option {self.name} of model {model} must be a "
+                                     f"number, got {value!r}")
+            elif not math.isfinite(value) and not _nan_default(self.default, value):
+                raise ModelError(f"option {self.name} of model {model} must be a finite "
+                                 f"number, got {value!r}")
+            elif self.type is int and value != int(float(value)):
+                raise ModelError(f"option {self.name} of model {model} must be an "
+                                 f"integer, got {value!r}")
+            else:
+                if self.type is int:  # exact for big integers (seeds)
+                    value = int(value) if isinstance(value, numbers.Integral) \
+                        else int(float(value))
+                else:
+                    value = float(value)
+        elif isinstance(value, float) and not math.isfinite(value) \
+                and not _nan_default(self.default, value):
+            raise ModelError(f"option {self.name} of model {model} must be a finite "
+                             f"number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ModelError(
                 f"option {self.name} of model {model} must be one of "
                 f"{', '.join(map(str, self.choices))}; got {value!r}"
             )
         return value
+
+
+def _nan_default(default, value) -> bool:
+    """NaN is a value only for an option whose default is NaN ("not set")."""
+    return (isinstance(default, float) and math.isnan(default)
+            and isinstance(value, float) and math.isnan(value))
 
 
 def resolve_options(options: tuple[Option, ...], given: dict, model: str = "?") -> dict:

@@ -96,10 +96,14 @@ def min_ssr_vector(instance: xr.Dataset, min_ssr) -> np.ndarray:
     """LP2's minimum SSR per member (a fraction), from one value or a member mapping."""
     members = [str(m) for m in instance["member"].values]
     if isinstance(min_ssr, dict):
+        unknown = sorted(set(map(str, min_ssr)) - set(members))
+        if unknown:  # a typo would silently leave that member unconstrained
+            raise ModelError(f"min_ssr names no member {', '.join(unknown)}; the members "
+                             f"are {', '.join(members[:10])}{' ...' if len(members) > 10 else ''}")
         v = np.array([float(min_ssr.get(m, 0.0)) for m in members])
     else:
         v = np.broadcast_to(np.asarray(min_ssr, dtype=float), (len(members),)).copy()
-    if ((v < 0) | (v > 1)).any():
+    if not np.isfinite(v).all() or ((v < 0) | (v > 1)).any():
         raise ModelError("min_ssr must lie in [0, 1] (a fraction, e.g. 0.42 for 42 %)")
     return v
 

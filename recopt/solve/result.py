@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from recopt.data.view import empty_solution
-from recopt.errors import InstanceError
+from recopt.errors import InstanceError, OutputError
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
 
@@ -74,17 +76,78 @@ def status_of(result: xr.Dataset) -> Status:
     return Status(result.attrs["status"])
 
 
-def save_result(result: xr.Dataset, path) -> None:
-    """Write a Result to netCDF (h5netcdf engine, compressed floats)."""
+def check_output_path(path) -> Path:
+    """``path`` as a Path if a file can be written there, else :class:`OutputError`.
+
+    Called before a solve (so a result is never computed only to be lost): the path
+    must not be a folder nor a special file (FIFO, device), and its nearest existing
+    ancestor must be a folder this process may write into.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output '{path}' is a folder; give a file name (e.g. "
+                          f"{path / 'result.nc'})")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"output '{path}' exists and is not a regular file (a FIFO or a "
+                          "device?); give a file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"output '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output '{path}': no permission to write into '{parent}'")
+    return path
+
+
+def check_output_dir(path) -> Path:
+    """``path`` as a Path if it is, or can be made, a folder this process writes into;
+    else :class:`OutputError` (called before any computation)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"output folder '{path}' exists and is not a folder")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"output folder '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder '{path}': no permission to write into '{parent}'")
+    return path
+
+
+def atomic_write(path, write) -> Path:
+    """Write a file through a uniquely named temporary file next to it and an atomic
+    rename: concurrent writers of one path never share a temporary file, a reader sees
+    a whole file (the last rename wins), and a failed write leaves no temporary behind.
+    ``write(tmp_path)`` writes the content. I/O failures are one-line :class:`OutputError`.
+    """
+    path = check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_result(result: xr.Dataset, path) -> None:
+    """Write a Result to netCDF (h5netcdf engine, compressed floats), atomically
+    (:func:`atomic_write`: a unique temporary name, then a rename)."""
     out = result.copy()
     out.attrs = {k: netcdf_safe(v) for k, v in out.attrs.items()}
     encoding = {name: {"zlib": True, "complevel": 4} for name, var in out.data_vars.items()
                 if var.dtype.kind == "f"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
 def load_result(path) -> xr.Dataset:
@@ -138,6 +201,8 @@ def summary(result: xr.Dataset) -> str:
     if int(a.get("has_solution", 0)):
         lines.append(f"objective  {a.get('objective', float('nan')):,.6g}   bound "
                      f"{a.get('bound', float('nan')):,.6g}   gap {a.get('gap', float('nan')):.3g}")
+    elif isinstance(a.get("bound"), int | float) and math.isfinite(a["bound"]):
+        lines.append(f"bound      {a['bound']:,.6g}   (no solution found)")
     lines.append(
         "time       build {b:.2f} s, compile {c:.2f} s, solve {s:.2f} s, extract {e:.2f} s, "
         "wall {w:.2f} s ({n} block(s), {k} worker(s))".format(

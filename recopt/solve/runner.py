@@ -22,6 +22,7 @@ written by :func:`recopt.solve.result.write_result` from one
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +30,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import xarray as xr
 
 from recopt.data.instance import instance_hash, load, validate
@@ -41,12 +43,14 @@ from recopt.decomp.blocks import (
     stitch,
     time_blocks,
 )
-from recopt.errors import RecoptError, SolverError, SolverUnavailableError
+from recopt.errors import ModelError, RecoptError, SolverError, SolverUnavailableError
 from recopt.models import registry
 from recopt.solve.result import write_result
 from recopt.solve.sharing import share
+from recopt.solvers.deadline import Deadline, check_time_limit, deadline_scope
 from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.record import RunRecord
+from recopt.solvers.safety import check_solver, check_solver_options
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solve")
@@ -86,7 +90,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
           time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, solver_options: dict | None = None,
           workers: int | None = None, block_steps: int | None = None,
-          pyomo_model=None, seed: int | None = None, **model_options) -> xr.Dataset:
+          pyomo_model=None, seed: int | None = None, started_at: float | None = None,
+          **model_options) -> xr.Dataset:
     """Solve a registered model on an instance and return its Result.
 
     Parameters
@@ -98,13 +103,17 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     solver : str
         ``"highs"`` (embedded default), ``"gurobi"`` or any Pyomo solver name.
     time_limit : float, optional
-        Seconds, for the whole solve (all blocks).
+        Wall-clock seconds for the whole call, from now: loading, preparing, building
+        and compiling count, and the solver gets what is left
+        (:mod:`recopt.solvers.deadline`; algorithms read ``current_deadline()``).
+        A positive finite number.
     mip_gap : float, optional
-        Relative MIP gap.
+        Relative MIP gap (finite, >= 0).
     threads : int, optional
-        Solver threads (per block).
+        Solver threads (per block), >= 1.
     solver_options : dict, optional
-        Passed to the solver unchanged.
+        Passed to the solver (options that read or write files are refused unless
+        allowed, :mod:`recopt.solvers.safety`).
     workers : int, optional
         Worker processes for separable models (default: the machine's cores);
         1 solves every block in this process.
@@ -116,6 +125,9 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         solution read back like the registered model's.
     seed : int, optional
         Recorded in the Result (for models with random choices).
+    started_at : float, optional
+        ``time.time()`` from which ``time_limit`` counts (default: now); the CLI passes
+        its process's start, so ``--time-limit`` is the command's wall-clock limit.
     **model_options
         The model's options (see ``--list-models``).
 
@@ -125,15 +137,24 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         The Result (see :mod:`recopt.solve.result`).
     """
     t_start = time.perf_counter()
+    # the wall-clock limit starts now: loading, preparing, building and compiling count
+    deadline = Deadline.after(None if time_limit is None else check_time_limit(time_limit),
+                              start=started_at)
+    time_limit, mip_gap, threads, workers = check_run_numbers(time_limit, mip_gap, threads,
+                                                              workers)
+    check_solver(solver)
+    solver_options = check_solver_options(solver_options) or None
     spec = registry.get(model)
     all_opts = spec.resolve_options(model_options)
     opts = spec.model_options(all_opts)
     inst = as_instance(instance)
-    run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
-    result = _solve_model(spec, inst, opts, run_opts, all_opts, solver=solver,
-                          mip_gap=mip_gap, threads=threads, solver_options=solver_options,
-                          time_limit=time_limit, seed=seed, workers=workers,
-                          block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start)
+    with deadline_scope(deadline):
+        run_opts = spec.prepare(inst, **opts) if spec.prepare is not None else opts
+        result = _solve_model(spec, inst, opts, run_opts, all_opts, solver=solver,
+                              mip_gap=mip_gap, threads=threads,
+                              solver_options=solver_options, time_limit=time_limit,
+                              seed=seed, workers=workers, block_steps=block_steps,
+                              pyomo_model=pyomo_model, t_start=t_start, deadline=deadline)
     if all_opts.get("sharing", "none") != "none" and int(result.attrs.get("has_solution", 0)):
         result = share(inst, spec, result, opts, method=all_opts["sharing"],
                        seed=all_opts["sharing_seed"], rel_tol=all_opts["sharing_tolerance"],
@@ -141,9 +162,58 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     return result
 
 
+#: The largest energy per step (kWh) an instance may have for the decomposition
+#: algorithms (Benders, column generation): their cut, pricing and gap tolerances are
+#: absolute, so far below or above these magnitudes they return wrong optima or fail
+#: (measured: benchmarks/bench_hardening.py, docs/robustness.md). The compact models
+#: are scaled exactly by the HiGHS adapter and have no such range.
+ALGORITHM_ENERGY_RANGE = (1e-2, 1e9)
+
+
+def check_algorithm_magnitude(inst, model: str, algorithm: str) -> None:
+    """A ModelError when the instance's largest energy per step is outside
+    :data:`ALGORITHM_ENERGY_RANGE` (a decomposition algorithm would not be exact)."""
+    peak = max(float(np.abs(inst[v].values).max(initial=0.0))
+               for v in ("consumption", "production"))
+    lo, hi = ALGORITHM_ENERGY_RANGE
+    if peak and not lo <= peak <= hi:
+        raise ModelError(
+            f"{model} runs the decomposition algorithm {algorithm}, exact for instances "
+            f"whose largest energy per step is between {lo:g} and {hi:g} kWh; this one's "
+            f"is {peak:g} kWh. Check the unit (Wh or MWh given as kWh?), rescale the "
+            "energies, or use a compact model (MLCol enumeration=all, MLCpct, SLCpct), "
+            "which is solved at any magnitude")
+
+
+def check_run_numbers(time_limit, mip_gap, threads, workers):
+    """The run's numbers checked: ``time_limit`` > 0 finite (s), ``mip_gap`` >= 0 finite,
+    ``threads`` and ``workers`` integers >= 1 (None: unset); a RecoptError names the
+    first bad one."""
+    if time_limit is not None:
+        time_limit = check_time_limit(time_limit)
+    if mip_gap is not None:
+        try:
+            gap = float(mip_gap)
+        except (TypeError, ValueError):
+            raise ModelError(f"mip_gap must be a number, got {mip_gap!r}") from None
+        if not math.isfinite(gap) or gap < 0:
+            raise ModelError(f"mip_gap must be a finite number >= 0 (relative gap), got "
+                             f"{mip_gap!r}")
+        mip_gap = gap
+    out = []
+    for name, value in (("threads", threads), ("workers", workers)):
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+                    or int(value) < 1:
+                raise ModelError(f"{name} must be an integer >= 1, got {value!r}")
+            value = int(value)
+        out.append(value)
+    return time_limit, mip_gap, out[0], out[1]
+
+
 def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threads,
                  solver_options, time_limit, seed, workers, block_steps, pyomo_model,
-                 t_start) -> xr.Dataset:
+                 t_start, deadline: Deadline) -> xr.Dataset:
     """The body of :func:`solve` once the options are resolved: the model's Result."""
     effective_solver_options = {**tuned_options(solver, spec.tuning), **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
@@ -155,9 +225,11 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
                                recopt_version=recopt_version())
 
     if spec.algorithm is not None and all(opts.get(k) == v for k, v in spec.algorithm_if):
+        check_algorithm_magnitude(inst, spec.name, spec.algorithm)
         algorithm = algorithms.get_algorithm(spec.algorithm)
-        try:
-            solution, record = algorithm(inst, model=spec.name, time_limit=time_limit, seed=seed,
+        try:  # the algorithm gets what is left of the wall-clock limit (and the scope)
+            solution, record = algorithm(inst, model=spec.name,
+                                         time_limit=deadline.clip(time_limit), seed=seed,
                                          **solver_kw,
                                          **opts)
         except (SolverUnavailableError, SolverError) as exc:
@@ -168,7 +240,6 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
         record = record.replace(wall_seconds=time.perf_counter() - t_start, **run)
         return write_result(inst, solution, record)
 
-    deadline = None if time_limit is None else time.time() + float(time_limit)
     ncpu = os.cpu_count() or 1
     workers = ncpu if workers is None else max(1, int(workers))
     blocks = ([Block()] if pyomo_model is not None
@@ -177,11 +248,12 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
 
     try:
         if len(blocks) == 1:
-            parts = [solve_model_block(inst, spec, run_opts, solver_kw, deadline, pyomo_model)]
+            parts = [solve_model_block(inst, spec, run_opts, solver_kw, deadline.at,
+                                       pyomo_model)]
         else:  # a spec's callables need not be picklable: workers look it up by name
             parts = solve_blocks(solve_model_block, inst, blocks,
                                  (spec if workers == 1 else spec.name, run_opts, solver_kw,
-                                  deadline), workers, desc=f"{spec.name} blocks")
+                                  deadline.at), workers, desc=f"{spec.name} blocks")
     except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
         log.debug("solve failed", exc_info=True)
         status, message = _failure(exc)

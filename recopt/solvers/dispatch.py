@@ -24,9 +24,13 @@ their own defaults.
 
 from __future__ import annotations
 
+from recopt.errors import RecoptError
+from recopt.solvers.deadline import current_deadline
 from recopt.solvers.highs import solve_highs, tuning_options
 from recopt.solvers.outcome import SolveOutcome
 from recopt.solvers.pyomo_factory import factory_available, solve_factory
+from recopt.solvers.safety import check_solver, check_solver_options
+from recopt.solvers.status import Status
 
 
 def tuned_options(solver: str, tuning) -> dict:
@@ -55,7 +59,8 @@ def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None
     solver : str
         ``"highs"`` (embedded default), ``"gurobi"``, or any Pyomo solver name.
     time_limit : float, optional
-        Seconds.
+        Seconds; clipped to the run's wall-clock deadline
+        (:func:`recopt.solvers.deadline.current_deadline`) when one is set.
     mip_gap : float, optional
         Relative MIP gap at which the solver may stop.
     threads : int, optional
@@ -75,8 +80,17 @@ def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None
         The solver is not installed / licensed here.
     SolverError
         The solver crashed or refused an option.
+    SolverOptionError
+        The solver name is not allowed, or an option writes files
+        (:mod:`recopt.solvers.safety`).
     """
-    name = solver.lower()
+    name = check_solver(solver).lower()
+    options = check_solver_options(options) or None
+    deadline = current_deadline()
+    if deadline.expired():  # the run's wall-clock limit (recopt.solvers.deadline)
+        return SolveOutcome(Status.TIME_LIMIT, message="the run's time limit was reached "
+                            "before this solve", solver=name)
+    time_limit = deadline.clip(time_limit)
     if name == "highs":
         return solve_highs(model, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                            options=options, warm_start=warm_start)
@@ -85,8 +99,12 @@ def solve_pyomo(model, solver: str = "highs", *, time_limit: float | None = None
 
 
 def solver_available(solver: str) -> bool:
-    """Whether ``solver`` can be used here (never raises)."""
-    name = solver.lower()
+    """Whether ``solver`` can be used here (never raises; a solver name that is not
+    allowed, :func:`recopt.solvers.safety.check_solver`, is not available)."""
+    try:
+        name = check_solver(solver).lower()
+    except RecoptError:
+        return False
     if name == "highs":
         return True  # highspy is a hard dependency (imported by recopt.solvers.highs)
     return factory_available(name)

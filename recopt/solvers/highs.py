@@ -19,10 +19,13 @@ import time
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
+from recopt.solvers.deadline import current_deadline
 from recopt.solvers.outcome import SolveOutcome, active_objective
+from recopt.solvers.safety import check_solver_options
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solver")
@@ -88,6 +91,22 @@ _HIGHS_STATUS = {
 }
 
 
+def _infeasibilities_beyond_tolerance(h, info) -> bool:
+    """Whether the run's primal or dual residuals exceed 10x HiGHS's tolerances."""
+    p_tol = h.getOptionValue("primal_feasibility_tolerance")
+    d_tol = h.getOptionValue("dual_feasibility_tolerance")
+    p_tol = p_tol[1] if isinstance(p_tol, tuple) else p_tol
+    d_tol = d_tol[1] if isinstance(d_tol, tuple) else d_tol
+    return bool(info.max_primal_infeasibility > 10 * float(p_tol)
+                or info.max_dual_infeasibility > 10 * float(d_tol))
+
+
+def _checked(status, call: str, what: str) -> None:
+    """A HiGHS return status: ``kError`` is a :class:`SolverError` (never read past)."""
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"{what} (HiGHS {call} returned an error)")
+
+
 _highs_pool_threads: list = ["unset"]  # thread count HiGHS's process-wide pool was made for
 
 
@@ -134,11 +153,124 @@ def highs_lp(A, cost, col_lower, col_upper, row_lower, row_upper, offset=0.0):
     return lp
 
 
+def _typical_exponent(values) -> int:
+    """The power of two nearest the geometric mean of the finite non-zero |values| (0
+    when there are none)."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0) & (v < highspy.kHighsInf)]
+    return int(np.round(np.mean(np.log2(v)))) if v.size else 0
+
+
+class LPScaling:
+    """Exact power-of-two scaling of a (MI)LP's magnitudes, undone on the solution.
+
+    Energies of 1e-9 kWh per step (or 1e12) put a model's values, right-hand sides and
+    objective far from HiGHS's absolute tolerances (1e-7 primal and dual feasibility,
+    1e-6 integrality): it then reports wrong "optimal" objectives (issue "hardening",
+    class 4). This is a change of units per column and row, not an approximation:
+
+    * each continuous column ``x_j = c_j x'_j`` with ``c_j`` its typical magnitude: its
+      largest finite non-zero bound, else the geometric mean of ``|b_i / a_ij|`` over
+      its rows with a non-zero right-hand side (the value meeting a row alone); integer
+      columns keep ``c_j = 1``. Energies, keys and binaries each get their own unit.
+    * each row is multiplied by ``r_i`` = 1 / max(|b_i|, max_j |a_ij c_j|), so that its
+      right-hand side and largest coefficient are at most of order one;
+    * the objective by ``γ`` = 1 / (geometric mean of the non-zero |cost_j c_j|).
+
+    All factors are powers of two, so the scaling and its inverse are exact in floating
+    point; HiGHS applies its own equilibration on top. Factors within
+    ``2^±DEAD_BAND`` are 1: ordinary data are solved exactly as without scaling. :meth:`values`,
+    :meth:`objective` and :meth:`row_duals` give the unscaled solution (row duals:
+    ``y_i = y'_i r_i / γ``).
+    """
+
+    _CLIP = 200  # exponents beyond 2^±200 are not data of this world
+    #: Magnitudes within 2^±DEAD_BAND (about 1e-3 ... 1e3) are left as they are: HiGHS's
+    #: absolute tolerances suit them, and algorithms that certify with absolute
+    #: tolerances (games, Benders) see the same solutions as without scaling.
+    DEAD_BAND = 10
+
+    @classmethod
+    def _exponent(cls, e: np.ndarray) -> np.ndarray:
+        e = np.round(np.asarray(e, float))
+        return np.where(np.abs(e) <= cls.DEAD_BAND, 0.0, np.clip(e, -cls._CLIP, cls._CLIP))
+
+    def __init__(self, A, cost, col_lower, col_upper, row_lower, row_upper, integrality):
+        inf = highspy.kHighsInf
+        self.A = A.tocsc()
+        n_row, n_col = self.A.shape
+        cont = np.asarray(integrality) == 0
+
+        def finite(v):
+            v = np.abs(np.asarray(v, float))
+            return np.where(np.isfinite(v) & (v < inf), v, 0.0)
+
+        b = np.maximum(finite(row_lower), finite(row_upper))
+        bound = np.maximum(finite(col_lower), finite(col_upper))
+        # the typical value of a column without a bound: geometric mean of |b_i / a_ij|
+        coo = self.A.tocoo()
+        a = np.abs(coo.data)
+        use = (b[coo.row] > 0) & (a > 0)
+        logs = np.zeros(n_col)
+        counts = np.zeros(n_col)
+        np.add.at(logs, coo.col[use], np.log2(b[coo.row[use]] / a[use]))
+        np.add.at(counts, coo.col[use], 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            from_rows = np.where(counts > 0, logs / np.maximum(counts, 1), 0.0)
+            from_bound = np.where(bound > 0, np.log2(np.where(bound > 0, bound, 1.0)), 0.0)
+        e_col = np.where(bound > 0, from_bound, from_rows)
+        e_col = np.where(cont, self._exponent(e_col), 0.0)
+        self.col = np.exp2(e_col)
+        scaled_a = np.abs(coo.data) * self.col[coo.col]
+        row_max = np.zeros(n_row)
+        np.maximum.at(row_max, coo.row, scaled_a)
+        size = np.maximum(b, row_max)
+        with np.errstate(divide="ignore"):
+            e_row = np.where(size > 0, -np.log2(np.where(size > 0, size, 1.0)), 0.0)
+        self.row = np.exp2(self._exponent(e_row))
+        c1 = np.abs(np.asarray(cost, float)) * self.col
+        c1 = c1[c1 > 0]
+        k = float(np.mean(np.log2(c1))) if c1.size else 0.0
+        self.gamma = float(np.exp2(self._exponent(np.array([-k]))[0]))
+        self.scaled = bool((self.col != 1).any() or (self.row != 1).any() or self.gamma != 1)
+
+    def lp(self, cost, col_lower, col_upper, row_lower, row_upper, offset):
+        """The scaled data: ``(A', c', l', u', rl', ru', offset')``."""
+        if not self.scaled:
+            return self.A, cost, col_lower, col_upper, row_lower, row_upper, offset
+
+
+        A = sp.diags(self.row) @ self.A @ sp.diags(self.col)
+        inf = highspy.kHighsInf
+
+        def div(v, d):  # infinite bounds stay infinite
+            v = np.asarray(v, float)
+            return np.where(np.abs(v) >= inf, v, v / d)
+
+        return (A.tocsc(), np.asarray(cost, float) * self.col * self.gamma,
+                div(col_lower, self.col), div(col_upper, self.col),
+                div(row_lower, 1.0 / self.row), div(row_upper, 1.0 / self.row),
+                float(offset) * self.gamma)
+
+    def values(self, x) -> np.ndarray:
+        return np.asarray(x, float) * self.col
+
+    def start(self, x) -> np.ndarray:
+        return np.asarray(x, float) / self.col
+
+    def objective(self, value: float) -> float:
+        return float(value) / self.gamma
+
+    def row_duals(self, y) -> np.ndarray:
+        return np.asarray(y, float) * self.row / self.gamma
+
+
 def set_highs_options(h, threads, options) -> None:
-    """Threads and the user's HiGHS options; a rejected option is a SolverOptionError."""
+    """Threads and the user's HiGHS options; a rejected option, or one that writes files
+    (:func:`recopt.solvers.safety.check_solver_options`), is a SolverOptionError."""
     if threads is not None:
         h.setOptionValue("threads", int(threads))
-    for key, val in (options or {}).items():
+    for key, val in check_solver_options(options).items():
         if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
             raise SolverOptionError(
                 f"HiGHS rejected option {key}={val!r} (see the HiGHS options list)"
@@ -187,8 +319,11 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     mult = np.fromiter((r.bound_type for r in sf.rows), dtype=np.int8, count=n_row)
     row_lower, row_upper = row_bounds(mult, np.asarray(sf.rhs, dtype=float))
     cost = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(n_col)
-    lp = highs_lp(sf.A, cost, lower, upper, row_lower, row_upper,
-                   offset=float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
+    scaling = LPScaling(sf.A, cost, lower, upper, row_lower, row_upper, integrality)
+    A_s, cost_s, lower_s, upper_s, rl_s, ru_s, offset_s = scaling.lp(
+        cost, lower, upper, row_lower, row_upper,
+        float(sf.c_offset[0]) if len(sf.c_offset) else 0.0)
+    lp = highs_lp(A_s, cost_s, lower_s, upper_s, rl_s, ru_s, offset=offset_s)
     n_int = int(integrality.sum())
     if n_int:
         lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
@@ -201,33 +336,48 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     h.setOptionValue("log_to_console", False)
     if log.isEnabledFor(logging.DEBUG):
         h.cbLogging.subscribe(lambda e: log.debug("highs: %s", str(e.message).rstrip()))
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(mip_gap))
     set_highs_options(h, threads, options)
-    h.passModel(lp)
+    _checked(h.passModel(lp), "passModel", "HiGHS refused the model")
     if warm_start and n_int:  # a MIP start from the variables' current values
         start = np.array([0.0 if v.value is None else float(v.value) for v in columns])
-        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), start)
+        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), scaling.start(start))
     t1 = time.perf_counter()
+    if time_limit is not None:  # the limit covers this call: compiling counted
+        left = float(time_limit) - (t1 - t0)
+        if left <= 0:
+            return SolveOutcome(Status.TIME_LIMIT, message="the time limit was reached while "
+                                "compiling the model", solver="highs",
+                                solver_version=highs_version(), compile_seconds=t1 - t0,
+                                n_variables=n_col, n_constraints=n_row, n_integer=n_int)
+        h.setOptionValue("time_limit", left)
     _highs_pool(threads)
-    h.run()
+    run_status = h.run()
     model_status = h.getModelStatus()
     name = model_status.name
     if name == "kUnboundedOrInfeasible":  # disambiguate: presolve could not tell
         h.setOptionValue("presolve", "off")
-        h.run()
+        run_status = h.run()
         model_status = h.getModelStatus()
         name = model_status.name
     t2 = time.perf_counter()
     info = h.getInfo()
     status = _HIGHS_STATUS.get(name, Status.ERROR)
+    if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+        status = Status.ERROR  # HiGHS says its run failed: no status read past that
+    elif run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL \
+            and not n_int and _infeasibilities_beyond_tolerance(h, info):
+        # "optimal" with a warning and residuals beyond HiGHS's own tolerances (after
+        # unscaling): a point, not a proven optimum
+        status = Status.FEASIBLE if info.primal_solution_status == 2 else Status.ERROR
     # a feasible point of an unbounded model is not a solution to report
     has_solution = info.primal_solution_status == 2 and status in (  # kSolutionStatusFeasible
         Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
     if status == Status.FEASIBLE and not has_solution:
         status = Status.ERROR
+    if status == Status.OPTIMAL and not has_solution and n_col > 0:
+        status = Status.ERROR  # "optimal" without a primal solution is no optimum
     out = SolveOutcome(
         status=status,
         message=h.modelStatusToString(model_status),
@@ -240,19 +390,22 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
         n_constraints=n_row,
         n_integer=n_int,
     )
+    if status == Status.ERROR and run_status == highspy.HighsStatus.kError:
+        out.message = f"HiGHS run failed ({out.message})"
+    if n_int and math.isfinite(float(info.mip_dual_bound)) \
+            and abs(float(info.mip_dual_bound)) < highspy.kHighsInf:
+        out.bound = scaling.objective(info.mip_dual_bound)  # kept without an incumbent
     if has_solution:
-        out.objective = float(info.objective_function_value)
-        if n_int:
-            out.bound = float(info.mip_dual_bound)
-        elif status == Status.OPTIMAL:
+        out.objective = scaling.objective(info.objective_function_value)
+        if not n_int and status == Status.OPTIMAL:
             out.bound = out.objective
         sol = h.getSolution()
-        x = np.asarray(sol.col_value)
+        x = scaling.values(sol.col_value)
         for v, val in zip(columns, x.tolist(), strict=True):
             v.set_value(val, skip_validation=True)
         _set_unused_vars(model, columns)
         if not n_int and sol.dual_valid:
-            _load_duals(model, sf.rows, np.asarray(sol.row_dual))
+            _load_duals(model, sf.rows, scaling.row_duals(sol.row_dual))
     elif status == Status.OPTIMAL and n_col == 0:
         out.objective = out.bound = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
         out.has_solution = True
@@ -280,7 +433,7 @@ class HighsParametricLP:
         h = new_highs()
         h.setOptionValue("output_flag", False)
         set_highs_options(h, threads, options)
-        h.passModel(lp)
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the sub-problem")
         self._h = h
         self._threads = threads
         self._rows = np.arange(n_row, dtype=np.int32)
@@ -291,14 +444,17 @@ class HighsParametricLP:
         rhs = np.asarray(rhs, dtype=float)
         lower, upper = row_bounds(self.sense, rhs)
         h = self._h
+        time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
         # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
         h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
                          if time_limit is not None else self._inf)
         _highs_pool(self._threads)
-        h.run()
+        run_status = h.run()
         model_status = h.getModelStatus()
         status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+            status = Status.ERROR
         message = h.modelStatusToString(model_status)
         if status != Status.OPTIMAL:
             return status, message, None, None, math.nan
@@ -380,7 +536,7 @@ class HighsColumnLP:
         h = new_highs()
         h.setOptionValue("output_flag", False)
         set_highs_options(h, threads, options)
-        h.passModel(lp)
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the master problem")
         self._h = h
         self._threads = threads
         self.row_of = {id(r.constraint): k for k, r in enumerate(sf.rows)}
@@ -423,6 +579,7 @@ class HighsColumnLP:
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
+        time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
         # all its runs, a MIP's with the time of this run (measured: a second LP run with
         # a limit below the first run's time stops at once; a MIP does not)
@@ -445,9 +602,11 @@ class HighsColumnLP:
                               np.asarray(start, float))
         _highs_pool(self._threads)
         try:
-            h.run()
+            run_status = h.run()
             model_status = h.getModelStatus()
             status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+            if run_status == hs.HighsStatus.kError and status != Status.TIME_LIMIT:
+                status = Status.ERROR
             message = h.modelStatusToString(model_status)
             info = h.getInfo()
             has = info.primal_solution_status == 2

@@ -11,7 +11,7 @@ import io
 import logging
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import pyomo.environ as pyo
 from pyomo.common.tee import capture_output
@@ -19,6 +19,7 @@ from pyomo.common.tee import capture_output
 from recopt.errors import SolverError, SolverUnavailableError
 from recopt.models.construction import materialize
 from recopt.solvers.outcome import SolveOutcome, active_objective
+from recopt.solvers.safety import check_solver, check_solver_options
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solver")
@@ -58,12 +59,36 @@ _PYOMO_STATUS = {
 }
 
 
+@contextmanager
+def _quiet_pyomo():
+    """Pyomo logs a traceback when it cannot create a solver ("Failed to create solver
+    with name ..."); recopt says so in one line (a status), so that log goes to debug."""
+    logger = logging.getLogger("pyomo.opt")
+    level, propagate = logger.level, logger.propagate
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # captured into the buffer only (propagate off)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        for line in buffer.getvalue().splitlines():
+            log.debug("pyomo: %s", line)
+
+
 def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
                          warm_start=False) -> SolveOutcome:
+    check_solver(name)  # never hand Pyomo a name that runs an arbitrary program
+    options = check_solver_options(options)
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
-        opt = pyo.SolverFactory(factory_name)
-        available = opt is not None and opt.available(exception_flag=False)
+        with _quiet_pyomo():
+            opt = pyo.SolverFactory(factory_name)
+            available = opt is not None and opt.available(exception_flag=False)
     except Exception:  # some plugins raise on availability checks
         available = False
     if not available:
@@ -101,6 +126,10 @@ def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
     t1 = time.perf_counter()
     tc = str(res.solver.termination_condition)
     status = _PYOMO_STATUS.get(tc, Status.ERROR)
+    solver_status = str(getattr(res.solver, "status", "ok"))
+    if solver_status in ("error", "aborted") and status != Status.TIME_LIMIT:
+        status = Status.ERROR  # the solver says its run failed: never read past that
+        tc = f"{tc} (solver status {solver_status})"
     version = ""
     try:
         version = ".".join(str(p) for p in opt.version() or ())
@@ -130,7 +159,9 @@ def factory_available(name: str) -> bool:
     """Whether Pyomo's ``SolverFactory(name)`` can run here (never raises)."""
     factory_name = "gurobi_direct" if name == "gurobi" else name
     try:
-        opt = pyo.SolverFactory(factory_name)
-        return opt is not None and bool(opt.available(exception_flag=False))
+        check_solver(name)
+        with _quiet_pyomo():
+            opt = pyo.SolverFactory(factory_name)
+            return opt is not None and bool(opt.available(exception_flag=False))
     except Exception:
         return False
