@@ -522,13 +522,13 @@ def _side_csv(path: Path, members: list[str], sep: str | None,
                 "member",
             )
         seen.add(m)
-    numeric = [c for c in table.header if c not in ("member", "category")]
+    numeric = [c for c in table.header if c not in ("member", "category", "role")]
     dec = _sniff_decimal(table, numeric, decimal)
     out: dict[str, Any] = {}
     for col in table.header:
         if col == "member":
             continue
-        if col == "category":
+        if col in ("category", "role"):
             values = [str(v).strip() for v in table.cols[col]]
         else:
             values = _numbers(table, col, dec).tolist()
@@ -633,7 +633,9 @@ def read_csv(
     members : list of str, optional
         Order of the members; must name exactly the members found in the columns.
     attrs : dict, optional
-        Instance attributes (``max_distance_km``, ``billing_period``, ...).
+        Instance attributes (``max_distance_km``, ``billing_period``, ...). The
+        ``billing_timezone`` defaults to ``timezone`` when one is given, so billing
+        periods start at local midnight (:func:`recopt.data.billing_period_index`).
 
     Returns
     -------
@@ -801,6 +803,9 @@ def read_csv(
     kwargs.update(prices_dict)
     for name in ENERGY_VARIABLES:
         kwargs.pop(name, None)
+    attrs = dict(attrs or {})
+    if timezone is not None and attrs.get("billing_timezone") is None:
+        attrs["billing_timezone"] = timezone  # bills per local period (recopt.data.roles)
     try:
         return make_instance(
             energy["consumption"],

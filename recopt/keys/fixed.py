@@ -21,7 +21,7 @@ import pandas as pd
 
 from recopt.errors import CSVFormatError, ModelError
 from recopt.keys.multiround import RoundSpec, multiround_plan
-from recopt.keys.rules import KeyInputs, KeyPlan, check_shares
+from recopt.keys.rules import KeyInputs, KeyPlan
 
 __all__ = ["fixed_plan", "read_shares_csv"]
 
@@ -41,8 +41,9 @@ def fixed_plan(inputs: KeyInputs, shares, round_shares: Sequence[float] | None =
     s = np.atleast_2d(np.asarray(shares, dtype=float))
     if s.ndim != 2:
         raise ModelError("shares must be (member,) or (round, member)")
-    for r in range(s.shape[0]):
-        check_shares(s[r], inputs.n_members, f"shares of round {r + 1}")
+    # one share per member (plants left out or given 0), checked and widened per round
+    s = np.stack([inputs.member_shares(s[r], f"shares of round {r + 1}")
+                  for r in range(s.shape[0])])
     if s.shape[0] == 1 and round_shares is None:
         return KeyPlan(keys=np.broadcast_to(s[0], inputs.net_consumption.shape))
     rs = list(round_shares) if round_shares is not None else [1.0] + [0.0] * (s.shape[0] - 1)

@@ -53,6 +53,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
+from recopt.data.roles import aggregate_mask, plant_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
@@ -99,7 +100,11 @@ class KorData(CommunityArrays):
         base = None
         if with_baseline:
             zeros = np.zeros_like(cp)
-            base = bills(instance, zeros, zeros)["baseline_bill_by_period"].values
+            b0 = bills(instance, zeros, zeros)
+            # a plant's row is its own money flow (minus its revenue), so that the
+            # collective bill (16) is the community's: members minus the account
+            base = (b0["baseline_bill_by_period"]
+                    - b0["baseline_plant_revenue_by_period"]).values
         energy0 = (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm).sum(axis=(1, 2))
         return cls(
             **a.base_fields(),
@@ -161,6 +166,7 @@ def new_model(instance: xr.Dataset, name: str, *, with_baseline: bool,
     m = pyo.ConcreteModel(name=name)
     m.recopt_data = d
     m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
+    m.recopt_plant = plant_mask(instance)  # community-owned plants: no fairness row
     at: dict[tuple[int, int], list[int]] = {st: [] for st in steps}
     for s, t, i in cons:
         at[(s, t)].append(i)
@@ -271,6 +277,9 @@ def add_period_bills(m: pyo.ConcreteModel, nonpositive_baseline: str = "abs") ->
         doc="(16) expected collective bill over the horizon, fees included, EUR")
     m.recopt_abs_baseline = {r: abs(float(d.baseline[r])) for r in rows}
     fair = [r for r in rows if d.baseline[r] > 0] if nonpositive_baseline == "exclude" else rows
+    plant = m.recopt_plant
+    if plant.any():  # a plant is not a member: no fairness row
+        fair = [r for r in fair if not plant[r[2]]]
     excluded = sorted(set(rows) - set(fair))
     m.FAIR = pyo.Set(initialize=fair, dimen=3, ordered=True,
                      doc="(scenario, period, member) in the fairness constraints (46)/(47)")
@@ -450,7 +459,7 @@ def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     """Bills through the one settlement rule, savings, saving ratios."""
     billing = bills(instance, solution["community_intake"], solution["community_sales"])
     out = xr.merge([solution, billing], compat="override", join="outer")
-    out = out.assign(saving_metrics(out))
+    out = out.assign(saving_metrics(out, aggregate_mask(instance)))
     out["community_production"] = (
         ("scenario", "time"),
         meter_flows(stm(instance, "consumption"), stm(instance, "production"))[1].sum(axis=-1),
@@ -459,13 +468,16 @@ def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     return out
 
 
-def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
+def saving_metrics(billing: xr.Dataset, members: np.ndarray | None = None
+                   ) -> dict[str, xr.DataArray]:
     """Savings, saving ratios and their Gini for a settlement's bills.
 
     ``saving = B0 - B`` (EUR, :func:`recopt.metrics.community.bill_savings`' definition)
     and ``saving_ratio = (B0 - B) / |B0|`` (:func:`recopt.metrics.community.saving_ratio`,
     NaN where ``B0 = 0``), over the horizon and per billing period; ``gini`` of the
-    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)).
+    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)),
+    over ``members`` (``(member,)`` bool, default all: pass
+    :func:`recopt.data.roles.aggregate_mask` so that plants are left out).
     """
     out = {}
     for suffix in ("", "_by_period"):
@@ -477,7 +489,8 @@ def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
             data=saving_ratio(saving.values, b0.values)).assign_attrs(
             units="1", long_name="(B0 - B) / |B0| (Mustika 46)")
     sv = out["saving"].transpose("scenario", "member")
-    out["gini"] = xr.DataArray(gini(sv.values), dims=("scenario",),
+    vals = sv.values if members is None else sv.values[:, np.asarray(members, dtype=bool)]
+    out["gini"] = xr.DataArray(gini(vals), dims=("scenario",),
                                coords={"scenario": sv["scenario"].values},
                                attrs={"units": "1", "long_name": "Gini of savings (Ospina 22)"})
     return out
