@@ -199,3 +199,36 @@ def test_subscription_fee_once_per_local_period():
 def test_bad_billing_timezone_is_refused():
     with pytest.raises(InstanceError, match="billing_timezone"):
         brussels_instance("Mars/Olympus")
+
+
+# ======================================================================================
+# the keys command on any member count
+# ======================================================================================
+def test_keys_command_default_comparison_any_member_count(tmp_path, capsys):
+    from recopt.cli.keys import main as keys_main
+    from recopt.data import save
+    from recopt.generate.synthetic import synthetic_community
+    path = tmp_path / "own.nc"
+    save(synthetic_community(11, 48, seed=2), path)
+    assert keys_main([str(path), "--no-plots", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr()
+    assert "GS left out" in out.err and "ES" in out.out and "[EUR]" in out.out
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    assert {"key", "stat", "self_consumption_rate"} <= set(summary.columns)
+    assert summary["self_consumption_rate"].dtype.kind == "f"
+    # GS asked for without shares: refused, naming --shares and GS
+    assert keys_main([str(path), "--keys", "GS,ES", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "GS" in err and "--shares" in err
+
+
+def test_ets_convention_ospina_gives_pr_zero():
+    from recopt.generate.synthetic import synthetic_community
+    inst = synthetic_community(6, 96, seed=4)
+    offer = evaluate_keys(inst, ["PR", "ES"], metrics=["energy_to_shift"])
+    ospina = evaluate_keys(inst, ["PR", "ES"], metrics=["energy_to_shift"],
+                           ets_convention="ospina")
+    assert float(offer["energy_to_shift_total"].sel(key="PR").max()) > 0.0
+    assert float(ospina["energy_to_shift_total"].sel(key="PR").max()) == 0.0
+    np.testing.assert_allclose(ospina["energy_to_shift_total"].sel(key="ES"),
+                               offer["energy_to_shift_total"].sel(key="ES"))

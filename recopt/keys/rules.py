@@ -446,10 +446,20 @@ def key_fixed(inputs: KeyInputs, shares=None) -> KeyPlan:
     return KeyPlan(keys=np.broadcast_to(s, inputs.net_consumption.shape))
 
 
-def key_prorata_consumption(inputs: KeyInputs, fallback: str = "zero") -> KeyPlan:
-    """KoR2 / PR: ``lambda = C+_i / sum_j C+_j`` per step (Mustika (37), Ospina (17)-(18))."""
-    return KeyPlan(keys=members_only(prorata_keys(inputs.net_consumption, fallback),
-                                     inputs.member_mask))
+def key_prorata_consumption(inputs: KeyInputs, fallback: str = "zero",
+                            capped: bool = False) -> KeyPlan:
+    """KoR2 / PR: ``lambda = C+_i / sum_j C+_j`` per step (Mustika (37), Ospina (17)-(18)).
+
+    ``capped=True`` is Ospina's convention of Algorithm A.4 for the Energy to Shift
+    (eq. (24)): the allocation is ``min(lambda G, C+)``, never above the demand, so
+    her ETS of PR is 0. The settlement is the same either way (a member takes at
+    most its need, Mustika (7)); only the entitlement the ETS looks at changes.
+    """
+    keys = members_only(prorata_keys(inputs.net_consumption, fallback), inputs.member_mask)
+    if not capped:
+        return KeyPlan(keys=keys)
+    offer = step_product(keys, inputs.community_production())
+    return KeyPlan(keys=keys, entitlement=np.minimum(offer, inputs.net_consumption))
 
 
 def key_prorata_production(inputs: KeyInputs) -> KeyPlan:
