@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from recopt.data.instance import NS_PER_HOUR, check_time_axis, make_instance
+from recopt.data.meter_import import dst_hint
 from recopt.data.schema import ENERGY_VARIABLES, PRICE_VARIABLES, VARIABLES
 from recopt.errors import (
     CSVFormatError,
@@ -765,8 +766,13 @@ def read_csv(
     try:
         spacing = check_time_axis(times, given_hours, where=str(path), labels=labels)
     except TimestampError as exc:
-        raise TimestampError(str(exc).replace("time_step_hours", "time_step"),
-                             ts_col) from None
+        text = str(exc).replace("time_step_hours", "time_step")
+        if timezone is None and "duplicate" in text:
+            ts = pd.Series(times)
+            hint = dst_hint(ts[ts.duplicated(keep=False)].unique())
+            if hint:  # the export is local time: name the timezone, do not drop an hour
+                text = text.replace("; drop or aggregate the repeated steps", "") + hint
+        raise TimestampError(text, ts_col) from None
     if given_hours is not None:
         step_hours = given_hours
     elif spacing is not None:
