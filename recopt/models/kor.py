@@ -62,6 +62,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 from recopt.settle.kernels import sales_ratio
 
@@ -521,11 +522,14 @@ register(
         name="KoR8", game="community",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
-        build=build_kor8,
+        build=without_tie_break(build_kor8),
         extract=extract,
         derive=derive,
         separable="time",
         tuning=PER_STEP_TUNING,
+        options=TIE_BREAK_OPTIONS,
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         card=CARD,
     )
 )

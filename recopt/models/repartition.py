@@ -41,6 +41,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 
 CARD = "models/LP1-LP3.md"
@@ -572,12 +573,14 @@ register(
         name="LP1", game="community",
         description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
         family="keys",
-        build=build_lp1,
+        build=without_tie_break(build_lp1),
         extract=extract,
         derive=derive,
         separable="time",
         tuning=PER_STEP_TUNING,
-        options=(_SALES, _FORMULATION),
+        options=(_SALES, _FORMULATION, *TIE_BREAK_OPTIONS),
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         card=CARD,
     )
 )
@@ -587,9 +590,11 @@ register(
         name="LP2",
         description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member (eq 20)",
         family="keys",
-        build=build_lp2,
+        build=without_tie_break(build_lp2),
         extract=extract,
         derive=derive,
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         diagnosis="lp2_max_uniform_ssr",
         separable="scenario",
         options=(
@@ -601,6 +606,7 @@ register(
             ),
             _SALES,
             _FORMULATION,
+            *TIE_BREAK_OPTIONS,
         ),
         card=CARD,
     )
@@ -612,7 +618,10 @@ register(
         description="de Villena LP3: keys within a tolerance of initial keys, with a "
         "deviation price (eqs 21-28)",
         family="keys",
-        build=lambda inst, **o: build_lp3(inst, initial_keys_kind=o.pop("initial_keys"), **o),
+        build=without_tie_break(
+            lambda inst, **o: build_lp3(inst, initial_keys_kind=o.pop("initial_keys"), **o)),
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         prepare=_prepare_lp3,
         extract=extract,
         derive=derive,
@@ -638,6 +647,7 @@ register(
                 "xi_d: price of the per-step deviation a+_t + a-_t, EUR/kWh (Table 2: 1 EUR/MWh)",
             ),
             _SALES,
+            *TIE_BREAK_OPTIONS,
         ),
         card=CARD,
     )
