@@ -530,6 +530,7 @@ register(
         options=TIE_BREAK_OPTIONS,
         algorithm="lexicographic_tie_break",
         algorithm_if=(("tie_break", "proportional"),),
+        objective="expected collective bill, fees included, EUR (Mustika (45))",
         card=CARD,
     )
 )
@@ -546,6 +547,8 @@ register(
         algorithm="kor_periods",
         tuning=PERIOD_TUNING,
         options=(BASELINE_OPTION, PERIOD_WORKERS),
+        objective="expected collective bill with equal saving ratios, EUR "
+                  "(Mustika (45)-(46))",
         card=CARD,
     )
 )
@@ -572,6 +575,8 @@ register(
             BASELINE_OPTION,
             PERIOD_WORKERS,
         ),
+        objective="expected sum over billing periods of the minimum saving ratio z, 1 "
+                  "(Mustika (47))",
         card=CARD,
     )
 )

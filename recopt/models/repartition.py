@@ -581,6 +581,7 @@ register(
         options=(_SALES, _FORMULATION, *TIE_BREAK_OPTIONS),
         algorithm="lexicographic_tie_break",
         algorithm_if=(("tie_break", "proportional"),),
+        objective="expected collective bill, EUR (de Villena (8))",
         card=CARD,
     )
 )
@@ -608,6 +609,7 @@ register(
             _FORMULATION,
             *TIE_BREAK_OPTIONS,
         ),
+        objective="expected collective bill, EUR (de Villena (19))",
         card=CARD,
     )
 )
@@ -649,6 +651,7 @@ register(
             _SALES,
             *TIE_BREAK_OPTIONS,
         ),
+        objective="expected collective bill plus deviation cost, EUR (de Villena (23))",
         card=CARD,
     )
 )
