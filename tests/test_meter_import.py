@@ -126,8 +126,10 @@ def test_missing_steps_are_reported(files):
     tmp, members, _ = files
     lines = (tmp / "wide.csv").read_text().splitlines()
     (tmp / "gap.csv").write_text("\n".join(lines[:5] + lines[6:]) + "\n")
-    with pytest.raises(ImportProblems, match="no value for 1 step"):
+    with pytest.raises(ImportProblems, match="no value for 1 step") as err:
         read_meter_export(tmp / "gap.csv", timezone=TZ, members_file=members, prices=PRICES)
+    gaps = [q for q in err.value.problems if "no value" in q.message]
+    assert len(gaps) == 4 and all(q.line == 5 and q.column == "date + time" for q in gaps)
 
 
 def test_brussels_export_across_both_dst_changes_bills_local_months(tmp_path):

@@ -232,3 +232,37 @@ def test_ets_convention_ospina_gives_pr_zero():
     assert float(ospina["energy_to_shift_total"].sel(key="PR").max()) == 0.0
     np.testing.assert_allclose(ospina["energy_to_shift_total"].sel(key="ES"),
                                offer["energy_to_shift_total"].sel(key="ES"))
+
+
+def test_kor9_is_solved_per_local_billing_period():
+    from recopt.solve import solve
+    local = pd.date_range("2023-03-30 12:00", "2023-04-01 12:00", freq="h",
+                          inclusive="left", tz="Europe/Brussels")
+    T = local.size
+    rng = np.random.default_rng(3)
+    cons = rng.uniform(0.2, 1.0, (T, 3))
+    prod = np.zeros((T, 3))
+    prod[:, 2] = np.clip(np.sin((local.hour.to_numpy() - 6) / 12 * np.pi), 0, None) * 2
+    cons[:, 2] = 0.0
+    inst = make_instance(cons, prod, price_grid_buy=0.3, price_grid_sell=0.05,
+                         price_community_buy=0.2, price_community_sell=0.1,
+                         time=local.tz_convert("UTC").tz_localize(None),
+                         subscription_fee=1.0, attrs={"billing_timezone": "Europe/Brussels"})
+    r = solve(inst, "KoR9")
+    assert r.attrs["status"] == "optimal" and r.sizes["period"] == 2
+    # April starts at local midnight = 22:00 UTC on 31 March (summer time)
+    assert pd.Timestamp(r["period_start"].values[1]) == pd.Timestamp("2023-03-31 22:00")
+    assert r.attrs["blocks"] == 2
+
+
+def test_keys_command_reads_shares_csv_without_the_plant(tmp_path, capsys):
+    from recopt.cli.keys import main as keys_main
+    from recopt.data import save
+    path = tmp_path / "p.nc"
+    save(plant_community(), path)
+    csv = tmp_path / "shares.csv"
+    csv.write_text("member,share\nA,0.5\nB,0.2\nC,0.3\n")
+    assert keys_main([str(path), "--keys", "GS,ES", "--shares", str(csv), "--no-plots"]) == 0
+    csv.write_text("member,share\nA,0.5\nB,0.2\nC,0.2\nplant,0.1\n")
+    assert keys_main([str(path), "--keys", "GS", "--shares", str(csv), "--no-plots"]) == 2
+    assert "plant" in capsys.readouterr().err

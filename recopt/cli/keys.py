@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recopt.data.instance import load
+from recopt.data.roles import plant_mask
 from recopt.errors import RecoptError
 from recopt.keys.brute_force import brute_force
 from recopt.keys.catalogues import REGIONS
@@ -94,7 +95,9 @@ def _shares(arg, instance):
     if arg in ("guzman", "investment"):
         return arg
 
-    return read_shares_csv(arg, [str(m) for m in instance["member"].values])
+    names = np.asarray(instance["member"].values).astype(str)
+    plant = plant_mask(instance)
+    return read_shares_csv(arg, names[~plant].tolist(), plants=names[plant].tolist())
 
 
 def _table(summary, keys, several: bool) -> str:

@@ -614,16 +614,18 @@ def read_meter_export(
                                     f"{pd.Timestamp(times[ok][j])} is off the "
                                     f"{step_ns / NS_PER_HOUR * 60:g}-minute grid"))
         # a row with a bad value is reported as such, not as a missing step too
-        present = pd.DataFrame({"key": key[good_t], "t": times[good_t]}).drop_duplicates()
+        present = pd.DataFrame({"key": key[good_t], "t": times[good_t],
+                                "line": lines[good_t]}).drop_duplicates(["key", "t"])
         for k_, grp in present.groupby("key", sort=False):
             missing = np.setdiff1d(grid, grp["t"].to_numpy())
             if missing.size:
                 member_, kind_, reg_ = str(k_).split("\x1f")
+                before = grp.loc[grp["t"] < missing[0], "line"]  # the row before the gap
                 problems.append(Problem(
-                    p, None, ts_label,
+                    p, int(before.iat[-1]) if len(before) else None, ts_label,
                     f"{member_} {kind_}" + (f" (register {reg_})" if reg_ != kind_ else "")
                     + f" has no value for {missing.size} step(s), first "
-                    f"{pd.Timestamp(missing[0])} UTC" + (
+                    f"{pd.Timestamp(missing[0])} UTC (after this line)" + (
                         "" if timezone else " (times read as UTC; pass --timezone for a "
                         "local-time export)")))
     # --- members and their data ---------------------------------------------------------
