@@ -317,7 +317,7 @@ class BruteForceResult:
         """The ranking with equivalent candidates collapsed into one row.
 
         Candidates that give every member the same intake and sales over the horizon
-        (judged on 9 significant digits, per scenario and member) have the same
+        (judged on 6 significant digits, per scenario and member) have the same
         metrics: they are one allocation under several names (e.g. a zero-share
         round whose rule cannot matter). The row keeps the best-placed name (so the
         winner is unchanged), ``n_equivalent`` counts the names and ``equivalent``
@@ -384,10 +384,12 @@ class BruteForceResult:
 
 
 def _signature(cin, cout) -> tuple:
-    """Per (scenario, member) intake and sales over the horizon, 9 significant digits."""
+    """Per (scenario, member) intake and sales over the horizon, 6 significant digits
+    (the ranking's tie precision: the grid is summed in float32, the catalogue in
+    float64)."""
     a = np.concatenate([np.asarray(cin, dtype=float).sum(axis=1).ravel(),
                         np.asarray(cout, dtype=float).sum(axis=1).ravel()])
-    return tuple(float(f"{x:.9g}") for x in a)
+    return tuple(float(f"{x:.6g}") for x in a)
 
 
 def _metrics_row(ctx: MetricContext, cin, cout, weights) -> dict[str, object]:

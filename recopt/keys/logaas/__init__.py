@@ -449,7 +449,8 @@ def ga_search(instance: xr.Dataset, *, n_rounds: int = 3, resolution: int = 20,
 
 
 def refine_shares(ev: Evaluator, shares: Sequence[float], step: float,
-                  min_step: float = 1e-6, max_evaluations: int = 2000
+                  min_step: float = 1e-6, max_evaluations: int = 2000,
+                  within: Callable[[np.ndarray], bool] | None = None
                   ) -> tuple[tuple[float, ...], float]:
     """Continuous local search over the share simplex from a lattice point.
 
@@ -462,6 +463,9 @@ def refine_shares(ev: Evaluator, shares: Sequence[float], step: float,
     continuously, so the 1/20 lattice no longer caps the key quality; it never
     returns anything worse than its start (monotone). Each evaluation is the full
     settlement of the key (:meth:`Evaluator.__call__`).
+
+    ``within``: a predicate on share vectors; moves outside it are not tried (the
+    niche refinement keeps each niche's best in its niche).
 
     Returns the refined shares and their (minimised) objective.
     """
@@ -484,6 +488,8 @@ def refine_shares(ev: Evaluator, shares: Sequence[float], step: float,
                 y[j] += d
                 if y[i] < 1e-15:
                     y[i] = 0.0
+                if within is not None and not within(y):
+                    continue
                 v = ev(tuple(y.tolist()))
                 used += 1
                 if v < cand_best - 1e-12 * max(1.0, abs(cand_best)):
@@ -496,14 +502,21 @@ def refine_shares(ev: Evaluator, shares: Sequence[float], step: float,
 
 
 def _refine_ranking(res: SearchResult, top: int | None, resolution: int,
-                    min_step: float) -> SearchResult:
-    """Refine the best shares of the first ``top`` niches (all if None) continuously."""
+                    min_step: float, niche_resolution: int = 2) -> SearchResult:
+    """Refine the best shares of the first ``top`` niches (all if None) continuously,
+    each within its niche (so the ranking keeps one key per niche)."""
     df = res.ranking.copy()
     rows = range(len(df)) if top is None else range(min(top, len(df)))
+    centres = niche_centres(res.n_rounds, niche_resolution)
     refined = []
     for r in rows:
+        k = int(df.iloc[r]["niche"])
+
+        def inside(y, k=k):
+            return int(niche_of(y, centres)[0]) == k
+
         shares, value = refine_shares(res.evaluator, df.iloc[r]["shares"], 1.0 / resolution,
-                                      min_step)
+                                      min_step, within=inside)
         refined.append((r, shares, value))
     for r, shares, value in refined:
         df.at[df.index[r], "shares"] = shares
@@ -541,5 +554,6 @@ def search(instance: xr.Dataset, method: str = "grid", *, metrics: bool = True,
         raise ModelError(f"method must be 'grid' or 'ga'; got {method!r}")
     res = (grid_search if method == "grid" else ga_search)(instance, **kwargs)
     if refine:
-        res = _refine_ranking(res, refine_top, res.resolution, refine_min_step)
+        res = _refine_ranking(res, refine_top, res.resolution, refine_min_step,
+                              int(kwargs.get("niche_resolution", 2)))
     return res.with_metrics() if metrics else res
