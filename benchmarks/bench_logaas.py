@@ -17,10 +17,11 @@ For each: the final surplus (kWh, OptimCE's objective) of the best key of
   (``recopt.keys.logaas.search(refine=True)``, the default);
 * and the 1/50 lattice for reference.
 
-With ``--optimce DIR`` OptimCE's own GA runs side by side: ``DIR`` must hold a
-package ``olagsa_impl``, a copy of ``algorithms/algorithms_implemented/olagsa/_impl``
-of OptimCE's public ``allocation-key-generation`` repository (not part of recopt), and
-cvxpy must be installed (``pip install -e '.[bench-optimce]'``). It gets what its
+With ``--optimce`` OptimCE's own GA runs side by side: a package ``olagsa_impl``
+must be importable (e.g. ``PYTHONPATH=DIR`` with ``DIR/olagsa_impl`` a copy of
+``algorithms/algorithms_implemented/olagsa/_impl`` of OptimCE's public
+``allocation-key-generation`` repository, not part of recopt), and cvxpy installed
+(``pip install -e '.[bench-optimce]'``). It gets what its
 worker gives it: ``C`` the members' net consumption (consumers only), ``VA`` the
 community production broadcast to every consumer, its default hyper-parameters (3
 iterations, 25 generations, population 50, seeded); its best key (round shares and
@@ -30,14 +31,13 @@ by one rule. Without it, olagsa's figures are the issue's: 181.0 kWh (week10) an
 3572.4 kWh (month14_issue). Records go to ``benchmarks/results/logaas_<UTC
 stamp>.jsonl``; wall and CPU seconds (the machine is shared: wall is noisy).
 
-    nice -n 10 python benchmarks/bench_logaas.py [--optimce DIR] [--only week10]
+    nice -n 10 python benchmarks/bench_logaas.py [--optimce] [--only week10]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -69,7 +69,7 @@ def run_olagsa(inst, seed: int = 0) -> tuple[float, list[float], float, float]:
     """OptimCE's olagsa on ``inst``, its best key replayed through recopt's settlement.
 
     Returns (final surplus kWh, round shares, wall s, CPU s)."""
-    from olagsa_impl.ga import OlagsaGA  # the user-given copy (--optimce)
+    from olagsa_impl.ga import OlagsaGA  # the user's copy, on PYTHONPATH (--optimce)
 
     cp, pm = meter_flows(inst.consumption.values, inst.production.values)
     cons = np.flatnonzero(cp.sum(axis=(0, 1)) > 0)
@@ -107,13 +107,11 @@ def run_olagsa(inst, seed: int = 0) -> tuple[float, list[float], float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--optimce", default=None,
-                    help="directory holding the package olagsa_impl (OptimCE's GA)")
+    ap.add_argument("--optimce", action="store_true",
+                    help="run OptimCE's GA too (package olagsa_impl on PYTHONPATH)")
     ap.add_argument("--only", default=None, help="one data set (week10, month14_issue, "
                                                   "month14_plant)")
     args = ap.parse_args(argv)
-    if args.optimce:
-        sys.path.insert(0, args.optimce)
     path = results_path(HERE / "results", "logaas")
     with Recorder(path) as rec:
         rec.add({"kind": "machine", **machine_info()})
