@@ -266,3 +266,23 @@ def test_keys_command_reads_shares_csv_without_the_plant(tmp_path, capsys):
     csv.write_text("member,share\nA,0.5\nB,0.2\nC,0.2\nplant,0.1\n")
     assert keys_main([str(path), "--keys", "GS", "--shares", str(csv), "--no-plots"]) == 2
     assert "plant" in capsys.readouterr().err
+
+
+def test_a_plant_with_its_own_consumption_gets_no_key_in_the_lps():
+    from recopt.solve import solve
+    T = 4
+    cons = np.tile([2.0, 0.5, 3.0, 0.2], (T, 1))  # the plant's auxiliary load 0.2 kWh
+    prod = np.tile([0.0, 0.0, 0.0, 3.2], (T, 1))
+    inst = make_instance(cons, prod, price_grid_buy=B, price_grid_sell=S,
+                         price_community_buy=CB, price_community_sell=CS,
+                         members=["A", "B", "C", "plant"], time_step_hours=1.0,
+                         role=["consumer", "consumer", "consumer", "plant"])
+    for model, opts in (("LP1", {}), ("LP3", {"tolerance": 0.5}), ("KoR8", {})):
+        r = solve(inst, model, **opts)
+        assert r.attrs["status"] == "optimal", model
+        assert float(r["community_intake"].sel(member="plant").max()) == 0.0, model
+        if "key" in r:
+            assert float(r["key"].sel(member="plant").max()) == 0.0, model
+    for key in ("ES", "PR", "HEP", "CA", "KoR5"):
+        st = settle_key(inst, key)
+        assert float(st["community_intake"].sel(member="plant").max()) == 0.0, key

@@ -53,7 +53,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
-from recopt.data.roles import aggregate_mask, plant_mask
+from recopt.data.roles import aggregate_mask, member_mask, plant_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
@@ -161,7 +161,8 @@ def new_model(instance: xr.Dataset, name: str, *, with_baseline: bool,
         check_baseline(instance, d.baseline, nonpositive_baseline)
     cp, pm = d.net_consumption, d.net_production
     act = d.active[:, :, None]
-    cons = nonzero_index(act & (cp > 0))
+    members = member_mask(instance)[None, None, :]  # a plant takes no intake
+    cons = nonzero_index(act & (cp > 0) & members)
     prod = nonzero_index(act & (pm > 0))
     steps = nonzero_index(d.active)
     m = pyo.ConcreteModel(name=name)

@@ -33,6 +33,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from recopt.data.roles import member_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
@@ -63,7 +64,7 @@ def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
     keys directly (they must be >= 0 and sum to <= 1).
     """
     cp, _ = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
-    demand = cp.sum(axis=(0, 1))
+    demand = cp.sum(axis=(0, 1)) * member_mask(instance)  # a plant has no key
     members = [str(m) for m in instance["member"].values]
     if isinstance(kind, str):
         if kind == "uniform":
@@ -120,10 +121,14 @@ def new_model(instance: xr.Dataset, name: str, *, keys_everywhere: bool = False
     m = pyo.ConcreteModel(name=name)
     m.recopt_data = d  # kept for extract(); not a Pyomo component
     active3 = d.active[:, :, None]
-    cons = nonzero_index(active3 & (cp > 0))
+    # a community-owned plant (role "plant") is not a member: no key, no intake; what
+    # it consumes itself it buys from the grid (a constant of the bill)
+    member3 = member_mask(instance)[None, None, :]
+    cons = nonzero_index(active3 & (cp > 0) & member3)
     prod = nonzero_index(active3 & (pm > 0))
     steps = nonzero_index(d.active)
-    keyed = nonzero_index(np.broadcast_to(active3, cp.shape)) if keys_everywhere else cons
+    keyed = (nonzero_index(np.broadcast_to(active3 & member3, cp.shape)) if keys_everywhere
+             else cons)
     m.recopt_index = {"cons": cons, "prod": prod, "keyed": keyed, "steps": steps}
 
     def members_at(index):
