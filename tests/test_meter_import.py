@@ -185,3 +185,20 @@ def test_read_csv_duplicates_on_dst_change_name_the_timezone(tmp_path):
     assert "drop or aggregate" not in str(err.value)
     inst = read_csv(src, prices=prices, timezone=TZ)
     assert inst.sizes["time"] == local.size and inst.attrs["billing_timezone"] == TZ
+
+
+def test_wide_export_with_per_step_prices(tmp_path):
+    lines = ["timestamp;A_consumption;B_production;price_grid_buy"]
+    for h in range(4):
+        lines.append(f"2023-06-01 {h:02d}:00;1;0,5;0,{30 + h}")
+    src = tmp_path / "p.csv"
+    src.write_text("\n".join(lines) + "\n")
+    inst = read_meter_export(src, timezone=TZ, prices={
+        "price_grid_sell": 0.05, "price_community_buy": 0.2, "price_community_sell": 0.1})
+    np.testing.assert_allclose(inst.price_grid_buy.values, [0.30, 0.31, 0.32, 0.33])
+    lines[2] = lines[2].replace("0,31", "cheap")
+    src.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ImportProblems) as err:
+        read_meter_export(src, timezone=TZ, prices={
+            "price_grid_sell": 0.05, "price_community_buy": 0.2, "price_community_sell": 0.1})
+    assert [(q.line, q.column) for q in err.value.problems] == [(3, "price_grid_buy")]

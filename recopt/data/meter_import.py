@@ -647,6 +647,21 @@ def read_meter_export(
         mdata = {}
         members = found
     kwargs: dict[str, Any] = {k: v for k, v in mdata.items()}
+    # per-step price columns of a wide export (EUR/kWh, one value per row)
+    step_prices: dict[str, np.ndarray] = {}
+    if layout == "wide":
+        for name in PRICE_VARIABLES:
+            if name not in header:
+                continue
+            vals = _numbers(cells[name], dec)
+            for i in np.flatnonzero(~np.isfinite(vals))[:MAX_SHOWN]:
+                problems.append(Problem(p, int(table.lines[i]), name,
+                                        f"{cells[name][i]!r} is not a price (EUR/kWh)"))
+            if name in kwargs:
+                problems.append(Problem(p, 1, name, "given both as a column of the export "
+                                        "and in the member file or options; keep one"))
+            step_prices[name] = vals
+            kwargs[name] = None  # placeholder: set on the time axis below
     for name, value in (prices or {}).items():
         if name not in MEMBER_FILE_COLUMNS:
             problems.append(Problem(p, None, None, f"unknown member data {name!r}; known: "
@@ -679,6 +694,10 @@ def read_meter_export(
     for k in energy:
         sel = ok & (r_kind == k)
         np.add.at(energy[k], (ti[sel], cols_m[sel]), values[sel] * factor[sel] / divisor[sel])
+    for name, vals in step_prices.items():  # rows -> the time axis (first record per time)
+        per = pd.Series(vals[r_row][ok], index=times[ok])
+        per = per[~per.index.duplicated(keep="first")].reindex(t_axis)
+        kwargs[name] = xr.DataArray(per.to_numpy(), dims=("time",), coords={"time": t_axis})
     attrs = dict(attrs or {})
     if timezone is not None:
         attrs.setdefault("billing_timezone", timezone)
