@@ -133,6 +133,7 @@ def main(argv=None) -> int:
             phi = 200.0 + 50.0 * rng.standard_normal(boot.sizes["time"]).clip(-3, 3)
             def run(checked, chunk):
                 return evaluate_keys(boot, ["GS", "ES", "PR", "HEP", "CA"], metrics=OSPINA6,
+                                     key_params={"GS": {"shares": "guzman"}},
                                      co2_intensity=phi, chunk_scenarios=chunk,
                                      threads=args.threads, checked=checked)
 

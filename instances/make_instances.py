@@ -10,8 +10,9 @@ Files (see ``instances/README.md``):
 ``villena_test_case_1.nc``
     de Villena et al. (IEEE Access 2022), test case 1: Table 3 data, Table 2 prices.
 ``community_14_month.nc``
-    14 members (12 households, 3 of them with rooftop PV, 1 small business, 1 PV
-    producer of 60 kWp), April 2023, hourly, synthetic profiles, prices per member.
+    14 members (13 households, 3 of them with rooftop PV, 1 small business) and a
+    community-owned 60 kWp plant (role ``plant``), April 2023, hourly, synthetic
+    profiles, prices per member.
 ``community_24_year_15min.nc``
     23 consumers + 1 producer (1 MWp) as de Villena's test case 2, year 2023 at
     15 min, synthetic profiles, Table 2 prices; stored float32-compressed.
@@ -93,14 +94,21 @@ def villena_test_case_1() -> xr.Dataset:
 
 
 def community_14_month(seed: int = SEED_14) -> xr.Dataset:
-    """14 members, April 2023, hourly: 12 households (3 with PV), a shop, a 60 kWp plant."""
+    """14 members + a community-owned 60 kWp plant, April 2023, hourly.
+
+    The shape of Ospina Lopez's Guzmán community (14 members and a plant the
+    community owns): 13 households (3 with rooftop PV), a shop, and ``PV60`` with
+    role ``plant`` (no key share, no bill; its revenue is the community's account,
+    :mod:`recopt.data.roles`). The first 12 households, the shop and the plant keep
+    the draws of the earlier 14-entry file; household H13 is drawn after them.
+    """
     rng = np.random.default_rng(seed)
     step = 1.0
     times = pd.date_range("2023-04-01", "2023-05-01", freq="h", inclusive="left")
     T = times.size
     members = [f"H{i:02d}" for i in range(1, 13)] + ["SHOP", "PV60"]
     U = len(members)
-    category = ["household"] * 12 + ["business", "producer"]
+    category = ["household"] * 12 + ["business", "plant"]
     annual = np.round(rng.lognormal(np.log(3500.0), 0.3, size=12), 0)
     cons = np.zeros((T, U))
     prod = np.zeros((T, U))
@@ -119,6 +127,22 @@ def community_14_month(seed: int = SEED_14) -> xr.Dataset:
     grid_buy = np.round(rng.uniform(0.28, 0.34, size=U), 3)
     grid_buy[12] = 0.24
     grid_sell = np.round(rng.uniform(0.04, 0.06, size=U), 3)
+    # household H13, drawn after everything above (inserted before the shop)
+    annual13 = float(np.round(rng.lognormal(np.log(3500.0), 0.3), 0))
+    c13 = load_profile(times, step, "household", annual13, rng)
+    x13, y13 = disc_positions(rng, 1, 1.2)
+    buy13 = float(np.round(rng.uniform(0.28, 0.34), 3))
+    sell13 = float(np.round(rng.uniform(0.04, 0.06), 3))
+    at = 12
+    members.insert(at, "H13")
+    category.insert(at, "household")
+    cons = np.insert(cons, at, c13, axis=1)
+    prod = np.insert(prod, at, 0.0, axis=1)
+    kwp = np.insert(kwp, at, 0.0)
+    x, y = np.insert(x, at, x13[0]), np.insert(y, at, y13[0])
+    grid_buy, grid_sell = np.insert(grid_buy, at, buy13), np.insert(grid_sell, at, sell13)
+    role = ["prosumer" if kwp[u] > 0 else "consumer" for u in range(len(members))]
+    role[-1] = "plant"
     return make_instance(
         to_meter_resolution(cons),
         to_meter_resolution(prod),
@@ -133,8 +157,10 @@ def community_14_month(seed: int = SEED_14) -> xr.Dataset:
         x_km=x,
         y_km=y,
         category=category,
+        role=role,
         attrs={
-            "title": "synthetic 14-member community, April 2023, hourly",
+            "title": "synthetic community of 14 members and a community-owned 60 kWp "
+                     "plant, April 2023, hourly",
             "source": f"recopt instances/make_instances.py, seed {seed}",
         },
     )

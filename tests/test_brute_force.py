@@ -60,7 +60,51 @@ def test_ranking_winner_and_upper_bound(inst):
         assert scr_settled == pytest.approx(row["self_consumption_rate"], abs=1e-5)
     assert len(res.runners_up(2)) == 2
     ds = res.to_dataset()
-    assert ds.sizes["candidate"] == len(res.table)
+    assert ds.sizes["candidate"] == len(res.ranking)
+
+
+def test_equivalent_candidates_collapse_and_the_winner_is_unchanged(inst):
+    res = brute_force(inst, "wallonia", step=0.25)
+    full, ranking = res.table, res.ranking
+    assert len(ranking) < len(full)
+    assert ranking.iloc[0]["candidate"] == full.iloc[0]["candidate"]  # winner unchanged
+    assert int(ranking["n_equivalent"].sum()) == len(full)
+    # every listed alias is a candidate with the same figures as its row
+    by_name = full.set_index("candidate")
+    merged = 0
+    for _, row in ranking.iterrows():
+        names = [n for n in row["equivalent"].split("; ") if n]
+        assert len(names) == row["n_equivalent"] - 1
+        for n in names:
+            for m in ("self_consumption_rate", "bill_saving_mean", "gini"):
+                assert by_name.loc[n, m] == pytest.approx(row[m], rel=1e-6, abs=1e-9)
+            merged += 1
+    assert merged == len(full) - len(ranking)
+    # no two rows of the ranking are the same allocation
+    assert ranking["candidate"].is_unique
+    # a share-0 first round: its rule cannot matter, so those names collapse
+    zero_first = full[[s[0] == 0 for s in full["round_shares"]]]
+    assert len(zero_first) and not set(zero_first["candidate"]) <= set(ranking["candidate"])
+    # tidy CSV table: numbers in numeric columns, no tuple reprs
+    tidy = res.tidy()
+    assert "round_shares" not in tidy and tidy["round_1_share"].dtype.kind == "f"
+    assert not any("(" in str(v) for v in tidy["round_1_rule"])
+
+
+def test_optimce_reading_of_fixed_rounds(inst):
+    keep = brute_force(inst, "wallonia", step=0.25, dtype="float64").table
+    optimce = brute_force(inst, "wallonia", step=0.25, dtype="float64",
+                          fixed_reading="optimce").table
+    a = keep.set_index("candidate")["self_consumption_rate"]
+    b = optimce.set_index("candidate")["self_consumption_rate"].loc[a.index]
+    later_fixed = [n for n, rr in zip(keep["candidate"], keep["round_rules"], strict=True)
+                   if "fixed" in rr[1:]]
+    # only candidates with a fixed round after the first can differ, and some do
+    others = a.index.difference(later_fixed)
+    assert np.allclose(a.loc[others], b.loc[others], rtol=1e-12)
+    assert (np.abs(b.loc[later_fixed] - a.loc[later_fixed]) > 1e-9).any()
+    with pytest.raises(ModelError, match="fixed_reading"):
+        brute_force(inst, "wallonia", step=0.25, fixed_reading="maybe")
 
 
 def test_rank_by_other_metric_and_direction(inst):

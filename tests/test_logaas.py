@@ -103,9 +103,51 @@ def test_rounds_settle_as_computed(carry):
         assert got == pytest.approx(lp_surplus, abs=1e-7)
     ev = Evaluator(inst, "surplus", carry)
     assert ev(shares) == pytest.approx(float(st_["surplus"].sum()), abs=1e-12)
-    # a zero share is no round: (1, 0, 0) is the single static key of the round LP
+    # without carry a zero share is no round; with carry it redistributes what is left
     one = rounds_for((1.0, 0.0, 0.0), cp, pm, carry=carry)
-    assert len(one) == 1
+    assert len(one) == (3 if carry else 1)
+
+
+def test_share_zero_round_keeps_redistributing_and_the_objective_is_continuous():
+    inst = community(3)
+    ev = Evaluator(inst, "surplus")
+    edge = ev((1.0, 0.0, 0.0))
+    inside = ev((1.0 - 2e-9, 1e-9, 1e-9))
+    single = Evaluator(inst, "surplus", carry=False)((1.0, 0.0, 0.0))
+    assert abs(edge - inside) <= 1e-6 * max(1.0, edge)  # no jump at the simplex edge
+    assert edge < single - 1e-9  # the share-0 rounds re-share the first round's leftover
+    st_ = ev.settlement((1.0, 0.0, 0.0))
+    assert st_["round_take"].values[1].sum() > 0  # round 2 (share 0) took energy
+
+
+def test_refinement_never_worse_than_the_lattice_and_leaves_it():
+    from recopt.keys.logaas import refine_shares
+    for seed in (4, 5):
+        inst = community(seed, T=72)
+        lat = search(inst, "grid", resolution=5, metrics=False, refine=False)
+        ref = search(inst, "grid", resolution=5, metrics=False)
+        assert ref.method == "grid+refine" and ref.ranking["refined"].all()
+        assert ref.ranking["objective"].iloc[0] <= lat.ranking["objective"].iloc[0] + 1e-12
+        # every refined niche best is no worse than its lattice start
+        lat_by = lat.ranking.set_index("niche")["objective"]
+        for _, row in ref.ranking.iterrows():
+            assert row["objective"] <= lat_by[row["niche"]] + 1e-12
+            assert sum(row["shares"]) == pytest.approx(1.0, abs=1e-12)
+            assert min(row["shares"]) >= 0.0
+    ev = Evaluator(community(6), "surplus")
+    start = (0.4, 0.4, 0.2)
+    shares, value = refine_shares(ev, start, 0.2)
+    assert value <= ev(start) and value == pytest.approx(ev(shares))
+
+
+def test_round_split_budget_survives_tiny_pools():
+    # steps with a tiny leftover pool give huge breakpoints after normal ones: the
+    # budget (sum of the split = 1 when needs exceed it) must be spent exactly
+    A = np.array([[1.0, 1.0, 1e-13, 1e-13]])
+    N = np.array([[[0.3, 0.2, 0.1], [0.3, 0.25, 0.1], [0.5, 0.6, 0.7], [0.5, 0.6, 0.7]]])
+    split, _ = round_split(A, N)
+    assert split.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(split, [0.65, 0.25, 0.1], atol=1e-12)
 
 
 def test_more_rounds_never_hurt_with_carry():

@@ -180,12 +180,15 @@ def test_villena_test_case_1_matches_table_3():
 
 def test_community_14_month():
     ds = load(INSTANCES / "community_14_month.nc")
-    assert ds.sizes == {"scenario": 1, "time": 720, "member": 14}
+    assert ds.sizes == {"scenario": 1, "time": 720, "member": 15}  # 14 members + plant
     assert ds.attrs["time_step_hours"] == 1.0
     assert pd.Timestamp(ds.time.values[0]) == pd.Timestamp("2023-04-01")
     cats = ds.category.values.tolist()
-    assert cats.count("household") == 12 and cats.count("business") == 1
-    assert cats.count("producer") == 1
+    assert cats.count("household") == 13 and cats.count("business") == 1
+    assert cats.count("plant") == 1
+    roles = ds.role.values.tolist()
+    assert roles.count("plant") == 1 and roles[-1] == "plant"
+    assert roles.count("prosumer") == 3 and roles.count("consumer") == 11
     assert float(ds.installed_power.sel(member="PV60")) == 60.0
     for p in ("price_grid_buy", "price_grid_sell", "price_community_buy",
               "price_community_sell"):

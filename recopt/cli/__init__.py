@@ -8,6 +8,7 @@
     recopt generate --preset 10_act_7_d [...]    # = python -m recopt.generate
     recopt bench run SUITE.toml --store DIR      # = python -m recopt.bench
     recopt two-stage INSTANCE --ems EMS1,EMS4 --keys KoR1,KoR8 --out DIR
+    recopt import EXPORT.csv --members members.csv --timezone Europe/Brussels -o x.nc
 
 Each subcommand is a module of this package with a ``main(argv) -> exit code``;
 the ``python -m`` forms run the same functions. Only the module of the subcommand
@@ -29,7 +30,10 @@ COMMANDS: dict[str, str] = {
     "generate": "generate loop-design instances (Chasseray generator)",
     "bench": "run benchmark suites into a store, report on a store",
     "two-stage": "Mustika's two-stage method: EMS1-EMS4 then keys, Table 3",
+    "import": "turn meter exports (wide or long CSV) into an instance file",
 }
+#: subcommands whose module name is not the command's (``import`` is a keyword)
+MODULES: dict[str, str] = {"import": "import_meters"}
 
 
 def usage() -> str:
@@ -49,4 +53,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"recopt: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return importlib.import_module(f"recopt.cli.{name.replace('-', '_')}").main(rest)
+    module = MODULES.get(name, name.replace("-", "_"))
+    return importlib.import_module(f"recopt.cli.{module}").main(rest)

@@ -28,14 +28,16 @@ import pandas as pd
 
 from recopt.cli.args import positive_float, positive_int
 from recopt.data.instance import load
+from recopt.data.roles import plant_mask
 from recopt.errors import RecoptError
 from recopt.keys.brute_force import brute_force
 from recopt.keys.catalogues import REGIONS
 from recopt.keys.evaluate import evaluate_keys, summarise
 from recopt.keys.fixed import fixed_plan, read_shares_csv
 from recopt.keys.multiround import multiround_plan, parse_rounds
-from recopt.keys.rules import GUZMAN_SHARES, KEYS
+from recopt.keys.rules import GUZMAN_SHARES, KEYS, OSPINA_KEYS
 from recopt.metrics import plots
+from recopt.metrics.community import METRIC_ATTRS
 from recopt.solve.result import check_output_dir
 
 TABLE_METRICS = ("self_consumption_rate", "scr_upper_bound", "self_sufficiency_mean",
@@ -46,8 +48,9 @@ TABLE_METRICS = ("self_consumption_rate", "scr_upper_bound", "self_sufficiency_m
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m recopt.keys", description=__doc__.split("\n")[0])
     p.add_argument("instance", nargs="?", help="instance file (.nc)")
-    p.add_argument("--keys", default="GS,ES,PR,HEP,CA",
-                   help="comma-separated key names (default: Ospina's five)")
+    p.add_argument("--keys", default=None,
+                   help="comma-separated key names (default: Ospina's five, GS only "
+                        "with --shares)")
     p.add_argument("--metrics", default=None,
                    help="comma-separated metrics (default: Ospina's six + bills)")
     p.add_argument("--co2", type=float, default=None,
@@ -55,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shares", default=None,
                    help="fixed shares for GS/fixed: CSV (member + one column per round), "
                         "'guzman' or 'investment'")
+    p.add_argument("--ets-convention", choices=("offer", "ospina"), default="offer",
+                   help="energy to shift of PR: 'offer' (recopt: the uncapped offer "
+                        "lambda*G may exceed the need, ETS >= 0) or 'ospina' (her A.4 caps "
+                        "PR's allocation at the demand: ETS = 0)")
+    p.add_argument("--fixed-reading", choices=("keep", "optimce"), default="keep",
+                   help="brute force: fixed rounds 2-3 key with the shares as they are "
+                        "('keep') or re-weighted on members with remaining need "
+                        "('optimce')")
     p.add_argument("--rounds", default=None,
                    help="add a multi-round key, e.g. 0.5:equal,0.3:fixed,0.2:prorata")
     p.add_argument("--chunk-scenarios", type=positive_int, default=None,
@@ -89,10 +100,13 @@ def _shares(arg, instance):
     if arg in ("guzman", "investment"):
         return arg
 
-    return read_shares_csv(arg, [str(m) for m in instance["member"].values])
+    names = np.asarray(instance["member"].values).astype(str)
+    plant = plant_mask(instance)
+    return read_shares_csv(arg, names[~plant].tolist(), plants=names[plant].tolist())
 
 
 def _table(summary, keys, several: bool) -> str:
+    """Metrics (rows, with units) by key (columns), 6 significant digits."""
     cols = [m for m in TABLE_METRICS if m in summary]
     rows = []
     for k in keys:
@@ -100,16 +114,32 @@ def _table(summary, keys, several: bool) -> str:
         for m in cols:
             da = summary[m].sel(key=k)
             mean = float(da.sel(stat="mean"))
-            row[m] = (f"{mean:.4g} [{float(da.sel(stat='p10')):.4g}, "
-                      f"{float(da.sel(stat='p90')):.4g}]") if several else f"{mean:.4g}"
+            label = f"{m} [{METRIC_ATTRS.get(m, ('1', ''))[0]}]"
+            row[label] = (f"{mean:.6g} [{float(da.sel(stat='p10')):.6g}, "
+                          f"{float(da.sel(stat='p90')):.6g}]") if several else f"{mean:.6g}"
         rows.append(row)
-    return pd.DataFrame(rows).set_index("key").T.to_string()
+    head = "mean over scenarios [P10, P90]\n" if several else ""
+    return head + pd.DataFrame(rows).set_index("key").T.to_string()
+
+
+def _tidy_summary(summary) -> pd.DataFrame:
+    """One row per (key, stat), one numeric column per figure (scalars per scenario)."""
+    scalar = [v for v in summary.data_vars if set(summary[v].dims) == {"key", "stat"}]
+    return summary[scalar].to_dataframe().reset_index()
 
 
 def _compare(args, instance) -> int:
-    names = [k.strip() for k in args.keys.split(",") if k.strip()]
     shares = _shares(args.shares, instance)
-    params, items = {}, []
+    if args.keys is None:  # Ospina's five; GS needs shares, so only with --shares
+        names = list(OSPINA_KEYS) if shares is not None else [
+            k for k in OSPINA_KEYS if k != "GS"]
+        if shares is None:
+            print("note: GS left out of the default comparison (it needs --shares: a CSV "
+                  "of shares per member, 'guzman' or 'investment')", file=sys.stderr)
+    else:
+        names = [k.strip() for k in args.keys.split(",") if k.strip()]
+    params: dict = {}
+    items: list = []
     for name in names:
         if name.lower() in ("gs", "fixed") and shares is not None:
             if isinstance(shares, str):
@@ -118,6 +148,10 @@ def _compare(args, instance) -> int:
             else:
                 table = shares
                 items.append((name, lambda inputs, t=table: fixed_plan(inputs, t)))
+        elif name.lower() in ("gs", "fixed"):
+            raise RecoptError(f"{name} needs shares: pass --shares FILE.csv (a 'member' "
+                              "column and one column of shares), --shares guzman or "
+                              "--shares investment")
         else:
             items.append(name)
     if args.rounds:
@@ -132,7 +166,8 @@ def _compare(args, instance) -> int:
                    "energy_to_shift", "collective_bill", "surplus_injected",
                    "sharing_upper_bound"] + (["co2_avoided"] if args.co2 is not None else [])
     ds = evaluate_keys(instance, items, metrics=metrics, key_params=params,
-                       co2_intensity=args.co2, chunk_scenarios=args.chunk_scenarios)
+                       co2_intensity=args.co2, chunk_scenarios=args.chunk_scenarios,
+                       ets_convention=args.ets_convention)
     summary = summarise(ds)
     keys = [str(k) for k in ds["key"].values]
     print(_table(summary, keys, ds.sizes["scenario"] > 1))
@@ -140,7 +175,7 @@ def _compare(args, instance) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         ds.to_netcdf(out / "metrics.nc")
-        summary.to_dataframe().to_csv(out / "summary.csv")
+        _tidy_summary(summary).to_csv(out / "summary.csv", index=False)
         written = [out / "metrics.nc", out / "summary.csv"]
         per_member = [v for v in ds.data_vars if "member" in ds[v].dims]
         if per_member:  # the full per-member table behind members.png (tidy, numeric)
@@ -171,15 +206,15 @@ def _brute(args, instance) -> int:
         shares = np.asarray(shares)[0]
     res = brute_force(instance, args.region, metric=args.rank_by,
                       grid=False if args.no_grid else None, n_rounds=args.n_rounds,
-                      step=args.step, shares=shares, top=args.top)
+                      step=args.step, shares=shares, top=args.top,
+                      fixed_reading=args.fixed_reading)
     print(f"brute force, region {args.region}, ranked by {res.metric} "
           f"(specific shares from {res.shares_source})")
     print(res.summary(args.top))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        table = res.table.copy()
-        table.to_csv(out / "ranking.csv", index=False)
+        res.tidy().to_csv(out / "ranking.csv", index=False)
         res.to_dataset().to_netcdf(out / "ranking.nc")
         print(f"wrote {out / 'ranking.csv'}, {out / 'ranking.nc'}")
     return 0

@@ -15,7 +15,9 @@ instance_hash
 broadcast_price
     A price broadcast to (scenario, time, member).
 billing_period_index
-    Billing-period number of every time step.
+    Billing-period number of every time step (local periods of the billing timezone).
+member_roles, member_mask, plant_mask, aggregate_mask, with_roles
+    Member roles (consumer, prosumer, producer, community-owned plant).
 stm, price, price_cube, InstanceArrays
     The one array view of an instance (:mod:`recopt.data.view`).
 """
@@ -30,6 +32,16 @@ from recopt.data.instance import (
     one_way_efficiency,
     save,
     validate,
+)
+from recopt.data.roles import (
+    ROLES,
+    aggregate_mask,
+    billing_timezone,
+    local_time_index,
+    member_mask,
+    member_roles,
+    plant_mask,
+    with_roles,
 )
 from recopt.data.schema import (
     ATTRIBUTES,
@@ -63,6 +75,14 @@ __all__ = [
     "instance_hash",
     "broadcast_price",
     "billing_period_index",
+    "billing_timezone",
+    "local_time_index",
+    "ROLES",
+    "aggregate_mask",
+    "member_mask",
+    "member_roles",
+    "plant_mask",
+    "with_roles",
     "one_way_efficiency",
     "storage_variable",
     "STORAGE_FIELDS",

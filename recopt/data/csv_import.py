@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from recopt.data.instance import NS_PER_HOUR, check_time_axis, make_instance
+from recopt.data.meter_import import dst_hint
 from recopt.data.schema import ENERGY_VARIABLES, PRICE_VARIABLES, VARIABLES
 from recopt.errors import (
     CSVFormatError,
@@ -522,13 +523,13 @@ def _side_csv(path: Path, members: list[str], sep: str | None,
                 "member",
             )
         seen.add(m)
-    numeric = [c for c in table.header if c not in ("member", "category")]
+    numeric = [c for c in table.header if c not in ("member", "category", "role")]
     dec = _sniff_decimal(table, numeric, decimal)
     out: dict[str, Any] = {}
     for col in table.header:
         if col == "member":
             continue
-        if col == "category":
+        if col in ("category", "role"):
             values = [str(v).strip() for v in table.cols[col]]
         else:
             values = _numbers(table, col, dec).tolist()
@@ -633,7 +634,9 @@ def read_csv(
     members : list of str, optional
         Order of the members; must name exactly the members found in the columns.
     attrs : dict, optional
-        Instance attributes (``max_distance_km``, ``billing_period``, ...).
+        Instance attributes (``max_distance_km``, ``billing_period``, ...). The
+        ``billing_timezone`` defaults to ``timezone`` when one is given, so billing
+        periods start at local midnight (:func:`recopt.data.billing_period_index`).
 
     Returns
     -------
@@ -763,8 +766,13 @@ def read_csv(
     try:
         spacing = check_time_axis(times, given_hours, where=str(path), labels=labels)
     except TimestampError as exc:
-        raise TimestampError(str(exc).replace("time_step_hours", "time_step"),
-                             ts_col) from None
+        text = str(exc).replace("time_step_hours", "time_step")
+        if timezone is None and "duplicate" in text:
+            ts = pd.Series(times)
+            hint = dst_hint(ts[ts.duplicated(keep=False)].unique())
+            if hint:  # the export is local time: name the timezone, do not drop an hour
+                text = text.replace("; drop or aggregate the repeated steps", "") + hint
+        raise TimestampError(text, ts_col) from None
     if given_hours is not None:
         step_hours = given_hours
     elif spacing is not None:
@@ -801,6 +809,9 @@ def read_csv(
     kwargs.update(prices_dict)
     for name in ENERGY_VARIABLES:
         kwargs.pop(name, None)
+    attrs = dict(attrs or {})
+    if timezone is not None and attrs.get("billing_timezone") is None:
+        attrs["billing_timezone"] = timezone  # bills per local period (recopt.data.roles)
     try:
         return make_instance(
             energy["consumption"],

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from recopt.data.roles import billing_period_index, check_billing_timezone, check_roles
 from recopt.data.schema import (
     ATTRIBUTES,
     DIMS,
@@ -83,7 +84,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Variables whose values are text, not numbers.
-TEXT_VARIABLES = ("category",)
+TEXT_VARIABLES = ("category", "role")
 #: Variables whose values are booleans (stored as such; 0/1 numbers are accepted).
 BOOL_VARIABLES = ("ev_available",)
 #: Attributes that are positive real numbers.
@@ -299,6 +300,10 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         new_attrs["units"] = spec.unit
         new_vars[name] = xr.Variable(order, data, attrs=new_attrs)
 
+    if "role" in new_vars:
+        new_vars["role"] = xr.Variable(
+            new_vars["role"].dims, check_roles(new_vars["role"].values, coords[MEMBER]),
+            attrs=new_vars["role"].attrs)
     _validate_probability(new_vars["scenario_probability"].values, coords[SCENARIO])
     _validate_latlon(new_vars, coords)
     _validate_storage(new_vars, coords, attrs)
@@ -425,6 +430,8 @@ def _validate_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
                 "billing_period",
             ) from None
         attrs["billing_period"] = period
+    if attrs.get("billing_timezone") is not None:
+        attrs["billing_timezone"] = check_billing_timezone(attrs["billing_timezone"])
     # schema attributes first, in schema order, then the others as given
     ordered = {k: attrs[k] for k in ATTRIBUTES if k in attrs}
     ordered.update({k: v for k, v in attrs.items() if k not in ordered})
@@ -828,6 +835,7 @@ def make_instance(
     lon=None,
     investment=None,
     category=None,
+    role=None,
     battery: Mapping[str, Any] | None = None,
     ev: Mapping[str, Any] | None = None,
     ev_available=None,
@@ -872,6 +880,9 @@ scalar, array_like, dict or xarray.DataArray
         EUR per member.
     category : sequence of str or dict, optional
         Member category (text).
+    role : sequence of str or dict, optional
+        ``consumer``, ``prosumer``, ``producer`` or ``plant`` per member
+        (:mod:`recopt.data.roles`); default: every entry is a member.
     battery, ev : mapping, optional
         A member-owned stationary battery / electric vehicle: ``{field: per-member
         values}`` with fields ``power_kw`` (kW, 0 = none), ``energy_kwh`` (kWh),
@@ -986,6 +997,7 @@ scalar, array_like, dict or xarray.DataArray
         ("lon", lon),
         ("investment", investment),
         ("category", category),
+        ("role", role),
         ("subscribed_power_kw", subscribed_power_kw),
     ):
         if value is not None:
@@ -1279,38 +1291,6 @@ def broadcast_price(ds: xr.Dataset, name: str) -> xr.DataArray:
     out = da.broadcast_like(template).transpose(*DIMS)
     out.attrs = dict(da.attrs)
     return out
-
-
-def billing_period_index(ds: xr.Dataset) -> np.ndarray:
-    """Which billing period each time step falls in.
-
-    Periods follow ``ds.attrs["billing_period"]`` (a pandas frequency, default
-    ``"MS"``: calendar months in UTC), anchored like :meth:`pandas.Series.resample`.
-    A step belongs to the period containing its start time.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        An instance (needs the ``time`` coordinate).
-
-    Returns
-    -------
-    numpy.ndarray of int64
-        Shape ``(T,)``, values ``0 .. n_periods - 1`` in chronological order
-        (periods without any step are skipped, so the numbering has no gaps).
-    """
-    freq = ds.attrs.get("billing_period") or ATTRIBUTES["billing_period"].default
-    times = pd.DatetimeIndex(ds[TIME].values)
-    try:
-        groups = pd.Series(np.arange(times.size), index=times).groupby(
-            pd.Grouper(freq=freq)).ngroup()
-    except (ValueError, TypeError) as exc:
-        raise InstanceError(
-            f"billing_period '{freq}' is not a pandas frequency ({exc}); use e.g. 'MS'",
-            "billing_period",
-        ) from None
-    _, inverse = np.unique(groups.to_numpy(), return_inverse=True)
-    return inverse.astype(np.int64).reshape(times.size)
 
 
 # ======================================================================================

@@ -117,6 +117,9 @@ VARIABLES: dict[str, VariableSpec] = {
                      description="member's investment in shared assets"),
         VariableSpec("category", "1", (MEMBER,), False, nonnegative=False,
                      description="member category (text, e.g. household, pro1, pro2)"),
+        VariableSpec("role", "1", (MEMBER,), False, nonnegative=False,
+                     description="consumer, prosumer, producer, or plant (a community-"
+                     "owned generator: no key share, no bill; see recopt.data.roles)"),
         VariableSpec("scenario_probability", "1", (SCENARIO,), True,
                      description="probability of each scenario; sums to 1"),
         *[spec for kind in ("battery", "ev") for spec in _storage_specs(kind)],
@@ -153,6 +156,9 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
                       description="legal cap on a loop's installed power"),
         AttributeSpec("billing_period", "", False, default="MS",
                       description="pandas frequency of billing periods (MS = month)"),
+        AttributeSpec("billing_timezone", "", False,
+                      description="IANA timezone of the billing calendar (default UTC); "
+                      "billing periods start at local midnight"),
         AttributeSpec("storage_efficiency_convention", "", False,
                       description="how battery_efficiency / ev_efficiency are given: "
                       "'one_way' (the mu of Mustika (22), default) or 'round_trip' "

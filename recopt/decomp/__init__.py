@@ -22,6 +22,7 @@ from recopt.decomp import (  # noqa: F401  (they register)
     logaas,
     loop_benders,
     lp2_diagnosis,
+    tie_break,
 )
 from recopt.decomp.parallel import map_in_workers
 from recopt.decomp.registry import (

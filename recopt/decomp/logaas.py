@@ -14,6 +14,7 @@ import time
 import numpy as np
 import xarray as xr
 
+from recopt.data.roles import aggregate_mask
 from recopt.decomp.registry import register_algorithm
 from recopt.errors import SolverError
 from recopt.keys.logaas import search
@@ -51,7 +52,7 @@ def solve_logaas(instance: xr.Dataset, *, model: str = "LOGAAS", time_limit=None
     best = res.best_rounds(1)
     st = res.settlement(1)
     out = st.drop_vars([v for v in st.data_vars if str(v).startswith("round_")])
-    out = out.assign(saving_metrics(out))
+    out = out.assign(saving_metrics(out, aggregate_mask(instance)))
     out["round_share"] = (("round",), np.array([r.share for r in best]),
                           {"units": "1", "long_name": "share of G put on the table"})
     out["round_split"] = (("round", "member"), np.array([np.asarray(r.keys)[0, 0]

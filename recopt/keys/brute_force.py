@@ -45,7 +45,7 @@ from recopt.errors import ModelError
 from recopt.keys.catalogues import ITERATIVE_REGIONS, catalogue, specific_shares
 from recopt.keys.multiround import RoundSpec, multiround_plan, share_lattice
 from recopt.keys.rules import KeyInputs, KeyPlan, settle_key, settle_plan
-from recopt.metrics.community import MetricContext, evaluate_arrays
+from recopt.metrics.community import METRIC_ATTRS, MetricContext, evaluate_arrays
 from recopt.progress import progress, track
 from recopt.settle.kernels import prorata_fraction, round_leftover, round_take, sales_ratio
 
@@ -69,6 +69,8 @@ _ALIASES = {"scr": "self_consumption_rate", "ssr": "self_sufficiency_mean",
 _EVAL = ("self_consumption_rate", "self_sufficiency", "bill_saving", "saving_ratio", "gini",
          "collective_bill", "surplus_injected", "sharing_upper_bound")
 DEFAULT_RULES = ("equal", "fixed", "prorata")
+#: Units of the ranked figures (for printed tables).
+METRIC_UNITS = {name: unit for name, (unit, _) in METRIC_ATTRS.items()}
 
 
 def _rank_metric(name: str) -> str:
@@ -94,6 +96,27 @@ def round_grid(n_rounds: int = 3, step: float = 0.1,
         for rr in itertools.product(rules, repeat=n_rounds):
             out.append((shares, tuple(rr)))
     return out
+
+
+#: Readings of a ``fixed`` round after the first (:func:`effective_rule`).
+FIXED_READINGS = ("keep", "optimce")
+
+
+def effective_rule(rule: str, depth: int, fixed_reading: str = "keep") -> str:
+    """The settled rule of round ``depth`` (0-based) of a grid candidate.
+
+    ``fixed_reading="keep"`` (recopt's default): a ``fixed`` round keys everyone
+    with the fixed shares ``s``, so a satisfied member's offer is left over (and
+    carried). ``"optimce"``: OptimCE's multi-round reading, rounds 2-3 re-weight the
+    shares on the members that still have a need, ``lambda_i = s_i [need_i > 0] /
+    sum_j s_j [need_j > 0]`` (the ``fixed_needy`` round rule).
+    """
+    if fixed_reading not in FIXED_READINGS:
+        raise ModelError(f"fixed_reading must be one of {', '.join(FIXED_READINGS)}; got "
+                         f"{fixed_reading!r}")
+    if rule == "fixed" and depth > 0 and fixed_reading == "optimce":
+        return "fixed_needy"
+    return rule
 
 
 def _label(shares, rules) -> str:
@@ -134,6 +157,14 @@ class _Chunk:
             step_take = total_in * f
             member = np.matmul(f[:, None, :], need_in)[:, 0, :]
             need = None if leaf else need_in * (1.0 - f)[..., None]
+        elif rule == "fixed_needy":  # OptimCE's reading: shares re-weighted on the needy
+            w = np.where(need_in > 0, self.const["fixed"], self.dtype.type(0.0))
+            tot = w.sum(axis=-1, keepdims=True)
+            lam = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+            take = round_take(lam, avail, need_in)
+            step_take = take @ self.ones_u
+            member = take.sum(axis=1)
+            need = None if leaf else need_in - take
         elif rule in self.const:  # take = min(lambda * A, need), Mustika (5) and (7)
             take = round_take(self.const[rule], avail, need_in)
             step_take = take @ self.ones_u
@@ -162,7 +193,7 @@ def _grid_order(n_rounds: int, k: int, rules: tuple[str, ...]):
 
 
 def _grid_sums(inputs: KeyInputs, shares, n_rounds, k, rules, dtype, threads,
-               chunk_steps: int = 512):
+               chunk_steps: int = 512, fixed_reading: str = "keep"):
     """Per candidate: community intake and sales summed over time, (K, S, U) each.
 
     Walks the round tree once per chunk of active steps (``G > 0`` and some need) so
@@ -174,7 +205,8 @@ def _grid_sums(inputs: KeyInputs, shares, n_rounds, k, rules, dtype, threads,
     active = np.flatnonzero(((g > 0) & (c.sum(axis=-1) > 0)).any(axis=0))
     injectors = np.flatnonzero(p.sum(axis=(0, 1)) > 0)
     u = c.shape[-1]
-    const = {"equal": np.full(u, 1.0 / u, dtype=dt), "fixed": np.asarray(shares, dtype=dt)}
+    const = {"equal": np.asarray(inputs.equal_shares(), dtype=dt),  # 1/M, plants 0
+             "fixed": np.asarray(shares, dtype=dt)}
     order = _grid_order(n_rounds, k, rules)
     index = {cand: i for i, cand in enumerate(order)}
     n_s = c.shape[0]
@@ -192,7 +224,8 @@ def _grid_sums(inputs: KeyInputs, shares, n_rounds, k, rules, dtype, threads,
             for part in ([k - used] if last else range(k - used + 1)):
                 first_zero = depth == 0 and part == 0
                 for rule in (rules[:1] if first_zero else rules):
-                    nxt = ch.step(st, part / k, rule, leaf=last)
+                    nxt = ch.step(st, part / k, effective_rule(rule, depth, fixed_reading),
+                                  leaf=last)
                     pp, r2 = parts + (part,), rr + (rule,)
                     if last:
                         i = index[(pp, r2)]
@@ -284,29 +317,89 @@ class BruteForceResult:
     def runners_up(self, n: int = 4) -> pd.DataFrame:
         return self.table.iloc[1:1 + n]
 
+    @property
+    def ranking(self) -> pd.DataFrame:
+        """The ranking with equivalent candidates collapsed into one row.
+
+        Candidates that give every member the same intake and sales over the horizon
+        (judged on 6 significant digits, per scenario and member) have the same
+        metrics: they are one allocation under several names (e.g. a zero-share
+        round whose rule cannot matter). The row keeps the best-placed name (so the
+        winner is unchanged), ``n_equivalent`` counts the names and ``equivalent``
+        lists the others ("; "-separated, empty when unique); ``rank`` is renumbered.
+        """
+        t = self.table
+        if "_signature" not in t:
+            return t.copy()
+        groups: dict[object, list[int]] = {}
+        for i, sig in enumerate(t["_signature"]):
+            groups.setdefault(sig, []).append(i)
+        first = sorted(v[0] for v in groups.values())
+        names = t["candidate"].tolist()
+        out = t.iloc[first].copy()
+        members = {v[0]: v for v in groups.values()}
+        out["n_equivalent"] = [len(members[i]) for i in first]
+        out["equivalent"] = ["; ".join(names[j] for j in members[i][1:]) for i in first]
+        out = out.drop(columns="_signature").reset_index(drop=True)
+        out["rank"] = np.arange(1, len(out) + 1)
+        return out
+
+    def tidy(self, collapsed: bool = True) -> pd.DataFrame:
+        """The ranking as a tidy numeric table (for CSV): one column per figure.
+
+        ``round_shares`` / ``round_rules`` tuples become ``round_<r>_share`` (a number)
+        and ``round_<r>_rule`` (a rule name) columns, empty beyond a candidate's rounds.
+        """
+        df = self.ranking if collapsed else self.table.drop(columns="_signature",
+                                                            errors="ignore")
+        n = max(len(x) for x in df["round_shares"]) if len(df) else 0
+        for r in range(n):
+            df[f"round_{r + 1}_share"] = [float(x[r]) if r < len(x) else np.nan
+                                          for x in df["round_shares"]]
+            df[f"round_{r + 1}_rule"] = [str(x[r]) if r < len(x) else ""
+                                         for x in df["round_rules"]]
+        return df.drop(columns=["round_shares", "round_rules"])
+
     def to_dataset(self) -> xr.Dataset:
-        """The ranking as a Dataset on dim ``candidate`` (for netCDF)."""
-        df = self.table.copy()
-        for col in ("round_shares", "round_rules"):
-            df[col] = df[col].astype(str)
+        """The collapsed ranking as a Dataset on dim ``candidate`` (for netCDF)."""
+        df = self.tidy(collapsed=True)
         ds = xr.Dataset.from_dataframe(df.set_index("candidate"))
         ds.attrs = {"metric": self.metric, "scr_upper_bound": self.upper_bound,
                     "shares_source": self.shares_source, "seconds": self.seconds}
         return ds
 
     def summary(self, n: int = 5) -> str:
+        """The first ``n`` rows of the collapsed ranking, with units and 6 digits."""
+        ranking = self.ranking
         cols = ["rank", "candidate", self.metric]
         extra = [c for c in ("self_consumption_rate", "self_sufficiency_mean",
-                             "bill_saving_mean", "gini") if c in self.table and c not in cols]
-        head = self.table.head(n)[cols + extra]
-        return (head.to_string(index=False, float_format=lambda x: f"{x:.4f}")
-                + f"\nSCR upper bound (min(G, sum C+) per step): {self.upper_bound:.4f}"
-                + f"\n{len(self.table)} candidates in {self.seconds:.2f} s")
+                             "bill_saving_mean", "gini") if c in ranking and c not in cols]
+        head = ranking.head(n)[cols + extra].rename(columns={
+            c: f"{c} [{METRIC_UNITS.get(c, '1')}]" for c in cols[2:] + extra})
+        text = head.to_string(index=False, float_format=lambda x: f"{x:.6g}")
+        aliases = [f"  #{int(r['rank'])} {r['candidate']} = {r['equivalent']}"
+                   for _, r in ranking.head(n).iterrows()
+                   if "equivalent" in ranking and r["equivalent"]]
+        if aliases:
+            text += "\nsame allocation under other names:\n" + "\n".join(aliases)
+        return (text
+                + f"\nSCR upper bound (min(G, sum C+) per step): {self.upper_bound:.6g}"
+                + f"\n{len(self.table)} candidates ({len(ranking)} distinct allocations) in "
+                  f"{self.seconds:.2f} s")
 
 
-def _metrics_row(ctx: MetricContext, cin, cout, weights) -> dict[str, float]:
+def _signature(cin, cout) -> tuple:
+    """Per (scenario, member) intake and sales over the horizon, 6 significant digits
+    (the ranking's tie precision: the grid is summed in float32, the catalogue in
+    float64)."""
+    a = np.concatenate([np.asarray(cin, dtype=float).sum(axis=1).ravel(),
+                        np.asarray(cout, dtype=float).sum(axis=1).ravel()])
+    return tuple(float(f"{x:.6g}") for x in a)
+
+
+def _metrics_row(ctx: MetricContext, cin, cout, weights) -> dict[str, object]:
     res = evaluate_arrays(ctx, cin, cout, metrics=list(_EVAL))
-    row = {}
+    row: dict[str, object] = {"_signature": _signature(cin, cout)}
     for name in RANK_METRICS:
         v = np.asarray(res[name], dtype=float)
         row[name] = float(np.nansum(v * weights) / weights[~np.isnan(v)].sum()) \
@@ -329,6 +422,7 @@ def brute_force(
     threads: int = 2,
     settle_top: int = 0,
     context: MetricContext | None = None,
+    fixed_reading: str = "keep",
 ) -> BruteForceResult:
     """Rank a region's standard keys (and, where allowed, the round grid) on an instance.
 
@@ -363,6 +457,13 @@ def brute_force(
         about a dozen time series (0.3 GiB for 100 members x 1 year at 15 min).
     context : MetricContext, optional
         Precomputed metric context of the instance.
+    fixed_reading : {"keep", "optimce"}, default "keep"
+        How a ``fixed`` round after the first keys the members
+        (:func:`effective_rule`): with the shares as they are, or re-weighted on the
+        members that still have a need (OptimCE's reading).
+
+    The full candidate list is ``result.table``; ``result.ranking`` collapses
+    candidates that are one allocation under several names.
     """
     t0 = _time.perf_counter()
     metric = _rank_metric(metric)
@@ -385,8 +486,9 @@ def brute_force(
     if grid is None:
         grid = region in ITERATIVE_REGIONS
     if grid:
+        effective_rule(rules[0], 0, fixed_reading)  # checks the reading's name
         rows += _walk_grid(inputs, spec_shares, ctx, weights, n_rounds, step, tuple(rules),
-                           dtype, threads)
+                           dtype, threads, fixed_reading)
     table = pd.DataFrame(rows)
     # rank on 6 significant digits (float32 round-off must not break ties): among equals
     # the catalogue's keys, then the simpler grid keys, come first (stable sort)
@@ -408,8 +510,8 @@ def brute_force(
         row = row.iloc[0]
         plan = plans.get(name)
         if plan is None:
-            specs = [RoundSpec(s, r, True) for s, r in
-                     zip(row["round_shares"], row["round_rules"], strict=True)]
+            specs = [RoundSpec(s, effective_rule(r, d, fixed_reading), True) for d, (s, r) in
+                     enumerate(zip(row["round_shares"], row["round_rules"], strict=True))]
             plan = multiround_plan(inputs, specs, shares=spec_shares)
         return settle_key(instance, plan)
 
@@ -420,7 +522,8 @@ def brute_force(
     return result
 
 
-def _walk_grid(inputs, shares, ctx, weights, n_rounds, step, rules, dtype, threads):
+def _walk_grid(inputs, shares, ctx, weights, n_rounds, step, rules, dtype, threads,
+               fixed_reading="keep"):
     """Stream the round grid; returns one metrics row per candidate."""
     k = round(1.0 / step)
     if not np.isclose(k * step, 1.0) or n_rounds < 1:
@@ -428,15 +531,17 @@ def _walk_grid(inputs, shares, ctx, weights, n_rounds, step, rules, dtype, threa
     rows = []
     if ctx.time_varying_prices:  # bills need the flows per step: settle every candidate
         for sh, rr in round_grid(n_rounds, step, rules):
-            plan = multiround_plan(inputs, [RoundSpec(x, r) for x, r in
-                                            zip(sh, rr, strict=True)], shares=shares)
+            plan = multiround_plan(inputs, [RoundSpec(x, effective_rule(r, d, fixed_reading))
+                                            for d, (x, r) in enumerate(zip(sh, rr, strict=True))],
+                                   shares=shares)
             res = settle_plan(inputs, plan)
             row: dict[str, object] = {"candidate": _label(sh, rr), "family": "multi-round",
                                       "round_shares": sh, "round_rules": rr}
             row.update(_metrics_row(ctx, res["comm_in"], res["comm_out"], weights))
             rows.append(row)
         return rows
-    cands, cin, cout = _grid_sums(inputs, shares, n_rounds, k, rules, dtype, threads)
+    cands, cin, cout = _grid_sums(inputs, shares, n_rounds, k, rules, dtype, threads,
+                                  fixed_reading=fixed_reading)
     for (sh, rr), a, b in zip(cands, cin, cout, strict=True):
         row = {"candidate": _label(sh, rr), "family": "multi-round",
                "round_shares": sh, "round_rules": rr}

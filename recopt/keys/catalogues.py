@@ -30,7 +30,6 @@ from recopt.keys.multiround import RoundSpec, multiround_plan
 from recopt.keys.rules import (
     KeyInputs,
     KeyPlan,
-    check_shares,
     key_cascade,
     key_equal,
     key_hybrid,
@@ -54,10 +53,11 @@ def specific_shares(inputs: KeyInputs, shares=None) -> tuple[np.ndarray, str]:
     the regulators leave the contract shares to the community).
     """
     if shares is not None:
-        return check_shares(shares, inputs.n_members, "specific shares"), "given"
+        return inputs.member_shares(shares, "specific shares"), "given"
     inv = inputs.member_data.get("investment")
     if inv is not None and np.sum(inv) > 0:
-        return prorata_keys(np.asarray(inv, dtype=float)), "investment"
+        return prorata_keys(np.where(inputs.mask, np.asarray(inv, dtype=float), 0.0)), \
+            "investment"
     use = inputs.net_consumption.sum(axis=tuple(range(inputs.net_consumption.ndim - 1)))
     if use.sum() <= 0:
         raise ModelError("no member consumes: specific shares cannot be derived; give shares")
@@ -95,7 +95,7 @@ def _optimale(inputs, shares):
 
 def _with_equal(build):
     def wrapped(inputs, shares):
-        return build(inputs, np.full(inputs.n_members, 1.0 / inputs.n_members))
+        return build(inputs, inputs.equal_shares())
     return wrapped
 
 

@@ -23,7 +23,15 @@ import xarray as xr
 
 from recopt.data.schema import SCENARIO
 from recopt.errors import ModelError
-from recopt.keys.rules import OSPINA_KEYS, KeyInputs, KeyPlan, make_plan, settle_plan
+from recopt.keys.rules import (
+    OSPINA_KEYS,
+    KeyInputs,
+    KeyPlan,
+    key_prorata_consumption,
+    key_spec,
+    make_plan,
+    settle_plan,
+)
 from recopt.metrics.community import (
     METRIC_ATTRS,
     MetricContext,
@@ -97,6 +105,7 @@ def evaluate_keys(
     chunk_scenarios: int | None = 4,
     threads: int = 2,
     checked: bool = False,
+    ets_convention: str = "offer",
 ) -> xr.Dataset:
     """Metrics of several keys on every scenario of an instance.
 
@@ -140,7 +149,13 @@ def evaluate_keys(
     if metrics is not None and "co2_avoided" in metrics and co2_intensity is None:
         log.info("co2_avoided skipped: no carbon intensity given")
         metrics.remove("co2_avoided")
-    key_params = dict(key_params or {})
+    params: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (key_params or {}).items()}
+    if ets_convention not in ("offer", "ospina"):
+        raise ModelError(f"ets_convention must be 'offer' or 'ospina'; got {ets_convention!r}")
+    if ets_convention == "ospina":
+        for item in keys:
+            if isinstance(item, str) and key_spec(item).rule is key_prorata_consumption:
+                params.setdefault(item, {}).setdefault("capped", True)
     n_s = instance.sizes[SCENARIO]
     step = chunk_scenarios or n_s
     if step < 1:
@@ -168,7 +183,7 @@ def evaluate_keys(
             first.append((ctx, inputs))
         out = {}
         for name in keys:
-            plan = make_plan(inputs, rules[name], **key_params.get(name, {}))
+            plan = make_plan(inputs, rules[name], **params.get(name, {}))
             if checked:
                 full = settle_plan(inputs, plan)
                 res = {"comm_in": full["comm_in"], "comm_out": full["comm_out"],

@@ -21,7 +21,7 @@ import pandas as pd
 
 from recopt.errors import CSVFormatError, ModelError
 from recopt.keys.multiround import RoundSpec, multiround_plan
-from recopt.keys.rules import KeyInputs, KeyPlan, check_shares
+from recopt.keys.rules import KeyInputs, KeyPlan
 
 __all__ = ["fixed_plan", "read_shares_csv"]
 
@@ -41,8 +41,9 @@ def fixed_plan(inputs: KeyInputs, shares, round_shares: Sequence[float] | None =
     s = np.atleast_2d(np.asarray(shares, dtype=float))
     if s.ndim != 2:
         raise ModelError("shares must be (member,) or (round, member)")
-    for r in range(s.shape[0]):
-        check_shares(s[r], inputs.n_members, f"shares of round {r + 1}")
+    # one share per member (plants left out or given 0), checked and widened per round
+    s = np.stack([inputs.member_shares(s[r], f"shares of round {r + 1}")
+                  for r in range(s.shape[0])])
     if s.shape[0] == 1 and round_shares is None:
         return KeyPlan(keys=np.broadcast_to(s[0], inputs.net_consumption.shape))
     rs = list(round_shares) if round_shares is not None else [1.0] + [0.0] * (s.shape[0] - 1)
@@ -52,8 +53,13 @@ def fixed_plan(inputs: KeyInputs, shares, round_shares: Sequence[float] | None =
     return multiround_plan(inputs, specs)
 
 
-def read_shares_csv(path, members: Sequence | None = None) -> np.ndarray:
+def read_shares_csv(path, members: Sequence | None = None,
+                    plants: Sequence | None = None) -> np.ndarray:
     """Read a shares table; returns ``(round, member)`` fractions in ``members`` order.
+
+    ``plants``: community-owned plants (role ``plant``), which hold no share: a row
+    for one is accepted when its shares are 0 and dropped (a positive share is an
+    error naming it); a table without them is the usual case.
 
     Raises :class:`recopt.errors.CSVFormatError` naming the problem (missing
     ``member`` column, unknown or missing members, non-numeric shares).
@@ -71,6 +77,15 @@ def read_shares_csv(path, members: Sequence | None = None) -> np.ndarray:
     if df["member"].duplicated().any():
         raise CSVFormatError(f"{path}: duplicated members "
                              f"{sorted(set(df['member'][df['member'].duplicated()]))}")
+    plant_rows = df["member"].isin([str(p) for p in (plants or [])])
+    if plant_rows.any():
+        cols0 = [c for c in df.columns if c != "member"]
+        vals = pd.to_numeric(df.loc[plant_rows, cols0].stack(), errors="coerce")
+        if (vals.fillna(1.0) != 0).any():
+            raise CSVFormatError(f"{path}: the community-owned plant(s) "
+                                 f"{sorted(df.loc[plant_rows, 'member'])} take no key share; "
+                                 "give them 0 or leave them out")
+        df = df.loc[~plant_rows].reset_index(drop=True)
     if members is not None:
         members = [str(m) for m in members]
         missing = sorted(set(members) - set(df["member"]))

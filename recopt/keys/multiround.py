@@ -58,12 +58,18 @@ class _Restricted:
         return prorata_keys(np.where(need > 0, self.shares, 0.0))
 
 
-def round_keys(rule: str, n_members: int, shares=None):
-    """Keys (array) or a rule ``f(remaining_need, available)`` for one round."""
+def round_keys(rule: str, n_members: int, shares=None, mask: np.ndarray | None = None):
+    """Keys (array) or a rule ``f(remaining_need, available)`` for one round.
+
+    ``mask``: ``(member,)`` True for members, False for community-owned plants
+    (no share; equal keys are ``1/M`` over the members).
+    """
     if rule == "equal":
+        if mask is not None:
+            return equal_keys(np.zeros(n_members), "all", mask).copy()
         return np.full(n_members, 1.0 / n_members)
     if rule == "equal_needy":
-        return lambda need, available: equal_keys(need, "consumers")
+        return lambda need, available: equal_keys(need, "consumers", mask)
     if rule == "prorata":
         return prorata_need
     if rule in ("fixed", "fixed_needy"):
@@ -91,7 +97,10 @@ def multiround_plan(inputs: KeyInputs, rounds: Sequence[RoundSpec | tuple],
         if not isinstance(spec, RoundSpec):
             spec = RoundSpec(*spec)
         sh = spec.shares if spec.shares is not None else shares
-        out.append(Round(float(spec.share), round_keys(spec.rule, inputs.n_members, sh),
+        if sh is not None and spec.rule in ("fixed", "fixed_needy"):
+            sh = inputs.member_shares(sh, f"shares of round {r + 1}")
+        out.append(Round(float(spec.share),
+                         round_keys(spec.rule, inputs.n_members, sh, inputs.member_mask),
                          bool(spec.carry), f"round {r + 1}: {spec.rule}"))
     if not out:
         raise ModelError("a multi-round key needs at least one round")

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
+from recopt.data.roles import member_mask
 from recopt.data.schema import DIMS, MEMBER
 from recopt.data.view import stm
 from recopt.errors import ModelError
@@ -87,6 +88,12 @@ class KeyInputs:
         Per-member data (``investment`` EUR, ``installed_power`` kW), shape ``(member,)``.
     members : numpy.ndarray or None
         Member labels, for messages.
+    member_mask : numpy.ndarray of bool or None
+        ``(member,)``: True for members, False for community-owned plants
+        (:mod:`recopt.data.roles`); None = every entry is a member. A plant takes
+        no key share: its need is set to 0 here (what it consumes itself it buys
+        from the grid), equal keys divide among the members only (Ospina (16),
+        A.3, A.5: ``G/M``), static keys are renormalised over the members.
     """
 
     net_consumption: np.ndarray
@@ -97,10 +104,62 @@ class KeyInputs:
     #: ``G = sum_i P-_i`` (kWh per step, shape without the member axis) if already
     #: known; :meth:`community_production` computes it otherwise.
     production_total: np.ndarray | None = None
+    member_mask: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.member_mask is not None:
+            mask = np.asarray(self.member_mask, dtype=bool).reshape(-1)
+            if mask.shape != (self.net_consumption.shape[-1],):
+                raise ModelError(f"member_mask must hold one flag per member "
+                                 f"({self.net_consumption.shape[-1]}); got {mask.shape}")
+            self.member_mask = mask
+            if not mask.all():  # a plant has no need the community serves
+                self.net_consumption = np.where(mask, self.net_consumption, 0.0)
 
     @property
     def n_members(self) -> int:
+        """Entries of the member axis (members and plants)."""
         return int(self.net_consumption.shape[-1])
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``(member,)`` True for members (False for community-owned plants)."""
+        if self.member_mask is None:
+            return np.ones(self.n_members, dtype=bool)
+        return self.member_mask
+
+    @property
+    def has_plants(self) -> bool:
+        return self.member_mask is not None and not bool(self.member_mask.all())
+
+    def member_shares(self, shares, what: str = "shares") -> np.ndarray:
+        """Fixed shares over the member axis from one share per *member*.
+
+        ``shares`` holds one value per member (plants left out, in member order) or
+        one value per entry of the member axis (0 for every plant); sum <= 1.
+        Returns the ``(n_members,)`` vector with 0 at the plants.
+        """
+        s = np.asarray(shares, dtype=float)
+        mask = self.mask
+        m = int(mask.sum())
+        if self.has_plants and s.ndim == 1 and s.shape[0] == m:
+            full = np.zeros(self.n_members)
+            full[mask] = s
+            s = full
+        elif self.has_plants and (s.ndim != 1 or s.shape[0] != self.n_members):
+            raise ModelError(f"{what} must hold one value per member ({m}, the "
+                             f"{self.n_members - m} plant(s) left out); got shape {s.shape}")
+        s = check_shares(s, self.n_members, what)
+        if np.any(s[~mask] > 0):
+            names = self.members[~mask] if self.members is not None else np.flatnonzero(~mask)
+            raise ModelError(f"{what} give a share to the community-owned plant(s) "
+                             f"{', '.join(map(str, names))}; a plant takes no key share")
+        return s
+
+    def equal_shares(self) -> np.ndarray:
+        """``1/M`` for each member, 0 for the plants (Ospina (16))."""
+        mask = self.mask
+        return np.where(mask, 1.0 / mask.sum(), 0.0)
 
     def community_production(self) -> np.ndarray:
         """``G = sum_i P-_i``, kWh per step (Mustika (4)), computed once."""
@@ -135,9 +194,11 @@ class KeyInputs:
             if name in instance and instance[name].dims == (MEMBER,)
         }
         period = np.unique(np.asarray(billing_period_index(instance)), return_inverse=True)[1]
+        mask = member_mask(instance)
         return cls(c_plus, p_minus, period=period.reshape(-1), member_data=data,
                    members=np.asarray(instance[MEMBER].values),
-                   production_total=production_total)
+                   production_total=production_total,
+                   member_mask=None if mask.all() else mask)
 
 
 @dataclass(frozen=True)
@@ -174,7 +235,8 @@ def settle_plan(inputs: KeyInputs, plan: KeyPlan) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------
 # building blocks (one implementation each)
 # ---------------------------------------------------------------------------------
-def equal_keys(need: np.ndarray, among: str = "all") -> np.ndarray:
+def equal_keys(need: np.ndarray, among: str = "all", mask: np.ndarray | None = None
+               ) -> np.ndarray:
     """Equal keys: ``1/|N|`` (Mustika (36), Ospina (16)) or ``1/|{C+ > 0}|``.
 
     Parameters
@@ -185,17 +247,41 @@ def equal_keys(need: np.ndarray, among: str = "all") -> np.ndarray:
         ``"all"``: every member gets ``1/|N|`` (KoR1, ES, Walloon egalitarian);
         ``"consumers"``: only members with ``need > 0`` at the step, ``1/|{need>0}|``
         (Mustika KoR5 step 1, eq. (40)); 0 at a step where nobody needs.
+    mask : numpy.ndarray of bool, optional
+        ``(member,)`` members (False: a community-owned plant, which gets 0 and is
+        not counted in ``|N|``); default every entry.
     """
     need = np.asarray(need, dtype=float)
     if among == "all":  # a read-only view: the same keys at every step
+        if mask is not None and not np.all(mask):
+            mask = np.asarray(mask, dtype=bool)
+            return np.broadcast_to(np.where(mask, 1.0 / mask.sum(), 0.0), need.shape)
         return np.broadcast_to(1.0 / need.shape[-1], need.shape)
     if among == "consumers":
         has = need > 0
+        if mask is not None:
+            has = has & np.asarray(mask, dtype=bool)
         count = has.sum(axis=-1, keepdims=True)
         out = np.zeros(need.shape)
         np.divide(has, count, out=out, where=count > 0)
         return out
     raise ModelError(f"among must be 'all' or 'consumers'; got {among!r}")
+
+
+def members_only(keys: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Keys with the plants' coefficients removed and the rest rescaled per step.
+
+    ``lambda_i * sum_j lambda_j / sum_{j member} lambda_j`` for members, 0 for the
+    plants (so the keys still sum to what they summed to); unchanged without plants.
+    """
+    if mask is None or np.all(mask):
+        return keys
+    k = np.where(mask, np.asarray(keys, dtype=float), 0.0)
+    total = member_sum(np.asarray(keys, dtype=float))
+    kept = member_sum(k)
+    f = np.ones(kept.shape)
+    np.divide(total, kept, out=f, where=kept > 0)
+    return step_product(k, f)
 
 
 def equal_among_needy(need: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -332,7 +418,7 @@ def _period_sums(x: np.ndarray, period: np.ndarray | None) -> np.ndarray:
 # ---------------------------------------------------------------------------------
 def key_equal(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """KoR1 / ES / Walloon egalitarian fixed: ``lambda = 1/|N|`` (Mustika (36), Ospina (16))."""
-    return KeyPlan(keys=equal_keys(inputs.net_consumption, among))
+    return KeyPlan(keys=equal_keys(inputs.net_consumption, among, inputs.member_mask))
 
 
 def key_fixed(inputs: KeyInputs, shares=None) -> KeyPlan:
@@ -342,10 +428,12 @@ def key_fixed(inputs: KeyInputs, shares=None) -> KeyPlan:
     shares of Ospina A.2, or ``"investment"`` for shares pro rata of the instance's
     ``investment``.
     """
-    u = inputs.n_members
     if shares is None:
-        raise ModelError("the fixed key needs shares: one per member (sum <= 1), "
-                         "'guzman' (Ospina A.2, 14 members) or 'investment'")
+        raise ModelError("GS (the fixed key) needs shares, one per member (sum <= 1): "
+                         "pass --shares FILE.csv (a 'member' column and a column of "
+                         "shares), --shares guzman (Ospina A.2's 14 registered shares) or "
+                         "--shares investment on the command line, or "
+                         "key_params={'GS': {'shares': [...]}} in Python")
     if isinstance(shares, str):
         if shares == "guzman":
             shares = GUZMAN_SHARES
@@ -354,18 +442,32 @@ def key_fixed(inputs: KeyInputs, shares=None) -> KeyPlan:
         else:
             raise ModelError(f"unknown shares {shares!r}; give numbers, 'guzman' or "
                              "'investment'")
-    s = check_shares(shares, u)
+    s = inputs.member_shares(shares, "GS shares")
     return KeyPlan(keys=np.broadcast_to(s, inputs.net_consumption.shape))
 
 
-def key_prorata_consumption(inputs: KeyInputs, fallback: str = "zero") -> KeyPlan:
-    """KoR2 / PR: ``lambda = C+_i / sum_j C+_j`` per step (Mustika (37), Ospina (17)-(18))."""
-    return KeyPlan(keys=prorata_keys(inputs.net_consumption, fallback))
+def key_prorata_consumption(inputs: KeyInputs, fallback: str = "zero",
+                            capped: bool = False) -> KeyPlan:
+    """KoR2 / PR: ``lambda = C+_i / sum_j C+_j`` per step (Mustika (37), Ospina (17)-(18)).
+
+    ``capped=True`` is Ospina's convention of Algorithm A.4 for the Energy to Shift
+    (eq. (24)): the allocation is ``min(lambda G, C+)``, never above the demand, so
+    her ETS of PR is 0. The settlement is the same either way (a member takes at
+    most its need, Mustika (7)); only the entitlement the ETS looks at changes.
+    """
+    keys = members_only(prorata_keys(inputs.net_consumption, fallback), inputs.member_mask)
+    if not capped:
+        return KeyPlan(keys=keys)
+    offer = step_product(keys, inputs.community_production())
+    return KeyPlan(keys=keys, entitlement=np.minimum(offer, inputs.net_consumption))
 
 
 def key_prorata_production(inputs: KeyInputs) -> KeyPlan:
     """KoR3: static per billing period, ``sum_t P-_i / sum_{j,t} P-_j`` (Mustika (38))."""
-    return KeyPlan(keys=prorata_keys(_period_sums(inputs.net_production, inputs.period)))
+    weights = _period_sums(inputs.net_production, inputs.period)
+    if inputs.has_plants:  # a plant's production is shared among the members, not keyed
+        weights = np.where(inputs.mask, weights, 0.0)
+    return KeyPlan(keys=prorata_keys(weights))
 
 
 def key_prorata_investment(inputs: KeyInputs, investment=None, pv_cost_per_kw=None,
@@ -388,6 +490,12 @@ def key_prorata_investment(inputs: KeyInputs, investment=None, pv_cost_per_kw=No
             investment = investment + float(battery_cost_per_kwh or 0.0) * np.asarray(
                 battery_kwh, dtype=float)
     inv = np.asarray(investment, dtype=float)
+    if inputs.has_plants and inv.shape == (int(inputs.mask.sum()),):
+        full = np.zeros(u)
+        full[inputs.mask] = inv
+        inv = full
+    elif inputs.has_plants and inv.shape == (u,):
+        inv = np.where(inputs.mask, inv, 0.0)  # the plant's investment is the community's
     if inv.shape != (u,) or np.any(inv < 0) or inv.sum() <= 0:
         raise ModelError(f"investment must be {u} values >= 0 with a positive sum; got "
                          f"{inv.tolist()}")
@@ -408,7 +516,7 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """
     c = inputs.net_consumption
     g = inputs.community_production()
-    take1 = round_take(equal_keys(c, among), g, c)  # round 1: Mustika (5), (7)
+    take1 = round_take(equal_keys(c, among, inputs.member_mask), g, c)  # round 1: (5), (7)
     rest = round_leftover(g, member_sum(take1))
     r = np.subtract(c, take1)
     r_sum = member_sum(r)
@@ -423,7 +531,7 @@ def key_hybrid(inputs: KeyInputs, among: str = "all") -> KeyPlan:
 
 def key_hybrid_rounds(inputs: KeyInputs, among: str = "all") -> KeyPlan:
     """KoR5 / HEP as two :class:`recopt.settle.Round` (Mustika Algorithm 3, literally)."""
-    first = equal_keys(inputs.net_consumption, among)
+    first = equal_keys(inputs.net_consumption, among, inputs.member_mask)
     return KeyPlan(rounds=(Round(1.0, first, True, "equal"),
                            Round(0.0, prorata_need, True, "prorata remaining need")))
 
@@ -446,8 +554,8 @@ def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
     At most ``|N|`` rounds are needed (each round satisfies at least one member or
     exhausts the pool); equal to :func:`key_cascade` (tested).
     """
-    n = n_rounds or inputs.n_members
-    first = equal_keys(inputs.net_consumption, among)
+    n = n_rounds or int(inputs.mask.sum())
+    first = equal_keys(inputs.net_consumption, among, inputs.member_mask)
     rounds = [Round(1.0, first, True, "cascade 1")]
     rounds += [Round(0.0, equal_among_needy, True, f"cascade {r + 2}") for r in range(n - 1)]
     return KeyPlan(rounds=tuple(rounds))
@@ -456,9 +564,9 @@ def key_cascade_rounds(inputs: KeyInputs, among: str = "consumers",
 def key_shapley(inputs: KeyInputs, exact_max: int = 12, n_permutations: int = 500,
                 seed: int = 0) -> KeyPlan:
     """KoR7: Shapley keys of ``v_t(S) = min(P-_S, C+_S)`` (Mustika (42)-(44))."""
-    return KeyPlan(keys=shapley_keys(inputs.net_consumption, inputs.net_production,
-                                     exact_max=exact_max, n_permutations=n_permutations,
-                                     seed=seed))
+    keys = shapley_keys(inputs.net_consumption, inputs.net_production,
+                        exact_max=exact_max, n_permutations=n_permutations, seed=seed)
+    return KeyPlan(keys=members_only(keys, inputs.member_mask))
 
 
 # ---------------------------------------------------------------------------------
@@ -496,8 +604,8 @@ KEYS: dict[str, KeySpec] = {
               "Mustika Alg. 4", "dynamic"),
         _spec("KoR7", key_shapley, "Shapley value of min(P-_S, C+_S), clipped, normalised",
               "Mustika (42)-(44)", "dynamic"),
-        _spec("GS", key_fixed, "given fixed shares (default: Guzman shares)",
-              "Ospina (15), Alg. A.2", "static", shares="guzman"),
+        _spec("GS", key_fixed, "given fixed shares (--shares: CSV, guzman or investment)",
+              "Ospina (15), Alg. A.2", "static"),
         _spec("ES", key_equal, "equal sharing G/M", "Ospina (16), Alg. A.3", "static",
               among="all"),
         _spec("PR", key_prorata_consumption, "consumption prorata", "Ospina (17)-(18), A.4",

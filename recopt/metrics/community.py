@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from recopt.data.roles import aggregate_mask, plant_mask
 from recopt.data.schema import MEMBER, PRICE_VARIABLES, SCENARIO, TIME
 from recopt.data.view import price_cube, stm
 from recopt.errors import DimensionError, ModelError
@@ -449,7 +450,9 @@ def _reusable(like: MetricContext, instance: xr.Dataset) -> bool:
     for dim in (TIME, MEMBER):
         if not np.array_equal(np.asarray(other[dim].values), np.asarray(instance[dim].values)):
             return False
-    same = ("billing_period", "battery_member")
+    same = ("billing_period", "billing_timezone", "battery_member")
+    if not np.array_equal(plant_mask(other), plant_mask(instance)):
+        return False
     return all(other.attrs.get(a) == instance.attrs.get(a) for a in same)
 
 
@@ -494,6 +497,7 @@ class MetricContext:
     prices: dict[str, np.ndarray]
     _fixed: np.ndarray
     aggregate: np.ndarray
+    plant: np.ndarray
 
     def __init__(self, instance: xr.Dataset, aggregate_members: Sequence[str] | None = None,
                  *, like: MetricContext | None = None):
@@ -538,16 +542,17 @@ class MetricContext:
         else:
             first = bills(instance.isel({SCENARIO: [0]}), xr.DataArray(0.0),
                           xr.DataArray(0.0))
-            self._fixed = (first["baseline_bill"].transpose(SCENARIO, MEMBER).values
-                           - self.baseline_cost[:1])
+            # a plant's row: its own money (minus its revenue), so that fees count
+            raw = first["baseline_bill"] - first["baseline_plant_revenue_by_period"].sum(
+                "period")
+            self._fixed = (raw.transpose(SCENARIO, MEMBER).values - self.baseline_cost[:1])
         self.baseline_bill = self.baseline_cost + self._fixed
         self.coords = _sm_coords(instance)
         names = [str(m) for m in instance[MEMBER].values]
         if like is not None and aggregate_members is None:
             self.aggregate = like.aggregate
-        elif aggregate_members is None:
-            battery = instance.attrs.get("battery_member")
-            self.aggregate = np.array([m != battery for m in names])
+        elif aggregate_members is None:  # members: no plant, no community battery
+            self.aggregate = aggregate_mask(instance)
         else:
             wanted = [str(m) for m in aggregate_members]
             unknown = sorted(set(wanted) - set(names))
@@ -556,6 +561,9 @@ class MetricContext:
             self.aggregate = np.isin(names, wanted)
         if not self.aggregate.any():
             raise ModelError("no member left to aggregate over (aggregate_members)")
+        #: (U,) community-owned plants (role ``plant``): no bill, revenue to the
+        #: community account (:func:`recopt.settle.bills`).
+        self.plant = like.plant if like is not None else plant_mask(instance)
 
     def _energy_cost(self, comm_in: np.ndarray, comm_out: np.ndarray,
                      summed: bool = False) -> np.ndarray:
@@ -653,6 +661,12 @@ def evaluate_arrays(
             cout_t = np.einsum("stu->su", np.asarray(comm_out, dtype=float))[:, None, :]
             bill = ctx.bill(cin_t[:, None, :], cout_t, summed=True)
         base = ctx.baseline_bill
+        account = base0 = None
+        if ctx.plant.any():  # the plants' money is the community account, not a bill
+            account = -bill[..., ctx.plant].sum(axis=-1)
+            base0 = -base[..., ctx.plant].sum(axis=-1)
+            bill = np.where(ctx.plant, 0.0, bill)
+            base = np.where(ctx.plant, 0.0, base)
         saving = base - bill
         if chosen & {"bill_saving", "gini"}:
             out["bill"] = bill
@@ -665,6 +679,10 @@ def evaluate_arrays(
             out["gini"] = gini(saving[..., ctx.aggregate])
         if "collective_bill" in chosen:
             cb, cb0 = bill.sum(axis=-1), base.sum(axis=-1)
+            if account is not None and base0 is not None:  # members minus the account
+                cb, cb0 = cb - account, cb0 - base0
+                out["community_account"] = account
+                out["baseline_community_account"] = base0
             out["collective_bill"] = cb
             out["baseline_collective_bill"] = cb0
             out["collective_saving_ratio"] = saving_ratio(cb0 - cb, cb0)
@@ -693,7 +711,9 @@ METRIC_ATTRS = {
     "bill_saving_mean": ("EUR", "mean bill saving per member"),
     "saving_ratio": ("1", "saving ratio (B0 - B) / |B0| (Mustika 46)"),
     "gini": ("1", "Gini of bill savings (Ospina 22)"),
-    "collective_bill": ("EUR", "sum_i B_i (Mustika 16)"),
+    "collective_bill": ("EUR", "sum_i B_i (Mustika 16) minus the community account"),
+    "community_account": ("EUR", "revenue of the community-owned plants"),
+    "baseline_community_account": ("EUR", "plant revenue without sharing"),
     "baseline_collective_bill": ("EUR", "sum_i B0_i"),
     "collective_saving_ratio": ("1", "(sum B0 - sum B) / |sum B0|"),
     "energy_to_shift": ("kWh", "energy to shift (Ospina 24)"),

@@ -53,6 +53,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
+from recopt.data.roles import aggregate_mask, member_mask, plant_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
@@ -61,6 +62,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 from recopt.settle.kernels import sales_ratio
 
@@ -99,7 +101,11 @@ class KorData(CommunityArrays):
         base = None
         if with_baseline:
             zeros = np.zeros_like(cp)
-            base = bills(instance, zeros, zeros)["baseline_bill_by_period"].values
+            b0 = bills(instance, zeros, zeros)
+            # a plant's row is its own money flow (minus its revenue), so that the
+            # collective bill (16) is the community's: members minus the account
+            base = (b0["baseline_bill_by_period"]
+                    - b0["baseline_plant_revenue_by_period"]).values
         energy0 = (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm).sum(axis=(1, 2))
         return cls(
             **a.base_fields(),
@@ -155,12 +161,14 @@ def new_model(instance: xr.Dataset, name: str, *, with_baseline: bool,
         check_baseline(instance, d.baseline, nonpositive_baseline)
     cp, pm = d.net_consumption, d.net_production
     act = d.active[:, :, None]
-    cons = nonzero_index(act & (cp > 0))
+    members = member_mask(instance)[None, None, :]  # a plant takes no intake
+    cons = nonzero_index(act & (cp > 0) & members)
     prod = nonzero_index(act & (pm > 0))
     steps = nonzero_index(d.active)
     m = pyo.ConcreteModel(name=name)
     m.recopt_data = d
     m.recopt_index = {"cons": cons, "prod": prod, "steps": steps}
+    m.recopt_plant = plant_mask(instance)  # community-owned plants: no fairness row
     at: dict[tuple[int, int], list[int]] = {st: [] for st in steps}
     for s, t, i in cons:
         at[(s, t)].append(i)
@@ -271,6 +279,9 @@ def add_period_bills(m: pyo.ConcreteModel, nonpositive_baseline: str = "abs") ->
         doc="(16) expected collective bill over the horizon, fees included, EUR")
     m.recopt_abs_baseline = {r: abs(float(d.baseline[r])) for r in rows}
     fair = [r for r in rows if d.baseline[r] > 0] if nonpositive_baseline == "exclude" else rows
+    plant = m.recopt_plant
+    if plant.any():  # a plant is not a member: no fairness row
+        fair = [r for r in fair if not plant[r[2]]]
     excluded = sorted(set(rows) - set(fair))
     m.FAIR = pyo.Set(initialize=fair, dimen=3, ordered=True,
                      doc="(scenario, period, member) in the fairness constraints (46)/(47)")
@@ -450,7 +461,7 @@ def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     """Bills through the one settlement rule, savings, saving ratios."""
     billing = bills(instance, solution["community_intake"], solution["community_sales"])
     out = xr.merge([solution, billing], compat="override", join="outer")
-    out = out.assign(saving_metrics(out))
+    out = out.assign(saving_metrics(out, aggregate_mask(instance)))
     out["community_production"] = (
         ("scenario", "time"),
         meter_flows(stm(instance, "consumption"), stm(instance, "production"))[1].sum(axis=-1),
@@ -459,13 +470,16 @@ def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
     return out
 
 
-def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
+def saving_metrics(billing: xr.Dataset, members: np.ndarray | None = None
+                   ) -> dict[str, xr.DataArray]:
     """Savings, saving ratios and their Gini for a settlement's bills.
 
     ``saving = B0 - B`` (EUR, :func:`recopt.metrics.community.bill_savings`' definition)
     and ``saving_ratio = (B0 - B) / |B0|`` (:func:`recopt.metrics.community.saving_ratio`,
     NaN where ``B0 = 0``), over the horizon and per billing period; ``gini`` of the
-    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)).
+    horizon savings per scenario (:func:`recopt.metrics.community.gini`, Ospina (22)),
+    over ``members`` (``(member,)`` bool, default all: pass
+    :func:`recopt.data.roles.aggregate_mask` so that plants are left out).
     """
     out = {}
     for suffix in ("", "_by_period"):
@@ -477,7 +491,8 @@ def saving_metrics(billing: xr.Dataset) -> dict[str, xr.DataArray]:
             data=saving_ratio(saving.values, b0.values)).assign_attrs(
             units="1", long_name="(B0 - B) / |B0| (Mustika 46)")
     sv = out["saving"].transpose("scenario", "member")
-    out["gini"] = xr.DataArray(gini(sv.values), dims=("scenario",),
+    vals = sv.values if members is None else sv.values[:, np.asarray(members, dtype=bool)]
+    out["gini"] = xr.DataArray(gini(vals), dims=("scenario",),
                                coords={"scenario": sv["scenario"].values},
                                attrs={"units": "1", "long_name": "Gini of savings (Ospina 22)"})
     return out
@@ -508,11 +523,15 @@ register(
         name="KoR8", game="community",
         description="Mustika KoR8: keys minimising the collective bill (eq 45), DSO settlement",
         family="keys",
-        build=build_kor8,
+        build=without_tie_break(build_kor8),
         extract=extract,
         derive=derive,
         separable="time",
         tuning=PER_STEP_TUNING,
+        options=TIE_BREAK_OPTIONS,
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
+        objective="expected collective bill, fees included, EUR (Mustika (45))",
         card=CARD,
     )
 )
@@ -529,6 +548,8 @@ register(
         algorithm="kor_periods",
         tuning=PERIOD_TUNING,
         options=(BASELINE_OPTION, PERIOD_WORKERS),
+        objective="expected collective bill with equal saving ratios, EUR "
+                  "(Mustika (45)-(46))",
         card=CARD,
     )
 )
@@ -555,6 +576,8 @@ register(
             BASELINE_OPTION,
             PERIOD_WORKERS,
         ),
+        objective="expected sum over billing periods of the minimum saving ratio z, 1 "
+                  "(Mustika (47))",
         card=CARD,
     )
 )

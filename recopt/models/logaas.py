@@ -100,5 +100,7 @@ register(ModelSpec(
         Option("population", int, 6, "GA: individuals per niche"),
         Option("generations", int, 15, "GA: generations"),
     ),
+    objective="the objective option's value: final surplus, kWh (OptimCE's, default), or "
+              "the chosen metric in its unit",
     card="models/LOGAAS.md",
 ))

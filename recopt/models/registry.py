@@ -79,6 +79,8 @@ class ModelSpec:
     """Solver capabilities found faster for this model (the user's options override)."""
     card: str = ""
     """Path of the model card, relative to the repository root."""
+    objective: str = ""
+    """What the Result's ``objective`` is, with its unit (printed by the summary)."""
     game: str | None = None
     """``"community"`` or ``"loop"``: the model's benefit can be shared as that
     cooperative game (option ``sharing``, :mod:`recopt.solve.sharing`)."""

@@ -33,6 +33,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from recopt.data.roles import member_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
@@ -41,6 +42,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 
 CARD = "models/LP1-LP3.md"
@@ -62,7 +64,7 @@ def initial_keys(instance: xr.Dataset, kind) -> np.ndarray:
     keys directly (they must be >= 0 and sum to <= 1).
     """
     cp, _ = meter_flows(stm(instance, "consumption"), stm(instance, "production"))
-    demand = cp.sum(axis=(0, 1))
+    demand = cp.sum(axis=(0, 1)) * member_mask(instance)  # a plant has no key
     members = [str(m) for m in instance["member"].values]
     if isinstance(kind, str):
         if kind == "uniform":
@@ -123,10 +125,14 @@ def new_model(instance: xr.Dataset, name: str, *, keys_everywhere: bool = False
     m = pyo.ConcreteModel(name=name)
     m.recopt_data = d  # kept for extract(); not a Pyomo component
     active3 = d.active[:, :, None]
-    cons = nonzero_index(active3 & (cp > 0))
+    # a community-owned plant (role "plant") is not a member: no key, no intake; what
+    # it consumes itself it buys from the grid (a constant of the bill)
+    member3 = member_mask(instance)[None, None, :]
+    cons = nonzero_index(active3 & (cp > 0) & member3)
     prod = nonzero_index(active3 & (pm > 0))
     steps = nonzero_index(d.active)
-    keyed = nonzero_index(np.broadcast_to(active3, cp.shape)) if keys_everywhere else cons
+    keyed = (nonzero_index(np.broadcast_to(active3 & member3, cp.shape)) if keys_everywhere
+             else cons)
     m.recopt_index = {"cons": cons, "prod": prod, "keyed": keyed, "steps": steps}
 
     def members_at(index):
@@ -576,12 +582,15 @@ register(
         name="LP1", game="community",
         description="de Villena LP1: repartition keys minimising the collective bill (eqs 8-16)",
         family="keys",
-        build=build_lp1,
+        build=without_tie_break(build_lp1),
         extract=extract,
         derive=derive,
         separable="time",
         tuning=PER_STEP_TUNING,
-        options=(_SALES, _FORMULATION),
+        options=(_SALES, _FORMULATION, *TIE_BREAK_OPTIONS),
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
+        objective="expected collective bill, EUR (de Villena (8))",
         card=CARD,
     )
 )
@@ -591,9 +600,11 @@ register(
         name="LP2",
         description="de Villena LP2: LP1 with a minimum self-sufficiency rate per member (eq 20)",
         family="keys",
-        build=build_lp2,
+        build=without_tie_break(build_lp2),
         extract=extract,
         derive=derive,
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         diagnosis="lp2_max_uniform_ssr",
         separable="scenario",
         options=(
@@ -605,7 +616,9 @@ register(
             ),
             _SALES,
             _FORMULATION,
+            *TIE_BREAK_OPTIONS,
         ),
+        objective="expected collective bill, EUR (de Villena (19))",
         card=CARD,
     )
 )
@@ -616,7 +629,10 @@ register(
         description="de Villena LP3: keys within a tolerance of initial keys, with a "
         "deviation price (eqs 21-28)",
         family="keys",
-        build=lambda inst, **o: build_lp3(inst, initial_keys_kind=o.pop("initial_keys"), **o),
+        build=without_tie_break(
+            lambda inst, **o: build_lp3(inst, initial_keys_kind=o.pop("initial_keys"), **o)),
+        algorithm="lexicographic_tie_break",
+        algorithm_if=(("tie_break", "proportional"),),
         prepare=_prepare_lp3,
         extract=extract,
         derive=derive,
@@ -642,7 +658,9 @@ register(
                 "xi_d: price of the per-step deviation a+_t + a-_t, EUR/kWh (Table 2: 1 EUR/MWh)",
             ),
             _SALES,
+            *TIE_BREAK_OPTIONS,
         ),
+        objective="expected collective bill plus deviation cost, EUR (de Villena (23))",
         card=CARD,
     )
 )

@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
+from recopt.data.roles import plant_mask
 from recopt.data.schema import DIMS, MEMBER, PRICE_VARIABLES, SCENARIO, TIME
 from recopt.data.view import price_cube, stm
 from recopt.errors import DimensionError, MissingVariableError, ModelError, NonFiniteError
@@ -625,7 +626,16 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     with ``grid_in = C+ - comm_in`` and ``grid_out = P- - comm_out``. The baseline
     bill is the same with ``comm_in = comm_out = 0`` (no community). The
     subscription fee is counted once per billing period touched by the instance's
-    time axis (periods from :func:`recopt.data.instance.billing_period_index`).
+    time axis (periods from :func:`recopt.data.instance.billing_period_index`, in
+    the instance's billing timezone).
+
+    Roles (:mod:`recopt.data.roles`): a community-owned plant (role ``plant``) is
+    not a member and has no bill: its rows of ``bill``, ``baseline_bill``,
+    ``grid_bill``, ``community_bill`` and the per-period bills are 0, and what it
+    earns, ``-(fee + sum_t cost)`` with its cost from the same formula, goes to
+    ``community_account``. The collective bill is what the community pays as a
+    whole: ``sum_{members} B_i - community_account`` (Mustika (16) with the plant
+    as the community's asset; equal to the sum over all entries).
 
     Parameters
     ----------
@@ -643,7 +653,10 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
         ``community_bill`` (Mustika (14)) on (scenario, member);
         ``bill_by_period``, ``baseline_bill_by_period`` on (scenario, period,
         member), with coordinate ``period_start``; ``collective_bill``,
-        ``baseline_collective_bill`` on (scenario) (Mustika (16)), all EUR;
+        ``baseline_collective_bill`` on (scenario) (Mustika (16)); the community
+        account ``community_account``, ``baseline_community_account`` (scenario),
+        per period ``community_account_by_period`` (scenario, period) and per plant
+        ``plant_revenue_by_period`` (scenario, period, member), all EUR;
         ``grid_in``, ``grid_out`` on (scenario, time, member), kWh per step.
     """
     tmpl = _template(instance)
@@ -673,6 +686,18 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     n_periods = onehot.shape[0]
     grid_bill = comp["grid_cost"].sum(axis=1) + n_periods * fee
     community_bill = comp["community_cost"].sum(axis=1)
+    # A community-owned plant (role "plant") has no bill of its own: what it earns
+    # (its sales minus its purchases and fees) is the community's account.
+    plant = plant_mask(instance)
+    revenue_p = np.where(plant, -bill_p, 0.0)
+    base_revenue_p = np.where(plant, -base_p, 0.0)
+    if plant.any():
+        bill_p = np.where(plant, 0.0, bill_p)
+        base_p = np.where(plant, 0.0, base_p)
+        grid_bill = np.where(plant, 0.0, grid_bill)
+        community_bill = np.where(plant, 0.0, community_bill)
+    account_p = revenue_p.sum(axis=-1)  # (S, K)
+    base_account_p = base_revenue_p.sum(axis=-1)
 
     eur = {"units": "EUR"}
     kwh = {"units": "kWh"}
@@ -684,6 +709,9 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     coords["period_start"] = ("period", period_starts)
     bill = bill_p.sum(axis=1)
     base_bill = base_p.sum(axis=1)
+    account = account_p.sum(axis=1)
+    base_account = base_account_p.sum(axis=1)
+    sp = (SCENARIO, "period")
     ds = xr.Dataset(
         {
             "bill": (sm, bill, {**eur, "long_name": "bill over the horizon (Mustika (15))"}),
@@ -695,12 +723,33 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
                 spm, base_p, {**eur, "long_name": "bill per billing period without community"}
             ),
             "collective_bill": (
-                (SCENARIO,), bill.sum(axis=-1), {**eur, "long_name": "collective bill (16)"}
+                (SCENARIO,), bill.sum(axis=-1) - account,
+                {**eur, "long_name": "collective bill (16): members' bills minus the "
+                 "community account"}
             ),
             "baseline_collective_bill": (
-                (SCENARIO,), base_bill.sum(axis=-1),
+                (SCENARIO,), base_bill.sum(axis=-1) - base_account,
                 {**eur, "long_name": "collective bill without community"},
             ),
+            "community_account": (
+                (SCENARIO,), account,
+                {**eur, "long_name": "community account: revenue of the community-owned "
+                 "plants"}),
+            "baseline_community_account": (
+                (SCENARIO,), base_account,
+                {**eur, "long_name": "community account without community sharing"}),
+            "community_account_by_period": (
+                sp, account_p, {**eur, "long_name": "community account per billing period"}),
+            "baseline_community_account_by_period": (
+                sp, base_account_p,
+                {**eur, "long_name": "community account per billing period without "
+                 "sharing"}),
+            "plant_revenue_by_period": (
+                spm, revenue_p, {**eur, "long_name": "revenue of each community-owned "
+                                 "plant per billing period (0 for members)"}),
+            "baseline_plant_revenue_by_period": (
+                spm, base_revenue_p, {**eur, "long_name": "plant revenue per billing "
+                                      "period without sharing"}),
             "grid_in": (stm_dims, comp["grid_in"], {**kwh, "long_name": "energy bought from grid"}),
             "grid_out": (stm_dims, comp["grid_out"], {**kwh, "long_name": "energy sold to grid"}),
         },

@@ -39,7 +39,8 @@ import numpy as np
 import xarray as xr
 
 from recopt.data.view import empty_solution
-from recopt.errors import InstanceError, OutputError
+from recopt.errors import InstanceError, OutputError, RecoptError
+from recopt.models import registry
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
 
@@ -159,7 +160,24 @@ def load_result(path) -> xr.Dataset:
 
 
 def _fmt_money(x) -> str:
-    return f"{x:,.2f} EUR" if x is not None and math.isfinite(x) else "n/a"
+    return f"{x:,.6g} EUR" if x is not None and math.isfinite(x) else "n/a"
+
+
+#: What the objective is for models whose spec does not say (by family).
+FAMILY_OBJECTIVES = {
+    "loops": "expected grid cost, EUR (Chasseray (1a)/(7a)/(9a))",
+    "ems": "f1, kWh: total grid export (EMS3) or import (EMS4), or the EMS's own "
+           "objective (plus the weighted variation penalty when set)",
+}
+
+
+def objective_text(model: str) -> str:
+    """What a model's ``objective`` is, with its unit (its spec, else its family's)."""
+    try:
+        spec = registry.get(model)
+    except RecoptError:
+        return ""
+    return spec.objective or FAMILY_OBJECTIVES.get(spec.family, "")
 
 
 def headline_metrics(result: xr.Dataset) -> dict[str, float]:
@@ -199,10 +217,12 @@ def summary(result: xr.Dataset) -> str:
         f"status     {a.get('status', '?')}" + (f" - {a['message']}" if a.get("message") else ""),
     ]
     if int(a.get("has_solution", 0)):
-        lines.append(f"objective  {a.get('objective', float('nan')):,.6g}   bound "
-                     f"{a.get('bound', float('nan')):,.6g}   gap {a.get('gap', float('nan')):.3g}")
+        what = objective_text(str(a.get("model", "")))
+        lines.append(f"objective  {a.get('objective', float('nan')):,.9g}   bound "
+                     f"{a.get('bound', float('nan')):,.9g}   gap {a.get('gap', float('nan')):.3g}"
+                     + (f"   [{what}]" if what else ""))
     elif isinstance(a.get("bound"), int | float) and math.isfinite(a["bound"]):
-        lines.append(f"bound      {a['bound']:,.6g}   (no solution found)")
+        lines.append(f"bound      {a['bound']:,.9g}   (no solution found)")
     lines.append(
         "time       build {b:.2f} s, compile {c:.2f} s, solve {s:.2f} s, extract {e:.2f} s, "
         "wall {w:.2f} s ({n} block(s), {k} worker(s))".format(

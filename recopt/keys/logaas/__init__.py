@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from recopt.data.roles import member_mask
 from recopt.data.view import stm
 from recopt.errors import ModelError
 from recopt.keys.multiround import share_lattice as lattice
@@ -63,6 +64,7 @@ __all__ = [
     "grid_search",
     "ga_search",
     "search",
+    "refine_shares",
     "SearchResult",
 ]
 
@@ -145,8 +147,10 @@ def round_split(available, need, weights=None) -> tuple[np.ndarray, float]:
     # pieces by decreasing slope; a member's pieces keep their order (slopes decrease)
     pick = np.lexsort((k_idx, member, -sl))
     sl, ln, member = sl[pick], ln[pick], member[pick]
-    cum = np.cumsum(ln)
-    take_len = np.clip(1.0 - (cum - ln), 0.0, ln)
+    # budget spent before each piece: an exclusive prefix sum (not cum - ln, which
+    # loses the budget to round-off when a piece is huge, e.g. a tiny leftover pool)
+    before = np.concatenate([[0.0], np.cumsum(ln)[:-1]])
+    take_len = np.clip(1.0 - before, 0.0, ln)
     split = np.bincount(member, weights=take_len, minlength=U)
     return split, float((sl * take_len).sum())
 
@@ -189,10 +193,14 @@ def rounds_for(shares: Sequence[float], net_consumption, net_production, weights
                carry: bool = True, cache: dict | None = None) -> list[Round]:
     """The rounds of a share vector, each with its surplus-minimising static split.
 
-    Rounds with share 0 are left out. Round ``r``'s split is :func:`round_split` of the
-    energy it has (``sigma_r G`` plus, if ``carry``, what earlier rounds left) and the
-    need remaining after them, exactly as :func:`recopt.settle.settle_rounds` settles it.
-    ``cache`` (a dict) memoises splits by the prefix of shares.
+    Round ``r``'s split is :func:`round_split` of the energy it has (``sigma_r G`` plus,
+    if ``carry``, what earlier rounds left) and the need remaining after them, exactly
+    as :func:`recopt.settle.settle_rounds` settles it. A round with share 0 still
+    redistributes what the earlier rounds left when ``carry`` (as the multi-round keys
+    of :mod:`recopt.keys.multiround` do), so the objective is continuous at the edges
+    of the share simplex: shares ``(1, 0, 0)`` and ``(1 - 2e-9, 1e-9, 1e-9)`` give the
+    same key up to 1e-9 G. Without ``carry`` a share-0 round has nothing and is left
+    out. ``cache`` (a dict) memoises splits by the prefix of shares.
     """
     cp = np.asarray(net_consumption, dtype=float)
     pm = np.asarray(net_production, dtype=float)
@@ -202,9 +210,9 @@ def rounds_for(shares: Sequence[float], net_consumption, net_production, weights
     rounds: list[Round] = []
     prefix: tuple = ()
     for r, sigma in enumerate(shares):
-        sigma = float(sigma)
-        if sigma <= 0:
-            continue
+        sigma = max(float(sigma), 0.0)
+        if sigma <= 0 and (not carry or not np.any(pool > 0)):
+            continue  # nothing on the table in this round
         prefix = (*prefix, round(sigma, 12))
         avail = sigma * G + (pool if carry else 0.0)
         key = (carry, prefix)
@@ -245,6 +253,9 @@ class Evaluator:
             raise ModelError(f"unknown objective {self.objective!r}; choose one of "
                              f"{', '.join(OBJECTIVES)} or pass a callable")
         self.cp, self.pm = _cube(self.instance)
+        members = member_mask(self.instance)
+        if not members.all():  # a community-owned plant has no need the keys serve
+            self.cp = np.where(members, self.cp, 0.0)
         self.w = np.asarray(self.instance["scenario_probability"].values, dtype=float)
 
     def rounds(self, shares) -> list[Round]:
@@ -439,6 +450,86 @@ def ga_search(instance: xr.Dataset, *, n_rounds: int = 3, resolution: int = 20,
     return _rank(best, "ga", objective, n_rounds, resolution, ev)
 
 
+def refine_shares(ev: Evaluator, shares: Sequence[float], step: float,
+                  min_step: float = 1e-6, max_evaluations: int = 2000,
+                  within: Callable[[np.ndarray], bool] | None = None
+                  ) -> tuple[tuple[float, ...], float]:
+    """Continuous local search over the share simplex from a lattice point.
+
+    A compass (pattern) search on the simplex ``{sigma >= 0, sum sigma = 1}``: from
+    the current shares try moving ``delta`` from round ``i`` to round ``j`` for every
+    ordered pair (``sigma_i >= delta``; a move that empties a round ends exactly at
+    0); accept the best improving move, keep ``delta`` while moves improve, halve it
+    when none does, stop below ``min_step`` (or after ``max_evaluations``). Starting
+    at ``step`` = the lattice spacing it searches the lattice cell's neighbourhood
+    continuously, so the 1/20 lattice no longer caps the key quality; it never
+    returns anything worse than its start (monotone). Each evaluation is the full
+    settlement of the key (:meth:`Evaluator.__call__`).
+
+    ``within``: a predicate on share vectors; moves outside it are not tried (the
+    niche refinement keeps each niche's best in its niche).
+
+    Returns the refined shares and their (minimised) objective.
+    """
+    x = np.asarray(shares, dtype=float)
+    best = ev(tuple(x.tolist()))
+    n = x.size
+    delta = float(step)
+    used = 0
+    while delta >= min_step and used < max_evaluations and n > 1:
+        cand_best, cand_x = best, None
+        for i in range(n):
+            if x[i] <= 0:
+                continue
+            d = min(delta, x[i])
+            for j in range(n):
+                if j == i:
+                    continue
+                y = x.copy()
+                y[i] -= d
+                y[j] += d
+                if y[i] < 1e-15:
+                    y[i] = 0.0
+                if within is not None and not within(y):
+                    continue
+                v = ev(tuple(y.tolist()))
+                used += 1
+                if v < cand_best - 1e-12 * max(1.0, abs(cand_best)):
+                    cand_best, cand_x = v, y
+        if cand_x is None:
+            delta /= 2.0
+        else:
+            best, x = cand_best, cand_x
+    return tuple(x.tolist()), best
+
+
+def _refine_ranking(res: SearchResult, top: int | None, resolution: int,
+                    min_step: float, niche_resolution: int = 2) -> SearchResult:
+    """Refine the best shares of the first ``top`` niches (all if None) continuously,
+    each within its niche (so the ranking keeps one key per niche)."""
+    df = res.ranking.copy()
+    rows = range(len(df)) if top is None else range(min(top, len(df)))
+    centres = niche_centres(res.n_rounds, niche_resolution)
+    refined = []
+    for r in rows:
+        k = int(df.iloc[r]["niche"])
+
+        def inside(y, k=k):
+            return int(niche_of(y, centres)[0]) == k
+
+        shares, value = refine_shares(res.evaluator, df.iloc[r]["shares"], 1.0 / resolution,
+                                      min_step, within=inside)
+        refined.append((r, shares, value))
+    for r, shares, value in refined:
+        df.at[df.index[r], "shares"] = shares
+        df.at[df.index[r], "objective"] = value
+    df["refined"] = [i in {r for r, _, _ in refined} for i in range(len(df))]
+    df = df.sort_values(["objective", "niche"], kind="stable").reset_index(drop=True)
+    df["rank"] = np.arange(1, len(df) + 1)
+    return SearchResult(res.method + "+refine", res.objective, res.n_rounds, res.resolution,
+                        df, res.evaluator.evaluations, res.evaluator)
+
+
 def _to_lattice(shares: np.ndarray, resolution: int) -> np.ndarray:
     """Nearest composition of ``resolution`` (largest-remainder rounding)."""
     x = np.asarray(shares, dtype=float) * resolution
@@ -450,10 +541,21 @@ def _to_lattice(shares: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def search(instance: xr.Dataset, method: str = "grid", *, metrics: bool = True,
+           refine: bool = True, refine_top: int | None = None, refine_min_step: float = 1e-6,
            **kwargs) -> SearchResult:
-    """Run ``"grid"`` (:func:`grid_search`) or ``"ga"`` (:func:`ga_search`); with
-    ``metrics``, the ranking carries every metric of each niche's best key."""
+    """Run ``"grid"`` (:func:`grid_search`) or ``"ga"`` (:func:`ga_search`), then refine.
+
+    ``refine`` (default True): each niche's best lattice point (the first
+    ``refine_top`` niches when given) is refined by :func:`refine_shares`, a
+    continuous local search over the share simplex down to ``refine_min_step``; the
+    ranking is re-sorted (``method`` becomes e.g. ``"grid+refine"``, column
+    ``refined``). With ``metrics``, the ranking carries every metric of each niche's
+    best key.
+    """
     if method not in ("grid", "ga"):
         raise ModelError(f"method must be 'grid' or 'ga'; got {method!r}")
     res = (grid_search if method == "grid" else ga_search)(instance, **kwargs)
+    if refine:
+        res = _refine_ranking(res, refine_top, res.resolution, refine_min_step,
+                              int(kwargs.get("niche_resolution", 2)))
     return res.with_metrics() if metrics else res
