@@ -41,6 +41,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.step_lp import StepLP, one_row_matrix
 from recopt.settle import bills, meter_flows
 
 CARD = "models/LP1-LP3.md"
@@ -432,6 +433,78 @@ def build(instance: xr.Dataset, *, variant: str, producer_sales: str = "free", m
 # --------------------------------------------------------------------------------------
 # extraction and derived quantities
 # --------------------------------------------------------------------------------------
+def lp1_step_lp(instance: xr.Dataset, *, producer_sales: str = "free",
+                formulation: str = "projected", **_options) -> StepLP | None:
+    """LP1 (projected formulation, free sales) as one step's LP and every step's numbers.
+
+    Per step (de Villena (8)-(16), keys projected out as in :func:`build_lp1`): the
+    columns are ``v_i`` (``community_intake``, bounds (13) ``0 <= v_i <= C+_i``) then
+    ``y_i`` (``local_sales``, bounds (11) ``0 <= y_i <= P-_i``), ``i`` over the ``U``
+    members; the one row is (10) ``sum_i v_i - sum_i y_i = 0``; the cost is (7)'s,
+    ``w (c_buy - b)`` on ``v`` and ``w (s - c_sell)`` on ``y`` (EUR/kWh, ``w`` the
+    scenario's probability), plus the constant ``sum w (b C+ - s P-)``. The builder's
+    exact reductions hold here by the bounds (no ``v`` where ``C+ = 0``, no ``y``
+    where ``P- = 0``: bounds ``[0, 0]``) and by (10) in an inactive step (``G = 0``
+    forces every ``v`` to 0, no net consumption every ``y``). ``None`` for the options the Pyomo
+    model alone covers (``formulation="paper"``, ``producer_sales="pro_rata"``).
+    """
+    if formulation != "projected" or producer_sales != "free":
+        return None
+    d = RepartitionData.of(instance)
+    cp, pm = d.net_consumption, d.net_production
+    U = cp.shape[2]
+    b = d.prices["price_grid_buy"]
+    sp = d.prices["price_grid_sell"]
+    cb = d.prices["price_community_buy"]
+    cs = d.prices["price_community_sell"]
+    w = d.probability[:, None, None]
+    start, index, value = one_row_matrix(np.r_[np.ones(U), -np.ones(U)])
+    zeros = np.zeros(cp.shape[:2] + (1,))
+    return StepLP(
+        a_start=start, a_index=index, a_value=value,
+        cost=np.concatenate((w * (cb - b), w * (sp - cs)), axis=2),
+        col_lower=np.zeros(cp.shape[:2] + (2 * U,)),
+        col_upper=np.concatenate((cp, pm), axis=2),
+        row_lower=zeros, row_upper=zeros,
+        offset=float((w * (b * cp - sp * pm)).sum()),
+        columns={"community_intake": slice(0, U), "local_sales": slice(U, 2 * U)},
+    )
+
+
+def lp1_from_steps(instance: xr.Dataset, arrays: dict, **_options) -> xr.Dataset:
+    """:func:`extract`'s Dataset from :func:`lp1_step_lp`'s solution arrays (S, T, U)."""
+    d = RepartitionData.of(instance)
+    return flows_solution(instance, d, arrays["community_intake"], arrays["local_sales"])
+
+
+def flows_solution(instance: xr.Dataset, d: RepartitionData, v: np.ndarray, y: np.ndarray,
+                   k: np.ndarray | None = None) -> xr.Dataset:
+    """LP1-LP3's solution Dataset from ``v``, ``y`` (kWh, (S, T, U)) and the keys ``k``
+    (``None``: the projected formulation's ``k = v / G``)."""
+    v = np.clip(v, 0.0, d.net_consumption)
+    y = np.clip(y, 0.0, d.net_production)
+    if k is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0.0)
+    stm_dims = DIMS
+    coords = coords_of(instance)
+    kwh = {"units": "kWh"}
+    return xr.Dataset(
+        {
+            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
+            "allocation": (
+                stm_dims,
+                k * d.G[:, :, None],
+                {**kwh, "long_name": "allocated production a = k G (9)"},
+            ),
+            "community_intake": (stm_dims, v,
+                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
+            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
+        },
+        coords=coords,
+    )
+
+
 def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
     d: RepartitionData = model.recopt_data
     idx = model.recopt_index
@@ -454,23 +527,7 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
             # so that settling the keys with the DSO's rule gives back exactly v.
             slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
             k = np.where(slack, canon, k)
-    stm_dims = DIMS
-    coords = coords_of(instance)
-    kwh = {"units": "kWh"}
-    return xr.Dataset(
-        {
-            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
-            "allocation": (
-                stm_dims,
-                k * d.G[:, :, None],
-                {**kwh, "long_name": "allocated production a = k G (9)"},
-            ),
-            "community_intake": (stm_dims, v,
-                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
-            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
-        },
-        coords=coords,
-    )
+    return flows_solution(instance, d, v, y, k)
 
 
 def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
@@ -576,6 +633,8 @@ register(
         extract=extract,
         derive=derive,
         separable="time",
+        step_lp=lp1_step_lp,
+        from_steps=lp1_from_steps,
         tuning=PER_STEP_TUNING,
         options=(_SALES, _FORMULATION),
         card=CARD,

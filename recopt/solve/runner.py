@@ -21,7 +21,9 @@ written by :func:`recopt.solve.result.write_result` from one
 
 from __future__ import annotations
 
+import importlib
 import logging
+import math
 import os
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -38,18 +40,27 @@ from recopt.decomp.blocks import (
     block_record,
     solve_blocks,
     solve_model_block,
+    solve_step_blocks,
+    step_block_length,
     stitch,
     time_blocks,
 )
 from recopt.errors import RecoptError, SolverError, SolverUnavailableError
 from recopt.models import registry
 from recopt.solve.result import write_result
-from recopt.solve.sharing import share
 from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.solve")
+
+#: Below this many (scenario, step, member) cells the fast path solves in this process
+#: (forking workers costs more than the whole solve).
+POOL_MIN_STEP_CELLS = 2_000_000
+
+#: Benefit sharing (cooperative games: Benders, the loop models) is loaded by name on
+#: first use, so a plain solve does not import it.
+SHARING_MODULE = "recopt.solve.sharing"
 
 
 def recopt_version() -> str:
@@ -86,7 +97,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
           time_limit: float | None = None, mip_gap: float | None = None,
           threads: int | None = None, solver_options: dict | None = None,
           workers: int | None = None, block_steps: int | None = None,
-          pyomo_model=None, seed: int | None = None, **model_options) -> xr.Dataset:
+          pyomo_model=None, seed: int | None = None, fast: bool = True,
+          **model_options) -> xr.Dataset:
     """Solve a registered model on an instance and return its Result.
 
     Parameters
@@ -116,6 +128,12 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         solution read back like the registered model's.
     seed : int, optional
         Recorded in the Result (for models with random choices).
+    fast : bool
+        For a time-separable model that gives its one-step LP (``ModelSpec.step_lp``)
+        solved with HiGHS: compile one block once and re-parameterise it per block
+        (:func:`recopt.decomp.blocks.solve_step_blocks`). ``False`` builds the Pyomo
+        model per block (the plain path; always taken with another solver or a
+        ``pyomo_model``). Both give the same optimum (``tests/test_fast_paths.py``).
     **model_options
         The model's options (see ``--list-models``).
 
@@ -133,8 +151,10 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
     result = _solve_model(spec, inst, opts, run_opts, all_opts, solver=solver,
                           mip_gap=mip_gap, threads=threads, solver_options=solver_options,
                           time_limit=time_limit, seed=seed, workers=workers,
-                          block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start)
+                          block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start,
+                          fast=fast)
     if all_opts.get("sharing", "none") != "none" and int(result.attrs.get("has_solution", 0)):
+        share = importlib.import_module(SHARING_MODULE).share
         result = share(inst, spec, result, opts, method=all_opts["sharing"],
                        seed=all_opts["sharing_seed"], rel_tol=all_opts["sharing_tolerance"],
                        solver=solver, workers=workers)
@@ -143,7 +163,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
 
 def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threads,
                  solver_options, time_limit, seed, workers, block_steps, pyomo_model,
-                 t_start) -> xr.Dataset:
+                 t_start, fast=True) -> xr.Dataset:
     """The body of :func:`solve` once the options are resolved: the model's Result."""
     effective_solver_options = {**tuned_options(solver, spec.tuning), **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
@@ -170,7 +190,16 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
 
     deadline = None if time_limit is None else time.time() + float(time_limit)
     ncpu = os.cpu_count() or 1
+    pool_by_size = workers is None  # the default: a pool only where it pays
     workers = ncpu if workers is None else max(1, int(workers))
+    t_step = time.perf_counter()
+    step_lp = (spec.step_lp(inst, **run_opts)
+               if fast and solver == "highs" and pyomo_model is None
+               and spec.separable == "time" and spec.step_lp is not None else None)
+    if step_lp is not None:
+        run["build_seconds"] = time.perf_counter() - t_step
+        return _solve_steps(spec, inst, step_lp, run_opts, solver_kw, deadline, workers,
+                            block_steps, run, t_start, pool_by_size)
     blocks = ([Block()] if pyomo_model is not None
               else time_blocks(inst, spec.separable, workers, block_steps))
     workers = min(workers, len(blocks))
@@ -206,4 +235,37 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
         wall_seconds=time.perf_counter() - t_start)
     log.info("%s on %s: %s, objective %s, wall %.2f s", spec.name, solver, record.status.value,
              record.objective, record.wall_seconds)
+    return write_result(inst, result, record)
+
+
+def _solve_steps(spec, inst, step_lp, run_opts, solver_kw, deadline, workers, block_steps,
+                 run, t_start, pool_by_size) -> xr.Dataset:
+    """The fast path of a time-separable model (:func:`solve_step_blocks`): its Result."""
+    length = step_block_length(inst, block_steps)
+    n_blocks = inst.sizes["scenario"] * math.ceil(inst.sizes["time"] / length)
+    cells = inst.sizes["scenario"] * inst.sizes["time"] * inst.sizes["member"]
+    if pool_by_size and cells < POOL_MIN_STEP_CELLS:  # a pool costs more than it saves
+        workers = 1
+    workers = min(workers, n_blocks)
+    try:
+        solution, record = solve_step_blocks(inst, spec, step_lp, run_opts, solver_kw,
+                                             deadline, workers, length)
+    except (SolverUnavailableError, SolverError, BrokenProcessPool) as exc:
+        log.debug("solve failed", exc_info=True)
+        status, message = _failure(exc)
+        record = RunRecord(status=status, message=message, blocks=n_blocks, workers=workers,
+                           wall_seconds=time.perf_counter() - t_start, **run)
+        return write_result(inst, None, record)
+    build = run.pop("build_seconds")
+    record = record.replace(build_seconds=record.build_seconds + build, **run)
+    t_derive = time.perf_counter()
+    result = None
+    if record.has_solution and solution is not None:
+        result = spec.derive(inst, solution, **run_opts) if spec.derive else solution
+    record = record.replace(
+        extract_seconds=record.extract_seconds + time.perf_counter() - t_derive,
+        wall_seconds=time.perf_counter() - t_start)
+    log.info("%s on highs (one block compiled, re-parameterised): %s, objective %s, "
+             "wall %.2f s", spec.name, record.status.value, record.objective,
+             record.wall_seconds)
     return write_result(inst, result, record)
