@@ -94,6 +94,117 @@ def run_matrix(path) -> float:
     return total
 
 
+def _blocked(h, S, T, block, make) -> float:
+    """Sum of the optimal objectives of ``make(s, t0, t1) -> HighsLp`` over the blocks."""
+    total = 0.0
+    for s in range(S):
+        for t0 in range(0, T, block):
+            h.passModel(make(s, t0, min(T, t0 + block)))
+            h.run()
+            assert h.getModelStatus().name == "kOptimal", h.getModelStatus().name
+            total += float(h.getInfo().objective_function_value)
+    return total
+
+
+def _highs():
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    return h
+
+
+def run_matrix_kor8(path) -> float:
+    """KoR8 in 100-step blocks: per step c_i, X; (9) X - sum c = 0; costs of (16)."""
+    import highspy
+    import numpy as np
+
+    cp, pm, pr, w = lp1_arrays(path)
+    S, T, U = cp.shape
+    G = pm.sum(axis=-1)
+    share = np.divide(pm, G[:, :, None], out=np.zeros_like(pm), where=G[:, :, None] > 0)
+    cost_c = w * (pr["price_community_buy"] - pr["price_grid_buy"])
+    cost_x = (w * (pr["price_grid_sell"] - pr["price_community_sell"]) * share).sum(-1)
+    n = U + 1
+
+    def make(s, t0, t1):
+        L = t1 - t0
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n * L, L
+        lp.col_cost_ = np.concatenate((cost_c[s, t0:t1], cost_x[s, t0:t1, None]), 1).ravel()
+        lp.col_lower_ = np.zeros(n * L)
+        lp.col_upper_ = np.concatenate((cp[s, t0:t1], G[s, t0:t1, None]), 1).ravel()
+        lp.row_lower_ = lp.row_upper_ = np.zeros(L)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.arange(n * L + 1, dtype=np.int32)
+        lp.a_matrix_.index_ = np.repeat(np.arange(L, dtype=np.int32), n)
+        lp.a_matrix_.value_ = np.tile(np.r_[-np.ones(U), 1.0], L)
+        return lp
+
+    const = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    return const + _blocked(_highs(), S, T, BLOCK, make)
+
+
+def run_matrix_lp3(path) -> float:
+    """LP3 (proportional initial keys, tolerance 0.1, xi_d 0.001) in 100-step blocks:
+    per step v, y, k (every member), a+, a-; rows (12), (10), (14), (24), (25)."""
+    import highspy
+    import numpy as np
+    import scipy.sparse as sp
+
+    cp, pm, pr, w = lp1_arrays(path)
+    S, T, U = cp.shape
+    G = pm.sum(axis=-1)
+    demand = cp.sum(axis=(0, 1))
+    K = demand / demand.sum()
+    klo, kup = np.maximum(0, K * 0.9), np.minimum(1, K * 1.1)
+    cost_v = w * (pr["price_community_buy"] - pr["price_grid_buy"])
+    cost_y = w * (pr["price_grid_sell"] - pr["price_community_sell"])
+    inf = highspy.kHighsInf
+    n, m = 3 * U + 2, 3 * U + 2  # columns v, y, k, a+, a-; rows (12), (10), (14), (24), (25)
+    u = np.arange(U)
+    # one step's entries (row, column, factor of G or constant): COO
+    r = np.r_[u, np.full(U, U), np.full(U, U), u, np.full(U, U + 1), U + 2 + u, 2 * U + 2 + u,
+              U + 2 + u, 2 * U + 2 + u]
+    c = np.r_[u, u, U + u, 2 * U + u, 2 * U + u, 2 * U + u, 2 * U + u,
+              np.full(U, 3 * U), np.full(U, 3 * U + 1)]
+    unit = np.r_[np.ones(U), np.ones(U), -np.ones(U), np.zeros(U), np.ones(U), np.zeros(U),
+                  np.zeros(U), -np.ones(U), -np.ones(U)]
+    byg = np.r_[np.zeros(3 * U), -np.ones(U), np.zeros(U), np.ones(U), -np.ones(U),
+                np.zeros(2 * U)]
+
+    def make(s, t0, t1):
+        L = t1 - t0
+        k = np.arange(L)[:, None]
+        vals = unit[None, :] + byg[None, :] * G[s, t0:t1, None]
+        A = sp.coo_matrix((vals.ravel(), ((r[None, :] + m * k).ravel(),
+                                          (c[None, :] + n * k).ravel())),
+                          shape=(m * L, n * L)).tocsc()
+        gk = G[s, t0:t1, None] * K
+        dev = np.full((L, 2), w[s, 0, 0] * 0.001)
+        lp = highspy.HighsLp()
+        lp.num_row_, lp.num_col_ = A.shape
+        lp.col_cost_ = np.concatenate((cost_v[s, t0:t1], cost_y[s, t0:t1], np.zeros((L, U)),
+                                       dev), 1).ravel()
+        lp.col_lower_ = np.concatenate((np.zeros((L, 2 * U)), np.tile(klo, (L, 1)),
+                                        np.zeros((L, 2))), 1).ravel()
+        lp.col_upper_ = np.concatenate((cp[s, t0:t1], pm[s, t0:t1], np.tile(kup, (L, 1)),
+                                        np.full((L, 2), inf)), 1).ravel()
+        lp.row_lower_ = np.concatenate((np.full((L, U), -inf), np.zeros((L, 1)),
+                                        np.full((L, 1 + 2 * U), -inf)), 1).ravel()
+        lp.row_upper_ = np.concatenate((np.zeros((L, U + 1)), np.ones((L, 1)), gk, -gk),
+                                       1).ravel()
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        return lp
+
+    const = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    return const + _blocked(_highs(), S, T, BLOCK, make)
+
+
 def run_linopy(path) -> float:
     """LP1 over the whole horizon in linopy (labelled arrays), HiGHS through io_api=direct."""
     import linopy
@@ -117,17 +228,30 @@ def run_linopy(path) -> float:
     return float(m.objective.value) + const
 
 
-def run_recopt(path) -> float:
+MODEL_OPTIONS = {"LP1": {}, "KoR8": {},
+                 "LP3": {"initial_keys": "proportional", "tolerance": 0.1,
+                         "deviation_price": 0.001}}
+
+
+def run_recopt(path, model="LP1") -> float:
     from recopt.solve import solve
 
-    r = solve(path, "LP1")
+    r = solve(path, model, **MODEL_OPTIONS[model])
     assert r.attrs["status"] == "optimal", r.attrs["status"]
     return float(r.attrs["objective"])
 
 
+WORKERS = {("recopt", "LP1"): run_recopt, ("matrix", "LP1"): run_matrix,
+           ("linopy", "LP1"): run_linopy,
+           ("recopt", "LP3"): lambda p: run_recopt(p, "LP3"), ("matrix", "LP3"): run_matrix_lp3,
+           ("recopt", "KoR8"): lambda p: run_recopt(p, "KoR8"),
+           ("matrix", "KoR8"): run_matrix_kor8}
+
+
 def worker(name: str, path: str) -> None:
     t0 = time.perf_counter()
-    objective = {"recopt": run_recopt, "matrix": run_matrix, "linopy": run_linopy}[name](path)
+    contestant, model = name.split(":")
+    objective = WORKERS[(contestant, model)](path)
     print(json.dumps({"objective": objective, "inner_seconds": time.perf_counter() - t0}))
 
 
@@ -135,6 +259,7 @@ def worker(name: str, path: str) -> None:
 # the driver
 # --------------------------------------------------------------------------------------
 def one_process(name: str, path: Path) -> dict:
+    """One whole process of contestant ``name`` (``"recopt:LP1"``, ...) on ``path``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -155,7 +280,8 @@ def one_process(name: str, path: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", nargs="+", default=["2880x100"], help="TxU")
+    ap.add_argument("--sizes", nargs="+", default=["LP1:2880x100"],
+                    help="MODEL:TxU (LP1, LP3, KoR8)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--contestants", nargs="+", default=list(CONTESTANTS))
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
@@ -173,14 +299,17 @@ def main(argv=None) -> int:
     rows, ok = [], True
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            T, U = (int(x) for x in size.lower().split("x"))
-            path = Path(tmp) / f"lp1_{T}x{U}.nc"
-            save(synthetic_community(U, T, seed=0), path)
-            runs: dict[str, list[dict]] = {c: [] for c in args.contestants}
+            model, dims = size.split(":")
+            T, U = (int(x) for x in dims.lower().split("x"))
+            path = Path(tmp) / f"community_{T}x{U}.nc"
+            if not path.exists():
+                save(synthetic_community(U, T, seed=0), path)
+            contestants = [c for c in args.contestants if (c, model) in WORKERS]
+            runs: dict[str, list[dict]] = {c: [] for c in contestants}
             for k in range(args.repeats):
-                order = args.contestants if k % 2 == 0 else args.contestants[::-1]
+                order = contestants if k % 2 == 0 else contestants[::-1]
                 for c in order:
-                    r = one_process(c, path)
+                    r = one_process(f"{c}:{model}", path)
                     r.update(kind="run", size=size, repeat=k)
                     rec.add(r)
                     runs[c].append(r)
@@ -193,13 +322,13 @@ def main(argv=None) -> int:
                        "failed": sum(r["returncode"] != 0 for r in rs)}
                    for c, rs in runs.items()}
             ref = med.get("matrix", {}).get("objective", math.nan)
-            for c, m in med.items():
+            for m in med.values():
                 m["objective_rel_diff"] = abs(m["objective"] - ref) / max(1.0, abs(ref))
                 ok &= m["failed"] == 0 and not m["objective_rel_diff"] > 1e-7
             summary = {"kind": "summary", "size": size, "medians": med}
             rec.add(summary)
             rows.append(summary)
-    print("| LP1 T x U | contestant | wall s | CPU s | wall / matrix | CPU / matrix | "
+    print("| model T x U | contestant | wall s | CPU s | wall / matrix | CPU / matrix | "
           "objective rel. diff |\n|---|---|---|---|---|---|---|")
     for s in rows:
         base = s["medians"].get("matrix")

@@ -66,21 +66,27 @@ def test_step_lp_is_the_pyomo_models_compiled_lp(seed):
     np.testing.assert_array_equal(step.a_value, np.r_[np.ones(U), -np.ones(U)])
 
 
-@pytest.mark.parametrize("seed, S, block_steps, workers", [
-    (0, 1, None, 1), (1, 2, 7, 1), (2, 2, 5, 2), (3, 1, 1, 1), (4, 3, 11, 2)])
-def test_fast_path_equals_the_plain_path(seed, S, block_steps, workers):
+CASES = [(0, 1, None, 1), (1, 2, 7, 1), (2, 2, 5, 2), (3, 1, 1, 1), (4, 3, 11, 2)]
+MODELS = [("LP1", {}), ("LP3", {}), ("LP3", {"initial_keys": "proportional", "tolerance": 0.2}),
+          ("KoR8", {})]
+
+
+@pytest.mark.parametrize("model, options", MODELS)
+@pytest.mark.parametrize("seed, S, block_steps, workers", CASES)
+def test_fast_path_equals_the_plain_path(model, options, seed, S, block_steps, workers):
     inst = random_instance(seed, T=37, U=7, S=S, beneficial=seed % 2 == 0)
-    fast = solve(inst, "LP1", workers=workers, block_steps=block_steps)
-    plain = solve(inst, "LP1", workers=workers, block_steps=block_steps, fast=False)
+    fast = solve(inst, model, workers=workers, block_steps=block_steps, **options)
+    plain = solve(inst, model, workers=workers, block_steps=block_steps, fast=False,
+                  **options)
     assert fast.attrs["fast_path"] == "step_lp" and "fast_path" not in plain.attrs
     assert fast.attrs["status"] == plain.attrs["status"] == "optimal"
     assert fast.attrs["objective"] == pytest.approx(plain.attrs["objective"], rel=1e-9,
                                                     abs=1e-9)
     # per-member prices: the optimum is unique, so every variable agrees
-    for name in ("community_intake", "local_sales", "key", "allocation"):
-        np.testing.assert_allclose(fast[name].values, plain[name].values, atol=1e-7)
-    for name in ("bill", "collective_bill", "self_sufficiency"):
-        np.testing.assert_allclose(fast[name].values, plain[name].values, atol=1e-7)
+    assert set(fast.data_vars) == set(plain.data_vars)
+    for name in plain.data_vars:  # flows, keys, bills, SSR, savings
+        np.testing.assert_allclose(fast[name].values, plain[name].values, atol=1e-7,
+                                   err_msg=name)
     assert fast.attrs["blocks"] == plain.attrs["blocks"]
 
 

@@ -234,11 +234,15 @@ def step_runs(step_lp: StepLP, workers: int) -> list[tuple[int, int, int]]:
     return [(s, t, min(T, t + size)) for s in range(S) for t in range(0, T, size)]
 
 
-def step_block_length(instance: xr.Dataset, block_steps: int | None) -> int:
-    """Steps per block of the fast path: ``block_steps``, else about
-    :data:`BLOCK_CELLS` cells (100 steps of 100 members)."""
+def step_block_length(instance: xr.Dataset, block_steps: int | None,
+                      step_lp: StepLP | None = None) -> int:
+    """Steps per block of the fast path: ``block_steps``, else the StepLP's
+    ``steps_per_block``, else about :data:`BLOCK_CELLS` cells (100 steps of 100
+    members)."""
     if block_steps is not None:
         return max(1, int(block_steps))
+    if step_lp is not None and step_lp.steps_per_block is not None:
+        return max(1, min(instance.sizes[TIME], step_lp.steps_per_block))
     return max(1, min(instance.sizes[TIME], BLOCK_CELLS // max(1, instance.sizes["member"])))
 
 
@@ -257,10 +261,7 @@ def solve_step_blocks(instance: xr.Dataset, spec, step_lp: StepLP, opts: dict,
     t0 = time.perf_counter()
     runs = step_runs(step_lp, workers) if workers > 1 else [
         (s, 0, step_lp.shape[1]) for s in range(step_lp.shape[0])]
-    fields = ("cost", "col_lower", "col_upper", "row_lower", "row_upper")
-    jobs = [(dataclasses.replace(step_lp, **{f: getattr(step_lp, f)[s:s + 1, a:b]
-                                             for f in fields}),
-             block_steps, solver_kw, deadline) for s, a, b in runs]
+    jobs = [(step_lp.steps(s, a, b), block_steps, solver_kw, deadline) for s, a, b in runs]
     t1 = time.perf_counter()
     parts = map_in_workers(solve_step_run, jobs, workers)
     t2 = time.perf_counter()

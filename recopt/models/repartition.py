@@ -41,7 +41,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
-from recopt.models.step_lp import StepLP, one_row_matrix
+from recopt.models.step_lp import StepLP, csc, one_row_matrix
 from recopt.settle import bills, meter_flows
 
 CARD = "models/LP1-LP3.md"
@@ -471,6 +471,90 @@ def lp1_step_lp(instance: xr.Dataset, *, producer_sales: str = "free",
     )
 
 
+#: LP3's dense step LP (keys and rows (12), (24), (25) for every member): HiGHS's
+#: simplex time grows faster than the block (2880 x 100, one process, loaded machine:
+#: 2.1-2.8 s in blocks of 5-10 steps, 3.5-3.8 s of 25-50, 7.5 s of 100).
+LP3_STEPS_PER_BLOCK = 10
+
+
+def lp3_step_lp(instance: xr.Dataset, *, initial_keys, tolerance: float = 0.0,
+                deviation_price: float = 0.001, producer_sales: str = "free",
+                **_options) -> StepLP | None:
+    """LP3 (de Villena (21)-(28), free sales) as one step's LP and every step's numbers.
+
+    Per step the columns are ``v_i`` (bounds (13)), ``y_i`` (bounds (11)), ``k_i``
+    (bounds (15) with (26)-(27): ``max(0, K_i (1 - X)) <= k_i <= min(1, K_i (1 + X))``),
+    ``a+`` and ``a-`` ((28), >= 0); the rows are (12) ``v_i - G k_i <= 0`` (U rows),
+    (10) ``sum v - sum y = 0``, (14) ``sum k <= 1``, (24) ``G k_i - a+ <= G K_i`` and
+    (25) ``-G k_i - a- <= -G K_i`` (U rows each): the ``G k`` terms make the matrix
+    values per step. The cost is (23): (7)'s on ``v``, ``y`` and ``w xi_d`` on ``a+``,
+    ``a-``. ``initial_keys`` are the prepared keys (``_prepare_lp3``); in an inactive
+    step the keys go back to them (as :func:`extract` does). ``None`` for
+    ``producer_sales="pro_rata"``.
+    """
+    if producer_sales != "free":
+        return None
+    if tolerance < 0:
+        raise ModelError("tolerance must be >= 0 (a fraction of the initial key)")
+    K = np.asarray(initial_keys, dtype=float)
+    d = RepartitionData.of(instance)
+    cp, pm, G = d.net_consumption, d.net_production, d.G
+    S, T, U = cp.shape
+    b = d.prices["price_grid_buy"]
+    sp = d.prices["price_grid_sell"]
+    cb = d.prices["price_community_buy"]
+    cs = d.prices["price_community_sell"]
+    w = d.probability[:, None, None]
+    # rows: 0..U-1 (12), U (10), U+1 (14), U+2.. (24), 2U+2.. (25)
+    r12, r10, r14, r24, r25 = 0, U, U + 1, U + 2, 2 * U + 2
+    cols = ([[(r12 + i, 1.0), (r10, 1.0)] for i in range(U)]
+            + [[(r10, -1.0)] for _ in range(U)]
+            + [[(r12 + i, -1.0), (r14, 1.0), (r24 + i, 1.0), (r25 + i, -1.0)]
+               for i in range(U)]
+            + [[(r24 + i, -1.0) for i in range(U)], [(r25 + i, -1.0) for i in range(U)]])
+    start, index, unit = csc(cols)
+    # the G k entries (value -1 in (12), +1 in (24), -1 in (25) of the k columns) scale
+    # with G; every other entry is a constant
+    k_entry = np.zeros(len(unit), dtype=bool)
+    k_entry[start[2 * U]:start[3 * U]] = True
+    k_entry &= index != r14
+    value = np.broadcast_to(unit, (S, T, len(unit))).copy()
+    value[..., k_entry] *= G[:, :, None]
+    klo = np.maximum(0.0, K * (1 - tolerance))
+    kup = np.minimum(1.0, K * (1 + tolerance))
+    n_col, n_row = 3 * U + 2, 3 * U + 2
+    zeros_u = np.zeros((S, T, U))
+    dev = np.broadcast_to(w[:, :, 0:1] * deviation_price, (S, T, 1))
+    cost = np.concatenate((w * (cb - b), w * (sp - cs), zeros_u, dev, dev), axis=2)
+    col_upper = np.concatenate((cp, pm, np.broadcast_to(kup, (S, T, U)),
+                                np.full((S, T, 2), np.inf)), axis=2)
+    col_lower = np.concatenate((zeros_u, zeros_u, np.broadcast_to(klo, (S, T, U)),
+                                np.zeros((S, T, 2))), axis=2)
+    GK = G[:, :, None] * K
+    row_lower = np.concatenate((np.full((S, T, U), -np.inf), np.zeros((S, T, 1)),
+                                np.full((S, T, 1 + 2 * U), -np.inf)), axis=2)
+    row_upper = np.concatenate((np.zeros((S, T, U)), np.zeros((S, T, 1)), np.ones((S, T, 1)),
+                                GK, -GK), axis=2)
+    assert cost.shape[-1] == n_col and row_upper.shape[-1] == n_row
+    return StepLP(
+        a_start=start, a_index=index, a_value=value, cost=cost,
+        col_lower=col_lower, col_upper=col_upper, row_lower=row_lower, row_upper=row_upper,
+        offset=float((w * (b * cp - sp * pm)).sum()),
+        columns={"community_intake": slice(0, U), "local_sales": slice(U, 2 * U),
+                 "key": slice(2 * U, 3 * U)},
+        steps_per_block=LP3_STEPS_PER_BLOCK,
+    )
+
+
+def lp3_from_steps(instance: xr.Dataset, arrays: dict, *, initial_keys, **_options
+                   ) -> xr.Dataset:
+    """:func:`extract`'s LP3 Dataset from :func:`lp3_step_lp`'s solution arrays."""
+    d = RepartitionData.of(instance)
+    k = np.clip(arrays["key"], 0.0, 1.0)
+    k = np.where(d.active[:, :, None], k, np.asarray(initial_keys, dtype=float)[None, None, :])
+    return flows_solution(instance, d, arrays["community_intake"], arrays["local_sales"], k)
+
+
 def lp1_from_steps(instance: xr.Dataset, arrays: dict, **_options) -> xr.Dataset:
     """:func:`extract`'s Dataset from :func:`lp1_step_lp`'s solution arrays (S, T, U)."""
     d = RepartitionData.of(instance)
@@ -676,6 +760,8 @@ register(
         extract=extract,
         derive=derive,
         separable="time",
+        step_lp=lp3_step_lp,
+        from_steps=lp3_from_steps,
         tuning=PER_STEP_TUNING,
         options=(
             Option(

@@ -241,7 +241,7 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
 def _solve_steps(spec, inst, step_lp, run_opts, solver_kw, deadline, workers, block_steps,
                  run, t_start, pool_by_size) -> xr.Dataset:
     """The fast path of a time-separable model (:func:`solve_step_blocks`): its Result."""
-    length = step_block_length(inst, block_steps)
+    length = step_block_length(inst, block_steps, step_lp)
     n_blocks = inst.sizes["scenario"] * math.ceil(inst.sizes["time"] / length)
     cells = inst.sizes["scenario"] * inst.sizes["time"] * inst.sizes["member"]
     if pool_by_size and cells < POOL_MIN_STEP_CELLS:  # a pool costs more than it saves

@@ -315,8 +315,9 @@ class HighsStepLP:
     HiGHS once; :meth:`solve` changes only costs, column bounds and row bounds
     (``changeColsCost``, ``changeColsBounds``, ``changeRowsBounds``) and re-runs, so each
     block starts from the previous block's basis (simplex warm start) and nothing is
-    recompiled. ``options`` are the run's HiGHS options (the model's tuning included:
-    presolve off for the per-step LPs).
+    recompiled; a StepLP whose matrix values change per step (LP3's ``G k``) passes each
+    block's LP on the kept sparsity pattern instead. ``options`` are the run's HiGHS
+    options (the model's tuning included: presolve off for the per-step LPs).
     """
 
     def __init__(self, step_lp, steps: int, *, threads=None, options=None,
@@ -347,6 +348,7 @@ class HighsStepLP:
             h.setOptionValue("mip_rel_gap", float(mip_gap))
         set_highs_options(h, threads, options)
         h.passModel(lp)
+        self._lp = lp
         self._h = h
         self._threads = threads
         self._cols = np.arange(self.n_col, dtype=np.int32)
@@ -361,9 +363,19 @@ class HighsStepLP:
         offset) and the column values (None without a solution)."""
         t0 = time.perf_counter()
         h = self._h
-        h.changeColsCost(self.n_col, self._cols, numbers["cost"])
-        h.changeColsBounds(self.n_col, self._cols, numbers["col_lower"], numbers["col_upper"])
-        h.changeRowsBounds(self.n_row, self._rows, numbers["row_lower"], numbers["row_upper"])
+        if "a_value" in numbers:  # the matrix values change too: pass the block's LP
+            lp = self._lp
+            lp.col_cost_ = numbers["cost"]
+            lp.col_lower_, lp.col_upper_ = numbers["col_lower"], numbers["col_upper"]
+            lp.row_lower_, lp.row_upper_ = numbers["row_lower"], numbers["row_upper"]
+            lp.a_matrix_.value_ = numbers["a_value"]
+            h.passModel(lp)
+        else:
+            h.changeColsCost(self.n_col, self._cols, numbers["cost"])
+            h.changeColsBounds(self.n_col, self._cols, numbers["col_lower"],
+                               numbers["col_upper"])
+            h.changeRowsBounds(self.n_row, self._rows, numbers["row_lower"],
+                               numbers["row_upper"])
         # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
         h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
                          if time_limit is not None else self._inf)
