@@ -22,6 +22,7 @@ written by :func:`recopt.solve.result.write_result` from one
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import math
 import os
@@ -98,7 +99,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
           threads: int | None = None, solver_options: dict | None = None,
           workers: int | None = None, block_steps: int | None = None,
           pyomo_model=None, seed: int | None = None, fast: bool = True,
-          **model_options) -> xr.Dataset:
+          scheduler: str | None = None, **model_options) -> xr.Dataset:
     """Solve a registered model on an instance and return its Result.
 
     Parameters
@@ -128,6 +129,10 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         solution read back like the registered model's.
     seed : int, optional
         Recorded in the Result (for models with random choices).
+    scheduler : str, optional
+        The address of a Dask scheduler (``tcp://host:8786``): an algorithm that can use
+        a cluster (SLExt / MLColExt's Benders sub-problems) solves its parts on its
+        workers; the master stays in this process.
     fast : bool
         For a time-separable model that gives its one-step LP (``ModelSpec.step_lp``)
         solved with HiGHS: compile one block once and re-parameterise it per block
@@ -152,7 +157,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
                           mip_gap=mip_gap, threads=threads, solver_options=solver_options,
                           time_limit=time_limit, seed=seed, workers=workers,
                           block_steps=block_steps, pyomo_model=pyomo_model, t_start=t_start,
-                          fast=fast)
+                          fast=fast, scheduler=scheduler)
     if all_opts.get("sharing", "none") != "none" and int(result.attrs.get("has_solution", 0)):
         share = importlib.import_module(SHARING_MODULE).share
         result = share(inst, spec, result, opts, method=all_opts["sharing"],
@@ -163,7 +168,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
 
 def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threads,
                  solver_options, time_limit, seed, workers, block_steps, pyomo_model,
-                 t_start, fast=True) -> xr.Dataset:
+                 t_start, fast=True, scheduler=None) -> xr.Dataset:
     """The body of :func:`solve` once the options are resolved: the model's Result."""
     effective_solver_options = {**tuned_options(solver, spec.tuning), **(solver_options or {})}
     solver_kw = dict(solver=solver, mip_gap=mip_gap, threads=threads,
@@ -174,11 +179,19 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
                                instance_hash=instance_hash(inst),
                                recopt_version=recopt_version())
 
-    if spec.algorithm is not None and all(opts.get(k) == v for k, v in spec.algorithm_if):
-        algorithm = algorithms.get_algorithm(spec.algorithm)
+    by_algorithm = spec.algorithm is not None and all(opts.get(k) == v
+                                                      for k, v in spec.algorithm_if)
+    algorithm = algorithms.get_algorithm(spec.algorithm) if by_algorithm else None
+    takes = inspect.signature(algorithm).parameters if algorithm is not None else {}
+    if scheduler is not None and "scheduler" not in takes:
+        raise RecoptError(f"{spec.name} cannot use a Dask scheduler (--scheduler is for the "
+                          "Benders models SLExt and MLColExt)")
+    if algorithm is not None:
+        parallel = {k: v for k, v in (("workers", workers), ("scheduler", scheduler))
+                    if k in takes and v is not None}
         try:
             solution, record = algorithm(inst, model=spec.name, time_limit=time_limit, seed=seed,
-                                         **solver_kw,
+                                         **solver_kw, **parallel,
                                          **opts)
         except (SolverUnavailableError, SolverError) as exc:
             # a missing solver, a failed solver, a Benders cut that is not tight: a status
