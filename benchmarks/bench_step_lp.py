@@ -20,7 +20,11 @@ into a temporary directory; nothing big is kept. One JSON line per process run g
 ``benchmarks/results/step_lp_<UTC timestamp>.jsonl`` (the first line describes the
 machine, load averages included); a Markdown table is printed at the end.
 
-    python benchmarks/bench_step_lp.py --sizes 2880x100 35040x100 --repeats 5
+    python benchmarks/bench_step_lp.py --sizes LP1:2880x100 LP3:2880x100 \\
+        KoR8:2880x100 LP1:35040x100 --repeats 5 --startup 7
+
+``--startup N`` also times ``python -m recopt.solve instances/villena_test_case_1.nc
+--model LP1`` (issue 19's start-up command) against import-only floors, interleaved.
 """
 
 from __future__ import annotations
@@ -258,20 +262,57 @@ def worker(name: str, path: str) -> None:
 # --------------------------------------------------------------------------------------
 # the driver
 # --------------------------------------------------------------------------------------
-def one_process(name: str, path: Path) -> dict:
-    """One whole process of contestant ``name`` (``"recopt:LP1"``, ...) on ``path``."""
+#: Start-up: the command of issue 19 and the floors it is measured against (imports
+#: only: what any process that loads xarray + Pyomo (+ HiGHS) pays on this machine;
+#: the last one adds what xarray's first Variable pulls in when Dask is installed
+#: (dask.array -> scipy.sparse) and what Pyomo's import hook then adds (scipy.stats)).
+STARTUP = {
+    "recopt_cli": ["-m", "recopt.solve", "instances/villena_test_case_1.nc", "--model", "LP1"],
+    "floor_xarray_pyomo": ["-c", "import xarray, pyomo.environ"],
+    "floor_xarray_pyomo_highspy_first_variable": [
+        "-c", "import xarray as xr, pyomo.environ, highspy, numpy as np; "
+              "xr.DataArray(np.zeros(1))"],
+}
+
+
+def startup(rec, repeats: int) -> list[dict]:
+    """Interleaved whole-process runs of :data:`STARTUP`; medians."""
+    root = Path(__file__).resolve().parents[1]
+    runs: dict[str, list[dict]] = {k: [] for k in STARTUP}
+    for k in range(repeats):
+        for name in (list(STARTUP) if k % 2 == 0 else list(STARTUP)[::-1]):
+            r = one_process(name, None, argv=STARTUP[name], cwd=root)
+            r.update(kind="startup", repeat=k)
+            rec.add(r)
+            runs[name].append(r)
+            print(f"startup {name:<42} wall {r['wall']:.2f} s cpu {r['cpu']:.2f} s "
+                  f"load {r['load_before']:.1f}", file=sys.stderr)
+    out = []
+    for name, rs in runs.items():
+        out.append({"kind": "startup_summary", "command": name,
+                    "wall": statistics.median(r["wall"] for r in rs),
+                    "cpu": statistics.median(r["cpu"] for r in rs),
+                    "failed": sum(r["returncode"] != 0 for r in rs)})
+        rec.add(out[-1])
+    return out
+
+
+def one_process(name: str, path: Path | None, argv=None, cwd=None) -> dict:
+    """One whole process of contestant ``name`` (``"recopt:LP1"``, ...) on ``path``
+    (or of ``python *argv``)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--worker", name, str(path)],
-                         capture_output=True, text=True)
+    cmd = [sys.executable, *argv] if argv else [sys.executable, __file__, "--worker", name,
+                                                str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rec = {"contestant": name, "wall": wall, "cpu": cpu, "load_before": load,
            "returncode": out.returncode,
            "peak_rss_mib": (after.ru_maxrss / 1024)}
-    if out.returncode == 0:
+    if out.returncode == 0 and not argv:
         rec.update(json.loads(out.stdout.strip().splitlines()[-1]))
     else:
         rec["error"] = out.stderr[-2000:]
@@ -284,6 +325,8 @@ def main(argv=None) -> int:
                     help="MODEL:TxU (LP1, LP3, KoR8)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--contestants", nargs="+", default=list(CONTESTANTS))
+    ap.add_argument("--startup", type=int, default=0, metavar="N",
+                    help="also time the start-up command and its floors N times")
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -297,6 +340,7 @@ def main(argv=None) -> int:
     rec = Recorder(results_path(Path(__file__).parent / "results", "step_lp"))
     rec.add({"kind": "machine", **machine_info()})
     rows, ok = [], True
+    starts = startup(rec, args.startup) if args.startup else []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             model, dims = size.split(":")
@@ -337,6 +381,10 @@ def main(argv=None) -> int:
             rc = m["cpu"] / base["cpu"] if base else math.nan
             print(f"| {s['size']} | {c} | {m['wall']:.2f} | {m['cpu']:.2f} | {rw:.2f} | "
                   f"{rc:.2f} | {m['objective_rel_diff']:.1e} |")
+    if starts:
+        print("\n| start-up command | wall s | CPU s |\n|---|---|---|")
+        for st in starts:
+            print(f"| {st['command']} | {st['wall']:.2f} | {st['cpu']:.2f} |")
     print(f"records: {rec.path}")
     return 0 if ok else 1
 
