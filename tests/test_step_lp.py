@@ -87,7 +87,8 @@ def test_fast_path_equals_the_plain_path(model, options, seed, S, block_steps, w
     for name in plain.data_vars:  # flows, keys, bills, SSR, savings
         np.testing.assert_allclose(fast[name].values, plain[name].values, atol=1e-7,
                                    err_msg=name)
-    assert fast.attrs["blocks"] == plain.attrs["blocks"]
+    if block_steps is not None:  # else LP3's fast path takes its own 10-step blocks
+        assert fast.attrs["blocks"] == plain.attrs["blocks"]
 
 
 def test_fast_path_on_the_villena_case():
