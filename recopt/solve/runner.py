@@ -141,7 +141,7 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         solved with HiGHS: compile one block once and re-parameterise it per block
         (:func:`recopt.decomp.blocks.solve_step_blocks`). ``False`` builds the Pyomo
         model per block (the plain path; always taken with another solver or a
-        ``pyomo_model``). Both give the same optimum (``tests/test_fast_paths.py``).
+        ``pyomo_model``). Both give the same optimum (``tests/test_step_lp.py``).
     **model_options
         The model's options (see ``--list-models``).
 
@@ -210,7 +210,7 @@ def _solve_model(spec, inst, opts, run_opts, all_opts, *, solver, mip_gap, threa
     workers = ncpu if workers is None else max(1, int(workers))
     t_step = time.perf_counter()
     step_lp = (spec.step_lp(inst, **run_opts)
-               if fast and solver == "highs" and pyomo_model is None
+               if fast and str(solver).lower() == "highs" and pyomo_model is None
                and spec.separable == "time" and spec.step_lp is not None else None)
     if step_lp is not None:
         run["build_seconds"] = time.perf_counter() - t_step
