@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 __all__ = ["Progress", "progress", "track", "LOG_INTERVAL", "BAR_DELAY"]
 
 #: Seconds between two progress log lines (when stderr is not a terminal).
@@ -69,6 +67,8 @@ class Progress:
         quiet = logging.getLogger("recopt").getEffectiveLevel() > logging.WARNING
         self.enabled = (not quiet) if enabled is None else bool(enabled)
         use_bar = _is_tty() if bar is None else bool(bar)
+        if self.enabled and use_bar:
+            from tqdm import tqdm  # optional: a bar on a terminal only (start-up stays lean)
         self._bar = (tqdm(total=total, desc=desc, unit=unit, leave=False, delay=delay,
                           file=sys.stderr, dynamic_ncols=True)
                      if self.enabled and use_bar else None)

@@ -602,7 +602,13 @@ def test_7_time_limit_covers_build(monkeypatch):
         time.sleep(0.8)
         return real_build(*a, **k)
 
-    slow = dataclasses.replace(spec, build=slow_build)
+    real_step_lp = spec.step_lp
+
+    def slow_step_lp(*a, **k):  # the fast path's build (one StepLP for every block)
+        time.sleep(0.8)
+        return real_step_lp(*a, **k)
+
+    slow = dataclasses.replace(spec, build=slow_build, step_lp=slow_step_lp)
     monkeypatch.setattr(registry, "get", lambda name: slow if name == "LP1" else spec)
     t0 = time.perf_counter()
     r = solve(VILLENA, "LP1", time_limit=0.5, workers=1)

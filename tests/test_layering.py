@@ -10,7 +10,11 @@ Parsed from the source (``ast``), nothing is imported. The rules:
    :data:`OPTIONAL_DEPENDENCIES` (features a solve never needs: plotting, the PV and
    demand generators, Dask clusters, alternative netCDF engines, Gurobi);
 4. no import cycle among the package's modules (module-level imports);
-5. no solver name in the code of ``models/`` (a model declares a ``Tuning``).
+5. no solver name in the code of ``models/`` (a model declares a ``Tuning``);
+6. a recopt module named by a module-level constant for loading on first use
+   (``importlib.import_module``: the lazy registries' tables ``MODEL_MODULES``,
+   ``ALGORITHM_MODULES``, ``DIAGNOSIS_MODULES``, ``SHARING_MODULE``) exists and is in
+   the naming module's layer or below.
 
 ``__main__.py`` modules are entry points: they belong to the ``cli`` layer.
 """
@@ -54,6 +58,7 @@ OPTIONAL_DEPENDENCIES = frozenset({
     "demandlib",  # load profiles of the instance generator only
     "dask",  # bootstrap chunks and benchmark clusters only
     "distributed",  # benchmark clusters only
+    "tqdm",  # progress bars on a terminal only (recopt.progress)
 })
 
 
@@ -213,3 +218,35 @@ def test_models_name_no_solver():
                 bad += [f"{module}:{node.lineno} names {name!r}" for name in SOLVER_NAMES
                         if name in text]
     assert not bad, "solver names in models/:\n" + "\n".join(bad)
+
+
+def _lazy_targets():
+    """(module, target, line) of the recopt modules named by module-level constants:
+    the tables of the lazy registries (``MODEL_MODULES``, ``ALGORITHM_MODULES``,
+    ``DIAGNOSIS_MODULES``) and single names (``SHARING_MODULE``), imported on first use
+    by :func:`importlib.import_module`."""
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            if value is None:
+                continue
+            strings = ([value] if isinstance(value, ast.Constant)
+                       else list(value.values) if isinstance(value, ast.Dict) else [])
+            for s in strings:
+                if (isinstance(s, ast.Constant) and isinstance(s.value, str)
+                        and s.value.startswith("recopt.")):
+                    yield module, s.value, node.lineno
+
+
+LAZY = list(_lazy_targets())
+
+
+def test_lazy_imports_go_down_too():
+    """A module loaded by name on first use is a real module of the importer's layer or
+    below (the lazy registries keep the layering)."""
+    assert {t for _m, t, _l in LAZY} >= {"recopt.models.loops", "recopt.decomp.loop_benders",
+                                         "recopt.solve.sharing"}
+    bad = [f"{m}:{line} names {t}" for m, t, line in LAZY
+           if t not in MODULES or RANK[_layer(t)] > RANK[_layer(m)]]
+    assert not bad, "lazy imports that are missing or go up:\n" + "\n".join(bad)

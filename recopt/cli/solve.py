@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mip-gap", type=nonnegative_float, default=None,
                    help="relative MIP gap (>= 0)")
     p.add_argument("--threads", type=positive_int, default=None, help="solver threads")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address: SLExt / MLColExt solve their Benders "
+                        "sub-problem parts on its workers (the master stays here)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes for separable models (default: all cores)")
     p.add_argument("--output", "-o", default=None, help="write the Result to this .nc file")
@@ -140,6 +143,7 @@ def main(argv=None) -> int:
         result = solve(
             args.instance, args.model, solver=args.solver, time_limit=args.time_limit,
             mip_gap=args.mip_gap, threads=args.threads, workers=args.workers,
+            scheduler=args.scheduler,
             solver_options={k: _coerce(v) for k, v in args.solver_option} or None,
             started_at=_process_start(), **dict(args.option),
         )

@@ -11,19 +11,11 @@
 * :mod:`.lp2_diagnosis` — why LP2 is infeasible (diagnosis ``lp2_max_uniform_ssr``);
 * :mod:`.registry` — the names models use to point at an algorithm or diagnosis.
 
-Importing this package registers every algorithm and diagnosis; a new algorithm
-module is added to the imports here.
+Each algorithm module registers at import; the registry imports it the first time
+its name is asked for (:data:`~.registry.ALGORITHM_MODULES`, where a new algorithm
+module adds its name), so importing this package loads none of them.
 """
 
-from recopt.decomp import (  # noqa: F401  (they register)
-    column_generation,
-    ems,
-    kor_periods,
-    logaas,
-    loop_benders,
-    lp2_diagnosis,
-    tie_break,
-)
 from recopt.decomp.parallel import map_in_workers
 from recopt.decomp.registry import (
     get_algorithm,

@@ -58,6 +58,7 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from recopt.decomp.parallel import DaskWorkers, StatefulWorkers
 from recopt.errors import ModelError, SolverError
 from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
@@ -149,6 +150,14 @@ class BendersOptions:
     persistent: bool = True
     """HiGHS only: keep the sub-problem LP in HiGHS between iterations (see
     :meth:`SecondStage.solve`); False re-solves the Pyomo model each time."""
+    workers: int = 1
+    """HiGHS, persistent: split the sub-problem's blocks into this many parts, each
+    kept in its own worker process (:class:`~recopt.decomp.parallel.StatefulWorkers`)
+    and solved at the same time; the master stays in this process."""
+    scheduler: str | None = None
+    """HiGHS, persistent: the address of a Dask scheduler; the sub-problem's parts
+    (``max(workers, 2)`` of them) are solved as tasks on its workers
+    (:class:`~recopt.decomp.parallel.DaskWorkers`)."""
 
 
 @dataclass
@@ -230,6 +239,8 @@ class SecondStage:
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
         self._lp: HighsParametricLP | None = None  # HiGHS kept between solves (see solve)
+        self._workers: StatefulWorkers | DaskWorkers | None = None  # parts in workers
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
         self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
         self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
@@ -262,7 +273,10 @@ class SecondStage:
         """
         if not self.rows:  # every block was left out: nothing depends on x here
             return np.zeros(0), np.zeros(0), np.zeros(0), Status.OPTIMAL, "empty"
-        if opts.solver.lower() == "highs" and opts.persistent:
+        if opts.solver.lower() == "highs" and opts.persistent and (
+                opts.workers > 1 or opts.scheduler):
+            status, message, y, lam = self._solve_parts(self.rhs(x), opts, time_limit)
+        elif opts.solver.lower() == "highs" and opts.persistent:
             if self._lp is None:
                 self._lp = HighsParametricLP(self.A, self.cost, self.sense,
                                              threads=opts.threads, options=opts.sub_options)
@@ -295,6 +309,60 @@ class SecondStage:
                 "stage feasible, or the solver failed")
         phi = np.bincount(self.col_block, weights=self.cost * y, minlength=len(self.blocks))
         return phi, lam, y, status, message
+
+    def parts(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(rows, columns)`` of ``n`` parts of contiguous blocks with about as many
+        rows each; a part's rows use only its own columns (the blocks are independent
+        given x: checked, a ModelError otherwise)."""
+        n = max(1, min(int(n), len(self.blocks)))
+        cuts = np.searchsorted(np.cumsum(np.bincount(self.row_block,
+                                                     minlength=len(self.blocks))),
+                               np.linspace(0, len(self.rows), n + 1)[1:-1], side="left")
+        edges = np.r_[0, cuts + 1, len(self.blocks)]
+        part_of_block = np.zeros(len(self.blocks), dtype=np.int64)
+        for k in range(n):
+            part_of_block[edges[k]:edges[k + 1]] = k
+        row_part = part_of_block[self.row_block]
+        col_part = part_of_block[self.col_block]
+        coo = self.A.tocoo()
+        if (row_part[coo.row] != col_part[coo.col]).any():
+            raise ModelError("the sub-problem's blocks share columns; they cannot be solved "
+                             "apart (workers=1)")
+        return [(np.nonzero(row_part == k)[0], np.nonzero(col_part == k)[0])
+                for k in range(n) if (row_part == k).any() or (col_part == k).any()]
+
+    def _solve_parts(self, rhs: np.ndarray, opts: BendersOptions, time_limit):
+        """The sub-problem solved as independent parts, each kept in a worker process
+        (or rebuilt per call on a Dask worker): ``(status, message, y, lam)``."""
+        if self._workers is None:
+            n = max(2, opts.workers) if opts.scheduler else opts.workers
+            self._parts = self.parts(n)
+            A = self.A.tocsr()
+            states = [(HighsParametricLP, (A[rows][:, cols].tocsc(), self.cost[cols],
+                                           self.sense[rows]),
+                       {"threads": opts.threads, "options": opts.sub_options})
+                      for rows, cols in self._parts]
+            self._workers = (DaskWorkers(opts.scheduler, states) if opts.scheduler
+                             else StatefulWorkers(states))
+        answers = self._workers.call("solve", [(rhs[rows], time_limit)
+                                               for rows, _ in self._parts])
+        y = np.zeros(len(self.columns))
+        lam = np.zeros(len(self.rows))
+        status, message = Status.OPTIMAL, ""
+        for (rows, cols), (st, msg, y_k, lam_k, _) in zip(self._parts, answers, strict=True):
+            if st != Status.OPTIMAL:
+                status, message = st, msg
+                continue
+            y[cols] = y_k
+            lam[rows] = lam_k
+        self.solver_version = self.solver_version or "highs"
+        return status, message, y, lam
+
+    def close(self) -> None:
+        """Stop the worker processes of :meth:`_solve_parts` (if any)."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def load(self, x: np.ndarray, opts: BendersOptions) -> None:
         """Leave the second stage at ``x`` in the sub-problem's Vars (the incumbent's
@@ -652,6 +720,9 @@ class Benders:
                         f"no violated cut at gap {res.gap:.2e}: the master's bound is the "
                         "solver's precision limit")
                     break
+        except BaseException:
+            self.sub.close()  # worker processes of a parallel sub-problem
+            raise
         finally:
             bar.close()
         return self.finish(status, message)

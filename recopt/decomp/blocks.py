@@ -8,10 +8,18 @@ exact. The runner solves time- and scenario-separable models this way
 (:func:`period_blocks`). Both go through :func:`solve_blocks` (in worker processes
 by :func:`recopt.decomp.parallel.map_in_workers`), :func:`stitch` and
 :func:`block_record`.
+
+A time-separable model that gives its one-step LP (``ModelSpec.step_lp``,
+:class:`~recopt.models.step_lp.StepLP`) takes the fast path :func:`solve_step_blocks`:
+one block is compiled once into HiGHS (:class:`~recopt.solvers.highs.HighsStepLP`)
+and re-parameterised for every block of the same length from NumPy arrays, the
+solutions go straight into ``(scenario, time, column)`` arrays; per worker process,
+one contiguous run of steps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -26,7 +34,10 @@ from recopt.data.schema import DIMS, SCENARIO, TIME
 from recopt.data.view import coords_of
 from recopt.decomp.parallel import map_in_workers
 from recopt.models import registry
+from recopt.models.step_lp import StepLP
+from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import HighsStepLP
 from recopt.solvers.outcome import SolveOutcome
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
@@ -168,3 +179,121 @@ def solve_model_block(instance: xr.Dataset, spec, opts: dict, solver_kw: dict,
     solution = spec.extract(model, instance, **opts) if outcome.has_solution else None
     t3 = time.perf_counter()
     return BlockResult(solution, [outcome], t1 - t0, t3 - t2)
+
+
+@dataclass
+class StepRunResult:
+    """What :func:`solve_step_run` gave: the columns' values on the run's steps
+    ``(1, steps, n_col)`` (None without a solution in some block) and one
+    :class:`SolveOutcome` per block."""
+
+    x: np.ndarray | None
+    outcomes: list[SolveOutcome]
+    compile_seconds: float = 0.0
+
+
+def solve_step_run(step_lp: StepLP, block_steps: int, solver_kw: dict,
+                   deadline: float | None,
+                   on_block: Callable[[], None] | None = None) -> StepRunResult:
+    """Solve the steps of a one-scenario :class:`StepLP` in blocks of ``block_steps``,
+    one HiGHS object per block length, re-parameterised per block; ``on_block`` is
+    called after each block (the progress report of an in-process run)."""
+    _, T = step_lp.shape
+    kept: dict[int, HighsStepLP] = {}
+    x = np.zeros((1, T, step_lp.n_col))
+    outcomes: list[SolveOutcome] = []
+    ok = True
+    compile_seconds = 0.0
+    for t0 in range(0, T, block_steps):
+        t1 = min(T, t0 + block_steps)
+        L = t1 - t0
+        remaining = None
+        if deadline is not None:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                outcomes.append(SolveOutcome(Status.TIME_LIMIT,
+                                             "time limit reached before this block"))
+                ok = False
+                continue
+        if L not in kept:
+            kept[L] = HighsStepLP(step_lp, L, threads=solver_kw.get("threads"),
+                                  options=solver_kw.get("options"),
+                                  mip_gap=solver_kw.get("mip_gap"))
+            compile_seconds += kept[L].compile_seconds
+        outcome, col = kept[L].solve(step_lp.block(0, t0, t1), remaining)
+        outcomes.append(outcome)
+        if on_block is not None:
+            on_block()
+        if col is None:
+            ok = False
+        else:
+            x[0, t0:t1] = col.reshape(L, step_lp.n_col)
+    return StepRunResult(x if ok else None, outcomes, compile_seconds)
+
+
+def step_runs(step_lp: StepLP, workers: int) -> list[tuple[int, int, int]]:
+    """``(scenario, t0, t1)``: contiguous runs of steps, one scenario each, about
+    ``workers`` of them in all (at least one per scenario)."""
+    S, T = step_lp.shape
+    per = max(1, math.ceil(workers / S))
+    size = math.ceil(T / per)
+    return [(s, t, min(T, t + size)) for s in range(S) for t in range(0, T, size)]
+
+
+def step_block_length(instance: xr.Dataset, block_steps: int | None,
+                      step_lp: StepLP | None = None) -> int:
+    """Steps per block of the fast path: ``block_steps``, else the StepLP's
+    ``steps_per_block``, else about :data:`BLOCK_CELLS` cells (100 steps of 100
+    members)."""
+    if block_steps is not None:
+        return max(1, int(block_steps))
+    if step_lp is not None and step_lp.steps_per_block is not None:
+        return max(1, min(instance.sizes[TIME], step_lp.steps_per_block))
+    return max(1, min(instance.sizes[TIME], BLOCK_CELLS // max(1, instance.sizes["member"])))
+
+
+def solve_step_blocks(instance: xr.Dataset, spec, step_lp: StepLP, opts: dict,
+                      solver_kw: dict, deadline: float | None, workers: int,
+                      block_steps: int, desc: str | None = None
+                      ) -> tuple[xr.Dataset | None, RunRecord]:
+    """The fast path of a time-separable model with a :class:`StepLP`: its solution on
+    the instance (``spec.from_steps``) and the record of its blocks.
+
+    ``step_lp`` is ``spec.step_lp(instance, **opts)``, its numbers computed once on
+    the whole instance; each worker takes
+    one contiguous run of steps (:func:`step_runs`) and solves it by
+    :func:`solve_step_run`; the runs' columns are put back into one
+    ``(scenario, time, column)`` array. ``desc`` names the progress report
+    (:mod:`recopt.progress`): one step per block in one process, per run in workers.
+    """
+    t0 = time.perf_counter()
+    runs = step_runs(step_lp, workers) if workers > 1 else [
+        (s, 0, step_lp.shape[1]) for s in range(step_lp.shape[0])]
+    jobs = [(step_lp.steps(s, a, b), block_steps, solver_kw, deadline) for s, a, b in runs]
+    t1 = time.perf_counter()
+    if workers > 1:
+        parts = map_in_workers(solve_step_run, jobs, workers, desc=desc)
+    else:  # one process: report every block
+        n_blocks = sum(math.ceil((b - a) / block_steps) for _, a, b in runs)
+        with progress(n_blocks, desc or "", "jobs", enabled=None if desc else False) as bar:
+            parts = [solve_step_run(*job, on_block=bar.update) for job in jobs]
+    t2 = time.perf_counter()
+    outcomes = [o for p in parts for o in p.outcomes]
+    if outcomes:  # the objective's constant, once
+        first = outcomes[0]
+        outcomes[0] = dataclasses.replace(first, objective=first.objective + step_lp.offset,
+                                          bound=first.bound + step_lp.offset)
+    has_solution = all(p.x is not None for p in parts)
+    solution = None
+    if has_solution:
+        x = np.empty(step_lp.shape + (step_lp.n_col,))
+        for (s, a, b), p in zip(runs, parts, strict=True):
+            x[s:s + 1, a:b] = cast(np.ndarray, p.x)
+        solution = spec.from_steps(instance, step_lp.scatter(x), **opts)
+    t3 = time.perf_counter()
+    record = RunRecord.from_outcomes(
+        outcomes, has_solution=has_solution, build_seconds=t1 - t0,
+        extract_seconds=t3 - t2, blocks=len(outcomes), workers=len(runs) if workers > 1 else 1)
+    record = record.replace(compile_seconds=sum(p.compile_seconds for p in parts)
+                            + record.compile_seconds, extra={"fast_path": "step_lp"})
+    return solution, record

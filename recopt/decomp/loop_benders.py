@@ -191,13 +191,19 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                        cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
                        max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
                        progress=None, exact_pricing=True, stabilisation=0.0,
-                       columns_per_round=40) -> tuple[xr.Dataset, RunRecord]:
+                       columns_per_round=40, workers=None, scheduler=None
+                       ) -> tuple[xr.Dataset, RunRecord]:
     """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
 
     MLColExt with ``enumeration="generate"``: column generation
     (:mod:`recopt.decomp.column_generation`, LP only) gives the loop set; the Result's
     bound is then ``min(CG bound, Benders bound)`` (Benders' own bound holds for the
-    generated loops only)."""
+    generated loops only).
+
+    ``workers`` (the runner's; default 1 here): the sub-problem's blocks in that many
+    worker processes, each part kept in HiGHS; ``scheduler``: the address of a Dask
+    scheduler whose workers solve the parts (``BendersOptions.workers``,
+    ``.scheduler``). The master stays in this process."""
     t0 = time.perf_counter()
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     cg = None
@@ -231,13 +237,19 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         threads=threads, cuts="grouped" if cuts == "daily" else cuts,
         pareto=bool(pareto), sub_options=options,
         master_options={**tuned_options(solver, MASTER_TUNING), **(options or {})},
-        progress=progress)
+        progress=progress, workers=1 if workers is None else max(1, int(workers)),
+        scheduler=scheduler)
     res = solve_benders(problem, opts)
     t1 = time.perf_counter()
     stage, best = res.second_stage, res.best_point
+    if stage is not None and not res.has_solution:
+        stage.close()
     if res.has_solution:
         assert stage is not None and best is not None  # a solution has both
-        stage.load(best, opts)
+        try:
+            stage.load(best, opts)
+        finally:
+            stage.close()
         f, gb, gs = operation_arrays(problem.sub, d)
         blocks = list(problem.sub.STEPS)
         standalone_operation(d, blocks, f, gb, gs)
@@ -288,7 +300,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         bound=bound, gap=gap, solver_version=res.solver_version,
         build_seconds=build + res.setup_seconds, compile_seconds=0.0,
         solve_seconds=res.master_seconds + res.sub_seconds + res.cut_seconds,
-        extract_seconds=t2 - t1, blocks=res.n_blocks, workers=1,
+        extract_seconds=t2 - t1, blocks=res.n_blocks, workers=opts.workers,
         n_variables=_count(problem.master, pyo.Var) + sub_columns,
         n_constraints=_count(problem.master, pyo.Constraint) + sub_rows,
         n_integer=sum(1 for v in problem.first_stage if v.is_integer()),

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
 
 from recopt.progress import progress
 from recopt.solvers.highs import reset_highs_pool
@@ -61,3 +62,137 @@ def map_in_workers(fn, jobs: list[tuple], workers: int, desc: str | None = None)
             for _ in as_completed(futures):
                 bar.update(1)
         return [f.result() for f in futures]
+
+
+def _serve(conn, factory, args: tuple, kwargs: dict, level: int) -> None:
+    """A :class:`StatefulWorkers` process: make the state, then answer method calls."""
+    worker_init(level)
+    try:
+        state = factory(*args, **kwargs)
+        conn.send((True, None))
+    except Exception as exc:  # noqa: BLE001 - reported to the driver
+        conn.send((False, exc))
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        name, call_args = msg
+        try:
+            conn.send((True, getattr(state, name)(*call_args)))
+        except Exception as exc:  # noqa: BLE001 - reported to the driver
+            conn.send((False, exc))
+
+
+class StatefulWorkers:
+    """Worker processes that each keep one object between calls (a compiled LP).
+
+    ``StatefulWorkers([(factory, args, kwargs), ...])`` starts one process per entry
+    (fork where available, like :func:`map_in_workers`; every worker dies with its
+    parent and starts a fresh HiGHS scheduler); worker ``k`` holds
+    ``factory(*args, **kwargs)``. :meth:`call` runs one method on every worker at once
+    (``state.method(*args_k)``) and returns the answers in order; an exception raised
+    in a worker is raised again here. :meth:`close` (or ``with``) stops them.
+    """
+
+    def __init__(self, states: list[tuple]):
+        ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        level = logging.getLogger("recopt").getEffectiveLevel()
+        self._conns = []
+        self._procs = []
+        for factory, args, kwargs in states:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_serve, args=(child, factory, args, kwargs, level),
+                            daemon=True)
+            p.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(p)
+        try:
+            self._answers()
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+    def _answers(self) -> list:
+        out = []
+        error = None
+        for conn in self._conns:
+            try:
+                ok, value = conn.recv()
+            except EOFError:
+                ok, value = False, RuntimeError("a worker process died (out of memory?)")
+            if not ok and error is None:
+                error = value
+            out.append(value)
+        if error is not None:
+            raise error
+        return out
+
+    def call(self, method: str, args: list[tuple]) -> list:
+        """``[state_k.method(*args[k]) for k]``, every worker at the same time."""
+        for conn, a in zip(self._conns, args, strict=True):
+            conn.send((method, a))
+        return self._answers()
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+                conn.close()
+            except (OSError, BrokenPipeError):
+                pass
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> StatefulWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _call_fresh(factory, args: tuple, kwargs: dict, method: str, call_args: tuple):
+    """On a Dask worker: make the state and run one method (Dask keeps no state)."""
+    return getattr(factory(*args, **kwargs), method)(*call_args)
+
+
+class DaskWorkers:
+    """:class:`StatefulWorkers`' interface on a Dask cluster (``address`` of its
+    scheduler): each state's arguments are scattered to the cluster once; each call
+    makes the state afresh on a worker and runs the method there (a Dask task keeps
+    no state, so a kept LP loses its warm start: the price of using a cluster)."""
+
+    def __init__(self, address: str, states: list[tuple]):
+        import distributed  # optional: clusters only
+
+        self._client = distributed.Client(address, set_as_default=False)
+        self._states = [(factory, self._client.scatter([args], broadcast=True)[0], kwargs)
+                        for factory, args, kwargs in states]
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def call(self, method: str, args: list[tuple]) -> list:
+        futures = [self._client.submit(_call_fresh, factory, sargs, kwargs, method, a,
+                                       pure=False)
+                   for (factory, sargs, kwargs), a in zip(self._states, args, strict=True)]
+        return self._client.gather(futures)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> DaskWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

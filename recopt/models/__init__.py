@@ -4,14 +4,14 @@
 >>> m = build("LP1", instance)      # a Pyomo ConcreteModel; extend it, then
 >>> recopt.solve.solve(instance, "LP1", pyomo_model=m)   # doctest: +SKIP
 
-Importing this package registers every model: each model module below calls
-:func:`~recopt.models.registry.register` at import. A new model module is added
-to the imports here.
+Each model module calls :func:`~recopt.models.registry.register` at import; the
+registry imports a model's module the first time its name is asked for
+(:data:`~recopt.models.registry.MODEL_MODULES`, where a new model module adds its
+names), so importing this package loads no model.
 """
 
-from recopt.models import ems, kor, logaas, loops, repartition  # noqa: F401  (they register)
 from recopt.models.options import Option, Tuning, parse_bool
-from recopt.models.registry import ModelSpec, all_models, build, get, register
+from recopt.models.registry import MODEL_MODULES, ModelSpec, all_models, build, get, register
 
-__all__ = ["ModelSpec", "Option", "Tuning", "all_models", "build", "get", "parse_bool",
-           "register"]
+__all__ = ["MODEL_MODULES", "ModelSpec", "Option", "Tuning", "all_models", "build", "get",
+           "parse_bool", "register"]

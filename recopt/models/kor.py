@@ -62,6 +62,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.step_lp import StepLP, one_row_matrix
 from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 from recopt.settle.kernels import sales_ratio
@@ -426,8 +427,22 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
     d: KorData = model.recopt_data
     idx = model.recopt_index
     shape = d.net_consumption.shape
-    c = np.clip(scatter(idx["cons"], var_values(model.community_intake), shape), 0.0,
-                d.net_consumption)
+    out = intake_solution(instance, d, scatter(idx["cons"], var_values(model.community_intake),
+                                               shape))
+    for name, long in (("min_saving_ratio", "z of KoR10 (47)"),
+                       ("saving_ratio", "common ratio r of KoR9 (46)")):
+        comp = getattr(model, name, None)
+        if isinstance(comp, pyo.Var):
+            n_periods = 0 if d.baseline is None else d.baseline.shape[1]
+            z = np.array([[comp[s, k].value for k in range(n_periods)]
+                          for s in range(shape[0])], dtype=float)
+            out[f"model_{name}"] = (("scenario", "period"), z, {"units": "1", "long_name": long})
+    return out
+
+
+def intake_solution(instance: xr.Dataset, d: KorData, c: np.ndarray) -> xr.Dataset:
+    """Keys, intake and sales (the DSO's rule) from the intake ``c`` (kWh, (S, T, U))."""
+    c = np.clip(c, 0.0, d.net_consumption)
     # X from the intake itself (equal to the variable up to the solver's tolerance), so
     # that the sales are exactly what the DSO's rule gives for these keys
     X = c.sum(axis=-1)
@@ -446,15 +461,41 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
         },
         coords=coords,
     )
-    for name, long in (("min_saving_ratio", "z of KoR10 (47)"),
-                       ("saving_ratio", "common ratio r of KoR9 (46)")):
-        comp = getattr(model, name, None)
-        if isinstance(comp, pyo.Var):
-            n_periods = 0 if d.baseline is None else d.baseline.shape[1]
-            z = np.array([[comp[s, k].value for k in range(n_periods)]
-                          for s in range(shape[0])], dtype=float)
-            out[f"model_{name}"] = (("scenario", "period"), z, {"units": "1", "long_name": long})
     return out
+
+
+def kor8_step_lp(instance: xr.Dataset, **_options) -> StepLP:
+    """KoR8 (Mustika (45)) as one step's LP and every step's numbers.
+
+    Per step the columns are ``c_i = Pcomm+`` (``community_intake``, bounds (7)-(8)
+    ``0 <= c_i <= C+_i``) and ``X`` (bounds (6)/(10) ``0 <= X <= G``); the one row is
+    (9) ``X - sum_i c_i = 0``; the cost is (16)'s without the fees: ``w (cb - b)`` on
+    ``c`` and ``w sum_j (s - cs)_j P-_j / G`` on ``X``, plus the constant
+    ``E[sum (b C+ - s P-)]``. The builder's reductions (no ``c`` where ``C+ = 0``, no
+    inactive step) hold by the bounds and (9) (``G = 0`` forces ``X`` and every ``c``
+    to 0).
+    """
+    d = KorData.of(instance, with_baseline=False)
+    cp, G = d.net_consumption, d.G
+    S, T, U = cp.shape
+    w = d.probability[:, None, None]
+    start, index, value = one_row_matrix(np.r_[-np.ones(U), 1.0])
+    zeros = np.zeros((S, T, 1))
+    return StepLP(
+        a_start=start, a_index=index, a_value=value,
+        cost=np.concatenate((w * d.intake_cost, w * d.sales_cost.sum(axis=-1, keepdims=True)),
+                            axis=2),
+        col_lower=np.zeros((S, T, U + 1)),
+        col_upper=np.concatenate((cp, G[:, :, None]), axis=2),
+        row_lower=zeros, row_upper=zeros, offset=d.energy_baseline,
+        columns={"community_intake": slice(0, U)},
+    )
+
+
+def kor8_from_steps(instance: xr.Dataset, arrays: dict, **_options) -> xr.Dataset:
+    """:func:`extract`'s KoR8 Dataset from :func:`kor8_step_lp`'s solution arrays."""
+    d = KorData.of(instance, with_baseline=False)
+    return intake_solution(instance, d, arrays["community_intake"])
 
 
 def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
@@ -527,6 +568,8 @@ register(
         extract=extract,
         derive=derive,
         separable="time",
+        step_lp=kor8_step_lp,
+        from_steps=kor8_from_steps,
         tuning=PER_STEP_TUNING,
         options=TIE_BREAK_OPTIONS,
         algorithm="lexicographic_tie_break",

@@ -23,13 +23,17 @@ A :class:`ModelSpec` ties a name to
 * ``options`` — the model options with their types, defaults and help, so the CLI
   can parse ``--option name=value`` and ``--list-models`` can document them.
 
-Every model module calls ``register(ModelSpec(...))`` at import; the package
-:mod:`recopt.models` imports every model module, so importing anything from
-``recopt.models`` registers them all (this module imports no model).
+Every model module calls ``register(ModelSpec(...))`` at import. The modules are
+loaded on first use: :data:`MODEL_MODULES` names the module of every model, and
+:func:`get` imports it (by name, :func:`importlib.import_module`) the first time the
+model is asked for, so ``--model LP1`` never loads the loop models (networkx,
+scipy) nor the EMS; :func:`all_models` loads them all (this module imports no
+model itself).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,6 +81,16 @@ class ModelSpec:
     options: tuple[Option, ...] = field(default_factory=tuple)
     tuning: Tuning | None = None
     """Solver capabilities found faster for this model (the user's options override)."""
+    step_lp: Callable | None = None
+    """``step_lp(instance, **options) -> StepLP or None``: the model as one step's LP
+    and every step's numbers (:mod:`recopt.models.step_lp`), for a ``"time"``-separable
+    model: the runner's fast path compiles one block once and re-parameterises it per
+    block. ``None`` (the function's answer for options it does not cover): the Pyomo
+    model is built per block."""
+    from_steps: Callable | None = None
+    """``from_steps(instance, arrays, **options) -> Dataset``: what ``extract`` gives, from
+    the :class:`~recopt.models.step_lp.StepLP` solution's arrays (``name -> (S, T, U)``)
+    of the whole instance."""
     card: str = ""
     """Path of the model card, relative to the repository root."""
     objective: str = ""
@@ -102,6 +116,32 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
+#: The module that registers each model, imported on first use of the name. A new
+#: model module adds its names here (``tests/test_options_and_console.py`` checks
+#: that the table and the registrations agree).
+MODEL_MODULES: dict[str, str] = {
+    "LP1": "recopt.models.repartition",
+    "LP2": "recopt.models.repartition",
+    "LP3": "recopt.models.repartition",
+    "KoR8": "recopt.models.kor",
+    "KoR9": "recopt.models.kor",
+    "KoR10": "recopt.models.kor",
+    "EMS3": "recopt.models.ems",
+    "EMS4": "recopt.models.ems",
+    "LOGAAS": "recopt.models.logaas",
+    "SLCpct": "recopt.models.loops",
+    "MLCpct": "recopt.models.loops",
+    "MLCol": "recopt.models.loops",
+    "SLExt": "recopt.models.loops",
+    "MLColExt": "recopt.models.loops",
+}
+
+
+def load_all() -> None:
+    """Import every model module of :data:`MODEL_MODULES` (they register)."""
+    for module in dict.fromkeys(MODEL_MODULES.values()):
+        importlib.import_module(module)
+
 
 def register(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
@@ -113,7 +153,19 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 def get(name: str) -> ModelSpec:
-    """The spec registered under ``name`` (case-insensitive)."""
+    """The spec registered under ``name`` (case-insensitive); its module is imported
+    on first use (:data:`MODEL_MODULES`)."""
+    for key, spec in _REGISTRY.items():
+        if key.lower() == name.lower():
+            return spec
+    module = next((mod for key, mod in MODEL_MODULES.items()
+                   if key.lower() == str(name).lower()), None)
+    if module is not None:
+        importlib.import_module(module)
+        for key, spec in _REGISTRY.items():
+            if key.lower() == name.lower():
+                return spec
+    load_all()  # the known names, for the message (and models registered elsewhere)
     for key, spec in _REGISTRY.items():
         if key.lower() == name.lower():
             return spec
@@ -124,6 +176,8 @@ def get(name: str) -> ModelSpec:
 
 
 def all_models() -> list[ModelSpec]:
+    """Every registered model (all model modules are imported)."""
+    load_all()
     return list(_REGISTRY.values())
 
 

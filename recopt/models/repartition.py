@@ -42,6 +42,7 @@ from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
 from recopt.models.options import Option, Tuning
 from recopt.models.registry import ModelSpec, register
+from recopt.models.step_lp import StepLP, csc, one_row_matrix
 from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 
@@ -442,6 +443,162 @@ def build(instance: xr.Dataset, *, variant: str, producer_sales: str = "free", m
 # --------------------------------------------------------------------------------------
 # extraction and derived quantities
 # --------------------------------------------------------------------------------------
+def lp1_step_lp(instance: xr.Dataset, *, producer_sales: str = "free",
+                formulation: str = "projected", **_options) -> StepLP | None:
+    """LP1 (projected formulation, free sales) as one step's LP and every step's numbers.
+
+    Per step (de Villena (8)-(16), keys projected out as in :func:`build_lp1`): the
+    columns are ``v_i`` (``community_intake``, bounds (13) ``0 <= v_i <= C+_i``) then
+    ``y_i`` (``local_sales``, bounds (11) ``0 <= y_i <= P-_i``), ``i`` over the ``U``
+    members; the one row is (10) ``sum_i v_i - sum_i y_i = 0``; the cost is (7)'s,
+    ``w (c_buy - b)`` on ``v`` and ``w (s - c_sell)`` on ``y`` (EUR/kWh, ``w`` the
+    scenario's probability), plus the constant ``sum w (b C+ - s P-)``. The builder's
+    exact reductions hold here by the bounds (no ``v`` where ``C+ = 0``, no ``y``
+    where ``P- = 0``: bounds ``[0, 0]``) and by (10) in an inactive step (``G = 0``
+    forces every ``v`` to 0, no net consumption every ``y``). ``None`` for the options the Pyomo
+    model alone covers (``formulation="paper"``, ``producer_sales="pro_rata"``).
+    """
+    if formulation != "projected" or producer_sales != "free":
+        return None
+    d = RepartitionData.of(instance)
+    cp, pm = d.net_consumption, d.net_production
+    U = cp.shape[2]
+    b = d.prices["price_grid_buy"]
+    sp = d.prices["price_grid_sell"]
+    cb = d.prices["price_community_buy"]
+    cs = d.prices["price_community_sell"]
+    w = d.probability[:, None, None]
+    start, index, value = one_row_matrix(np.r_[np.ones(U), -np.ones(U)])
+    zeros = np.zeros(cp.shape[:2] + (1,))
+    return StepLP(
+        a_start=start, a_index=index, a_value=value,
+        cost=np.concatenate((w * (cb - b), w * (sp - cs)), axis=2),
+        col_lower=np.zeros(cp.shape[:2] + (2 * U,)),
+        col_upper=np.concatenate((cp, pm), axis=2),
+        row_lower=zeros, row_upper=zeros,
+        offset=float((w * (b * cp - sp * pm)).sum()),
+        columns={"community_intake": slice(0, U), "local_sales": slice(U, 2 * U)},
+    )
+
+
+#: LP3's dense step LP (keys and rows (12), (24), (25) for every member): HiGHS's
+#: simplex time grows faster than the block (2880 x 100, one process, loaded machine:
+#: 2.1-2.8 s in blocks of 5-10 steps, 3.5-3.8 s of 25-50, 7.5 s of 100).
+LP3_STEPS_PER_BLOCK = 10
+
+
+def lp3_step_lp(instance: xr.Dataset, *, initial_keys, tolerance: float = 0.0,
+                deviation_price: float = 0.001, producer_sales: str = "free",
+                **_options) -> StepLP | None:
+    """LP3 (de Villena (21)-(28), free sales) as one step's LP and every step's numbers.
+
+    Per step the columns are ``v_i`` (bounds (13)), ``y_i`` (bounds (11)), ``k_i``
+    (bounds (15) with (26)-(27): ``max(0, K_i (1 - X)) <= k_i <= min(1, K_i (1 + X))``),
+    ``a+`` and ``a-`` ((28), >= 0); the rows are (12) ``v_i - G k_i <= 0`` (U rows),
+    (10) ``sum v - sum y = 0``, (14) ``sum k <= 1``, (24) ``G k_i - a+ <= G K_i`` and
+    (25) ``-G k_i - a- <= -G K_i`` (U rows each): the ``G k`` terms make the matrix
+    values per step. The cost is (23): (7)'s on ``v``, ``y`` and ``w xi_d`` on ``a+``,
+    ``a-``. ``initial_keys`` are the prepared keys (``_prepare_lp3``); in an inactive
+    step the keys go back to them (as :func:`extract` does). ``None`` for
+    ``producer_sales="pro_rata"``.
+    """
+    if producer_sales != "free":
+        return None
+    if tolerance < 0:
+        raise ModelError("tolerance must be >= 0 (a fraction of the initial key)")
+    K = np.asarray(initial_keys, dtype=float)
+    d = RepartitionData.of(instance)
+    cp, pm, G = d.net_consumption, d.net_production, d.G
+    S, T, U = cp.shape
+    b = d.prices["price_grid_buy"]
+    sp = d.prices["price_grid_sell"]
+    cb = d.prices["price_community_buy"]
+    cs = d.prices["price_community_sell"]
+    w = d.probability[:, None, None]
+    # rows: 0..U-1 (12), U (10), U+1 (14), U+2.. (24), 2U+2.. (25)
+    r12, r10, r14, r24, r25 = 0, U, U + 1, U + 2, 2 * U + 2
+    cols = ([[(r12 + i, 1.0), (r10, 1.0)] for i in range(U)]
+            + [[(r10, -1.0)] for _ in range(U)]
+            + [[(r12 + i, -1.0), (r14, 1.0), (r24 + i, 1.0), (r25 + i, -1.0)]
+               for i in range(U)]
+            + [[(r24 + i, -1.0) for i in range(U)], [(r25 + i, -1.0) for i in range(U)]])
+    start, index, unit = csc(cols)
+    # the G k entries (value -1 in (12), +1 in (24), -1 in (25) of the k columns) scale
+    # with G; every other entry is a constant
+    k_entry = np.zeros(len(unit), dtype=bool)
+    k_entry[start[2 * U]:start[3 * U]] = True
+    k_entry &= index != r14
+    value = np.broadcast_to(unit, (S, T, len(unit))).copy()
+    value[..., k_entry] *= G[:, :, None]
+    klo = np.maximum(0.0, K * (1 - tolerance))
+    kup = np.minimum(1.0, K * (1 + tolerance))
+    n_col, n_row = 3 * U + 2, 3 * U + 2
+    zeros_u = np.zeros((S, T, U))
+    dev = np.broadcast_to(w[:, :, 0:1] * deviation_price, (S, T, 1))
+    cost = np.concatenate((w * (cb - b), w * (sp - cs), zeros_u, dev, dev), axis=2)
+    col_upper = np.concatenate((cp, pm, np.broadcast_to(kup, (S, T, U)),
+                                np.full((S, T, 2), np.inf)), axis=2)
+    col_lower = np.concatenate((zeros_u, zeros_u, np.broadcast_to(klo, (S, T, U)),
+                                np.zeros((S, T, 2))), axis=2)
+    GK = G[:, :, None] * K
+    row_lower = np.concatenate((np.full((S, T, U), -np.inf), np.zeros((S, T, 1)),
+                                np.full((S, T, 1 + 2 * U), -np.inf)), axis=2)
+    row_upper = np.concatenate((np.zeros((S, T, U)), np.zeros((S, T, 1)), np.ones((S, T, 1)),
+                                GK, -GK), axis=2)
+    assert cost.shape[-1] == n_col and row_upper.shape[-1] == n_row
+    return StepLP(
+        a_start=start, a_index=index, a_value=value, cost=cost,
+        col_lower=col_lower, col_upper=col_upper, row_lower=row_lower, row_upper=row_upper,
+        offset=float((w * (b * cp - sp * pm)).sum()),
+        columns={"community_intake": slice(0, U), "local_sales": slice(U, 2 * U),
+                 "key": slice(2 * U, 3 * U)},
+        steps_per_block=LP3_STEPS_PER_BLOCK,
+    )
+
+
+def lp3_from_steps(instance: xr.Dataset, arrays: dict, *, initial_keys, **_options
+                   ) -> xr.Dataset:
+    """:func:`extract`'s LP3 Dataset from :func:`lp3_step_lp`'s solution arrays."""
+    d = RepartitionData.of(instance)
+    k = np.clip(arrays["key"], 0.0, 1.0)
+    k = np.where(d.active[:, :, None], k, np.asarray(initial_keys, dtype=float)[None, None, :])
+    return flows_solution(instance, d, arrays["community_intake"], arrays["local_sales"], k)
+
+
+def lp1_from_steps(instance: xr.Dataset, arrays: dict, **_options) -> xr.Dataset:
+    """:func:`extract`'s Dataset from :func:`lp1_step_lp`'s solution arrays (S, T, U)."""
+    d = RepartitionData.of(instance)
+    return flows_solution(instance, d, arrays["community_intake"], arrays["local_sales"])
+
+
+def flows_solution(instance: xr.Dataset, d: RepartitionData, v: np.ndarray, y: np.ndarray,
+                   k: np.ndarray | None = None) -> xr.Dataset:
+    """LP1-LP3's solution Dataset from ``v``, ``y`` (kWh, (S, T, U)) and the keys ``k``
+    (``None``: the projected formulation's ``k = v / G``)."""
+    v = np.clip(v, 0.0, d.net_consumption)
+    y = np.clip(y, 0.0, d.net_production)
+    if k is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = np.where(d.G[:, :, None] > 0, v / np.where(d.G > 0, d.G, 1)[:, :, None], 0.0)
+    stm_dims = DIMS
+    coords = coords_of(instance)
+    kwh = {"units": "kWh"}
+    return xr.Dataset(
+        {
+            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
+            "allocation": (
+                stm_dims,
+                k * d.G[:, :, None],
+                {**kwh, "long_name": "allocated production a = k G (9)"},
+            ),
+            "community_intake": (stm_dims, v,
+                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
+            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
+        },
+        coords=coords,
+    )
+
+
 def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dataset:
     d: RepartitionData = model.recopt_data
     idx = model.recopt_index
@@ -464,23 +621,7 @@ def extract(model: pyo.ConcreteModel, instance: xr.Dataset, **options) -> xr.Dat
             # so that settling the keys with the DSO's rule gives back exactly v.
             slack = v < np.minimum(k * d.G[:, :, None], d.net_consumption) - 1e-9
             k = np.where(slack, canon, k)
-    stm_dims = DIMS
-    coords = coords_of(instance)
-    kwh = {"units": "kWh"}
-    return xr.Dataset(
-        {
-            "key": (stm_dims, k, {"units": "1", "long_name": "repartition key k (de Villena (9))"}),
-            "allocation": (
-                stm_dims,
-                k * d.G[:, :, None],
-                {**kwh, "long_name": "allocated production a = k G (9)"},
-            ),
-            "community_intake": (stm_dims, v,
-                                 {**kwh, "long_name": "verified allocation v (12)-(13)"}),
-            "local_sales": (stm_dims, y, {**kwh, "long_name": "production sold locally y (11)"}),
-        },
-        coords=coords,
-    )
+    return flows_solution(instance, d, v, y, k)
 
 
 def derive(instance: xr.Dataset, solution: xr.Dataset, **options) -> xr.Dataset:
@@ -586,6 +727,8 @@ register(
         extract=extract,
         derive=derive,
         separable="time",
+        step_lp=lp1_step_lp,
+        from_steps=lp1_from_steps,
         tuning=PER_STEP_TUNING,
         options=(_SALES, _FORMULATION, *TIE_BREAK_OPTIONS),
         algorithm="lexicographic_tie_break",
@@ -637,6 +780,8 @@ register(
         extract=extract,
         derive=derive,
         separable="time",
+        step_lp=lp3_step_lp,
+        from_steps=lp3_from_steps,
         tuning=PER_STEP_TUNING,
         options=(
             Option(

@@ -678,7 +678,9 @@ def bills(instance: xr.Dataset, comm_in: ArrayLike, comm_out: ArrayLike) -> xr.D
     onehot, period_labels, period_starts = _period_matrix(instance)
 
     def by_period(cost: np.ndarray, with_fee: bool) -> np.ndarray:
-        out = onehot @ cost  # (S, K, U) = (K, T) @ (S, T, U)
+        # (S, K, U) = (K, T) x (S, T, U); einsum, not matmul: threaded BLAS's first call
+        # costs ~1 s of CPU on a busy machine (measured at 12 x 35040 by 35040 x 100)
+        out = np.einsum("kt,stu->sku", onehot, cost)
         return out + fee if with_fee else out
 
     bill_p = by_period(comp["cost"], True)

@@ -463,6 +463,109 @@ class HighsParametricLP:
                 float(h.getInfo().objective_function_value))
 
 
+class HighsStepLP:
+    """One block of a :class:`~recopt.models.step_lp.StepLP` compiled once into HiGHS and
+    re-parameterised per block (the runner's fast path for time-separable models).
+
+    The block-diagonal matrix of ``steps`` copies of the step's matrix is passed to
+    HiGHS once; :meth:`solve` changes only costs, column bounds and row bounds
+    (``changeColsCost``, ``changeColsBounds``, ``changeRowsBounds``) and re-runs, so each
+    block starts from the previous block's basis (simplex warm start) and nothing is
+    recompiled; a StepLP whose matrix values change per step (LP3's ``G k``) passes each
+    block's LP on the kept sparsity pattern instead. ``options`` are the run's HiGHS
+    options (the model's tuning included: presolve off for the per-step LPs).
+    """
+
+    def __init__(self, step_lp, steps: int, *, threads=None, options=None,
+                 mip_gap=None):
+        t0 = time.perf_counter()
+        self._inf = highspy.kHighsInf
+        start, index, value = step_lp.block_matrix(steps)
+        self.n_col = step_lp.n_col * steps
+        self.n_row = step_lp.n_row * steps
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_ = np.zeros(self.n_col)
+        lp.col_lower_ = np.zeros(self.n_col)
+        lp.col_upper_ = np.zeros(self.n_col)
+        lp.row_lower_ = np.zeros(self.n_row)
+        lp.row_upper_ = np.zeros(self.n_row)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = start
+        lp.a_matrix_.index_ = index
+        lp.a_matrix_.value_ = value
+        h = new_highs()
+        debug = log.isEnabledFor(logging.DEBUG)
+        h.setOptionValue("output_flag", debug)
+        h.setOptionValue("log_to_console", False)
+        if debug:
+            h.cbLogging.subscribe(lambda e: log.debug("highs: %s", str(e.message).rstrip()))
+        if mip_gap is not None:
+            h.setOptionValue("mip_rel_gap", float(mip_gap))
+        set_highs_options(h, threads, options)
+        _checked(h.passModel(lp), "passModel", "the step LP's block was refused")
+        self._lp = lp
+        self._h = h
+        self._threads = threads
+        self._cols = np.arange(self.n_col, dtype=np.int32)
+        self._rows = np.arange(self.n_row, dtype=np.int32)
+        self.version = highs_version()
+        self.compile_seconds = time.perf_counter() - t0
+
+    def solve(self, numbers: dict, time_limit=None) -> tuple[SolveOutcome, np.ndarray | None]:
+        """Solve the block whose ``numbers`` (:meth:`StepLP.block`) are given.
+
+        Returns the block's :class:`SolveOutcome` (objective without the StepLP's
+        offset) and the column values (None without a solution)."""
+        t0 = time.perf_counter()
+        h = self._h
+        if "a_value" in numbers:  # the matrix values change too: pass the block's LP
+            lp = self._lp
+            lp.col_cost_ = numbers["cost"]
+            lp.col_lower_, lp.col_upper_ = numbers["col_lower"], numbers["col_upper"]
+            lp.row_lower_, lp.row_upper_ = numbers["row_lower"], numbers["row_upper"]
+            lp.a_matrix_.value_ = numbers["a_value"]
+            _checked(h.passModel(lp), "passModel", "the block's LP was refused")
+        else:
+            h.changeColsCost(self.n_col, self._cols, numbers["cost"])
+            h.changeColsBounds(self.n_col, self._cols, numbers["col_lower"],
+                               numbers["col_upper"])
+            h.changeRowsBounds(self.n_row, self._rows, numbers["row_lower"],
+                               numbers["row_upper"])
+        # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else self._inf)
+        t1 = time.perf_counter()
+        _highs_pool(self._threads)
+        run_status = h.run()
+        model_status = h.getModelStatus()
+        t2 = time.perf_counter()
+        status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+        info = h.getInfo()
+        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+            status = Status.ERROR  # the return status is read, as in solve_highs
+        elif (run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL
+              and _infeasibilities_beyond_tolerance(h, info)):
+            status = Status.FEASIBLE
+        has_solution = info.primal_solution_status == 2 and status in (
+            Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
+        if status in (Status.OPTIMAL, Status.FEASIBLE) and not has_solution:
+            status = Status.ERROR  # "optimal" without a primal solution is no optimum
+        message = h.modelStatusToString(model_status)
+        if status == Status.ERROR and run_status == highspy.HighsStatus.kError:
+            message = f"HiGHS run failed ({message})"
+        out = SolveOutcome(status=status, message=message,
+                           has_solution=bool(has_solution), solver="highs",
+                           solver_version=self.version, compile_seconds=t1 - t0,
+                           solve_seconds=t2 - t1, n_variables=self.n_col,
+                           n_constraints=self.n_row)
+        if not has_solution:
+            return out, None
+        out.objective = float(info.objective_function_value)
+        out.bound = out.objective if status == Status.OPTIMAL else math.nan
+        return out, np.asarray(h.getSolution().col_value)
+
+
 def _set_unused_vars(model, columns) -> None:
     """Give a value to variables the compiler dropped (in no constraint nor objective)."""
     n_vars = sum(len(c) for c in model.component_objects(pyo.Var, active=True,

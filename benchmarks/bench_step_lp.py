@@ -1,0 +1,393 @@
+"""LP1 through recopt's fast path against a blocked matrix straight into highspy and linopy.
+
+Issue 19's speed rows (``models/LP1-LP3.md``): LP1 (de Villena (8)-(16)) at T x U
+steps x members, each contestant a *whole process* on the same generated ``.nc``
+(imports, load, build, solve, objective), runs interleaved (recopt, matrix, linopy,
+recopt, ...), ``--repeats`` times; wall (``time.perf_counter`` around the process)
+and CPU (``resource.getrusage(RUSAGE_CHILDREN)`` deltas: user + system) medians and
+ratios; the objectives are compared (relative difference <= 1e-7).
+
+* ``recopt``: ``recopt.solve.solve(path, "LP1")`` (the fast path: one 100-step block
+  compiled once into HiGHS, re-parameterised per block);
+* ``matrix``: the same LP built with NumPy from the ``.nc`` (xarray, NumPy, highspy
+  only), one ``HighsLp`` passed per 100-step block, presolve off: the floor of a
+  blocked matrix generator;
+* ``linopy``: the same LP (the whole horizon) written with linopy, solved by HiGHS
+  (``io_api="direct"``); ``pip install recopt[bench]``.
+
+The instances are made by the project's generator (``synthetic_community``, seed 0)
+into a temporary directory; nothing big is kept. One JSON line per process run goes to
+``benchmarks/results/step_lp_<UTC timestamp>.jsonl`` (the first line describes the
+machine, load averages included); a Markdown table is printed at the end.
+
+    python benchmarks/bench_step_lp.py --sizes LP1:2880x100 LP3:2880x100 \\
+        KoR8:2880x100 LP1:35040x100 --repeats 5 --startup 7
+
+``--startup N`` also times ``python -m recopt.solve instances/villena_test_case_1.nc
+--model LP1`` (issue 19's start-up command) against import-only floors, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BLOCK = 100
+CONTESTANTS = ("recopt", "matrix", "linopy")
+
+
+# --------------------------------------------------------------------------------------
+# the contestants, each run as `python bench_step_lp.py --worker NAME FILE`
+# --------------------------------------------------------------------------------------
+def lp1_arrays(path):
+    """C+, P-, prices and probabilities of the .nc as (S, T, U) arrays (xarray + NumPy)."""
+    import numpy as np
+    import xarray as xr
+
+    ds = xr.open_dataset(path).load()
+    like = ds["consumption"].transpose("scenario", "time", "member")
+    C, P = like.values, ds["production"].transpose(*like.dims).values
+    cp, pm = np.maximum(C - P, 0.0), np.maximum(P - C, 0.0)
+    price = {n: ds[n].broadcast_like(like).transpose(*like.dims).values
+             for n in ("price_grid_buy", "price_grid_sell", "price_community_buy",
+                       "price_community_sell")}
+    w = ds["scenario_probability"].values[:, None, None]
+    return cp, pm, price, w
+
+
+def run_matrix(path) -> float:
+    """LP1 in 100-step blocks: per block one HighsLp (v, y per step; (10) per step)."""
+    import highspy
+    import numpy as np
+
+    cp, pm, pr, w = lp1_arrays(path)
+    S, T, U = cp.shape
+    cost_v = w * (pr["price_community_buy"] - pr["price_grid_buy"])
+    cost_y = w * (pr["price_grid_sell"] - pr["price_community_sell"])
+    total = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    for s in range(S):
+        for t0 in range(0, T, BLOCK):
+            t1 = min(T, t0 + BLOCK)
+            L = t1 - t0
+            lp = highspy.HighsLp()
+            lp.num_col_, lp.num_row_ = 2 * U * L, L
+            lp.col_cost_ = np.concatenate((cost_v[s, t0:t1], cost_y[s, t0:t1]), axis=1).ravel()
+            lp.col_lower_ = np.zeros(2 * U * L)
+            lp.col_upper_ = np.concatenate((cp[s, t0:t1], pm[s, t0:t1]), axis=1).ravel()
+            lp.row_lower_ = lp.row_upper_ = np.zeros(L)
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_ = np.arange(2 * U * L + 1, dtype=np.int32)
+            lp.a_matrix_.index_ = np.repeat(np.arange(L, dtype=np.int32), 2 * U)
+            lp.a_matrix_.value_ = np.tile(np.r_[np.ones(U), -np.ones(U)], L)
+            h.passModel(lp)
+            h.run()
+            assert h.getModelStatus().name == "kOptimal", h.getModelStatus().name
+            total += float(h.getInfo().objective_function_value)
+    return total
+
+
+def _blocked(h, S, T, block, make) -> float:
+    """Sum of the optimal objectives of ``make(s, t0, t1) -> HighsLp`` over the blocks."""
+    total = 0.0
+    for s in range(S):
+        for t0 in range(0, T, block):
+            h.passModel(make(s, t0, min(T, t0 + block)))
+            h.run()
+            assert h.getModelStatus().name == "kOptimal", h.getModelStatus().name
+            total += float(h.getInfo().objective_function_value)
+    return total
+
+
+def _highs():
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("presolve", "off")
+    return h
+
+
+def run_matrix_kor8(path) -> float:
+    """KoR8 in 100-step blocks: per step c_i, X; (9) X - sum c = 0; costs of (16)."""
+    import highspy
+    import numpy as np
+
+    cp, pm, pr, w = lp1_arrays(path)
+    S, T, U = cp.shape
+    G = pm.sum(axis=-1)
+    share = np.divide(pm, G[:, :, None], out=np.zeros_like(pm), where=G[:, :, None] > 0)
+    cost_c = w * (pr["price_community_buy"] - pr["price_grid_buy"])
+    cost_x = (w * (pr["price_grid_sell"] - pr["price_community_sell"]) * share).sum(-1)
+    n = U + 1
+
+    def make(s, t0, t1):
+        L = t1 - t0
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n * L, L
+        lp.col_cost_ = np.concatenate((cost_c[s, t0:t1], cost_x[s, t0:t1, None]), 1).ravel()
+        lp.col_lower_ = np.zeros(n * L)
+        lp.col_upper_ = np.concatenate((cp[s, t0:t1], G[s, t0:t1, None]), 1).ravel()
+        lp.row_lower_ = lp.row_upper_ = np.zeros(L)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.arange(n * L + 1, dtype=np.int32)
+        lp.a_matrix_.index_ = np.repeat(np.arange(L, dtype=np.int32), n)
+        lp.a_matrix_.value_ = np.tile(np.r_[-np.ones(U), 1.0], L)
+        return lp
+
+    const = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    return const + _blocked(_highs(), S, T, BLOCK, make)
+
+
+def run_matrix_lp3(path) -> float:
+    """LP3 (proportional initial keys, tolerance 0.1, xi_d 0.001) in 100-step blocks:
+    per step v, y, k (every member), a+, a-; rows (12), (10), (14), (24), (25)."""
+    import highspy
+    import numpy as np
+    import scipy.sparse as sp
+
+    cp, pm, pr, w = lp1_arrays(path)
+    S, T, U = cp.shape
+    G = pm.sum(axis=-1)
+    demand = cp.sum(axis=(0, 1))
+    K = demand / demand.sum()
+    klo, kup = np.maximum(0, K * 0.9), np.minimum(1, K * 1.1)
+    cost_v = w * (pr["price_community_buy"] - pr["price_grid_buy"])
+    cost_y = w * (pr["price_grid_sell"] - pr["price_community_sell"])
+    inf = highspy.kHighsInf
+    n, m = 3 * U + 2, 3 * U + 2  # columns v, y, k, a+, a-; rows (12), (10), (14), (24), (25)
+    u = np.arange(U)
+    # one step's entries (row, column, factor of G or constant): COO
+    r = np.r_[u, np.full(U, U), np.full(U, U), u, np.full(U, U + 1), U + 2 + u, 2 * U + 2 + u,
+              U + 2 + u, 2 * U + 2 + u]
+    c = np.r_[u, u, U + u, 2 * U + u, 2 * U + u, 2 * U + u, 2 * U + u,
+              np.full(U, 3 * U), np.full(U, 3 * U + 1)]
+    unit = np.r_[np.ones(U), np.ones(U), -np.ones(U), np.zeros(U), np.ones(U), np.zeros(U),
+                  np.zeros(U), -np.ones(U), -np.ones(U)]
+    byg = np.r_[np.zeros(3 * U), -np.ones(U), np.zeros(U), np.ones(U), -np.ones(U),
+                np.zeros(2 * U)]
+
+    def make(s, t0, t1):
+        L = t1 - t0
+        k = np.arange(L)[:, None]
+        vals = unit[None, :] + byg[None, :] * G[s, t0:t1, None]
+        A = sp.coo_matrix((vals.ravel(), ((r[None, :] + m * k).ravel(),
+                                          (c[None, :] + n * k).ravel())),
+                          shape=(m * L, n * L)).tocsc()
+        gk = G[s, t0:t1, None] * K
+        dev = np.full((L, 2), w[s, 0, 0] * 0.001)
+        lp = highspy.HighsLp()
+        lp.num_row_, lp.num_col_ = A.shape
+        lp.col_cost_ = np.concatenate((cost_v[s, t0:t1], cost_y[s, t0:t1], np.zeros((L, U)),
+                                       dev), 1).ravel()
+        lp.col_lower_ = np.concatenate((np.zeros((L, 2 * U)), np.tile(klo, (L, 1)),
+                                        np.zeros((L, 2))), 1).ravel()
+        lp.col_upper_ = np.concatenate((cp[s, t0:t1], pm[s, t0:t1], np.tile(kup, (L, 1)),
+                                        np.full((L, 2), inf)), 1).ravel()
+        lp.row_lower_ = np.concatenate((np.full((L, U), -inf), np.zeros((L, 1)),
+                                        np.full((L, 1 + 2 * U), -inf)), 1).ravel()
+        lp.row_upper_ = np.concatenate((np.zeros((L, U + 1)), np.ones((L, 1)), gk, -gk),
+                                       1).ravel()
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(float)
+        return lp
+
+    const = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    return const + _blocked(_highs(), S, T, BLOCK, make)
+
+
+def run_linopy(path) -> float:
+    """LP1 over the whole horizon in linopy (labelled arrays), HiGHS through io_api=direct."""
+    import linopy
+    import numpy as np
+    import xarray as xr
+
+    cp, pm, pr, w = lp1_arrays(path)
+    dims = ("scenario", "time", "member")
+    coords = [np.arange(n) for n in cp.shape]
+    da = lambda a: xr.DataArray(a, coords=coords, dims=dims)  # noqa: E731
+    m = linopy.Model()
+    v = m.add_variables(lower=0, upper=da(cp), name="v")
+    y = m.add_variables(lower=0, upper=da(pm), name="y")
+    m.add_constraints(v.sum("member") - y.sum("member") == 0, name="sales_balance")
+    cost_v = da(w * (pr["price_community_buy"] - pr["price_grid_buy"]))
+    cost_y = da(w * (pr["price_grid_sell"] - pr["price_community_sell"]))
+    m.add_objective((cost_v * v).sum() + (cost_y * y).sum())
+    status, condition = m.solve("highs", io_api="direct", output_flag=False)
+    assert status == "ok", (status, condition)
+    const = float((w * (pr["price_grid_buy"] * cp - pr["price_grid_sell"] * pm)).sum())
+    return float(m.objective.value) + const
+
+
+MODEL_OPTIONS = {"LP1": {}, "KoR8": {},
+                 "LP3": {"initial_keys": "proportional", "tolerance": 0.1,
+                         "deviation_price": 0.001}}
+
+
+def run_recopt(path, model="LP1") -> float:
+    from recopt.solve import solve
+
+    r = solve(path, model, **MODEL_OPTIONS[model])
+    assert r.attrs["status"] == "optimal", r.attrs["status"]
+    return float(r.attrs["objective"])
+
+
+WORKERS = {("recopt", "LP1"): run_recopt, ("matrix", "LP1"): run_matrix,
+           ("linopy", "LP1"): run_linopy,
+           ("recopt", "LP3"): lambda p: run_recopt(p, "LP3"), ("matrix", "LP3"): run_matrix_lp3,
+           ("recopt", "KoR8"): lambda p: run_recopt(p, "KoR8"),
+           ("matrix", "KoR8"): run_matrix_kor8}
+
+
+def worker(name: str, path: str) -> None:
+    t0 = time.perf_counter()
+    contestant, model = name.split(":")
+    objective = WORKERS[(contestant, model)](path)
+    print(json.dumps({"objective": objective, "inner_seconds": time.perf_counter() - t0}))
+
+
+# --------------------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------------------
+#: Start-up: the command of issue 19 and the floors it is measured against (imports
+#: only: what any process that loads xarray + Pyomo (+ HiGHS) pays on this machine;
+#: the last one adds what xarray's first Variable pulls in when Dask is installed
+#: (dask.array -> scipy.sparse) and what Pyomo's import hook then adds (scipy.stats)).
+STARTUP = {
+    "recopt_cli": ["-m", "recopt.solve", "instances/villena_test_case_1.nc", "--model", "LP1"],
+    "floor_xarray_pyomo": ["-c", "import xarray, pyomo.environ"],
+    "floor_xarray_pyomo_highspy_first_variable": [
+        "-c", "import xarray as xr, pyomo.environ, highspy, numpy as np; "
+              "xr.DataArray(np.zeros(1))"],
+}
+
+
+def startup(rec, repeats: int) -> list[dict]:
+    """Interleaved whole-process runs of :data:`STARTUP`; medians."""
+    root = Path(__file__).resolve().parents[1]
+    runs: dict[str, list[dict]] = {k: [] for k in STARTUP}
+    for k in range(repeats):
+        for name in (list(STARTUP) if k % 2 == 0 else list(STARTUP)[::-1]):
+            r = one_process(name, None, argv=STARTUP[name], cwd=root)
+            r.update(kind="startup", repeat=k)
+            rec.add(r)
+            runs[name].append(r)
+            print(f"startup {name:<42} wall {r['wall']:.2f} s cpu {r['cpu']:.2f} s "
+                  f"load {r['load_before']:.1f}", file=sys.stderr)
+    out = []
+    for name, rs in runs.items():
+        out.append({"kind": "startup_summary", "command": name,
+                    "wall": statistics.median(r["wall"] for r in rs),
+                    "cpu": statistics.median(r["cpu"] for r in rs),
+                    "failed": sum(r["returncode"] != 0 for r in rs)})
+        rec.add(out[-1])
+    return out
+
+
+def one_process(name: str, path: Path | None, argv=None, cwd=None) -> dict:
+    """One whole process of contestant ``name`` (``"recopt:LP1"``, ...) on ``path``
+    (or of ``python *argv``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    cmd = [sys.executable, *argv] if argv else [sys.executable, __file__, "--worker", name,
+                                                str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    rec = {"contestant": name, "wall": wall, "cpu": cpu, "load_before": load,
+           "returncode": out.returncode,
+           "peak_rss_mib": (after.ru_maxrss / 1024)}
+    if out.returncode == 0 and not argv:
+        rec.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    else:
+        rec["error"] = out.stderr[-2000:]
+    return rec
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", nargs="+", default=["LP1:2880x100"],
+                    help="MODEL:TxU (LP1, LP3, KoR8)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--contestants", nargs="+", default=list(CONTESTANTS))
+    ap.add_argument("--startup", type=int, default=0, metavar="N",
+                    help="also time the start-up command and its floors N times")
+    ap.add_argument("--worker", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return 0
+
+    from recopt.bench.record import Recorder, machine_info, results_path
+    from recopt.data.instance import save
+    from recopt.generate.synthetic import synthetic_community
+
+    rec = Recorder(results_path(Path(__file__).parent / "results", "step_lp"))
+    rec.add({"kind": "machine", **machine_info()})
+    rows, ok = [], True
+    starts = startup(rec, args.startup) if args.startup else []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            model, dims = size.split(":")
+            T, U = (int(x) for x in dims.lower().split("x"))
+            path = Path(tmp) / f"community_{T}x{U}.nc"
+            if not path.exists():
+                save(synthetic_community(U, T, seed=0), path)
+            contestants = [c for c in args.contestants if (c, model) in WORKERS]
+            runs: dict[str, list[dict]] = {c: [] for c in contestants}
+            for k in range(args.repeats):
+                order = contestants if k % 2 == 0 else contestants[::-1]
+                for c in order:
+                    r = one_process(f"{c}:{model}", path)
+                    r.update(kind="run", size=size, repeat=k)
+                    rec.add(r)
+                    runs[c].append(r)
+                    print(f"{size} {c:<7} wall {r['wall']:.2f} s cpu {r['cpu']:.2f} s "
+                          f"load {r['load_before']:.1f} obj {r.get('objective')}",
+                          file=sys.stderr)
+            med = {c: {"wall": statistics.median(r["wall"] for r in rs),
+                       "cpu": statistics.median(r["cpu"] for r in rs),
+                       "objective": rs[0].get("objective", math.nan),
+                       "failed": sum(r["returncode"] != 0 for r in rs)}
+                   for c, rs in runs.items()}
+            ref = med.get("matrix", {}).get("objective", math.nan)
+            for m in med.values():
+                m["objective_rel_diff"] = abs(m["objective"] - ref) / max(1.0, abs(ref))
+                ok &= m["failed"] == 0 and not m["objective_rel_diff"] > 1e-7
+            summary = {"kind": "summary", "size": size, "medians": med}
+            rec.add(summary)
+            rows.append(summary)
+    print("| model T x U | contestant | wall s | CPU s | wall / matrix | CPU / matrix | "
+          "objective rel. diff |\n|---|---|---|---|---|---|---|")
+    for s in rows:
+        base = s["medians"].get("matrix")
+        for c, m in s["medians"].items():
+            rw = m["wall"] / base["wall"] if base else math.nan
+            rc = m["cpu"] / base["cpu"] if base else math.nan
+            print(f"| {s['size']} | {c} | {m['wall']:.2f} | {m['cpu']:.2f} | {rw:.2f} | "
+                  f"{rc:.2f} | {m['objective_rel_diff']:.1e} |")
+    if starts:
+        print("\n| start-up command | wall s | CPU s |\n|---|---|---|")
+        for st in starts:
+            print(f"| {st['command']} | {st['wall']:.2f} | {st['cpu']:.2f} |")
+    print(f"records: {rec.path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
