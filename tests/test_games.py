@@ -19,7 +19,7 @@ from recopt.cli.solve import main as solve_main
 from recopt.data import load, make_instance
 from recopt.decomp import games as G
 from recopt.decomp.community_values import CommunityValues
-from recopt.errors import ModelError
+from recopt.errors import ModelError, SolverError
 from recopt.solve import load_result, solve
 
 TOL = 1e-6
@@ -454,3 +454,11 @@ def test_closed_form_separation_equals_the_lp_separation(seed):
             assert a.excess == pytest.approx(_brute_force_max_excess(fast, x, B), abs=1e-6)
             assert a.bound == pytest.approx(a.excess, abs=1e-6)
     _rowgen_equals_enumeration(fast)
+
+
+def test_row_generation_time_limit_stops_with_an_error_and_clears_the_deadline():
+    g = G.community_game(priced_instance(4, n=8), workers=1)
+    with pytest.raises(SolverError, match="time limit"):
+        G.least_core(g, time_limit=0.0)
+    assert g.deadline is None
+    assert G.least_core(g).epsilon <= 1e-9  # LP1's game has a non-empty core (Owen)

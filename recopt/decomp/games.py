@@ -159,6 +159,9 @@ class Game:
         self.prefix_values: Callable[[np.ndarray], np.ndarray] | None = None
         self.n_uncached = 0
         """Coalition values computed by ``prefix_values`` (not cached; repeats counted)."""
+        self.deadline: float | None = None
+        """``time.perf_counter()`` instant after which a separation stops with an
+        error (set by the row generation from its ``time_limit``)."""
         self.initial_complements = False
         """Row generation starts from the complements ``N \\ {i}`` too (set by
         :func:`community_game` on its closed form: one batch, no solver)."""
@@ -502,6 +505,9 @@ class ModelGame(Game):
                 self.n_separations += 1
                 return best
         while True:
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                raise SolverError("row generation: time limit reached inside a separation "
+                                  f"({cs.masters} separation masters solved)")
             z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale)
             self.n_separations += 1
             if z is None:
@@ -782,6 +788,18 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
     if method not in ("rowgen", "enumerate"):
         raise ModelError(f"method must be 'rowgen' or 'enumerate'; got {method!r}")
     t0 = time.perf_counter()
+    game.deadline = None if time_limit is None else t0 + float(time_limit)
+    try:
+        return _lexicographic_run(game, method, nucleolus, solver, tolerance,
+                                  max_separations, time_limit, t0)
+    finally:
+        game.deadline = None
+
+
+def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
+                       tolerance: float, max_separations: int, time_limit: float | None,
+                       t0: float) -> LexResult:
+    """The body of :func:`_lexicographic` (same parameters; ``t0``: its start)."""
     n = game.n
     vN = game.value(game.grand)
     tol = tolerance * max(1.0, abs(vN))
