@@ -195,11 +195,14 @@ def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> No
         emit(rows, **rec)
 
 
-def bench_rowgen_fast(rows, n: int, T: int, budget: float) -> None:
+def bench_rowgen_fast(rows, n: int, T: int, budget: float,
+                      what_only: str = "both") -> None:
     """Least core and nucleolus by row generation on the closed form (values, cuts and
     separation without a solver but the separation master; ``community_game()``)."""
     inst = synthetic_community(n, T, seed=0, n_producers=3)
     for what, fn in (("least core", G.least_core), ("nucleolus", G.nucleolus)):
+        if what_only != "both" and what.replace(" ", "_") != what_only:
+            continue
         g = G.community_game(inst, workers=1)
         cs = g.closed_separation
         t0 = time.perf_counter()
@@ -245,6 +248,8 @@ def main(argv=None) -> int:
                    help="sampled100: only the closed-form cases (item 5); rowgen-fast: "
                         "least core / nucleolus by row generation on the closed form at "
                         "--sizes")
+    p.add_argument("--only", choices=("both", "least_core", "nucleolus"), default="both",
+                   help="rowgen-fast: run only one of the two")
     p.add_argument("--sizes", default="10x96,20x96,40x2880",
                    help="rowgen-fast: members x steps, comma-separated")
     args = p.parse_args(argv)
@@ -259,7 +264,7 @@ def main(argv=None) -> int:
     if args.case == "rowgen-fast":
         for size in args.sizes.split(","):
             n, T = (int(v) for v in size.split("x"))
-            bench_rowgen_fast(rows, n, T, args.budget)
+            bench_rowgen_fast(rows, n, T, args.budget, args.only)
         return finish(rows)
     bench_values(rows, 20, month, args.workers, batch=64 if args.quick else 256, repeats=3)
     for n in ((10,) if args.quick else (10, 12, 14)):

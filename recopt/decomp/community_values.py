@@ -172,8 +172,9 @@ class ClosedFormSeparation:
        the best single-member flip (all ``n`` flips of a coalition evaluated in one
        tensor sum) until no flip raises the excess;
     2. *outer approximation* (exact): the MILP master ``max Σ_g θ_g - x·z`` over
-       binary ``z`` with ``θ_g <= s_g(ẑ)·z`` for every coalition ``ẑ`` evaluated so
-       far (:meth:`CommunityValues.cuts`, summed over groups of
+       binary ``z`` with ``θ_g <= s_g(ẑ)·z`` for every coalition ``ẑ`` given to
+       :meth:`add_cuts` (the caller passes the singletons, ``N``, the coalitions it
+       keeps and each master proposal; :meth:`CommunityValues.cuts`, summed over groups of
        :data:`ROWS_PER_GROUP` rows), ``1 <= |z| <= n - 1``, and the span rows of
        :func:`recopt.models.sharing.add_outside_span` (same formulation); each master
        ``ẑ`` is evaluated and cut, until the master's bound is within ``tol`` of the
@@ -210,7 +211,8 @@ class ClosedFormSeparation:
     # ---- phase 1 -------------------------------------------------------------------------
     def local_search(self, x, starts, allowed, max_moves: int = 200) -> list:
         """Best-flip ascent of ``v(z) - x·z`` from each start (B, n); returns
-        ``(z, v, excess)`` of every local optimum reached, best first. ``allowed(Z)``:
+        ``(z, v, excess)`` of every local optimum reached, best first (no cut is
+        kept: the caller adds the cuts of those it keeps). ``allowed(Z)``:
         which rows of a (B, n) membership matrix are admissible coalitions."""
         x = np.asarray(x, float)
         H = self.cv.H
@@ -237,7 +239,7 @@ class ClosedFormSeparation:
                 cur = float(exc[i])
             key = np.packbits(z).tobytes()
             if key not in found:
-                v = float(self.add_cuts(z[None])[0])  # exact value (no accumulated drift)
+                v = float(self.cv.values(z[None])[0])  # exact value (no accumulated drift)
                 found[key] = (z.copy(), v, v - float(x @ z))
         return sorted(found.values(), key=lambda t: -t[2])
 

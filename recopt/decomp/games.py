@@ -501,6 +501,8 @@ class ModelGame(Game):
                 best = Separation(vector_mask(z), v, e, math.inf)
             if threshold is not None and best is not None and best.excess > threshold:
                 best.more = [(vector_mask(z), v) for z, v, e in found[1:] if e > threshold]
+                # the master keeps the cuts of the coalitions the row generation adds
+                cs.add_cuts(np.array([z for z, _v, e in found if e > threshold]))
                 self.separation_seconds += time.perf_counter() - t0
                 self.n_separations += 1
                 return best
