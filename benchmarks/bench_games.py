@@ -15,7 +15,11 @@ n_producers=3)``, 15-min steps):
    :mod:`recopt.decomp.community_values`) against the coalition LP per coalition at
    20 members x one month (values checked equal), its cost per permutation at
    100 members x one day and x one month, and sampled Shapley to 1 % (95 %) at
-   100 members x one day (the same seeded stopping rule, up to 200,000 permutations).
+   100 members x one day (the same seeded stopping rule, up to 200,000 permutations);
+6. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
+   form (``community_game()`` default: closed-form values and cuts, local search,
+   exact master), at ``--sizes``, each under ``--budget`` seconds; coalitions
+   generated, separations and master MILPs counted.
 
 Items 1-4 evaluate ``v(S)`` by the coalition LP (``community_game(fast=False)``).
 Every case checks its result (efficiency; row generation = enumeration). Prints one
@@ -25,6 +29,7 @@ JSON line per measurement, a Markdown table at the end, and writes the JSON line
     nice -n 10 python benchmarks/bench_games.py
     nice -n 10 python benchmarks/bench_games.py --quick      # small sizes only
     nice -n 10 python benchmarks/bench_games.py --case sampled100
+    nice -n 10 python benchmarks/bench_games.py --case rowgen-fast --sizes 20x96
 """
 
 from __future__ import annotations
@@ -190,10 +195,38 @@ def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> No
         emit(rows, **rec)
 
 
+def bench_rowgen_fast(rows, n: int, T: int, budget: float,
+                      what_only: str = "both") -> None:
+    """Least core and nucleolus by row generation on the closed form (values, cuts and
+    separation without a solver but the separation master; ``community_game()``)."""
+    inst = synthetic_community(n, T, seed=0, n_producers=3)
+    for what, fn in (("least core", G.least_core), ("nucleolus", G.nucleolus)):
+        if what_only != "both" and what.replace(" ", "_") != what_only:
+            continue
+        g = G.community_game(inst, workers=1)
+        cs = g.closed_separation
+        t0 = time.perf_counter()
+        try:
+            res = fn(g, time_limit=budget)
+        except SolverError as exc:
+            emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
+                 wall_s=time.perf_counter() - t0, finished=False, message=str(exc),
+                 separations=g.n_separations, masters=cs.masters,
+                 master_s=cs.master_seconds, budget_s=budget)
+            continue
+        emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
+             wall_s=time.perf_counter() - t0, finished=True,
+             coalitions_generated=res.n_coalitions, stages=len(res.stages),
+             epsilon=res.epsilon, separations=g.n_separations, masters=cs.masters,
+             master_s=cs.master_seconds, closed_form_evaluations=cs.evaluations,
+             separation_s=g.separation_seconds, budget_s=budget)
+
+
 def table(rows) -> str:
     keys = ["case", "members", "steps", "wall_s", "coalitions_generated", "coalitions",
             "enumerate_s", "lp_per_coalition_s", "serial_s", "parallel_s", "permutations",
-            "finished", "per_permutation_s", "closed_per_coalition_s", "max_rel_half_width"]
+            "finished", "separations", "per_permutation_s", "closed_per_coalition_s",
+            "max_rel_half_width"]
     used = [k for k in keys if any(k in r for r in rows)]
     out = ["| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
     for r in rows:
@@ -211,8 +244,14 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget", type=float, default=120.0,
                    help="seconds per row-generation case")
-    p.add_argument("--case", choices=("all", "sampled100"), default="all",
-                   help="sampled100: only the closed-form cases (item 5)")
+    p.add_argument("--case", choices=("all", "sampled100", "rowgen-fast"), default="all",
+                   help="sampled100: only the closed-form cases (item 5); rowgen-fast: "
+                        "least core / nucleolus by row generation on the closed form at "
+                        "--sizes")
+    p.add_argument("--only", choices=("both", "least_core", "nucleolus"), default="both",
+                   help="rowgen-fast: run only one of the two")
+    p.add_argument("--sizes", default="10x96,20x96,40x2880",
+                   help="rowgen-fast: members x steps, comma-separated")
     args = p.parse_args(argv)
     rows: list = []
     day, month = 96, 2880
@@ -221,6 +260,11 @@ def main(argv=None) -> int:
         bench_prefix_cost(rows, 100, day, permutations=50)
         bench_prefix_cost(rows, 100, month, permutations=10)
         bench_sampled_fast(rows, 100, day)
+        return finish(rows)
+    if args.case == "rowgen-fast":
+        for size in args.sizes.split(","):
+            n, T = (int(v) for v in size.split("x"))
+            bench_rowgen_fast(rows, n, T, args.budget, args.only)
         return finish(rows)
     bench_values(rows, 20, month, args.workers, batch=64 if args.quick else 256, repeats=3)
     for n in ((10,) if args.quick else (10, 12, 14)):

@@ -18,7 +18,8 @@ import pytest
 from recopt.cli.solve import main as solve_main
 from recopt.data import load, make_instance
 from recopt.decomp import games as G
-from recopt.errors import ModelError
+from recopt.decomp.community_values import CommunityValues
+from recopt.errors import ModelError, SolverError
 from recopt.solve import load_result, solve
 
 TOL = 1e-6
@@ -416,3 +417,48 @@ def test_bitmasks_beyond_63_players_round_trip():
     assert z.shape == (n,) and np.flatnonzero(z).tolist() == members
     assert G.vector_mask(z) == mask
     assert (G.masks_matrix([mask, 1], n)[0] == z.astype(bool)).all()
+
+
+def test_closed_form_cuts_are_valid_everywhere_and_tight_where_evaluated():
+    """v(z) <= s(ẑ)·z for every coalition z, with equality at ẑ (the separation's cuts)."""
+    inst = priced_instance(2, n=7)
+    cv = CommunityValues(inst)
+    every = G.masks_matrix(list(range(1, 1 << 7)), 7)
+    v_all = cv.values(every)
+    at = every[np.random.default_rng(3).integers(0, len(every), 9)]
+    v, slopes = cv.cuts(at, np.arange(cv.n_rows) % 3)  # three groups of rows
+    assert np.allclose(v, cv.values(at), atol=1e-12)
+    for z, s in zip(at, slopes, strict=True):
+        assert s.sum(axis=0) @ z == pytest.approx(cv.values(z[None])[0], abs=1e-9)
+        assert (every @ s.sum(axis=0) >= v_all - 1e-9).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_separation_equals_the_lp_separation(seed):
+    """The fast separation (closed-form cuts, local search, HiGHS master) finds the
+    same largest excess, with a proven bound, as the coalition-LP outer approximation
+    and brute force, with and without a span restriction; least core and nucleolus
+    by row generation equal enumeration on the fast game."""
+    inst = priced_instance(seed, n=6)
+    fast = G.community_game(inst, workers=1)
+    lp = G.community_game(inst, workers=1, fast=False)
+    assert fast.closed_separation is not None and lp.closed_separation is None
+    basis = G.null_basis([np.ones(6, int), np.array([1, 0, 1, 0, 0, 0])], 6)
+    vN = fast.value(fast.grand)
+    r = np.random.default_rng(seed)
+    for _ in range(3):
+        x = r.dirichlet(np.ones(6)) * vN
+        for B in (None, basis):
+            a, b = fast.separate(x, B), lp.separate(x, B)
+            assert a.excess == pytest.approx(b.excess, abs=1e-6)
+            assert a.excess == pytest.approx(_brute_force_max_excess(fast, x, B), abs=1e-6)
+            assert a.bound == pytest.approx(a.excess, abs=1e-6)
+    _rowgen_equals_enumeration(fast)
+
+
+def test_row_generation_time_limit_stops_with_an_error_and_clears_the_deadline():
+    g = G.community_game(priced_instance(4, n=8), workers=1)
+    with pytest.raises(SolverError, match="time limit"):
+        G.least_core(g, time_limit=0.0)
+    assert g.deadline is None
+    assert G.least_core(g).epsilon <= 1e-9  # LP1's game has a non-empty core (Owen)

@@ -52,7 +52,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
-from recopt.decomp.community_values import CommunityValues
+from recopt.decomp.community_values import ClosedFormSeparation, CommunityValues
 from recopt.decomp.parallel import map_in_workers
 from recopt.errors import ModelError, SolverError
 from recopt.models.loops import loop_data
@@ -79,6 +79,8 @@ EXACT_MAX_PLAYERS = 16
 PARALLEL_MIN_COALITIONS = 64
 #: How a model game finds its most violated coalition (:meth:`ModelGame.separate`).
 SEPARATIONS = ("milp", "outer")
+#: Start coalitions of the closed-form separation's local search (largest excess).
+LOCAL_SEARCH_STARTS = 8
 #: Relative tolerance of the certificates (times max(1, |v(N)|)).
 TOLERANCE = 1e-7
 
@@ -127,6 +129,9 @@ class Separation:
     value: float
     excess: float
     bound: float
+    more: list[tuple[int, float]] = field(default_factory=list)
+    """Other coalitions found violated beyond the threshold, ``(mask, v)`` (a
+    heuristic's by-catch: the row generation adds them too)."""
 
 
 class Game:
@@ -154,6 +159,12 @@ class Game:
         self.prefix_values: Callable[[np.ndarray], np.ndarray] | None = None
         self.n_uncached = 0
         """Coalition values computed by ``prefix_values`` (not cached; repeats counted)."""
+        self.deadline: float | None = None
+        """``time.perf_counter()`` instant after which a separation stops with an
+        error (set by the row generation from its ``time_limit``)."""
+        self.initial_complements = False
+        """Row generation starts from the complements ``N \\ {i}`` too (set by
+        :func:`community_game` on its closed form: one batch, no solver)."""
 
     @property
     def n(self) -> int:
@@ -311,6 +322,8 @@ class ModelGame(Game):
         self.build_seconds = time.perf_counter() - t0
         self.separation_seconds = 0.0
         self.n_separations = 0
+        self.closed_separation: ClosedFormSeparation | None = None
+        """Set by :func:`community_game` (``fast``): separation by the closed form."""
 
     def __del__(self):
         key = getattr(self, "_key", None)
@@ -364,6 +377,8 @@ class ModelGame(Game):
         ``"outer"`` (community game): the same MILP by outer approximation
         (:meth:`_separate_outer`).
         """
+        if self.separation == "outer" and self.closed_separation is not None:
+            return self._separate_closed(allocation, basis, threshold)
         if self.separation == "outer":
             return self._separate_outer(allocation, basis, threshold)
         t0 = time.perf_counter()
@@ -448,6 +463,74 @@ class ModelGame(Game):
         return best
 
 
+    def _separate_closed(self, allocation, basis=None, threshold: float | None = None,
+                         tol: float = TOLERANCE) -> Separation | None:
+        """Separation by the closed form (:class:`~recopt.decomp.community_values.
+        ClosedFormSeparation`): local search from the cached coalitions of largest
+        excess (their ascent's local optima), returning early when one exceeds
+        ``threshold`` (bound ``inf``: no proof); otherwise the exact outer
+        approximation with the closed form's grouped cuts, whose bound is a proof."""
+        t0 = time.perf_counter()
+        cs = self.closed_separation
+        assert cs is not None
+        x = np.asarray(allocation, float)
+        n = self.n
+        scale = max(1.0, abs(self.value(self.grand)))
+        Bm = None if basis is None else np.asarray(basis, float)
+
+        def allowed(Z):
+            size = Z.sum(axis=1)
+            ok = (size >= 1) & (size <= n - 1)
+            if Bm is not None:
+                ok &= np.abs(Z.astype(float) @ Bm).sum(axis=1) > 0.5
+            return ok
+
+        if not cs.slopes:
+            cs.add_cuts(np.vstack([np.eye(n, dtype=bool), np.ones((1, n), bool)]))
+        cached = [m for m in self.cache if 0 < m < self.grand]
+        best: Separation | None = None
+        if cached:
+            Zc = masks_matrix(cached, n)
+            exc = np.array([self.cache[m] for m in cached]) - Zc @ x
+            top = np.argsort(-exc)[:LOCAL_SEARCH_STARTS]
+            found = cs.local_search(x, Zc[top] > 0.5, allowed)
+            for z, v, _e in found:
+                self.cache.setdefault(vector_mask(z), float(v))
+            if found:
+                z, v, e = found[0]
+                best = Separation(vector_mask(z), v, e, math.inf)
+            if threshold is not None and best is not None and best.excess > threshold:
+                best.more = [(vector_mask(z), v) for z, v, e in found[1:] if e > threshold]
+                # the master keeps the cuts of the coalitions the row generation adds
+                cs.add_cuts(np.array([z for z, _v, e in found if e > threshold]))
+                self.separation_seconds += time.perf_counter() - t0
+                self.n_separations += 1
+                return best
+        while True:
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                raise SolverError("row generation: time limit reached inside a separation "
+                                  f"({cs.masters} separation masters solved)")
+            z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale)
+            self.n_separations += 1
+            if z is None:
+                best = None
+                break
+            seen = np.packbits(z).tobytes() in cs.seen
+            v = float(cs.add_cuts(z[None])[0])
+            mask = vector_mask(z)
+            self.cache.setdefault(mask, v)
+            excess = v - float(x @ z)
+            if best is None or excess > best.excess:
+                best = Separation(mask, v, excess, bound)
+            best.bound = bound
+            if seen or bound <= best.excess + tol * scale:
+                break
+            if threshold is not None and best.excess > threshold:
+                break
+        self.separation_seconds += time.perf_counter() - t0
+        return best
+
+
 def community_game(instance: xr.Dataset, *, solver: str = "highs",
                    workers: int | None = None, separation: str = "outer",
                    fast: bool = True) -> ModelGame:
@@ -474,6 +557,8 @@ def community_game(instance: xr.Dataset, *, solver: str = "highs",
         closed = CommunityValues(instance)
         game.values_batch = closed.values
         game.prefix_values = closed.prefix_values
+        game.closed_separation = ClosedFormSeparation(closed)
+        game.initial_complements = True
     return game
 
 
@@ -705,6 +790,18 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
     if method not in ("rowgen", "enumerate"):
         raise ModelError(f"method must be 'rowgen' or 'enumerate'; got {method!r}")
     t0 = time.perf_counter()
+    game.deadline = None if time_limit is None else t0 + float(time_limit)
+    try:
+        return _lexicographic_run(game, method, nucleolus, solver, tolerance,
+                                  max_separations, time_limit, t0)
+    finally:
+        game.deadline = None
+
+
+def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
+                       tolerance: float, max_separations: int, time_limit: float | None,
+                       t0: float) -> LexResult:
+    """The body of :func:`_lexicographic` (same parameters; ``t0``: its start)."""
     n = game.n
     vN = game.value(game.grand)
     tol = tolerance * max(1.0, abs(vN))
@@ -718,7 +815,11 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
         masks = list(range(1, game.grand))
         pool = dict(zip(masks, game.values(masks).tolist(), strict=True))
     else:
+        # warm start: the singletons and, from 3 players on, their complements N \ {i}
+        # (the rows a least-core allocation most often meets with equality)
         singles = [1 << i for i in range(n)]
+        if n >= 3 and game.initial_complements:
+            singles += [game.grand ^ m for m in singles]
         pool = dict(zip(singles, game.values(singles).tolist(), strict=True))
     span = [ones]
     fixed: list[tuple[np.ndarray, float]] = []
@@ -775,6 +876,10 @@ def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
                                   "coalition already in the LP (numerical trouble)")
             outside[sep.mask] = sep.value
             pool[sep.mask] = sep.value
+            for mask, value in sep.more:  # further violated coalitions found on the way
+                if mask not in outside and np.abs(mask_vector(mask, n) @ B).sum() > 0:
+                    outside[mask] = value
+                    pool[mask] = value
         if eps <= floor + tol:
             raise SolverError("the excess LP stayed at its artificial floor")
         if certificate > eps + tol:

@@ -121,6 +121,12 @@ def _highs_pool(threads) -> None:
     _highs_pool_threads[0] = threads
 
 
+def use_highs_threads(threads) -> None:
+    """Before running a ``highspy.Highs`` object made outside this module with option
+    ``threads`` set: make the process-wide pool match it (see :func:`_highs_pool`)."""
+    _highs_pool(threads)
+
+
 def reset_highs_pool() -> None:
     """Start HiGHS's process-wide scheduler afresh (a forked worker must, before its
     first solve: it inherits the pool's state without its threads)."""
