@@ -286,3 +286,17 @@ def test_a_plant_with_its_own_consumption_gets_no_key_in_the_lps():
     for key in ("ES", "PR", "HEP", "CA", "KoR5"):
         st = settle_key(inst, key)
         assert float(st["community_intake"].sel(member="plant").max()) == 0.0, key
+
+
+def test_keys_command_per_member_table_and_figure_leave_the_plant_out(tmp_path):
+    """members.csv / members.png hold the 14 members of the shipped month, not its plant
+    (a plant has no key share and no bill of its own: a row of zeros would read as a
+    member who saves nothing)."""
+    from pathlib import Path
+
+    from recopt.cli.keys import main as keys_main
+    month = Path(__file__).resolve().parents[1] / "instances" / "community_14_month.nc"
+    out = tmp_path / "o"
+    assert keys_main([str(month), "--keys", "ES,PR", "--no-plots", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "members.csv")
+    assert "PV60" not in set(table["member"]) and table["member"].nunique() == 14

@@ -178,11 +178,14 @@ def _compare(args, instance) -> int:
         _tidy_summary(summary).to_csv(out / "summary.csv", index=False)
         written = [out / "metrics.nc", out / "summary.csv"]
         per_member = [v for v in ds.data_vars if "member" in ds[v].dims]
+        # members only: a community-owned plant holds no key share and has no bill
+        members = np.flatnonzero(~plant_mask(instance))
         if per_member:  # the full per-member table behind members.png (tidy, numeric)
-            summary[per_member].to_dataframe().to_csv(out / "members.csv")
+            summary[per_member].isel(member=members).to_dataframe().to_csv(
+                out / "members.csv")
             written.append(out / "members.csv")
         if not args.no_plots:
-            results = {k: ds.sel(key=k, drop=True) for k in keys}
+            results = {k: ds.sel(key=k, drop=True).isel(member=members) for k in keys}
             figures: list[tuple[Callable[..., Path], str]] = [
                 (plots.key_comparison, "keys.png"), (plots.member_figure, "members.png")]
             if ds.sizes["scenario"] > 1:  # one scenario has no distribution to draw

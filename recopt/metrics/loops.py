@@ -324,7 +324,7 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
         for p in _power_steps(float(power.max()) if power.size else 0.0):
             handles.append(Line2D([], [], ls="none", marker="^", mfc="none", mec="0.3",
                                   ms=float(np.sqrt(area(p))), label=f"{_kw(p)} kW installed"))
-        ax.set_aspect("equal")
+        ax.set_aspect("equal", adjustable="datalim")  # the box fits the layout
         ax.margins(0.08)
         ax.set_xlabel("east (kilometres)")
         ax.set_ylabel("north (kilometres)")
