@@ -333,8 +333,10 @@ def plot_loops(instance: xr.Dataset, result: xr.Dataset, path, *, distance: str 
         y0, y1 = ax.get_ylim()
         y0 -= 0.12 * (y1 - y0)  # a free strip at the bottom for the bar
         x1 = max(x1, x0 + 1.1 * dmax)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
+        # the extent as data limits (not fixed limits: the equal aspect widens one of them
+        # to fill the box, which fixed limits would forbid)
+        ax.update_datalim([(x0, y0), (x1, y1)])
+        ax.autoscale_view()
         bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
         ax.plot([bx, bx + dmax], [by, by], color="black", lw=2.2, solid_capstyle="butt",
                 zorder=5)

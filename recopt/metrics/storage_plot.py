@@ -49,6 +49,8 @@ def storage_schedule(schedule: xr.Dataset, path, *, title: str = "storage schedu
                      / dt_h)[:n_t]
             units.append((f"{'EV' if kind == 'ev' else kind} {m}", style, values, power))
     shown = sorted(units, key=lambda u: -float(np.nansum(np.abs(u[3]))))[:MAX_OWNERS]
+    from matplotlib import dates as mdates  # optional: figures only
+
     with styled():
         fig = figure("tall")
         ax_soc, ax_p, ax_g = fig.subplots(3, 1, sharex=True)
@@ -77,9 +79,16 @@ def storage_schedule(schedule: xr.Dataset, path, *, title: str = "storage schedu
         ax_g.set_title("community grid exchange", loc="left")
         ax_g.set_ylabel("power (kilowatts)")
         ax_g.axhline(0, color="0.5", lw=0.5)
-        for ax in (ax_soc, ax_p, ax_g):
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(ncol=4, loc="best")
+        # one legend of the storage units for both upper panels, below the figure (a
+        # legend inside the SoC panel covers the curves), the grid's in its panel
+        handles, labels = ax_p.get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center",
+                       ncol=min(4, len(handles)))
+        ax_g.legend(ncol=2, loc="upper right")
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
+        ax_g.xaxis.set_major_locator(locator)
+        ax_g.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax_g.set_xlabel("time (UTC)")
         fig.suptitle(title)
         return save(fig, path)
