@@ -91,14 +91,20 @@ def check_output_path(path) -> Path:
     if path.exists() and not path.is_file():
         raise OutputError(f"output '{path}' exists and is not a regular file (a FIFO or a "
                           "device?); give a file name")
-    parent = path.parent
+    _check_writable_ancestor(path.parent, f"output '{path}'")
+    return path
+
+
+def _check_writable_ancestor(start: Path, what: str) -> None:
+    """The nearest existing folder at or above ``start`` is a folder this process may
+    write into (what ``mkdir -p`` and a write need), else :class:`OutputError`."""
+    parent = start
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise OutputError(f"output '{path}': '{parent}' is a file, not a folder")
+        raise OutputError(f"{what}: '{parent}' is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output '{path}': no permission to write into '{parent}'")
-    return path
+        raise OutputError(f"{what}: no permission to write into '{parent}'")
 
 
 def check_output_dir(path) -> Path:
@@ -107,13 +113,7 @@ def check_output_dir(path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"output folder '{path}' exists and is not a folder")
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"output folder '{path}': '{parent}' is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder '{path}': no permission to write into '{parent}'")
+    _check_writable_ancestor(path, f"output folder '{path}'")
     return path
 
 
