@@ -228,6 +228,19 @@ class RestrictedMaster:
         self.sell_sign = np.zeros((S, T, n))
         for k in m.SELL_ROWS:
             self.sell_row[k], self.sell_sign[k] = row_and_sign(m.sell_rule[k], m.grid_sell[k])
+        # bounds every solution of MLCol(all)'s LP relaxation satisfies (the master's
+        # operation columns are unbounded so that the duals sit on the rows): f <= M,
+        # g⁺ <= Ĉ, g⁻ <= P̂ (implied by (9b), (9c), (8a)), idle <= 1, y <= 1 (8b)
+        implied = np.full(lp.n_cols, np.inf)
+        for var, ub in ((m.flow, lambda s, t, i, j: min(d.P[s, t, i], d.C[s, t, j])),
+                        (m.grid_buy, lambda s, t, i: d.C[s, t, i]),
+                        (m.grid_sell, lambda s, t, i: d.P[s, t, i]),
+                        (m.idle, lambda i: 1.0), (m.pair_active, lambda i, j: 1.0)):
+            for k, v in var.items():
+                col = lp.col_of.get(id(v))
+                if col is not None:
+                    implied[col] = float(ub(*k) if isinstance(k, tuple) else ub(k))
+        self.implied_upper = np.minimum(implied, lp.col_upper)
         self.loops: list[tuple[int, ...]] = []
         self.index: dict[tuple[int, ...], int] = {}
         self.cols = np.zeros(0, dtype=np.int64)
@@ -286,6 +299,11 @@ class RestrictedMaster:
         d = self.d
         n = d.n
         pi = np.asarray(row_dual, float)
+        # project onto the dual signs (a <= row's dual <= 0, a >= row's >= 0): the
+        # solver's round-off (~1e-14 of the wrong sign) would make CG5's b·π infinite
+        lp = self.lp
+        pi = np.where(np.isfinite(lp.row_lower) | (pi <= 0), pi, 0.0)
+        pi = np.where(np.isfinite(lp.row_upper) | (pi >= 0), pi, 0.0)
         alpha = np.zeros(n)
         ok = self.one_row >= 0
         alpha[ok] = pi[self.one_row[ok]] * self.one_sign[ok]
@@ -305,8 +323,9 @@ class RestrictedMaster:
         return self.lp.cost - self.lp.A.T @ pi
 
     def lagrangian_base(self, duals: Duals, tol: float) -> float:
-        """``b·π + Σ_fixed min(0, d_j) u_j`` (CG5 without the loop term); −inf when a
-        fixed column with an infinite bound has ``d_j < −tol`` (π not dual feasible)."""
+        """``b·π + Σ_fixed min(0, d_j) u_j`` (CG5 without the loop term), ``u_j`` the
+        column's bound implied in every solution of MLCol(all)'s LP (``implied_upper``);
+        −inf when a column without one has ``d_j < −tol`` (π not dual feasible)."""
         lp = self.lp
         pi = duals.pi
         rhs = np.where(pi < 0, lp.row_upper, np.where(pi > 0, lp.row_lower, 0.0))
@@ -316,11 +335,12 @@ class RestrictedMaster:
         base = float(rhs @ pi) + lp.offset
         dj = self.fixed_reduced_costs(pi)
         neg = dj < 0
-        if (neg & ~np.isfinite(lp.col_upper)).any():
-            if dj[neg & ~np.isfinite(lp.col_upper)].min() < -tol:
+        upper = self.implied_upper
+        if (neg & ~np.isfinite(upper)).any():
+            if dj[neg & ~np.isfinite(upper)].min() < -tol:
                 return -math.inf
-        fin = neg & np.isfinite(lp.col_upper)
-        base += float((dj[fin] * lp.col_upper[fin]).sum())
+        fin = neg & np.isfinite(upper)
+        base += float((dj[fin] * upper[fin]).sum())
         low = neg & np.isfinite(lp.col_lower) & (lp.col_lower != 0)
         if low.any():  # pragma: no cover - the master's fixed columns all have lb 0
             base += float(-(dj[low] * lp.col_lower[low]).sum())
@@ -390,12 +410,16 @@ def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
             k = int(np.argmin(vals))
             if vals[k] < best_val - 1e-12:
                 best_val, best_move = float(vals[k]), ("add", int(V[k]))
-        if len(S) > 2:
-            for u in S:
-                rest = [v for v in S if v != u]
-                val = reduced_cost(d, duals, rest)
-                if val < best_val - 1e-12:
-                    best_val, best_move = val, ("drop", u)
+        if len(S) > 2:  # every drop at once: S − u for each member u
+            Sa = np.array(S)
+            pairs_in = duals.beta[np.ix_(Sa, Sa)].sum(axis=1)  # Σ_{v∈S} β_uv (β_uu = 0)
+            nets = netS[None] - np.moveaxis(net[:, :, Sa], 2, 0)
+            pen = np.where(nets >= 0, aS[None] - np.moveaxis(duals.a[:, :, Sa], 2, 0),
+                           bS[None] - np.moveaxis(duals.b[:, :, Sa], 2, 0)).sum(axis=(1, 2))
+            vals = base + duals.alpha[Sa] - pairs_in + pen
+            k = int(np.argmin(vals))
+            if vals[k] < best_val - 1e-12:
+                best_val, best_move = float(vals[k]), ("drop", int(Sa[k]))
         if best_move is None:
             return S, value
         kind, v = best_move
@@ -425,11 +449,12 @@ def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), a
             continue
         S, value = _grow(d, duals, list(S0), adj, net)
         key = tuple(S)
-        if value < -tol and key not in skip and _respects(key, together, apart):
-            found[key] = min(found.get(key, math.inf), float(value))
+        if value < -tol and key not in skip and key not in found and _respects(
+                key, together, apart):
+            found[key] = reduced_cost(d, duals, key)  # CG2 itself, not the search's sums
         if len(found) >= 3 * k:
             break
-    return sorted(found.items(), key=lambda kv: kv[1])[:k]
+    return sorted(((S, c) for S, c in found.items() if c < -tol), key=lambda kv: kv[1])[:k]
 
 
 def _neighbours(d: LoopData, S) -> list[list[int]]:
@@ -442,14 +467,23 @@ def _neighbours(d: LoopData, S) -> list[list[int]]:
 
 
 def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart=(),
-                  time_limit=None) -> tuple[tuple[int, ...] | None, float, float]:
-    """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound on min c̄)``.
+                  time_limit=None, shift: float = 0.0
+                  ) -> tuple[tuple[int, ...] | None, float, float]:
+    """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound)``.
 
-    The bound is the MILP's dual bound, ``<= min(0, min_S c̄(S))`` (valid also when the
-    solve stopped early); the loop is returned only when it has at least two members.
+    With ``shift`` λ <= 0 (card, CG5'), the MILP minimises ``c̄(S) − λ|S|`` (every
+    member's ``α_i`` shifted by λ) and the bound is one on ``min(0, min_S c̄(S) − λ|S|)``;
+    λ = 0 is the plain pricing, whose bound is ``<= min(0, min_S c̄(S))``. The bound is
+    the MILP's dual bound (valid also when the solve stopped early); the loop is
+    returned only when it has at least two members, with its true ``c̄`` (λ = 0).
     """
+    if shift > 0:
+        raise ModelError(f"pricing shift must be <= 0; got {shift!r}")
+    alpha = duals.alpha.copy()
+    if shift:
+        alpha[loop_members(d)] += shift
     beta = {p: float(duals.beta[p]) for p in pricing_pairs(d)}
-    m = build_pricing(d, duals.alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
+    m = build_pricing(d, alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
     out = solve_pyomo(m, opts.solver, time_limit=time_limit, threads=opts.threads,
                       options={"mip_abs_gap": opts.reduced_cost_tolerance / 10,
                                "mip_rel_gap": 1e-6}
@@ -462,7 +496,8 @@ def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart
     S = tuple(i for i in range(d.n) if (m.member[i].value or 0) > 0.5)
     if len(S) < 2:
         return None, 0.0, bound
-    return S, reduced_cost(d, duals, S), min(bound, reduced_cost(d, duals, S))
+    cbar = reduced_cost(d, duals, S)
+    return S, cbar, min(bound, cbar - shift * len(S))
 
 
 # --------------------------------------------------------------------------------------
@@ -568,7 +603,7 @@ class _Solver:
                 cols, price, smoothed = [], duals, False  # mis-pricing: price at π
                 cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
                                       node.apart, skip)
-            exact_bound = None
+            exact_bound, proof, shift = None, None, 0.0
             values.append(value)
             stalled = (len(values) > opts.stall_rounds and values[-opts.stall_rounds - 1]
                        - value <= opts.gap / 4 * max(1.0, abs(value)))
@@ -576,11 +611,14 @@ class _Solver:
                     and (not cols or (stalled and self.rounds - last_exact
                                       >= opts.stall_rounds))):
                 last_exact = self.rounds
+                # Dinkelbach-like shift (CG5'): the best ratio c̄/|S| the heuristic found
+                shift = min([0.0] + [c / len(S) for S, c in cols])
                 S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
-                                               self._pricing_time())
+                                               self._pricing_time(), shift=shift)
                 self.exact += 1
                 kind = "exact"
                 exact_bound = bound
+                proof = bound if shift == 0.0 else None  # min c̄ >= bound: convergence test
                 if S is not None and cbar < -tol and S not in master.index and cols:
                     if all(S != c[0] for c in cols):
                         cols = cols + [(S, cbar)]
@@ -588,14 +626,16 @@ class _Solver:
                     cols = [(S, cbar)] + [c for c in greedy_pricing(
                         d, price, opts.columns_per_round, tol, node.together, node.apart,
                         skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
-                lb_here = master.lagrangian_base(price, 1e-7) + self.kappa * bound
+                lb_here = (master.lagrangian_base(price, 1e-7) + shift * master.n_members
+                           + self.kappa * bound)
                 if lb_here > best_lb:
                     best_lb, center = lb_here, price
                 if smoothed and not cols:  # nothing pays at π̃: try the master's own duals
                     S, cbar, bound = exact_pricing(d, duals, opts, node.together, node.apart,
                                                    self._pricing_time())
                     self.exact += 1
-                    exact_bound = bound
+                    exact_bound = proof = bound
+                    shift = 0.0
                     if S is not None and cbar < -tol and S not in master.index:
                         cols = [(S, cbar)]
                     best_lb = max(best_lb, base + self.kappa * bound)
@@ -608,6 +648,7 @@ class _Solver:
                        added=added, pricing=kind,
                        min_reduced_cost=min((c for _, c in cols), default=0.0),
                        exact_bound=math.nan if exact_bound is None else exact_bound,
+                       pricing_shift=shift,
                        seconds=self.clock.elapsed())
             self.history.append(rec)
             log.info("colgen round %4d  RMP %.8g  LB %.8g  loops %d (+%d, %s)  min c̄ %.3g  "
@@ -621,8 +662,7 @@ class _Solver:
                 log.info("colgen: LB within %.1e of the master: early termination", lp_gap)
                 return value, min(best_lb, value), x, True
             if added == 0:
-                converged = (opts.exact_pricing and exact_bound is not None
-                             and exact_bound >= -tol)
+                converged = opts.exact_pricing and proof is not None and proof >= -tol
                 if converged:
                     best_lb = max(best_lb, value - self.kappa * tol)
                 return value, min(best_lb, value), x, converged
@@ -848,7 +888,8 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
 
 
 def _history(res: CGResult):
-    keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound", "seconds")
+    keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound",
+            "pricing_shift", "seconds")
     data = {f"cg_{k}": (("cg_round",), np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
     return xr.Dataset(data, coords={"cg_round": np.array([h["round"] for h in res.history])})
