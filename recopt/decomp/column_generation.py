@@ -52,13 +52,16 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
 from recopt.data.view import empty_solution
+from recopt.decomp.deadline import Deadline
 from recopt.decomp.registry import register_algorithm
 from recopt.errors import ModelError, SolverError
 from recopt.models.loops import derive, loop_data
@@ -111,6 +114,11 @@ class CGOptions:
     max_rounds: int = 10_000
     gap: float = 1e-4
     time_limit: float | None = None
+    deadline: Deadline | None = None
+    """The caller's deadline (overrides ``time_limit``): every phase, set-up included,
+    reads the time left from it."""
+    pricing_share: float = 0.8
+    """Pricing rounds stop at this share of the deadline (the rest for the designs)."""
     threads: int | None = None
     solver: str = "highs"
     """Solver of the pricing MILP (the master is always HiGHS, kept)."""
@@ -232,15 +240,26 @@ class RestrictedMaster:
         # operation columns are unbounded so that the duals sit on the rows): f <= M,
         # g⁺ <= Ĉ, g⁻ <= P̂ (implied by (9b), (9c), (8a)), idle <= 1, y <= 1 (8b)
         implied = np.full(lp.n_cols, np.inf)
-        for var, ub in ((m.flow, lambda s, t, i, j: min(d.P[s, t, i], d.C[s, t, j])),
-                        (m.grid_buy, lambda s, t, i: d.C[s, t, i]),
-                        (m.grid_sell, lambda s, t, i: d.P[s, t, i]),
-                        (m.idle, lambda i: 1.0), (m.pair_active, lambda i, j: 1.0)):
+        bounds: list[tuple[Any, Callable[..., Any]]] = [
+            (m.flow, lambda s, t, i, j: min(d.P[s, t, i], d.C[s, t, j])),
+            (m.grid_buy, lambda s, t, i: d.C[s, t, i]), (m.grid_sell, lambda s, t, i: d.P[s, t, i]),
+            (m.idle, lambda i: 1.0), (m.pair_active, lambda i, j: 1.0)]
+        for var, ub in bounds:
             for k, v in var.items():
                 col = lp.col_of.get(id(v))
                 if col is not None:
                     implied[col] = float(ub(*k) if isinstance(k, tuple) else ub(k))
         self.implied_upper = np.minimum(implied, lp.col_upper)
+        # the no-loop design (every actor alone: idle = 1, buy Ĉ, sell P̂, no flow, no
+        # pair), feasible for the master whatever its columns: the incumbent of last
+        # resort, known without a solve
+        point = np.zeros(lp.n_cols)
+        for var, val in bounds[1:4]:  # g⁺ = Ĉ, g⁻ = P̂, idle = 1
+            for k, v in var.items():
+                col = lp.col_of.get(id(v))
+                if col is not None:
+                    point[col] = float(val(*k) if isinstance(k, tuple) else val(k))
+        self.no_loop = point
         self.loops: list[tuple[int, ...]] = []
         self.index: dict[tuple[int, ...], int] = {}
         self.cols = np.zeros(0, dtype=np.int64)
@@ -428,13 +447,15 @@ def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
 
 
 def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), apart=(),
-                   skip=frozenset(), seeds=None) -> list[tuple[tuple[int, ...], float]]:
+                   skip=frozenset(), seeds=None, deadline: Deadline | None = None
+                   ) -> list[tuple[tuple[int, ...], float]]:
     """Up to ``k`` distinct loops with ``c̄ < −tol`` by local search (cheap heuristic).
 
     From each pair with ``β_ij < 0`` (most negative first; or from the loops
     ``seeds``): add the common neighbour within the power cap, or drop the member,
     that lowers ``c̄`` most, while one does (:func:`_grow`). Loops violating the
-    branching decisions or in ``skip`` are left out.
+    branching decisions or in ``skip`` are left out. The search stops early (with
+    what it found) when ``deadline`` expires.
     """
     net = d.P - d.C
     adj = [set(d.graph[i]) for i in range(d.n)]
@@ -444,6 +465,8 @@ def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), a
         seeds = [[int(iu[q]), int(ju[q])] for q in order[:2000]]
     found: dict[tuple[int, ...], float] = {}
     for S0 in seeds:
+        if deadline is not None and deadline.expired():
+            break
         S0 = sorted(S0)
         if d.power[S0].sum() > d.wmax + 1e-9:
             continue
@@ -467,7 +490,7 @@ def _neighbours(d: LoopData, S) -> list[list[int]]:
 
 
 def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart=(),
-                  time_limit=None, shift: float = 0.0
+                  deadline: Deadline | None = None, shift: float = 0.0
                   ) -> tuple[tuple[int, ...] | None, float, float]:
     """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound)``.
 
@@ -476,6 +499,8 @@ def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart
     λ = 0 is the plain pricing, whose bound is ``<= min(0, min_S c̄(S))``. The bound is
     the MILP's dual bound (valid also when the solve stopped early); the loop is
     returned only when it has at least two members, with its true ``c̄`` (λ = 0).
+    ``deadline``: the MILP gets the time left after its build; none left: no solve,
+    bound −inf.
     """
     if shift > 0:
         raise ModelError(f"pricing shift must be <= 0; got {shift!r}")
@@ -484,6 +509,9 @@ def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart
         alpha[loop_members(d)] += shift
     beta = {p: float(duals.beta[p]) for p in pricing_pairs(d)}
     m = build_pricing(d, alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
+    time_limit = None if deadline is None else deadline.remaining()
+    if time_limit is not None and time_limit <= 0:
+        return None, math.nan, -math.inf
     out = solve_pyomo(m, opts.solver, time_limit=time_limit, threads=opts.threads,
                       options={"mip_abs_gap": opts.reduced_cost_tolerance / 10,
                                "mip_rel_gap": 1e-6}
@@ -503,28 +531,6 @@ def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart
 # --------------------------------------------------------------------------------------
 # the algorithm
 # --------------------------------------------------------------------------------------
-class _Clock:
-    def __init__(self, limit):
-        self.t0 = time.perf_counter()
-        self.limit = limit
-
-    def remaining(self):
-        if self.limit is None:
-            return None
-        return max(0.0, self.limit - (time.perf_counter() - self.t0))
-
-    def out(self) -> bool:
-        r = self.remaining()
-        return r is not None and r <= 0
-
-    def pricing_over(self, share: float) -> bool:
-        """More than ``share`` of the time limit used (the rest is kept for designs)."""
-        return self.limit is not None and self.elapsed() >= share * self.limit
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-
 @dataclass
 class _Node:
     together: tuple = ()
@@ -538,11 +544,16 @@ class _Solver:
     def __init__(self, d: LoopData, opts: CGOptions):
         self.d = d
         self.opts = opts
-        self.clock = _Clock(opts.time_limit)
+        # one deadline for every phase (set-up included); pricing rounds stop at
+        # ``pricing_share`` of it, the rest is kept for the integer designs
+        self.clock = opts.deadline if opts.deadline is not None else Deadline(opts.time_limit)
+        self.cg_clock = self.clock.share(opts.pricing_share)
         self.master = RestrictedMaster(d, threads=opts.threads)
         self.kappa = self.master.n_members // 2
         self.rounds = 0
         self.exact = 0
+        self.timed_out = False
+        """Column generation stopped at its share of the time limit."""
         self.history: list[dict] = []
         self.master_seconds = 0.0
         self.pricing_seconds = 0.0
@@ -551,17 +562,10 @@ class _Solver:
         if show:
             self.bar = tqdm(desc="column generation", unit="round", leave=False)
 
-    def _pricing_time(self):
-        """Time left for one exact pricing: up to 80 % of the limit (the MILP's bound is
-        valid when it stops early)."""
-        if self.clock.limit is None:
-            return None
-        return max(0.0, 0.8 * self.clock.limit - self.clock.elapsed())
-
-    def _solve_master(self):
+    def _solve_master(self, clock: Deadline | None = None):
         t0 = time.perf_counter()
         status, message, obj, x, col_dual, row_dual, _ = self.master.lp.solve(
-            time_limit=self.clock.remaining())
+            time_limit=(clock or self.clock).remaining())
         self.master_seconds += time.perf_counter() - t0
         if status != Status.OPTIMAL:
             if status == Status.TIME_LIMIT:
@@ -576,13 +580,17 @@ class _Solver:
         converged)``; value None when the time ran out before a master solve."""
         opts, d, master = self.opts, self.d, self.master
         tol = opts.reduced_cost_tolerance
+        # the root stops at the pricing share of the limit; a branch-and-price node
+        # (which only runs when the root is done) may use the whole of it
+        clock = self.cg_clock if not (node.together or node.apart) else self.clock
         best_lb, center = -math.inf, None
         value, x = None, None
         values: list[float] = []
         last_exact = -10**9
         while True:
-            got = self._solve_master()
-            if got is None:
+            got = self._solve_master(clock)
+            if got is None:  # the master's time ran out
+                self.timed_out = True
                 return value, best_lb, x, False
             value, x, duals = got
             self.rounds += 1
@@ -597,24 +605,24 @@ class _Solver:
                 price = center.combine(duals, opts.stabilisation)
             skip = frozenset(master.index)
             cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
-                                  node.apart, skip)
+                                  node.apart, skip, deadline=clock)
             kind = "greedy"
             if smoothed and cols and min(reduced_cost(d, duals, S) for S, _ in cols) >= -tol:
                 cols, price, smoothed = [], duals, False  # mis-pricing: price at π
                 cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
-                                      node.apart, skip)
+                                      node.apart, skip, deadline=clock)
             exact_bound, proof, shift = None, None, 0.0
             values.append(value)
             stalled = (len(values) > opts.stall_rounds and values[-opts.stall_rounds - 1]
                        - value <= opts.gap / 4 * max(1.0, abs(value)))
-            if (opts.exact_pricing and not self.clock.pricing_over(0.8)
+            if (opts.exact_pricing and not clock.expired()
                     and (not cols or (stalled and self.rounds - last_exact
                                       >= opts.stall_rounds))):
                 last_exact = self.rounds
                 # Dinkelbach-like shift (CG5'): the best ratio c̄/|S| the heuristic found
                 shift = min([0.0] + [c / len(S) for S, c in cols])
                 S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
-                                               self._pricing_time(), shift=shift)
+                                               clock, shift=shift)
                 self.exact += 1
                 kind = "exact"
                 exact_bound = bound
@@ -625,14 +633,14 @@ class _Solver:
                 elif S is not None and cbar < -tol and S not in master.index:
                     cols = [(S, cbar)] + [c for c in greedy_pricing(
                         d, price, opts.columns_per_round, tol, node.together, node.apart,
-                        skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
+                        skip | {S}, seeds=_neighbours(d, S), deadline=clock) if c[0] != S]
                 lb_here = (master.lagrangian_base(price, 1e-7) + shift * master.n_members
                            + self.kappa * bound)
                 if lb_here > best_lb:
                     best_lb, center = lb_here, price
                 if smoothed and not cols:  # nothing pays at π̃: try the master's own duals
                     S, cbar, bound = exact_pricing(d, duals, opts, node.together, node.apart,
-                                                   self._pricing_time())
+                                                   clock)
                     self.exact += 1
                     exact_bound = proof = bound
                     shift = 0.0
@@ -666,7 +674,8 @@ class _Solver:
                 if converged:
                     best_lb = max(best_lb, value - self.kappa * tol)
                 return value, min(best_lb, value), x, converged
-            if self.clock.pricing_over(0.8) or self.rounds >= opts.max_rounds:
+            if clock.expired() or self.rounds >= opts.max_rounds:
+                self.timed_out |= clock.expired()
                 return value, min(best_lb, value), x, False
 
     # ---- integer designs ---------------------------------------------------------------
@@ -769,7 +778,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
             log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub,
                      relative_gap(ub, lb))
-        if relative_gap(ub, lb) > opts.gap and not sv.clock.out():
+        if relative_gap(ub, lb) > opts.gap and not sv.clock.expired():
             obj, xi, message = sv.integer_master(opts.gap / 2, start=best_x)
             if xi is not None and obj < ub:
                 ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
@@ -788,7 +797,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             for child in (_Node(root.together + (pair,), root.apart, lb),
                           _Node(root.together, root.apart + (pair,), lb)):
                 heapq.heappush(heap, (child.bound, next(counter), child))
-        while heap and not sv.clock.out() and nodes < opts.max_nodes:
+        while heap and not sv.clock.expired() and nodes < opts.max_nodes:
             global_lb = min(heap[0][0], ub)
             if relative_gap(ub, global_lb) <= opts.gap:
                 break
@@ -826,12 +835,9 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     if not math.isfinite(lb):  # no master solved in time: every actor sells all, buys nothing
         lb = float(-(d.probability[:, None, None] * d.sell * d.P).sum())
     if best_x is None:  # the no-loop design is always feasible: the incumbent of last resort
-        master.lp.set_bounds(master.cols, np.zeros(len(master.cols)),
-                             np.zeros(len(master.cols)))
-        st, _, obj, x0, _, _, _ = master.lp.solve()
-        sv.release()
-        if st == Status.OPTIMAL and x0 is not None:
-            ub, best_x, best_chosen = obj, x0, []
+        x0 = np.r_[master.no_loop, np.zeros(master.lp.n_cols - len(master.no_loop))]
+        ub = float(master.lp.cost @ master.no_loop) + master.lp.offset  # loops cost 0
+        best_x, best_chosen = x0, []
     res.objective = ub if best_x is not None else math.nan
     res.bound = min(lb, ub) if math.isfinite(ub) else lb
     res.col_value = best_x
@@ -844,17 +850,17 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     res.lp_bound = root_lb
     if not opts.integer:
         res.status = Status.OPTIMAL if converged else (
-            Status.TIME_LIMIT if sv.clock.out() else Status.FEASIBLE)
+            Status.TIME_LIMIT if sv.clock.expired() or sv.timed_out else Status.FEASIBLE)
         res.message = "column generation " + ("converged" if converged else "stopped early")
         return res
     proven = relative_gap(res.objective, res.bound) <= opts.gap + 1e-12  # the bound is always valid
     if best_x is None:
-        res.status = Status.TIME_LIMIT if sv.clock.out() else Status.ERROR
+        res.status = Status.TIME_LIMIT if sv.clock.expired() else Status.ERROR
         res.message = "no integer design found"
     elif proven:
         res.status = Status.OPTIMAL
         res.message = "optimal within the gap"
-    elif sv.clock.out():
+    elif sv.clock.expired() or sv.timed_out:
         res.status = Status.TIME_LIMIT
         res.message = "time limit: incumbent and bound"
     else:
