@@ -91,6 +91,38 @@ def test_exact_pricing_equals_brute_force(seed):
                                                       replace=False)])
 
 
+@pytest.mark.parametrize("seed", [0, 2, 5])
+def test_shifted_pricing_and_its_bound(seed):
+    """CG5': the pricing MILP with every α shifted by λ <= 0 returns
+    min(0, min_S c̄(S) − λ|S|) (brute force), and base + λ|N'| + κ·that bound is a lower
+    bound on MLCol(all)'s LP relaxation at the duals of every master on the way; at
+    the master's own optimal duals the base (b·π with the implied column bounds) is the
+    master's value."""
+    inst = random_instance(seed, n=6, T=3)
+    d = loop_data(inst)
+    loops = loop_set(d)
+    lp_all = _mlcol_all(d, relax=True)
+    master = RestrictedMaster(d)
+    opts = CGOptions(progress=False)
+    kappa = master.n_members // 2
+    for _round in range(3):
+        _, _, value, _, _, row_dual, _ = master.lp.solve()
+        duals = master.duals(row_dual)
+        base = master.lagrangian_base(duals, 1e-7)
+        assert base == pytest.approx(value, abs=1e-6)
+        cbars = np.array([reduced_cost(d, duals, S) for S in loops])
+        sizes = np.array([len(S) for S in loops])
+        ratio = min(0.0, float((cbars / sizes).min()))
+        for lam in (0.0, ratio, ratio / 2):
+            S, cbar, bound = exact_pricing(d, duals, opts, shift=lam)
+            brute = min(0.0, float((cbars - lam * sizes).min()))
+            assert bound == pytest.approx(brute, abs=1e-6)
+            assert base + lam * master.n_members + kappa * bound <= lp_all + 1e-6
+        master.add(loops[_round::3][:3])
+    with pytest.raises(ModelError, match="shift"):
+        exact_pricing(d, duals, opts, shift=0.5)
+
+
 @pytest.mark.parametrize("seed", [1, 4, 6])
 def test_final_lp_equals_mlcol_all_relaxation(seed):
     inst = random_instance(seed)
