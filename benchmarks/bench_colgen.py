@@ -34,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,7 @@ METHODS = {
     "generate_bp": ("MLCol", {"enumeration": "generate", "branch_and_price": True}),
     "ext_generate": ("MLColExt", {"enumeration": "generate"}),
     "ext_all": ("MLColExt", {"enumeration": "all", "max_loops": 10_000_000}),
+    "ext_maximal": ("MLColExt", {"enumeration": "maximal"}),
 }
 
 
@@ -59,11 +61,19 @@ def child(args) -> None:
     from recopt.generate.chasseray import generate
     from recopt.solve import solve
 
-    model, opts = METHODS[args.method]
     preset, actors = args.case.split(":")
     t0 = time.perf_counter()
     inst = generate(preset, actors=int(actors), days=args.days, seed=args.seed)
     t1 = time.perf_counter()
+    if args.method == "count":  # the size of MLCol(all)'s loop set, enumerated only
+        from recopt.models.loops import loop_data
+        from recopt.models.loops.build import loop_set
+
+        n = len(loop_set(loop_data(inst), "all", 10_000_000))
+        print(json.dumps({"status": "counted", "n_enumerated_loops": n,
+                          "count_seconds": time.perf_counter() - t1}))
+        return
+    model, opts = METHODS[args.method]
     r = solve(inst, model, time_limit=args.time_limit, mip_gap=args.gap, **opts)
     a = r.attrs
     keep = ("status", "message", "objective", "bound", "gap", "build_seconds",
@@ -82,6 +92,8 @@ def run(case: str, method: str, seed: int, args) -> dict:
            "--seed", str(seed), "--days", str(args.days), "--time-limit", str(args.time_limit),
            "--gap", str(args.gap)]
     t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = os.getloadavg()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc = psutil.Process(p.pid)
     peak, killed = 0, None
@@ -100,8 +112,11 @@ def run(case: str, method: str, seed: int, args) -> dict:
         time.sleep(0.2)
     out_text, err_text = p.communicate()
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child and its children
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rec = {"case": case, "method": method, "seed": seed, "days": args.days,
-           "wall_process_seconds": wall, "peak_rss_gib": peak / 2**30, "killed": killed}
+           "wall_process_seconds": wall, "cpu_process_seconds": cpu,
+           "peak_rss_gib": peak / 2**30, "killed": killed, "load_average_before": load0}
     if killed is None:
         try:
             rec.update(json.loads(out_text.strip().splitlines()[-1]))
@@ -124,7 +139,8 @@ def main(argv=None) -> None:
     p.add_argument("--cases", nargs="+", default=["dens_2:50", "dens_2:30", "30_act_7_d:30"],
                    help="preset:actors (generator preset and number of actors)")
     p.add_argument("--methods", nargs="+", default=["generate", "all", "maximal"],
-                   choices=sorted(METHODS))
+                   choices=sorted(METHODS) + ["count"],
+                   help="count: only enumerate MLCol(all)'s loops (the curve's x axis)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--time-limit", type=float, default=120.0)
@@ -149,7 +165,8 @@ def main(argv=None) -> None:
                     records.append(out.add(rec))
                     log(f"{case} seed {seed} {method}: {rec.get('status', rec.get('killed'))}"
                         f" obj {rec.get('objective')} bound {rec.get('bound')} gap "
-                        f"{rec.get('gap')} wall {rec['wall_process_seconds']:.1f} s peak "
+                        f"{rec.get('gap')} wall {rec['wall_process_seconds']:.1f} s cpu "
+                        f"{rec['cpu_process_seconds']:.1f} s peak "
                         f"{rec['peak_rss_gib']:.2f} GiB")
     # same-optimum / bound consistency: no objective below another method's bound
     for case in args.cases:

@@ -51,12 +51,15 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from recopt.data.view import empty_solution
+from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
 from recopt.errors import ModelError, SolverError
 from recopt.models.loops import derive, loop_data
@@ -110,6 +113,11 @@ class CGOptions:
     max_rounds: int = 10_000
     gap: float = 1e-4
     time_limit: float | None = None
+    deadline: PhaseClock | None = None
+    """The caller's deadline (overrides ``time_limit``): every phase, set-up included,
+    reads the time left from it."""
+    pricing_share: float = 0.8
+    """Pricing rounds stop at this share of the deadline (the rest for the designs)."""
     threads: int | None = None
     solver: str = "highs"
     """Solver of the pricing MILP (the master is always HiGHS, kept)."""
@@ -228,6 +236,30 @@ class RestrictedMaster:
         self.sell_sign = np.zeros((S, T, n))
         for k in m.SELL_ROWS:
             self.sell_row[k], self.sell_sign[k] = row_and_sign(m.sell_rule[k], m.grid_sell[k])
+        # bounds every solution of MLCol(all)'s LP relaxation satisfies (the master's
+        # operation columns are unbounded so that the duals sit on the rows): f <= M,
+        # g⁺ <= Ĉ, g⁻ <= P̂ (implied by (9b), (9c), (8a)), idle <= 1, y <= 1 (8b)
+        implied = np.full(lp.n_cols, np.inf)
+        bounds: list[tuple[Any, Callable[..., Any]]] = [
+            (m.flow, lambda s, t, i, j: min(d.P[s, t, i], d.C[s, t, j])),
+            (m.grid_buy, lambda s, t, i: d.C[s, t, i]), (m.grid_sell, lambda s, t, i: d.P[s, t, i]),
+            (m.idle, lambda i: 1.0), (m.pair_active, lambda i, j: 1.0)]
+        for var, ub in bounds:
+            for k, v in var.items():
+                col = lp.col_of.get(id(v))
+                if col is not None:
+                    implied[col] = float(ub(*k) if isinstance(k, tuple) else ub(k))
+        self.implied_upper = np.minimum(implied, lp.col_upper)
+        # the no-loop design (every actor alone: idle = 1, buy Ĉ, sell P̂, no flow, no
+        # pair), feasible for the master whatever its columns: the incumbent of last
+        # resort, known without a solve
+        point = np.zeros(lp.n_cols)
+        for var, val in bounds[1:4]:  # g⁺ = Ĉ, g⁻ = P̂, idle = 1
+            for k, v in var.items():
+                col = lp.col_of.get(id(v))
+                if col is not None:
+                    point[col] = float(val(*k) if isinstance(k, tuple) else val(k))
+        self.no_loop = point
         self.loops: list[tuple[int, ...]] = []
         self.index: dict[tuple[int, ...], int] = {}
         self.cols = np.zeros(0, dtype=np.int64)
@@ -286,6 +318,11 @@ class RestrictedMaster:
         d = self.d
         n = d.n
         pi = np.asarray(row_dual, float)
+        # project onto the dual signs (a <= row's dual <= 0, a >= row's >= 0): the
+        # solver's round-off (~1e-14 of the wrong sign) would make CG5's b·π infinite
+        lp = self.lp
+        pi = np.where(np.isfinite(lp.row_lower) | (pi <= 0), pi, 0.0)
+        pi = np.where(np.isfinite(lp.row_upper) | (pi >= 0), pi, 0.0)
         alpha = np.zeros(n)
         ok = self.one_row >= 0
         alpha[ok] = pi[self.one_row[ok]] * self.one_sign[ok]
@@ -305,8 +342,9 @@ class RestrictedMaster:
         return self.lp.cost - self.lp.A.T @ pi
 
     def lagrangian_base(self, duals: Duals, tol: float) -> float:
-        """``b·π + Σ_fixed min(0, d_j) u_j`` (CG5 without the loop term); −inf when a
-        fixed column with an infinite bound has ``d_j < −tol`` (π not dual feasible)."""
+        """``b·π + Σ_fixed min(0, d_j) u_j`` (CG5 without the loop term), ``u_j`` the
+        column's bound implied in every solution of MLCol(all)'s LP (``implied_upper``);
+        −inf when a column without one has ``d_j < −tol`` (π not dual feasible)."""
         lp = self.lp
         pi = duals.pi
         rhs = np.where(pi < 0, lp.row_upper, np.where(pi > 0, lp.row_lower, 0.0))
@@ -316,11 +354,12 @@ class RestrictedMaster:
         base = float(rhs @ pi) + lp.offset
         dj = self.fixed_reduced_costs(pi)
         neg = dj < 0
-        if (neg & ~np.isfinite(lp.col_upper)).any():
-            if dj[neg & ~np.isfinite(lp.col_upper)].min() < -tol:
+        upper = self.implied_upper
+        if (neg & ~np.isfinite(upper)).any():
+            if dj[neg & ~np.isfinite(upper)].min() < -tol:
                 return -math.inf
-        fin = neg & np.isfinite(lp.col_upper)
-        base += float((dj[fin] * lp.col_upper[fin]).sum())
+        fin = neg & np.isfinite(upper)
+        base += float((dj[fin] * upper[fin]).sum())
         low = neg & np.isfinite(lp.col_lower) & (lp.col_lower != 0)
         if low.any():  # pragma: no cover - the master's fixed columns all have lb 0
             base += float(-(dj[low] * lp.col_lower[low]).sum())
@@ -390,12 +429,16 @@ def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
             k = int(np.argmin(vals))
             if vals[k] < best_val - 1e-12:
                 best_val, best_move = float(vals[k]), ("add", int(V[k]))
-        if len(S) > 2:
-            for u in S:
-                rest = [v for v in S if v != u]
-                val = reduced_cost(d, duals, rest)
-                if val < best_val - 1e-12:
-                    best_val, best_move = val, ("drop", u)
+        if len(S) > 2:  # every drop at once: S − u for each member u
+            Sa = np.array(S)
+            pairs_in = duals.beta[np.ix_(Sa, Sa)].sum(axis=1)  # Σ_{v∈S} β_uv (β_uu = 0)
+            nets = netS[None] - np.moveaxis(net[:, :, Sa], 2, 0)
+            pen = np.where(nets >= 0, aS[None] - np.moveaxis(duals.a[:, :, Sa], 2, 0),
+                           bS[None] - np.moveaxis(duals.b[:, :, Sa], 2, 0)).sum(axis=(1, 2))
+            vals = base + duals.alpha[Sa] - pairs_in + pen
+            k = int(np.argmin(vals))
+            if vals[k] < best_val - 1e-12:
+                best_val, best_move = float(vals[k]), ("drop", int(Sa[k]))
         if best_move is None:
             return S, value
         kind, v = best_move
@@ -404,13 +447,15 @@ def _grow(d: LoopData, duals: Duals, S: list, adj, net) -> tuple[list, float]:
 
 
 def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), apart=(),
-                   skip=frozenset(), seeds=None) -> list[tuple[tuple[int, ...], float]]:
+                   skip=frozenset(), seeds=None, deadline: PhaseClock | None = None
+                   ) -> list[tuple[tuple[int, ...], float]]:
     """Up to ``k`` distinct loops with ``c̄ < −tol`` by local search (cheap heuristic).
 
     From each pair with ``β_ij < 0`` (most negative first; or from the loops
     ``seeds``): add the common neighbour within the power cap, or drop the member,
     that lowers ``c̄`` most, while one does (:func:`_grow`). Loops violating the
-    branching decisions or in ``skip`` are left out.
+    branching decisions or in ``skip`` are left out. The search stops early (with
+    what it found) when ``deadline`` expires.
     """
     net = d.P - d.C
     adj = [set(d.graph[i]) for i in range(d.n)]
@@ -420,16 +465,19 @@ def greedy_pricing(d: LoopData, duals: Duals, k: int, tol: float, together=(), a
         seeds = [[int(iu[q]), int(ju[q])] for q in order[:2000]]
     found: dict[tuple[int, ...], float] = {}
     for S0 in seeds:
+        if deadline is not None and deadline.expired():
+            break
         S0 = sorted(S0)
         if d.power[S0].sum() > d.wmax + 1e-9:
             continue
         S, value = _grow(d, duals, list(S0), adj, net)
         key = tuple(S)
-        if value < -tol and key not in skip and _respects(key, together, apart):
-            found[key] = min(found.get(key, math.inf), float(value))
+        if value < -tol and key not in skip and key not in found and _respects(
+                key, together, apart):
+            found[key] = reduced_cost(d, duals, key)  # CG2 itself, not the search's sums
         if len(found) >= 3 * k:
             break
-    return sorted(found.items(), key=lambda kv: kv[1])[:k]
+    return sorted(((S, c) for S, c in found.items() if c < -tol), key=lambda kv: kv[1])[:k]
 
 
 def _neighbours(d: LoopData, S) -> list[list[int]]:
@@ -442,14 +490,28 @@ def _neighbours(d: LoopData, S) -> list[list[int]]:
 
 
 def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart=(),
-                  time_limit=None) -> tuple[tuple[int, ...] | None, float, float]:
-    """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound on min c̄)``.
+                  deadline: PhaseClock | None = None, shift: float = 0.0
+                  ) -> tuple[tuple[int, ...] | None, float, float]:
+    """The pricing MILP (CG4): ``(loop or None, its c̄ from CG2, proven bound)``.
 
-    The bound is the MILP's dual bound, ``<= min(0, min_S c̄(S))`` (valid also when the
-    solve stopped early); the loop is returned only when it has at least two members.
+    With ``shift`` λ <= 0 (card, CG5'), the MILP minimises ``c̄(S) − λ|S|`` (every
+    member's ``α_i`` shifted by λ) and the bound is one on ``min(0, min_S c̄(S) − λ|S|)``;
+    λ = 0 is the plain pricing, whose bound is ``<= min(0, min_S c̄(S))``. The bound is
+    the MILP's dual bound (valid also when the solve stopped early); the loop is
+    returned only when it has at least two members, with its true ``c̄`` (λ = 0).
+    ``deadline``: the MILP gets the time left after its build; none left: no solve,
+    bound −inf.
     """
+    if shift > 0:
+        raise ModelError(f"pricing shift must be <= 0; got {shift!r}")
+    alpha = duals.alpha.copy()
+    if shift:
+        alpha[loop_members(d)] += shift
     beta = {p: float(duals.beta[p]) for p in pricing_pairs(d)}
-    m = build_pricing(d, duals.alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
+    m = build_pricing(d, alpha, beta, duals.a, duals.b, together, apart, tol=1e-12)
+    time_limit = None if deadline is None else deadline.remaining()
+    if time_limit is not None and time_limit <= 0:
+        return None, math.nan, -math.inf
     out = solve_pyomo(m, opts.solver, time_limit=time_limit, threads=opts.threads,
                       options={"mip_abs_gap": opts.reduced_cost_tolerance / 10,
                                "mip_rel_gap": 1e-6}
@@ -462,34 +524,13 @@ def exact_pricing(d: LoopData, duals: Duals, opts: CGOptions, together=(), apart
     S = tuple(i for i in range(d.n) if (m.member[i].value or 0) > 0.5)
     if len(S) < 2:
         return None, 0.0, bound
-    return S, reduced_cost(d, duals, S), min(bound, reduced_cost(d, duals, S))
+    cbar = reduced_cost(d, duals, S)
+    return S, cbar, min(bound, cbar - shift * len(S))
 
 
 # --------------------------------------------------------------------------------------
 # the algorithm
 # --------------------------------------------------------------------------------------
-class _Clock:
-    def __init__(self, limit):
-        self.t0 = time.perf_counter()
-        self.limit = limit
-
-    def remaining(self):
-        if self.limit is None:
-            return None
-        return max(0.0, self.limit - (time.perf_counter() - self.t0))
-
-    def out(self) -> bool:
-        r = self.remaining()
-        return r is not None and r <= 0
-
-    def pricing_over(self, share: float) -> bool:
-        """More than ``share`` of the time limit used (the rest is kept for designs)."""
-        return self.limit is not None and self.elapsed() >= share * self.limit
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-
 @dataclass
 class _Node:
     together: tuple = ()
@@ -503,28 +544,26 @@ class _Solver:
     def __init__(self, d: LoopData, opts: CGOptions):
         self.d = d
         self.opts = opts
-        self.clock = _Clock(opts.time_limit)
+        # one deadline for every phase (set-up included); pricing rounds stop at
+        # ``pricing_share`` of it, the rest is kept for the integer designs
+        self.clock = opts.deadline if opts.deadline is not None else PhaseClock(opts.time_limit)
+        self.cg_clock = self.clock.share(opts.pricing_share)
         self.master = RestrictedMaster(d, threads=opts.threads)
         self.kappa = self.master.n_members // 2
         self.rounds = 0
         self.exact = 0
+        self.timed_out = False
+        """Column generation stopped at its share of the time limit."""
         self.history: list[dict] = []
         self.master_seconds = 0.0
         self.pricing_seconds = 0.0
         self.bar = progress(None, "column generation", "rounds",
                             enabled=None if opts.progress is None else bool(opts.progress))
 
-    def _pricing_time(self):
-        """Time left for one exact pricing: up to 80 % of the limit (the MILP's bound is
-        valid when it stops early)."""
-        if self.clock.limit is None:
-            return None
-        return max(0.0, 0.8 * self.clock.limit - self.clock.elapsed())
-
-    def _solve_master(self):
+    def _solve_master(self, clock: PhaseClock | None = None):
         t0 = time.perf_counter()
         status, message, obj, x, col_dual, row_dual, _ = self.master.lp.solve(
-            time_limit=self.clock.remaining())
+            time_limit=(clock or self.clock).remaining())
         self.master_seconds += time.perf_counter() - t0
         if status != Status.OPTIMAL:
             if status == Status.TIME_LIMIT:
@@ -539,13 +578,17 @@ class _Solver:
         converged)``; value None when the time ran out before a master solve."""
         opts, d, master = self.opts, self.d, self.master
         tol = opts.reduced_cost_tolerance
+        # the root stops at the pricing share of the limit; a branch-and-price node
+        # (which only runs when the root is done) may use the whole of it
+        clock = self.cg_clock if not (node.together or node.apart) else self.clock
         best_lb, center = -math.inf, None
         value, x = None, None
         values: list[float] = []
         last_exact = -10**9
         while True:
-            got = self._solve_master()
-            if got is None:
+            got = self._solve_master(clock)
+            if got is None:  # the master's time ran out
+                self.timed_out = True
                 return value, best_lb, x, False
             value, x, duals = got
             self.rounds += 1
@@ -560,40 +603,45 @@ class _Solver:
                 price = center.combine(duals, opts.stabilisation)
             skip = frozenset(master.index)
             cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
-                                  node.apart, skip)
+                                  node.apart, skip, deadline=clock)
             kind = "greedy"
             if smoothed and cols and min(reduced_cost(d, duals, S) for S, _ in cols) >= -tol:
                 cols, price, smoothed = [], duals, False  # mis-pricing: price at π
                 cols = greedy_pricing(d, price, opts.columns_per_round, tol, node.together,
-                                      node.apart, skip)
-            exact_bound = None
+                                      node.apart, skip, deadline=clock)
+            exact_bound, proof, shift = None, None, 0.0
             values.append(value)
             stalled = (len(values) > opts.stall_rounds and values[-opts.stall_rounds - 1]
                        - value <= opts.gap / 4 * max(1.0, abs(value)))
-            if (opts.exact_pricing and not self.clock.pricing_over(0.8)
+            if (opts.exact_pricing and not clock.expired()
                     and (not cols or (stalled and self.rounds - last_exact
                                       >= opts.stall_rounds))):
                 last_exact = self.rounds
+                # Dinkelbach-like shift (CG5'): the best ratio c̄/|S| the heuristic found
+                shift = min([0.0] + [c / len(S) for S, c in cols])
                 S, cbar, bound = exact_pricing(d, price, opts, node.together, node.apart,
-                                               self._pricing_time())
+                                               clock, shift=shift)
                 self.exact += 1
                 kind = "exact"
                 exact_bound = bound
+                proof = bound if shift == 0.0 else None  # min c̄ >= bound: convergence test
                 if S is not None and cbar < -tol and S not in master.index and cols:
                     if all(S != c[0] for c in cols):
                         cols = cols + [(S, cbar)]
                 elif S is not None and cbar < -tol and S not in master.index:
                     cols = [(S, cbar)] + [c for c in greedy_pricing(
                         d, price, opts.columns_per_round, tol, node.together, node.apart,
-                        skip | {S}, seeds=_neighbours(d, S)) if c[0] != S]
-                lb_here = master.lagrangian_base(price, 1e-7) + self.kappa * bound
+                        skip | {S}, seeds=_neighbours(d, S), deadline=clock) if c[0] != S]
+                lb_here = (master.lagrangian_base(price, 1e-7) + shift * master.n_members
+                           + self.kappa * bound)
                 if lb_here > best_lb:
                     best_lb, center = lb_here, price
                 if smoothed and not cols:  # nothing pays at π̃: try the master's own duals
                     S, cbar, bound = exact_pricing(d, duals, opts, node.together, node.apart,
-                                                   self._pricing_time())
+                                                   clock)
                     self.exact += 1
-                    exact_bound = bound
+                    exact_bound = proof = bound
+                    shift = 0.0
                     if S is not None and cbar < -tol and S not in master.index:
                         cols = [(S, cbar)]
                     best_lb = max(best_lb, base + self.kappa * bound)
@@ -606,6 +654,7 @@ class _Solver:
                        added=added, pricing=kind,
                        min_reduced_cost=min((c for _, c in cols), default=0.0),
                        exact_bound=math.nan if exact_bound is None else exact_bound,
+                       pricing_shift=shift,
                        seconds=self.clock.elapsed())
             self.history.append(rec)
             log.info("colgen round %4d  RMP %.8g  LB %.8g  loops %d (+%d, %s)  min c̄ %.3g  "
@@ -617,12 +666,12 @@ class _Solver:
                 log.info("colgen: LB within %.1e of the master: early termination", lp_gap)
                 return value, min(best_lb, value), x, True
             if added == 0:
-                converged = (opts.exact_pricing and exact_bound is not None
-                             and exact_bound >= -tol)
+                converged = opts.exact_pricing and proof is not None and proof >= -tol
                 if converged:
                     best_lb = max(best_lb, value - self.kappa * tol)
                 return value, min(best_lb, value), x, converged
-            if self.clock.pricing_over(0.8) or self.rounds >= opts.max_rounds:
+            if clock.expired() or self.rounds >= opts.max_rounds:
+                self.timed_out |= clock.expired()
                 return value, min(best_lb, value), x, False
 
     # ---- integer designs ---------------------------------------------------------------
@@ -725,7 +774,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             ub, best_x, best_chosen = obj, xr_, sv.chosen(xr_)
             log.info("colgen: rounded design %.8g (gap %.2e to the bound)", ub,
                      relative_gap(ub, lb))
-        if relative_gap(ub, lb) > opts.gap and not sv.clock.out():
+        if relative_gap(ub, lb) > opts.gap and not sv.clock.expired():
             obj, xi, message = sv.integer_master(opts.gap / 2, start=best_x)
             if xi is not None and obj < ub:
                 ub, best_x, best_chosen = obj, xi, sv.chosen(xi)
@@ -744,7 +793,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
             for child in (_Node(root.together + (pair,), root.apart, lb),
                           _Node(root.together, root.apart + (pair,), lb)):
                 heapq.heappush(heap, (child.bound, next(counter), child))
-        while heap and not sv.clock.out() and nodes < opts.max_nodes:
+        while heap and not sv.clock.expired() and nodes < opts.max_nodes:
             global_lb = min(heap[0][0], ub)
             if relative_gap(ub, global_lb) <= opts.gap:
                 break
@@ -781,12 +830,9 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     if not math.isfinite(lb):  # no master solved in time: every actor sells all, buys nothing
         lb = float(-(d.probability[:, None, None] * d.sell * d.P).sum())
     if best_x is None:  # the no-loop design is always feasible: the incumbent of last resort
-        master.lp.set_bounds(master.cols, np.zeros(len(master.cols)),
-                             np.zeros(len(master.cols)))
-        st, _, obj, x0, _, _, _ = master.lp.solve()
-        sv.release()
-        if st == Status.OPTIMAL and x0 is not None:
-            ub, best_x, best_chosen = obj, x0, []
+        x0 = np.r_[master.no_loop, np.zeros(master.lp.n_cols - len(master.no_loop))]
+        ub = float(master.lp.cost @ master.no_loop) + master.lp.offset  # loops cost 0
+        best_x, best_chosen = x0, []
     res.objective = ub if best_x is not None else math.nan
     res.bound = min(lb, ub) if math.isfinite(ub) else lb
     res.col_value = best_x
@@ -799,17 +845,17 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     res.lp_bound = root_lb
     if not opts.integer:
         res.status = Status.OPTIMAL if converged else (
-            Status.TIME_LIMIT if sv.clock.out() else Status.FEASIBLE)
+            Status.TIME_LIMIT if sv.clock.expired() or sv.timed_out else Status.FEASIBLE)
         res.message = "column generation " + ("converged" if converged else "stopped early")
         return res
     proven = relative_gap(res.objective, res.bound) <= opts.gap + 1e-12  # the bound is always valid
     if best_x is None:
-        res.status = Status.TIME_LIMIT if sv.clock.out() else Status.ERROR
+        res.status = Status.TIME_LIMIT if sv.clock.expired() else Status.ERROR
         res.message = "no integer design found"
     elif proven:
         res.status = Status.OPTIMAL
         res.message = "optimal within the gap"
-    elif sv.clock.out():
+    elif sv.clock.expired() or sv.timed_out:
         res.status = Status.TIME_LIMIT
         res.message = "time limit: incumbent and bound"
     else:
@@ -845,7 +891,8 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
 def cg_history(res: CGResult) -> xr.Dataset:
     """The column-generation round log as variables on ``cg_round`` (``cg_value``: the
     restricted master LP's value, ``cg_bound``: the Lagrangian bound, ...)."""
-    keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound", "seconds")
+    keys = ("value", "bound", "columns", "added", "min_reduced_cost", "exact_bound",
+            "pricing_shift", "seconds")
     data = {f"cg_{k}": (("cg_round",), np.array([h[k] for h in res.history], dtype=float))
             for k in keys}
     return xr.Dataset(data, coords={"cg_round": np.array([h["round"] for h in res.history])})

@@ -36,6 +36,7 @@ from recopt.decomp.benders import (
     solve_benders,
 )
 from recopt.decomp.column_generation import cg_history, cg_options, solve_column_generation
+from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
 from recopt.models.loops.build import (
@@ -55,6 +56,10 @@ from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
+
+#: MLColExt with ``enumeration=generate``: share of the time limit for column generation
+#: (the rest for building the Benders problem on its loops and the iterations).
+GENERATE_SHARE = 0.5
 
 
 def _theta_lower(d: LoopData, steps) -> dict:
@@ -205,6 +210,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     scheduler whose workers solve the parts (``BendersOptions.workers``,
     ``.scheduler``). The master stays in this process."""
     t0 = time.perf_counter()
+    deadline = PhaseClock(None if time_limit is None else float(time_limit), start=t0)
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     cg = None
     if model == "SLExt":
@@ -215,6 +221,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                              threads, exact_pricing, False, stabilisation, columns_per_round,
                              progress=progress, solver=solver)
         cg_opts.integer = False
+        cg_opts.deadline, cg_opts.pricing_share = deadline.share(GENERATE_SHARE), 1.0
         cg = solve_column_generation(d, cg_opts)
         loops = cg.loops
         problem = mlcolext_problem(d, loops, rows, reduce)
@@ -233,7 +240,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     opts = BendersOptions(
         solver=solver, gap=1e-4 if mip_gap is None else float(mip_gap),
         max_iterations=int(max_iterations),
-        time_limit=None if time_limit is None else max(0.0, float(time_limit) - build),
+        time_limit=deadline.remaining(),  # what set-up (and column generation) left
         threads=threads, cuts="grouped" if cuts == "daily" else cuts,
         pareto=bool(pareto), sub_options=options,
         master_options={**tuned_options(solver, MASTER_TUNING), **(options or {})},
@@ -287,7 +294,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         bound = min(cg.bound, res.lower_bound)
         gap = relative_gap(res.upper_bound, bound)
         if status == Status.OPTIMAL and not gap <= opts.gap + 1e-12:
-            status = Status.FEASIBLE
+            status = Status.TIME_LIMIT if cg.status == Status.TIME_LIMIT else Status.FEASIBLE
         assert loops is not None  # generated with cg
         note = (f"; {len(loops)} loops generated ({cg.rounds} rounds, {cg.exact_pricings} "
                 "exact pricings), bound from column generation")
