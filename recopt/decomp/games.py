@@ -134,6 +134,25 @@ class Separation:
     heuristic's by-catch: the row generation adds them too)."""
 
 
+def best_of(best: Separation | None, mask: int, value: float, excess: float,
+            bound: float) -> Separation:
+    """One step of a cutting-plane separation: the coalition of largest excess so far
+    (``mask`` if it beats ``best``), carrying the master's latest ``bound``."""
+    if best is None or excess > best.excess:
+        best = Separation(mask, value, excess, bound)
+    best.bound = bound
+    return best
+
+
+def separation_done(best: Separation, seen: bool, threshold: float | None,
+                    tol: float) -> bool:
+    """Whether a cutting-plane separation stops: the master proposed a coalition it
+    already had (``seen``), its bound proves ``best`` within ``tol`` (EUR), or ``best``
+    already exceeds the caller's ``threshold``."""
+    return (seen or best.bound <= best.excess + tol
+            or (threshold is not None and best.excess > threshold))
+
+
 class Game:
     """A coalitional game on ``players``: ``v(S)`` per bitmask, cached.
 
@@ -452,12 +471,8 @@ class ModelGame(Game):
             self._ensure_cuts([mask])
             v = self.value(mask)
             excess = v - float(x @ mask_vector(mask, n))
-            if best is None or excess > best.excess:
-                best = Separation(mask, v, excess, bound)
-            best.bound = bound
-            if seen or bound <= best.excess + tol * scale:
-                break
-            if threshold is not None and best.excess > threshold:
+            best = best_of(best, mask, v, excess, bound)
+            if separation_done(best, seen, threshold, tol * scale):
                 break
         self.separation_seconds += time.perf_counter() - t0
         return best
@@ -520,12 +535,8 @@ class ModelGame(Game):
             mask = vector_mask(z)
             self.cache.setdefault(mask, v)
             excess = v - float(x @ z)
-            if best is None or excess > best.excess:
-                best = Separation(mask, v, excess, bound)
-            best.bound = bound
-            if seen or bound <= best.excess + tol * scale:
-                break
-            if threshold is not None and best.excess > threshold:
+            best = best_of(best, mask, v, excess, bound)
+            if separation_done(best, seen, threshold, tol * scale):
                 break
         self.separation_seconds += time.perf_counter() - t0
         return best
