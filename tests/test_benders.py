@@ -250,3 +250,30 @@ def test_grouped_cuts_reach_the_optimum(loop_instance):
     assert len(problem.master.theta) == 2 * 3 < res.n_blocks
     with pytest.raises(Exception, match="group_of"):
         solve_benders(slext_problem(d), BendersOptions(cuts="grouped"))
+
+
+@pytest.mark.parametrize("rows", ["aggregated", "per_loop"])
+@pytest.mark.parametrize("seed", [3, 11])
+def test_coupling_rows_give_the_compiled_second_stage(loop_instance, rows, seed):
+    """MLColExt's ``coupling_rows`` (the compile with the first stage fixed, ``H`` read
+    row by row) gives exactly the rows, ``h``, ``A``, ``H`` and costs of the compile with
+    the first stage unfixed; a row outside the listed components reads as no coupling."""
+    d = loop_data(loop_instance(300 + seed))
+    loops = loop_set(d, "all")
+    fast = mlcolext_problem(d, loops, rows)
+    assert fast.coupling_rows
+    plain = mlcolext_problem(d, loops, rows)
+    plain.coupling_rows = None
+    a, b = SecondStage(fast), SecondStage(plain)
+    assert [c.name for c in a.rows] == [c.name for c in b.rows]
+    assert [v.name for v in a.columns] == [v.name for v in b.columns]
+    assert a.H.nnz == b.H.nnz > 0
+    assert abs(a.H - b.H).max() == 0 and abs(a.A - b.A).max() == 0
+    np.testing.assert_array_equal(a.h, b.h)
+    np.testing.assert_array_equal(a.cost, b.cost)
+    np.testing.assert_array_equal(a.sense, b.sense)
+    assert [v.value for v in fast.sub_first_stage] == [v.value for v in plain.sub_first_stage]
+    assert all(v.fixed for v in fast.sub_first_stage)
+    partial = mlcolext_problem(d, loops, rows)
+    partial.coupling_rows = ("loop_flow",)
+    assert SecondStage(partial).H.nnz < b.H.nnz

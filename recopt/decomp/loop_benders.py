@@ -130,6 +130,11 @@ def slext_problem(d: LoopData, reduce: bool = True) -> TwoStage:
                     constant=constant)
 
 
+#: The rows of MLColExt's second stage that hold its first stage: (8a) with y, (9d) /
+#: (9e) with z (``TwoStage.coupling_rows``: the compile then holds no loop term).
+MLCOLEXT_COUPLING_ROWS = ("loop_flow", "buy_rule", "sell_rule")
+
+
 def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
                      reduce: bool = True) -> TwoStage:
     """MLColExt (Models 10-11) as a :class:`~recopt.decomp.benders.TwoStage` problem.
@@ -156,7 +161,7 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
     return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
                     block_of=_step_block, theta_lower=_theta_lower(d, steps),
                     core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)),
-                    constant=constant)
+                    constant=constant, coupling_rows=MLCOLEXT_COUPLING_ROWS)
 
 
 # --------------------------------------------------------------------------------------
