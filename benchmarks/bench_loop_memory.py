@@ -20,6 +20,14 @@ non-zeros of a loop are per step). One JSON line per stage and K goes to
 ``benchmarks/results/loop_memory_<UTC timestamp>.jsonl``.
 
     python benchmarks/bench_loop_memory.py --actors 30 --days 14 --loops 200 400 800
+
+``--solve ENUMERATION`` instead runs the whole ``solve(path, "MLColExt",
+enumeration=ENUMERATION)`` on the instance, once with the second stage compiled as
+MLColExt does (``TwoStage.coupling_rows``) and once with the plain compile (the first
+stage unfixed, as before), each in a fresh process, interleaved ``--repeats`` times:
+peak RSS (:class:`recopt.bench.record.PeakMemory`), wall, CPU, objective.
+
+    python benchmarks/bench_loop_memory.py --actors 100 --days 180 --solve maximal
 """
 
 from __future__ import annotations
@@ -69,6 +77,27 @@ def worker(path: str, n_loops: int) -> None:
     print(json.dumps(out))
 
 
+def solve_worker(path: str, enumeration: str, coupled: bool) -> None:
+    import resource
+    import time
+
+    from recopt.bench.record import PeakMemory
+    from recopt.decomp import loop_benders
+    from recopt.solve import solve
+
+    if not coupled:  # the plain compile, as before TwoStage.coupling_rows
+        loop_benders.MLCOLEXT_COUPLING_ROWS = None
+    t0 = time.perf_counter()
+    with PeakMemory() as mem:
+        r = solve(path, "MLColExt", enumeration=enumeration, workers=1)
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"coupled": coupled, "wall": time.perf_counter() - t0,
+                      "cpu": use.ru_utime + use.ru_stime, "peak_rss_mib": mem.peak / 2**20,
+                      "objective": float(r.attrs["objective"]), "status": r.attrs["status"],
+                      "n_loops": int(r.attrs.get("n_enumerated_loops", -1)),
+                      "build_seconds": float(r.attrs.get("build_seconds", float("nan")))}))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--actors", type=int, default=30)
@@ -76,10 +105,17 @@ def main(argv=None) -> int:
     ap.add_argument("--loops", type=int, nargs="+", default=[200, 400, 800])
     ap.add_argument("--target-loops", type=int, default=60021)
     ap.add_argument("--target-days", type=int, default=180)
+    ap.add_argument("--solve", default=None, metavar="ENUMERATION",
+                    help="time and measure the whole MLColExt solve, coupled vs plain")
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--solve-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
+        return 0
+    if args.solve_worker:
+        solve_worker(args.solve_worker[0], args.solve_worker[1], args.solve_worker[2] == "1")
         return 0
 
     from recopt.bench.record import Recorder, machine_info, results_path
@@ -93,6 +129,18 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, "-m", "recopt.generate", "--actors", str(args.actors),
                         "--days", str(args.days), "--seed", "0", "-o", str(path)],
                        check=True, capture_output=True, cwd=root)
+        if args.solve:
+            for rep in range(args.repeats):
+                for coupled in ((1, 0) if rep % 2 == 0 else (0, 1)):
+                    res = subprocess.run([sys.executable, __file__, "--solve-worker",
+                                          str(path), args.solve, str(coupled)],
+                                         capture_output=True, text=True, check=True)
+                    r = json.loads(res.stdout.strip().splitlines()[-1])
+                    r.update(kind="solve", enumeration=args.solve, repeat=rep)
+                    rec.add(r)
+                    print(json.dumps(r))
+            print(f"records: {rec.path}")
+            return 0
         for k in args.loops:
             res = subprocess.run([sys.executable, __file__, "--worker", str(path), str(k)],
                                  capture_output=True, text=True, check=True)
