@@ -8,7 +8,7 @@ each stage:
 
 1. ``loops``: the instance loaded, :func:`loop_data` and the K loops;
 2. ``pyomo``: :func:`recopt.decomp.loop_benders.mlcolext_problem` (master + the
-   second stage as Pyomo models);
+   second stage as Pyomo models; ``--compile coupled`` or ``plain``, see ``SecondStage``);
 3. ``compiled``: :class:`recopt.decomp.benders.SecondStage` (the standard-form
    compile: the matrices ``A``, ``H``, ``B`` and the row / column lists);
 4. ``highs``: the sub-problem passed to HiGHS once (``HighsParametricLP``).
@@ -45,7 +45,7 @@ import numpy as np
 STAGES = ("loops", "pyomo", "compiled", "highs")
 
 
-def worker(path: str, n_loops: int) -> None:
+def worker(path: str, n_loops: int, coupled: bool) -> None:
     import psutil
 
     from recopt.data.instance import load
@@ -65,7 +65,7 @@ def worker(path: str, n_loops: int) -> None:
     d = loop_data(load(path))
     loops = loop_set(d, "all")[:n_loops]
     out["loops"] = rss()
-    problem = mlcolext_problem(d, loops)
+    problem = mlcolext_problem(d, loops, coupled_compile=coupled)
     out["pyomo"] = rss()
     stage = SecondStage(problem)
     out["compiled"] = rss()
@@ -85,8 +85,9 @@ def solve_worker(path: str, enumeration: str, coupled: bool) -> None:
     from recopt.decomp import loop_benders
     from recopt.solve import solve
 
-    if not coupled:  # the plain compile, as before TwoStage.coupling_rows
-        loop_benders.MLCOLEXT_COUPLING_ROWS = None
+    # the run as MLColExt does it (coupled: its default from 1000 loops on) or with the
+    # plain compile (the first stage unfixed, as before TwoStage.coupling_rows)
+    loop_benders.COUPLED_COMPILE_MIN_LOOPS = 0 if coupled else 10**12
     t0 = time.perf_counter()
     with PeakMemory() as mem:
         r = solve(path, "MLColExt", enumeration=enumeration, workers=1)
@@ -108,11 +109,14 @@ def main(argv=None) -> int:
     ap.add_argument("--solve", default=None, metavar="ENUMERATION",
                     help="time and measure the whole MLColExt solve, coupled vs plain")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--compile", choices=("coupled", "plain"), default="coupled",
+                    help="the second stage compiled with the first stage fixed (coupled, "
+                         "MLColExt's from 1000 loops on) or unfixed (plain)")
+    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--solve-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], int(args.worker[1]))
+        worker(args.worker[0], int(args.worker[1]), args.worker[2] == "coupled")
         return 0
     if args.solve_worker:
         solve_worker(args.solve_worker[0], args.solve_worker[1], args.solve_worker[2] == "1")
@@ -142,10 +146,11 @@ def main(argv=None) -> int:
             print(f"records: {rec.path}")
             return 0
         for k in args.loops:
-            res = subprocess.run([sys.executable, __file__, "--worker", str(path), str(k)],
+            res = subprocess.run([sys.executable, __file__, "--worker", str(path), str(k),
+                                  args.compile],
                                  capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            r.update(kind="stages", requested_loops=k)
+            r.update(kind="stages", requested_loops=k, compile=args.compile)
             rec.add(r)
             rows.append(r)
             print(f"K={r['n_loops']}: " + ", ".join(
