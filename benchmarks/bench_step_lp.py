@@ -24,7 +24,15 @@ machine, load averages included); a Markdown table is printed at the end.
         KoR8:2880x100 LP1:35040x100 --repeats 5 --startup 7
 
 ``--startup N`` also times ``python -m recopt.solve instances/villena_test_case_1.nc
---model LP1`` (issue 19's start-up command) against import-only floors, interleaved.
+--model LP1`` (issue 19's start-up command) against import-only floors, interleaved
+(``--sizes`` with no size: the start-up only).
+
+``--slext DAYS [DAYS ...]`` times issue 19's SLExt-vs-SLCpct row: ``python -m
+recopt.solve FILE --model SLExt`` and ``--model SLCpct`` as whole processes,
+interleaved, ``--slext-repeats`` times, on ``python -m recopt.generate --actors 10
+--days DAYS --seed 0`` (the objectives compared within the Benders gap):
+
+    python benchmarks/bench_step_lp.py --sizes --slext 90 360 --slext-repeats 3
 """
 
 from __future__ import annotations
@@ -272,6 +280,11 @@ STARTUP = {
     "floor_xarray_pyomo_highspy_first_variable": [
         "-c", "import xarray as xr, pyomo.environ, highspy, numpy as np; "
               "xr.DataArray(np.zeros(1))"],
+    # the same without Pyomo: what an LP1 path that never imports Pyomo would pay
+    # (dask.array and scipy.sparse still come, scipy.stats does not)
+    "floor_xarray_highspy_load_no_pyomo": [
+        "-c", "import xarray as xr, highspy; "
+              "xr.load_dataset('instances/villena_test_case_1.nc')"],
 }
 
 
@@ -297,6 +310,62 @@ def startup(rec, repeats: int) -> list[dict]:
     return out
 
 
+SLEXT_MODELS = ("SLExt", "SLCpct")
+
+
+def slext_vs_slcpct(rec, days_list, repeats: int, tmp: str) -> list[dict]:
+    """Whole processes ``python -m recopt.solve FILE --model SLExt|SLCpct`` at 10 actors
+    x ``days``, interleaved; medians, the ratio SLCpct / SLExt and the objectives."""
+    root = Path(__file__).resolve().parents[1]
+    out = []
+    for days in days_list:
+        path = Path(tmp) / f"loops_10x{days}.nc"
+        subprocess.run([sys.executable, "-m", "recopt.generate", "--actors", "10", "--days",
+                        str(days), "--seed", "0", "-o", str(path)], check=True,
+                       capture_output=True, cwd=root)
+        runs: dict[str, list[dict]] = {m: [] for m in SLEXT_MODELS}
+        for k in range(repeats):
+            for m in (SLEXT_MODELS if k % 2 == 0 else SLEXT_MODELS[::-1]):
+                r = one_process(f"cli:{m}", None, cwd=root, argv=[
+                    "-m", "recopt.solve", str(path), "--model", m])
+                r.update(kind="slext_run", days=days, model=m, repeat=k)
+                r.update(_summary_numbers(r.pop("stdout", "")))
+                rec.add(r)
+                runs[m].append(r)
+                print(f"{days} d {m:<7} wall {r['wall']:.2f} s cpu {r['cpu']:.2f} s "
+                      f"load {r['load_before']:.1f} obj {r.get('objective')} "
+                      f"build {r.get('build')} solve {r.get('solve')}", file=sys.stderr)
+        med = {m: {"wall": statistics.median(r["wall"] for r in rs),
+                   "cpu": statistics.median(r["cpu"] for r in rs),
+                   "build": statistics.median(r.get("build", math.nan) for r in rs),
+                   "solve": statistics.median(r.get("solve", math.nan) for r in rs),
+                   "objective": rs[0].get("objective", math.nan),
+                   "failed": sum(r["returncode"] not in (0, 3) for r in rs)}
+               for m, rs in runs.items()}
+        a, b = med["SLCpct"], med["SLExt"]
+        summary = {"kind": "slext_summary", "days": days, "medians": med,
+                   "ratio_wall": a["wall"] / b["wall"], "ratio_cpu": a["cpu"] / b["cpu"],
+                   "objective_rel_diff": abs(a["objective"] - b["objective"])
+                   / max(1.0, abs(a["objective"]))}
+        rec.add(summary)
+        out.append(summary)
+    return out
+
+
+def _summary_numbers(text: str) -> dict:
+    """Objective, build and solve seconds from the CLI's summary lines."""
+    got: dict = {}
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["objective"] and len(words) > 1:
+            got["objective"] = float(words[1].replace(",", ""))
+        if words[:1] == ["time"]:
+            for key in ("build", "solve"):
+                if key in words:
+                    got[key] = float(words[words.index(key) + 1])
+    return got
+
+
 def one_process(name: str, path: Path | None, argv=None, cwd=None) -> dict:
     """One whole process of contestant ``name`` (``"recopt:LP1"``, ...) on ``path``
     (or of ``python *argv``)."""
@@ -314,6 +383,8 @@ def one_process(name: str, path: Path | None, argv=None, cwd=None) -> dict:
            "peak_rss_mib": (after.ru_maxrss / 1024)}
     if out.returncode == 0 and not argv:
         rec.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    elif out.returncode in (0, 3):  # a command: its summary (optimal / within a gap)
+        rec["stdout"] = out.stdout
     else:
         rec["error"] = out.stderr[-2000:]
     return rec
@@ -321,12 +392,15 @@ def one_process(name: str, path: Path | None, argv=None, cwd=None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", nargs="+", default=["LP1:2880x100"],
+    ap.add_argument("--sizes", nargs="*", default=["LP1:2880x100"],
                     help="MODEL:TxU (LP1, LP3, KoR8)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--contestants", nargs="+", default=list(CONTESTANTS))
     ap.add_argument("--startup", type=int, default=0, metavar="N",
                     help="also time the start-up command and its floors N times")
+    ap.add_argument("--slext", type=int, nargs="+", default=[], metavar="DAYS",
+                    help="also time SLExt against SLCpct (10 actors) at these horizons")
+    ap.add_argument("--slext-repeats", type=int, default=3)
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -342,6 +416,7 @@ def main(argv=None) -> int:
     rows, ok = [], True
     starts = startup(rec, args.startup) if args.startup else []
     with tempfile.TemporaryDirectory() as tmp:
+        slext = slext_vs_slcpct(rec, args.slext, args.slext_repeats, tmp)
         for size in args.sizes:
             model, dims = size.split(":")
             T, U = (int(x) for x in dims.lower().split("x"))
@@ -385,6 +460,15 @@ def main(argv=None) -> int:
         print("\n| start-up command | wall s | CPU s |\n|---|---|---|")
         for st in starts:
             print(f"| {st['command']} | {st['wall']:.2f} | {st['cpu']:.2f} |")
+    if slext:
+        print("\n| days | SLExt wall / CPU s | SLCpct wall / CPU s | SLCpct / SLExt (wall, CPU) "
+              "| SLExt build / solve s | objective rel. diff |\n|---|---|---|---|---|---|")
+        for sl in slext:
+            e, c = sl["medians"]["SLExt"], sl["medians"]["SLCpct"]
+            print(f"| {sl['days']} | {e['wall']:.2f} / {e['cpu']:.2f} | {c['wall']:.2f} / "
+                  f"{c['cpu']:.2f} | {sl['ratio_wall']:.2f}, {sl['ratio_cpu']:.2f} | "
+                  f"{e['build']:.2f} / {e['solve']:.2f} | {sl['objective_rel_diff']:.1e} |")
+            ok &= e["failed"] == 0 and c["failed"] == 0
     print(f"records: {rec.path}")
     return 0 if ok else 1
 

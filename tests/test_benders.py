@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from recopt.decomp.benders import BendersOptions, CutError, SecondStage, solve_benders
-from recopt.decomp.loop_benders import mlcolext_problem, slext_problem
+from recopt.decomp.loop_benders import (
+    COUPLED_COMPILE_MIN_LOOPS,
+    MLCOLEXT_COUPLING_ROWS,
+    mlcolext_problem,
+    slext_problem,
+)
 from recopt.models.loops import check_solution, loop_data, loop_set, objective_of
 from recopt.solve import solve
 from recopt.solvers.status import Status
@@ -250,3 +255,34 @@ def test_grouped_cuts_reach_the_optimum(loop_instance):
     assert len(problem.master.theta) == 2 * 3 < res.n_blocks
     with pytest.raises(Exception, match="group_of"):
         solve_benders(slext_problem(d), BendersOptions(cuts="grouped"))
+
+
+@pytest.mark.parametrize("rows", ["aggregated", "per_loop"])
+@pytest.mark.parametrize("seed", [3, 11])
+def test_coupling_rows_give_the_compiled_second_stage(loop_instance, rows, seed):
+    """MLColExt's ``coupling_rows`` (the compile with the first stage fixed, ``H`` read
+    row by row) gives exactly the rows, ``h``, ``A``, ``H`` and costs of the compile with
+    the first stage unfixed; a row outside the listed components reads as no coupling.
+    From ``COUPLED_COMPILE_MIN_LOOPS`` loops on it is MLColExt's default."""
+    d = loop_data(loop_instance(300 + seed))
+    loops = loop_set(d, "all")
+    fast = mlcolext_problem(d, loops, rows, coupled_compile=True)
+    assert fast.coupling_rows
+    plain = mlcolext_problem(d, loops, rows, coupled_compile=False)
+    assert plain.coupling_rows is None
+    a, b = SecondStage(fast), SecondStage(plain)
+    assert [c.name for c in a.rows] == [c.name for c in b.rows]
+    assert [v.name for v in a.columns] == [v.name for v in b.columns]
+    assert a.H.nnz == b.H.nnz > 0
+    assert abs(a.H - b.H).max() == 0 and abs(a.A - b.A).max() == 0
+    np.testing.assert_array_equal(a.h, b.h)
+    np.testing.assert_array_equal(a.cost, b.cost)
+    np.testing.assert_array_equal(a.sense, b.sense)
+    assert [v.value for v in fast.sub_first_stage] == [v.value for v in plain.sub_first_stage]
+    assert all(v.fixed for v in fast.sub_first_stage)
+    partial = mlcolext_problem(d, loops, rows, coupled_compile=True)
+    partial.coupling_rows = ("loop_flow",)
+    assert SecondStage(partial).H.nnz < b.H.nnz
+    assert mlcolext_problem(d, loops, rows).coupling_rows is None  # few loops: plain
+    many = [loops[k % len(loops)] for k in range(COUPLED_COMPILE_MIN_LOOPS)]
+    assert mlcolext_problem(d, many, rows).coupling_rows == MLCOLEXT_COUPLING_ROWS

@@ -132,7 +132,8 @@ def test_an_lp1_solve_loads_no_algorithm_module():
     never = {"recopt.decomp.benders", "recopt.decomp.loop_benders", "recopt.decomp.games",
              "recopt.decomp.column_generation", "recopt.decomp.ems", "recopt.models.loops",
              "recopt.models.ems", "recopt.models.kor", "recopt.solve.sharing",
-             "recopt.ems", "tqdm", "matplotlib", "pvlib", "networkx", "distributed"}
+             "recopt.ems", "tqdm", "matplotlib", "pvlib", "networkx", "distributed",
+             "recopt.metrics.figures", "recopt.metrics.storage_plot"}
     assert not never & loaded, sorted(never & loaded)
 
 

@@ -11,6 +11,7 @@ convergence of Benders / column generation, storage schedules), and exits with t
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -21,7 +22,6 @@ import psutil
 from recopt.cli.args import nonnegative_float, positive_float, positive_int
 from recopt.data.instance import load
 from recopt.errors import RecoptError
-from recopt.metrics.figures import result_figures
 from recopt.models import all_models
 from recopt.solve import save_result, solve, summary
 from recopt.solve.result import check_output_dir, check_output_path
@@ -29,6 +29,10 @@ from recopt.solvers.safety import ALLOW_FILE_OPTIONS_ENV, ALLOW_SOLVERS_ENV, all
 from recopt.solvers.status import EXIT_CODES, Status
 
 log = logging.getLogger("recopt.cli")
+
+#: The figures (:func:`recopt.metrics.figures.result_figures`) are imported only for
+#: ``--plot``: a plain solve does not load the figure modules (start-up, issue 19).
+FIGURES_MODULE = "recopt.metrics.figures"
 
 
 def _parse_option(text: str) -> tuple[str, str]:
@@ -152,7 +156,8 @@ def main(argv=None) -> int:
             save_result(result, args.output)
             print(f"result     written to {args.output}")
         if args.plot:
-            paths = result_figures(load(args.instance), result, args.plot)
+            figures = importlib.import_module(FIGURES_MODULE)
+            paths = figures.result_figures(load(args.instance), result, args.plot)
             print("figures    " + (", ".join(str(p) for p in paths) if paths
                                   else "none: this Result has no map, iteration log or schedule"))
     except RecoptError as exc:

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
+from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.decomp.parallel import DaskWorkers, StatefulWorkers
@@ -117,6 +118,13 @@ class TwoStage:
     UB, LB and the master's objective."""
     group_of: Callable[[Hashable], Hashable] | None = None
     """``block key -> group key`` for ``cuts="grouped"`` (one θ and cut per group)."""
+    coupling_rows: tuple[str, ...] | None = None
+    """Names of the sub-problem's Constraint components that hold first-stage
+    variables (every other row must hold none). Given, :class:`SecondStage` compiles
+    the sub-problem with the first stage fixed at 0 and reads ``H`` row by row from
+    those components alone: the compile then holds no first-stage term (MLColExt: its
+    memory no longer grows with the number of loops, issue 19). None: the first stage
+    is unfixed for the compile and ``H`` is read from the compiled matrix."""
 
 
 @dataclass
@@ -192,6 +200,36 @@ class BendersResult:
 # --------------------------------------------------------------------------------------
 # the second stage, compiled once
 # --------------------------------------------------------------------------------------
+def _coupling_matrix(rows: list, components: tuple[str, ...], first: list,
+                     pos: dict) -> sp.csr_matrix:
+    """``H`` (rows x first stage): the first-stage coefficients of the bodies of the
+    ``rows`` that belong to ``components``, one row's linear representation at a time
+    (Pyomo's :func:`generate_standard_repn`, the compiler's own reading of a body)."""
+    names = set(components)
+    r_idx: list[int] = []
+    c_idx: list[int] = []
+    vals: list[float] = []
+    for v in first:
+        v.unfix()
+    try:
+        for r, con in enumerate(rows):
+            if con.parent_component().local_name not in names:
+                continue
+            repn = generate_standard_repn(con.body, compute_values=True, quadratic=False)
+            for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+                k = pos.get(id(var), -1)
+                if k >= 0 and coef != 0:
+                    r_idx.append(r)
+                    c_idx.append(k)
+                    vals.append(float(coef))
+    finally:
+        for v in first:
+            v.fix()
+    return sp.csr_matrix((np.asarray(vals, float), (np.asarray(r_idx, np.int64),
+                                                    np.asarray(c_idx, np.int64))),
+                         shape=(len(rows), len(first)))
+
+
 class SecondStage:
     """The sub-problem and its rows' affine dependence on the first stage.
 
@@ -206,14 +244,25 @@ class SecondStage:
         self.first = list(problem.sub_first_stage)
         if not hasattr(sub, "dual"):
             sub.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
-        for v in self.first:
-            v.unfix()
-        try:
-            sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
-        finally:
-            for v in self.first:
-                v.fix()
         pos = {id(v): k for k, v in enumerate(self.first)}
+        coupled = problem.coupling_rows
+        if coupled is None:
+            for v in self.first:
+                v.unfix()
+            try:
+                sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
+            finally:
+                for v in self.first:
+                    v.fix()
+        else:  # the first stage as constants 0: the rows' constants are h, H comes after
+            values = [v.value for v in self.first]
+            for v in self.first:
+                v.fix(0.0)
+            try:
+                sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
+            finally:
+                for v, val in zip(self.first, values, strict=True):
+                    v.fix(val)
         col_first = np.array([pos.get(id(v), -1) for v in sf.columns])
         second = np.nonzero(col_first < 0)[0]
         first = np.nonzero(col_first >= 0)[0]
@@ -223,10 +272,14 @@ class SecondStage:
             raise ModelError("a second-stage constraint is ranged (two rows); Benders needs "
                              "one row per constraint to read its dual")
         self.h = np.asarray(sf.rhs, dtype=float)
-        # H[:, k] = column of A for first-stage variable k (zero if it is in no row)
-        place = sp.csr_matrix((np.ones(len(first)), (np.arange(len(first)), col_first[first])),
-                              shape=(len(first), len(self.first)))
-        self.H = (A[:, first] @ place).tocsr()
+        if coupled is None:
+            # H[:, k] = column of A for first-stage variable k (zero if it is in no row)
+            place = sp.csr_matrix((np.ones(len(first)),
+                                   (np.arange(len(first)), col_first[first])),
+                                  shape=(len(first), len(self.first)))
+            self.H = (A[:, first] @ place).tocsr()
+        else:
+            self.H = _coupling_matrix(self.rows, coupled, self.first, pos)
         for j in second:
             lb, ub = sf.columns[j].bounds
             if ub is not None or (lb is not None and lb != 0):
