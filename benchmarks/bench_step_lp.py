@@ -277,6 +277,8 @@ def worker(name: str, path: str) -> None:
 STARTUP = {
     "recopt_cli": ["-m", "recopt.solve", "instances/villena_test_case_1.nc", "--model", "LP1"],
     "floor_xarray_pyomo": ["-c", "import xarray, pyomo.environ"],
+    # what LP1's command imports at the least (xarray, Pyomo, HiGHS), nothing run
+    "floor_xarray_pyomo_highspy": ["-c", "import xarray, pyomo.environ, highspy"],
     "floor_xarray_pyomo_highspy_first_variable": [
         "-c", "import xarray as xr, pyomo.environ, highspy, numpy as np; "
               "xr.DataArray(np.zeros(1))"],

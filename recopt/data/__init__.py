@@ -22,6 +22,7 @@ stm, price, price_cube, InstanceArrays
     The one array view of an instance (:mod:`recopt.data.view`).
 """
 
+from recopt.data import lazy_dask  # noqa: F401  (before any Variable is made)
 from recopt.data.csv_import import read_csv
 from recopt.data.instance import (
     billing_period_index,

@@ -19,7 +19,6 @@ import time
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse as sp
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
@@ -244,9 +243,8 @@ class LPScaling:
         """The scaled data: ``(A', c', l', u', rl', ru', offset')``."""
         if not self.scaled:
             return self.A, cost, col_lower, col_upper, row_lower, row_upper, offset
-
-
-        A = sp.diags(self.row) @ self.A @ sp.diags(self.col)
+        # diag(row) A diag(col), entry by entry
+        A = self.A.multiply(self.row[:, None]).multiply(self.col[None, :])
         inf = highspy.kHighsInf
 
         def div(v, d):  # infinite bounds stay infinite
