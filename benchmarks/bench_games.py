@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -170,7 +171,6 @@ def bench_sampled_fast(rows, n: int, T: int) -> None:
 
 def bench_multilinear(rows, n: int, T: int, method: str) -> None:
     """Sampled Shapley to 1 % (95 %) by ``method``, wall and CPU seconds, load."""
-    import os
     load0 = os.getloadavg()[0]
     inst = synthetic_community(n, T, seed=0, n_producers=3)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -234,17 +234,21 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
             continue
         g = G.community_game(inst, workers=1)
         cs = g.closed_separation
-        t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             res = fn(g, time_limit=budget)
         except SolverError as exc:
             emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
-                 wall_s=time.perf_counter() - t0, finished=False, message=str(exc),
+                 wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+                 finished=False, message=str(exc), coalitions_cached=len(g.cache) - 1,
                  separations=g.n_separations, masters=cs.masters,
-                 master_s=cs.master_seconds, budget_s=budget)
+                 master_s=cs.master_seconds, budget_s=budget, load_before=load0,
+                 load_after=os.getloadavg()[0])
             continue
         emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
-             wall_s=time.perf_counter() - t0, finished=True,
+             wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+             load_before=load0, load_after=os.getloadavg()[0], finished=True,
              coalitions_generated=res.n_coalitions, stages=len(res.stages),
              epsilon=res.epsilon, separations=g.n_separations, masters=cs.masters,
              master_s=cs.master_seconds, closed_form_evaluations=cs.evaluations,

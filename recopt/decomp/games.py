@@ -664,11 +664,10 @@ class ShapleyEstimate:
     """Multilinear: the players whose membership is enumerated, not sampled."""
 
 
-#: Multilinear sampling: strata of q in [0, 1] (paired antithetically), samples per
-#: pair before the stopping rule may stop, most heavy players enumerated, and the share
-#: of the largest ``v(N) - v(N \ {i})`` from which a player counts as heavy.
-MULTILINEAR_STRATA = 20
-MULTILINEAR_MIN_SAMPLES = 3
+#: Multilinear sampling: samples per pair of nodes before the stopping rule may stop
+#: (raised to 30 degrees of freedom over the pairs), most heavy players enumerated, and
+#: the share of the largest ``v(N) - v(N \\ {i})`` from which a player counts as heavy.
+MULTILINEAR_MIN_SAMPLES = 2
 MULTILINEAR_MAX_HEAVY = 4
 MULTILINEAR_HEAVY_SHARE = 0.25
 
@@ -750,7 +749,7 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
 
 def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
                         rel_tol: float = 0.01, abs_tol: float | None = None,
-                        strata: int = MULTILINEAR_STRATA,
+                        strata: int | None = None,
                         min_samples: int = MULTILINEAR_MIN_SAMPLES,
                         max_samples: int = 20_000, heavy: Sequence[int] | None = None
                         ) -> ShapleyEstimate:
@@ -763,10 +762,13 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
     (sampling estimator: Okhrati, Lipani, "A multilinear sampling algorithm to estimate
     Shapley values", ICPR 2020, arXiv:2010.12082). Here:
 
-    * ``q`` is stratified: ``strata`` equal strata of [0, 1], one uniform ``q`` per
-      sample; stratum ``j`` is paired with ``strata - 1 - j`` by the antithetic
-      ``(1 - q, complement of S)``; each pair is one independent sample of
-      ``(1/strata)(D(S, q) + D(N∖S, 1 - q))`` (unbiased);
+    * ``q`` at the ``J = 2⌈n/4⌉ >= n/2`` Gauss-Legendre nodes of [0, 1] (default,
+      ``strata=None``): ``e_i`` is a polynomial of degree ``n - 1`` in ``q``, which
+      they integrate exactly, so only the coalitions are sampled; or (``strata``)
+      one uniform ``q`` in each of ``strata`` equal strata. Node (stratum) ``j`` is
+      paired with ``J - 1 - j`` by the antithetic ``(1 - q, complement of S)``;
+      each pair is one independent sample of ``w_j D(S, q) + w_{J-1-j} D(N∖S, 1 - q)``
+      (unbiased);
     * one coalition ``S`` gives every player's sample at once: ``v(S) - v(S ∖ i)``
       for ``i ∈ S``, ``v(S ∪ i) - v(S)`` otherwise (``game.flip_values``), ``S ∖ i``
       being a ``q``-coalition of the others either way;
@@ -778,7 +780,8 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
 
     Half-width per player: ``z_{(1+c)/2} (Σ_pairs s²_p / m_p)^{1/2}`` (normal
     approximation, ``s²_p`` the sample variance of pair ``p``), checked after every round
-    of one sample per pair from ``min_samples`` on, with the stopping rule of
+    of one sample per pair from ``min_samples`` on (and from at least 30 degrees of
+    freedom, ``P (m - 1) >= 30`` over the ``P`` pairs), with the stopping rule of
     :func:`shapley_sampled`. The raw estimate is not efficient: it is projected onto
     ``Σ φ = v(N)``, ``φ_i = raw_i + s_i (v(N) - Σ_k raw_k)`` with ``s_i`` the players'
     shares of the estimated variance, and the half-width is that of the projected
@@ -789,7 +792,7 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
     if flip_values is None:
         raise ModelError("multilinear sampling needs a game with flip_values "
                          "(the community game's closed form)")
-    if strata < 2 or strata % 2:
+    if strata is not None and (strata < 2 or strata % 2):
         raise ModelError(f"strata must be even and >= 2 (antithetic pairs); got {strata}")
     n = game.n
     rng = np.random.default_rng(seed)
@@ -826,7 +829,18 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
             out[j] = float((po[without] * (v[up[without, a]] - v[without])).sum())
         return out
 
-    P = strata // 2
+    if strata is None:
+        # Gauss-Legendre nodes on [0, 1]: e_i(q) is a polynomial of degree n - 1, which
+        # J >= n / 2 nodes integrate exactly (J even: the nodes pair as q, 1 - q)
+        J = max(2, 2 * math.ceil(n / 4))
+        xg, wg = np.polynomial.legendre.leggauss(J)
+        nodes, weights = (xg + 1.0) / 2.0, wg / 2.0
+    else:
+        J = int(strata)
+        nodes, weights = np.zeros(J), np.full(J, 1.0 / J)
+    P = J // 2
+    # at least 30 degrees of freedom in the variance of the sum over pairs
+    min_samples = max(int(min_samples), 2, 1 + math.ceil(30 / P))
     sums = np.zeros((P, n))
     sq = np.zeros((P, n))
     s_tot = np.zeros(P)       # per pair: Σ of Y = Σ_i y_i, of Y², of y_i Y
@@ -838,11 +852,14 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
     tol = np.full(n, floor)
     phi = np.zeros(n)
     t1 = time.perf_counter()
-    while 2 * P * (m + 1) <= max(max_samples, 2 * P * 2):
+    while 2 * P * (m + 1) <= max(max_samples, 2 * P * min_samples):
         for p in range(P):
-            q = (p + rng.random()) / strata
+            if strata is None:
+                q = float(nodes[p])
+            else:
+                q = (p + rng.random()) / J
             zl = rng.random(len(light)) < q
-            y = (sample(zl, q) + sample(~zl, 1.0 - q)) / strata
+            y = weights[p] * sample(zl, q) + weights[J - 1 - p] * sample(~zl, 1.0 - q)
             Y = float(y.sum())
             sums[p] += y
             sq[p] += y * y
@@ -850,7 +867,7 @@ def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
             s_tot2[p] += Y * Y
             s_cross[p] += y * Y
         m += 1
-        if m < max(min_samples, 2):
+        if m < min_samples:
             continue
         c = m / (m - 1)
         mean, mY = sums / m, s_tot / m
