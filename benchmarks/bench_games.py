@@ -16,7 +16,12 @@ n_producers=3)``, 15-min steps):
    20 members x one month (values checked equal), its cost per permutation at
    100 members x one day and x one month, and sampled Shapley to 1 % (95 %) at
    100 members x one day (the same seeded stopping rule, up to 200,000 permutations);
-6. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
+6. ``--case multilinear``: sampled Shapley to 1 % (95 %) at 100 members by
+   ``method="multilinear"`` (stratified antithetic multilinear sampling, heavy players
+   enumerated) x one month, beside the permutation sampler's cost per permutation
+   at one month (its baseline, 10 permutations) and the multilinear sampler at one day;
+   wall and CPU seconds, 1-min load before and after;
+7. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
    form (``community_game()`` default: closed-form values and cuts, local search,
    exact master), at ``--sizes``, each under ``--budget`` seconds; coalitions
    generated, separations and master MILPs counted.
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -163,6 +169,29 @@ def bench_sampled_fast(rows, n: int, T: int) -> None:
          efficiency_gap=float(est.value.sum() - g.value(g.grand)))
 
 
+def bench_multilinear(rows, n: int, T: int, method: str) -> None:
+    """Sampled Shapley to 1 % (95 %) by ``method``, wall and CPU seconds, load."""
+    load0 = os.getloadavg()[0]
+    inst = synthetic_community(n, T, seed=0, n_producers=3)
+    t0, c0 = time.perf_counter(), time.process_time()
+    g = G.community_game(inst, workers=1)
+    build = time.perf_counter() - t0
+    est = G.shapley_sampled(g, seed=0, rel_tol=0.01, batch=100, max_permutations=200_000,
+                            method=method)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    vN = g.value(g.grand)
+    assert abs(est.value.sum() - vN) <= 1e-6 * max(1.0, abs(vN))
+    rel = est.half_width / np.maximum(np.abs(est.value), 1e-300)
+    emit(rows, case=f"sampled Shapley 1% {method}, {n} members", members=n, steps=T,
+         method=method, wall_s=wall, cpu_s=cpu, sampling_s=est.seconds, game_build_s=build,
+         permutations=est.n_permutations, heavy=est.heavy, converged=est.converged,
+         max_rel_half_width=float(rel.max()),
+         max_half_width_over_tolerance=float((est.half_width / est.tolerance).max()),
+         grand_value=vN, min_value=float(est.value.min()),
+         efficiency_gap=float(est.value.sum() - vN), load_before=load0,
+         load_after=os.getloadavg()[0])
+
+
 def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> None:
     inst = synthetic_community(n, T, seed=0, n_producers=3)
     for what, fn in (("least core", G.least_core), ("nucleolus", G.nucleolus)):
@@ -205,17 +234,21 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
             continue
         g = G.community_game(inst, workers=1)
         cs = g.closed_separation
-        t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             res = fn(g, time_limit=budget)
         except SolverError as exc:
             emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
-                 wall_s=time.perf_counter() - t0, finished=False, message=str(exc),
+                 wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+                 finished=False, message=str(exc), coalitions_cached=len(g.cache) - 1,
                  separations=g.n_separations, masters=cs.masters,
-                 master_s=cs.master_seconds, budget_s=budget)
+                 master_s=cs.master_seconds, budget_s=budget, load_before=load0,
+                 load_after=os.getloadavg()[0])
             continue
         emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
-             wall_s=time.perf_counter() - t0, finished=True,
+             wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
+             load_before=load0, load_after=os.getloadavg()[0], finished=True,
              coalitions_generated=res.n_coalitions, stages=len(res.stages),
              epsilon=res.epsilon, separations=g.n_separations, masters=cs.masters,
              master_s=cs.master_seconds, closed_form_evaluations=cs.evaluations,
@@ -244,7 +277,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget", type=float, default=120.0,
                    help="seconds per row-generation case")
-    p.add_argument("--case", choices=("all", "sampled100", "rowgen-fast"), default="all",
+    p.add_argument("--case", choices=("all", "sampled100", "multilinear", "rowgen-fast"),
+                   default="all",
                    help="sampled100: only the closed-form cases (item 5); rowgen-fast: "
                         "least core / nucleolus by row generation on the closed form at "
                         "--sizes")
@@ -260,6 +294,11 @@ def main(argv=None) -> int:
         bench_prefix_cost(rows, 100, day, permutations=50)
         bench_prefix_cost(rows, 100, month, permutations=10)
         bench_sampled_fast(rows, 100, day)
+        return finish(rows)
+    if args.case == "multilinear":
+        bench_multilinear(rows, 100, month, "multilinear")
+        bench_prefix_cost(rows, 100, month, permutations=10)
+        bench_multilinear(rows, 100, day, "multilinear")
         return finish(rows)
     if args.case == "rowgen-fast":
         for size in args.sizes.split(","):

@@ -462,3 +462,63 @@ def test_row_generation_time_limit_stops_with_an_error_and_clears_the_deadline()
         G.least_core(g, time_limit=0.0)
     assert g.deadline is None
     assert G.least_core(g).epsilon <= 1e-9  # LP1's game has a non-empty core (Owen)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_flip_values_are_the_flipped_coalitions_values(seed):
+    inst = priced_instance(seed, n=8)
+    cv = CommunityValues(inst)
+    Z = np.random.default_rng(1).random((5, 8)) < 0.5
+    Z[0], Z[1] = True, False  # N and the empty coalition too
+    assert cv.sorted_flips  # one key per member and row: the sorted-keys path
+    flipped = (Z[:, None, :] ^ np.eye(8, dtype=bool)[None]).reshape(-1, 8)
+    for dense in (False, True):
+        v, vx = cv.flip_values(Z, dense=dense)
+        assert np.abs(v - cv.values(Z)).max() <= 1e-9
+        assert np.abs(vx.ravel() - cv.values(flipped)).max() <= 1e-9
+
+
+@pytest.mark.parametrize("heavy", [None, [], [0, 3]])
+def test_multilinear_sampled_shapley_is_seeded_and_efficient(heavy):
+    """Stratified antithetic multilinear sampling, heavy players enumerated by the
+    default rule, or none, or two chosen: seeded, efficient, within 3 half-widths."""
+    inst = priced_instance(3, n=8)
+    g = G.community_game(inst, workers=1)
+    exact = G.shapley_exact(g)
+    est = G.shapley_multilinear(g, seed=4, rel_tol=0.02, heavy=heavy, max_samples=50_000)
+    again = G.shapley_multilinear(G.community_game(inst, workers=1), seed=4, rel_tol=0.02,
+                                  heavy=heavy, max_samples=50_000)
+    assert est.converged and est.method == "multilinear"
+    assert np.array_equal(est.value, again.value) and est.n_permutations == again.n_permutations
+    if heavy is not None:
+        assert est.heavy == sorted(heavy)
+    else:
+        assert 1 <= len(est.heavy) <= G.MULTILINEAR_MAX_HEAVY
+    assert est.value.sum() == pytest.approx(g.value(g.grand), abs=1e-9)
+    assert (np.abs(est.value - exact) <= 4 * est.half_width + 1e-12).all()
+
+
+@pytest.mark.parametrize("heavy", [None, pytest.param([], marks=pytest.mark.slow)])
+def test_multilinear_sampled_shapley_intervals_cover_exact(heavy):
+    """Its 95 % intervals cover exact Shapley about 95 % of the time: over 20 seeds x 8
+    players, >= 85 % inside one half-width (measured 0.91 for the default on this
+    game, 0.98 on the 10-member game of seed 1) and >= 99 % inside three."""
+    inst = priced_instance(3, n=8)
+    g = G.community_game(inst, workers=1)
+    exact = G.shapley_exact(g)
+    inside, within3 = [], []
+    for seed in range(20):
+        e = G.shapley_multilinear(g, seed=seed, rel_tol=0.02, heavy=heavy, max_samples=50_000)
+        assert e.value.sum() == pytest.approx(g.value(g.grand), abs=1e-9)
+        inside.append(np.abs(e.value - exact) <= e.half_width)
+        within3.append(np.abs(e.value - exact) <= 3 * e.half_width + 1e-12)
+    assert np.mean(inside) >= 0.85
+    assert np.mean(within3) >= 0.99
+
+
+def test_multilinear_sampling_refuses_a_game_without_flip_values():
+    g = G.TableGame(["a", "b", "c"], lambda m: float(bin(m).count("1") ** 2))
+    with pytest.raises(ModelError, match="flip_values"):
+        G.shapley_sampled(g, method="multilinear")
+    with pytest.raises(ModelError, match="method"):
+        G.shapley_sampled(g, method="owen")

@@ -26,6 +26,7 @@ non-negative, so the sums are well conditioned (no cancellation).
 
 from __future__ import annotations
 
+import math
 import time
 
 import highspy
@@ -39,6 +40,8 @@ from recopt.solvers.highs import highs_lp, new_highs, use_highs_threads
 
 #: Largest number of float64 entries of one intermediate array (chunking).
 CHUNK_ENTRIES = 20_000_000
+#: Entries of one block of :meth:`CommunityValues.flip_values` (n x rows x keys).
+FLIP_BLOCK_ENTRIES = 400_000
 
 
 class CommunityValues:
@@ -47,7 +50,7 @@ class CommunityValues:
     ``n`` members; rows ``r`` are the (scenario, step) pairs whose grand-coalition value
     is not 0 (a row worth 0 to ``N`` is worth 0 to every ``S``: ``v_r`` grows with
     ``S``, the feasible set does); ``k`` runs over the row's distinct keys (padded by
-    repeating one, harmless for a minimum).
+    repeating the row's largest, harmless for a minimum).
     """
 
     def __init__(self, instance: xr.Dataset):
@@ -77,7 +80,9 @@ class CommunityValues:
         keys = np.sort(np.where(dup, np.nan, keys), axis=1)
         K = int(np.max((~np.isnan(keys)).sum(axis=1), initial=0))
         keys = keys[:, :max(K, 1)]
-        keys = np.where(np.isnan(keys), keys[:, :1], keys)
+        # pad by repeating each row's largest key (rows stay sorted: the binary search)
+        last = np.maximum((~np.isnan(keys)).sum(axis=1) - 1, 0)
+        keys = np.where(np.isnan(keys), keys[np.arange(len(keys)), last][:, None], keys)
         H = (C.T[:, :, None] * np.maximum(a.T[:, :, None] - keys[None], 0.0)
              + P.T[:, :, None] * np.maximum(c.T[:, :, None] + keys[None], 0.0))
         grand = H.sum(axis=0).min(axis=1)
@@ -85,6 +90,20 @@ class CommunityValues:
         self.H = np.ascontiguousarray(H[:, keep, :])  # (n, R, K)
         self.keys = keys[keep]
         self.n_rows, self.n_keys = self.H.shape[1], self.H.shape[2]
+        # atoms for the sorted-keys flips: each member's one breakpoint per row
+        C, P, a, c = C[keep].T, P[keep].T, a[keep].T, c[keep].T     # (n, R)
+        self.sorted_flips = bool(not (cons[keep] & prod[keep]).any())
+        """Every (member, row) has at most one key (consumer or producer, not both):
+        :meth:`flip_values` uses the sorted keys (``O(n R log K)``)."""
+        if self.sorted_flips and self.n_rows:
+            R = self.n_rows
+            kr = self.keys                                            # (R, K) sorted
+            self._Cw, self._Pw = C, P
+            self._a, self._b = a, -c
+            self._ia = _first_at_least(kr, np.where(C > 0, a, -np.inf))  # key index of a_i
+            self._ib = _first_at_least(kr, np.where(P > 0, -c, -np.inf))  # of -c_j
+            self._rows = np.arange(R)
+            self._cons, self._prod = C > 0, P > 0
 
     def values(self, members) -> np.ndarray:
         """``v(S)`` (EUR) of each row of ``members`` (B, n) (booleans or 0/1)."""
@@ -116,6 +135,102 @@ class CommunityValues:
             np.cumsum(g, axis=0, out=g)
             out[p] = g.min(axis=2).sum(axis=1)
         return out
+
+    def flip_values(self, members, dense: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``v(S)`` and ``v(S xor {i})`` for every player ``i`` of each coalition of
+        ``members`` (B, n): returns ``v`` (B,) and ``vx`` (B, n), EUR. With
+        ``g = Σ_{m∈S} H[m]`` the flip of ``i`` is ``min_k (g ± H[i])`` per row (``+``
+        when ``i ∉ S``): ``n`` coalitions for the price of about one prefix sweep,
+        computed by blocks of rows (:data:`FLIP_BLOCK_ENTRIES`, cache-sized) when
+        ``dense``; otherwise (when every member has one key per row,
+        :attr:`sorted_flips`) by :meth:`_flips_sorted`, ``O(n R log K)``."""
+        Z = np.asarray(members, dtype=bool)
+        if Z.ndim != 2 or Z.shape[1] != self.n:
+            raise ModelError(f"coalitions must be a (B, {self.n}) membership matrix")
+        B, n = Z.shape
+        v = np.zeros(B)
+        vx = np.zeros((B, n))
+        if self.n_rows == 0:
+            return v, vx
+        if self.sorted_flips and not dense:
+            for b in range(B):
+                v[b], vx[b] = self._flips_sorted(Z[b])
+            return v, vx
+        R, K = self.n_rows, self.n_keys
+        step = max(1, FLIP_BLOCK_ENTRIES // (n * K))
+        buf = np.empty((n, min(step, R), K))
+        for b in range(B):
+            sign = np.where(Z[b], -1.0, 1.0)[:, None, None]
+            zf = Z[b].astype(float)
+            for lo in range(0, R, step):
+                Hb = self.H[:, lo:lo + step]
+                gz = np.tensordot(zf, Hb, axes=1)                    # (r, K)
+                v[b] += gz.min(axis=1).sum()
+                out = buf[:, :Hb.shape[1]]
+                np.multiply(Hb, sign, out=out)
+                out += gz[None]
+                vx[b] += out.min(axis=2).sum(axis=1)
+        return v, vx
+
+    def _flips_sorted(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """``v(S)`` and every ``v(S xor {i})`` from the sorted keys (no ``n x R x K`` sum).
+
+        Per row, ``g_S`` at the keys and its right slopes ``s_k = Σ_{j∈S, b_j <= λ_k}
+        P_j - Σ_{i∈S, a_i > λ_k} C_i`` (``b_j = -c_j``) by cumulative sums over the
+        keys; ``v_r(S) = g_S(λ_{k*})``, ``k*`` the first key with ``s_k >= 0`` (``g``
+        convex, all breakpoints at keys). Flipping ``i`` adds (``σ = +1``) or removes
+        (``σ = -1``) one breakpoint: a consumer's ``σ C_i (a_i - λ)^+`` changes the
+        slopes left of ``a_i`` by ``-σ C_i``, so the new minimiser is ``k_{σC_i}`` (the
+        first key with ``s_k >= σ C_i``) if it lies left of ``k(a_i)``, else
+        ``max(k(a_i), k*)``; a producer's ``σ P_j (λ - b_j)^+`` changes the slopes from
+        ``b_j`` on by ``+σ P_j``: ``k*`` if it lies left of ``k(b_j)``, else
+        ``max(k(b_j), k_{-σP_j})``. ``k_x`` by a vectorised binary search. Equal to the
+        dense minimum over keys (tested)."""
+        zf = np.asarray(z, bool)
+        R, K = self.n_rows, self.n_keys
+        rows = self._rows
+        Cz = self._Cw * zf[:, None]
+        Pz = self._Pw * zf[:, None]
+        # scatter the members of S onto their keys (bincount over row * K + key)
+        flatA = (rows[None, :] * K + self._ia).ravel()
+        flatB = (rows[None, :] * K + self._ib).ravel()
+        c0 = np.bincount(flatA, Cz.ravel(), R * K).reshape(R, K)
+        c1 = np.bincount(flatA, (Cz * self._a).ravel(), R * K).reshape(R, K)
+        p0 = np.bincount(flatB, Pz.ravel(), R * K).reshape(R, K)
+        p1 = np.bincount(flatB, (Pz * self._b).ravel(), R * K).reshape(R, K)
+        # consumers with a_i > λ_k (strict: index > k); producers with b_j <= λ_k
+        above0 = c0.sum(axis=1, keepdims=True) - np.cumsum(c0, axis=1)
+        above1 = c1.sum(axis=1, keepdims=True) - np.cumsum(c1, axis=1)
+        below0 = np.cumsum(p0, axis=1)
+        below1 = np.cumsum(p1, axis=1)
+        lam = self.keys
+        g = (above1 - lam * above0) + (lam * below0 - below1)          # (R, K)
+        slope = below0 - above0
+        slope[:, -1] = np.inf                       # right of the last key: >= 0
+        # first key with s_k >= x for every query of a row, by one searchsorted over
+        # the rows laid end to end (each row shifted by its index times a span wider
+        # than any slope or query; the last key's slope stands for +inf)
+        thr = np.where(zf, -1.0, 1.0)[:, None] * (self._Cw - self._Pw)   # σC or -σP
+        finite = slope[:, :-1]
+        span = 4.0 * (float(np.abs(finite).max(initial=0.0)) + float(np.abs(thr).max())) + 1.0
+        slope[:, -1] = span / 2
+        shifted = (slope + (rows * span)[:, None]).ravel()
+        kstar = np.searchsorted(shifted, rows * span) - rows * K                 # (R,)
+        v = float(g.ravel().take(rows * K + kstar).sum())
+        kx = (np.searchsorted(shifted, (thr + (rows * span)[None, :]).ravel())
+              .reshape(thr.shape) - (rows * K)[None, :])                          # (n, R)
+        ks = kstar[None, :]
+        ia, ib = self._ia, self._ib
+        k = np.where(self._cons, np.where(kx < ia, kx, np.maximum(ia, ks)),
+                     np.where(self._prod, np.where(ks < ib, ks, np.maximum(ib, kx)), ks))
+        at = k + (rows * K)[None, :]
+        lk = lam.ravel().take(at)
+        gk = g.ravel().take(at)
+        term = (self._Cw * np.maximum(self._a - lk, 0.0)
+                + self._Pw * np.maximum(lk - self._b, 0.0))
+        sigma = np.where(zf, -1.0, 1.0)[:, None]
+        vx = (gk + sigma * term).sum(axis=1)
+        return v, vx
 
     def cuts(self, members, groups: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +268,29 @@ class CommunityValues:
             values[b] = g[rows, k].sum()
             slopes[b] = (self.H[:, rows, k] @ onehot).T  # Σ_{r in group} H[m, r, k*_r]
         return values, slopes
+
+
+def _first_at_least(sorted_rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per row ``r`` of ``sorted_rows`` (R, K), non-decreasing, and every query
+    ``x[m, r]`` (M, R): the first ``k`` with ``sorted_rows[r, k] >= x[m, r]`` (``K`` if
+    none). A binary search vectorised over all queries."""
+    R, K = sorted_rows.shape
+    x = np.asarray(x, float)
+    flat = np.ascontiguousarray(sorted_rows).ravel()
+    base = np.broadcast_to(np.arange(R, dtype=np.int64) * K, x.shape)
+    lo = np.zeros(x.shape, dtype=np.int64)
+    hi = np.full(x.shape, K, dtype=np.int64)
+    mid = np.empty_like(lo)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        np.add(lo, hi, out=mid)
+        mid //= 2
+        val = flat.take(base + np.minimum(mid, K - 1))
+        go = open_ & (val < x)
+        np.copyto(lo, mid + 1, where=go)
+        np.copyto(hi, mid, where=open_ & ~go)
 
 
 #: Rows of the community game per group of the separation master's θ (the cuts are
@@ -215,31 +353,30 @@ class ClosedFormSeparation:
         kept: the caller adds the cuts of those it keeps). ``allowed(Z)``:
         which rows of a (B, n) membership matrix are admissible coalitions."""
         x = np.asarray(x, float)
-        H = self.cv.H
-        flat = H.reshape(self.n, -1)
-        R, K = self.cv.n_rows, self.cv.n_keys
         found: dict[bytes, tuple] = {}
         for z0 in np.asarray(starts, dtype=bool):
             z = z0.copy()
             if not allowed(z[None])[0]:
                 continue
-            gz = (z.astype(float) @ flat).reshape(R, K)
-            cur = gz.min(axis=1).sum() - x @ z
+            v = math.nan
             for _ in range(max_moves):
+                # every flip of z at once, by cache-sized blocks of rows (flip_values)
+                vz, vals = self.cv.flip_values(z[None])
+                v = float(vz[0])
+                cur = v - float(x @ z)
                 sign = np.where(z, -1.0, 1.0)
-                vals = (gz[None] + sign[:, None, None] * H).min(axis=2).sum(axis=1)
-                exc = vals - (x @ z + sign * x)
+                exc = vals[0] - (x @ z + sign * x)
                 flips = np.eye(self.n, dtype=bool) ^ z[None]
                 exc[~allowed(flips)] = -np.inf
                 i = int(np.argmax(exc))
                 if not exc[i] > cur + 1e-12 * (1.0 + abs(cur)):
                     break
                 z[i] = not z[i]
-                gz += sign[i] * H[i]
-                cur = float(exc[i])
+                v = math.nan
             key = np.packbits(z).tobytes()
             if key not in found:
-                v = float(self.cv.values(z[None])[0])  # exact value (no accumulated drift)
+                if math.isnan(v):  # max_moves reached after a flip
+                    v = float(self.cv.values(z[None])[0])
                 found[key] = (z.copy(), v, v - float(x @ z))
         return sorted(found.values(), key=lambda t: -t[2])
 

@@ -176,6 +176,9 @@ class Game:
         self.n_evaluated = 0
         self.values_batch: Callable[[np.ndarray], np.ndarray] | None = None
         self.prefix_values: Callable[[np.ndarray], np.ndarray] | None = None
+        self.flip_values: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+        """(B, n) coalitions -> ``v`` (B,) and ``v(S xor {i})`` (B, n), uncached (used by
+        :func:`shapley_sampled` ``method="multilinear"``); ``None`` when absent."""
         self.n_uncached = 0
         """Coalition values computed by ``prefix_values`` (not cached; repeats counted)."""
         self.deadline: float | None = None
@@ -568,6 +571,7 @@ def community_game(instance: xr.Dataset, *, solver: str = "highs",
         closed = CommunityValues(instance)
         game.values_batch = closed.values
         game.prefix_values = closed.prefix_values
+        game.flip_values = closed.flip_values
         game.closed_separation = ClosedFormSeparation(closed)
         game.initial_complements = True
     return game
@@ -653,12 +657,25 @@ class ShapleyEstimate:
     confidence: float
     tolerance: np.ndarray
     seconds: float = 0.0
+    method: str = "permutation"
+    """``"permutation"``; ``"multilinear"``: ``n_permutations`` counts the sampled
+    coalitions of the light players (each evaluated under every heavy subset)."""
+    heavy: list[int] = field(default_factory=list)
+    """Multilinear: the players whose membership is enumerated, not sampled."""
+
+
+#: Multilinear sampling: samples per pair of nodes before the stopping rule may stop
+#: (raised to 30 degrees of freedom over the pairs), most heavy players enumerated, and
+#: the share of the largest ``v(N) - v(N \\ {i})`` from which a player counts as heavy.
+MULTILINEAR_MIN_SAMPLES = 2
+MULTILINEAR_MAX_HEAVY = 4
+MULTILINEAR_HEAVY_SHARE = 0.25
 
 
 def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
                     rel_tol: float = 0.01, abs_tol: float | None = None, batch: int = 50,
-                    min_permutations: int = 30, max_permutations: int = 20_000
-                    ) -> ShapleyEstimate:
+                    min_permutations: int = 30, max_permutations: int = 20_000,
+                    method: str = "permutation") -> ShapleyEstimate:
     """Shapley value by permutation sampling with a stopping rule on its CI.
 
     Castro, Gómez, Tejada, "Polynomial calculation of the Shapley value based on
@@ -673,7 +690,16 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
     least ``min_permutations``, or ``max_permutations`` is reached
     (``converged=False``). Efficiency holds exactly (every permutation's
     contributions sum to ``v(N)``); it is checked.
+
+    ``method="multilinear"`` (games with ``flip_values``, e.g. the community game's
+    closed form): :func:`shapley_multilinear` with the same tolerances
+    (``max_permutations`` caps its sampled coalitions).
     """
+    if method == "multilinear":
+        return shapley_multilinear(game, seed=seed, confidence=confidence, rel_tol=rel_tol,
+                                   abs_tol=abs_tol, max_samples=max_permutations)
+    if method != "permutation":
+        raise ModelError(f"method must be 'permutation' or 'multilinear'; got {method!r}")
     t0 = time.perf_counter()
     n = game.n
     rng = np.random.default_rng(seed)
@@ -719,6 +745,155 @@ def shapley_sampled(game: Game, *, seed: int = 0, confidence: float = 0.95,
     phi = total / m
     _check_efficiency(game, phi, "sampled Shapley")
     return ShapleyEstimate(phi, half, m, converged, confidence, tol, time.perf_counter() - t0)
+
+
+def shapley_multilinear(game: Game, *, seed: int = 0, confidence: float = 0.95,
+                        rel_tol: float = 0.01, abs_tol: float | None = None,
+                        strata: int | None = None,
+                        min_samples: int = MULTILINEAR_MIN_SAMPLES,
+                        max_samples: int = 20_000, heavy: Sequence[int] | None = None
+                        ) -> ShapleyEstimate:
+    """Shapley value by stratified, antithetic sampling of Owen's multilinear extension,
+    the heavy players' membership enumerated (a conditional expectation).
+
+    Owen, "Multilinear extensions of games", Management Science 18 (1972) P64-P79,
+    doi:10.1287/mnsc.18.5.64: ``φ_i = ∫_0^1 e_i(q) dq`` with ``e_i(q) = E[v(S ∪ i) -
+    v(S)]``, ``S`` holding every other player independently with probability ``q``
+    (sampling estimator: Okhrati, Lipani, "A multilinear sampling algorithm to estimate
+    Shapley values", ICPR 2020, arXiv:2010.12082). Here:
+
+    * ``q`` at the ``J = 2⌈n/4⌉ >= n/2`` Gauss-Legendre nodes of [0, 1] (default,
+      ``strata=None``): ``e_i`` is a polynomial of degree ``n - 1`` in ``q``, which
+      they integrate exactly, so only the coalitions are sampled; or (``strata``)
+      one uniform ``q`` in each of ``strata`` equal strata. Node (stratum) ``j`` is
+      paired with ``J - 1 - j`` by the antithetic ``(1 - q, complement of S)``;
+      each pair is one independent sample of ``w_j D(S, q) + w_{J-1-j} D(N∖S, 1 - q)``
+      (unbiased);
+    * one coalition ``S`` gives every player's sample at once: ``v(S) - v(S ∖ i)``
+      for ``i ∈ S``, ``v(S ∪ i) - v(S)`` otherwise (``game.flip_values``), ``S ∖ i``
+      being a ``q``-coalition of the others either way;
+    * the *heavy* players (default: those with ``v(N) - v(N ∖ i)`` at least
+      :data:`MULTILINEAR_HEAVY_SHARE` of the largest, at most
+      :data:`MULTILINEAR_MAX_HEAVY`) are not sampled: every sample is averaged over
+      all ``2^h`` subsets of them with their probabilities ``q^|Q| (1-q)^(h-|Q|)``
+      (Rao-Blackwell: the same mean, never a larger variance).
+
+    Half-width per player: ``z_{(1+c)/2} (Σ_pairs s²_p / m_p)^{1/2}`` (normal
+    approximation, ``s²_p`` the sample variance of pair ``p``), checked after every round
+    of one sample per pair from ``min_samples`` on (and from at least 30 degrees of
+    freedom, ``P (m - 1) >= 30`` over the ``P`` pairs), with the stopping rule of
+    :func:`shapley_sampled`. The raw estimate is not efficient: it is projected onto
+    ``Σ φ = v(N)``, ``φ_i = raw_i + s_i (v(N) - Σ_k raw_k)`` with ``s_i`` the players'
+    shares of the estimated variance, and the half-width is that of the projected
+    estimate (per pair, the variance of ``y_i - s_i Σ_k y_k``, ``s`` held fixed).
+    """
+    t0 = time.perf_counter()
+    flip_values = game.flip_values
+    if flip_values is None:
+        raise ModelError("multilinear sampling needs a game with flip_values "
+                         "(the community game's closed form)")
+    if strata is not None and (strata < 2 or strata % 2):
+        raise ModelError(f"strata must be even and >= 2 (antithetic pairs); got {strata}")
+    n = game.n
+    rng = np.random.default_rng(seed)
+    zq = NormalDist().inv_cdf(0.5 + confidence / 2)
+    vN = game.value(game.grand)
+    floor = rel_tol * abs(vN) / max(n, 1) if abs_tol is None else float(abs_tol)
+    if heavy is None:
+        _v, vx = flip_values(np.ones((1, n), bool))
+        drop = np.abs(vN - vx[0])
+        order = np.argsort(-drop, kind="stable")
+        top = drop[order[0]] if n else 0.0
+        heavy = [int(i) for i in order[:min(MULTILINEAR_MAX_HEAVY, n - 1)]
+                 if top > 0 and drop[i] >= MULTILINEAR_HEAVY_SHARE * top]
+    hv = np.array(sorted(int(i) for i in heavy), dtype=np.int64)
+    light = np.setdiff1d(np.arange(n), hv)
+    h = len(hv)
+    subsets = ((np.arange(1 << h)[:, None] >> np.arange(h)) & 1).astype(bool)  # (2^h, h)
+    up = np.array([s | (1 << a) for s in range(1 << h) for a in range(h)]).reshape(-1, h) \
+        if h else np.zeros((1, 0), int)
+
+    def sample(zl: np.ndarray, q: float) -> np.ndarray:
+        """Every player's marginal contribution, heavy subsets averaged (EUR)."""
+        Z = np.zeros((len(subsets), n), bool)
+        Z[:, light] = zl
+        Z[:, hv] = subsets
+        v, vx = flip_values(Z)
+        game.n_uncached += Z.size + len(Z)
+        p = np.prod(np.where(subsets, q, 1.0 - q), axis=1)          # (2^h,)
+        d = np.where(Z, v[:, None] - vx, vx - v[:, None])             # (2^h, n)
+        out = p @ d
+        for a, j in enumerate(hv):  # heavy j: E over the other heavy players
+            without = ~subsets[:, a]
+            po = np.prod(np.where(np.delete(subsets, a, axis=1), q, 1.0 - q), axis=1)
+            out[j] = float((po[without] * (v[up[without, a]] - v[without])).sum())
+        return out
+
+    if strata is None:
+        # Gauss-Legendre nodes on [0, 1]: e_i(q) is a polynomial of degree n - 1, which
+        # J >= n / 2 nodes integrate exactly (J even: the nodes pair as q, 1 - q)
+        J = max(2, 2 * math.ceil(n / 4))
+        xg, wg = np.polynomial.legendre.leggauss(J)
+        nodes, weights = (xg + 1.0) / 2.0, wg / 2.0
+    else:
+        J = int(strata)
+        nodes, weights = np.zeros(J), np.full(J, 1.0 / J)
+    P = J // 2
+    # at least 30 degrees of freedom in the variance of the sum over pairs
+    min_samples = max(int(min_samples), 2, 1 + math.ceil(30 / P))
+    sums = np.zeros((P, n))
+    sq = np.zeros((P, n))
+    s_tot = np.zeros(P)       # per pair: Σ of Y = Σ_i y_i, of Y², of y_i Y
+    s_tot2 = np.zeros(P)
+    s_cross = np.zeros((P, n))
+    m = 0
+    converged = False
+    half = np.full(n, np.inf)
+    tol = np.full(n, floor)
+    phi = np.zeros(n)
+    t1 = time.perf_counter()
+    while 2 * P * (m + 1) <= max(max_samples, 2 * P * min_samples):
+        for p in range(P):
+            if strata is None:
+                q = float(nodes[p])
+            else:
+                q = (p + rng.random()) / J
+            zl = rng.random(len(light)) < q
+            y = weights[p] * sample(zl, q) + weights[J - 1 - p] * sample(~zl, 1.0 - q)
+            Y = float(y.sum())
+            sums[p] += y
+            sq[p] += y * y
+            s_tot[p] += Y
+            s_tot2[p] += Y * Y
+            s_cross[p] += y * Y
+        m += 1
+        if m < min_samples:
+            continue
+        c = m / (m - 1)
+        mean, mY = sums / m, s_tot / m
+        var = np.maximum(sq / m - mean ** 2, 0.0) * c               # (P, n)
+        varY = np.maximum(s_tot2 / m - mY ** 2, 0.0) * c             # (P,)
+        cov = (s_cross / m - mean * mY[:, None]) * c                 # (P, n)
+        raw = mean.sum(axis=0)
+        v_raw = var.sum(axis=0) / m
+        share = v_raw / v_raw.sum() if v_raw.sum() > 0 else np.full(n, 1.0 / n)
+        # φ_i = raw_i + share_i (v(N) - Σ raw): its variance per pair, share held fixed
+        v_phi = (var - 2 * share * cov + share ** 2 * varY[:, None]).sum(axis=0) / m
+        half = zq * np.sqrt(np.maximum(v_phi, 0.0))
+        phi = raw + share * (vN - raw.sum())
+        tol = np.maximum(rel_tol * np.abs(phi), floor)
+        log.debug("multilinear Shapley: %d samples per pair, worst half-width / tolerance "
+                  "%.3g (player %d)", m, float((half / tol).max()), int(np.argmax(half / tol)))
+        if (half <= tol).all():
+            converged = True
+            break
+    game.evaluate_seconds += time.perf_counter() - t1
+    if m < 2:
+        raise ModelError(f"max_samples {max_samples} allows fewer than 2 samples per pair "
+                         f"of strata ({P} pairs)")
+    _check_efficiency(game, phi, "multilinear Shapley")
+    return ShapleyEstimate(phi, half, 2 * P * m, converged, confidence, tol,
+                           time.perf_counter() - t0, "multilinear", [int(i) for i in hv])
 
 
 # --------------------------------------------------------------------------------------
