@@ -35,7 +35,12 @@ from recopt.decomp.benders import (
     TwoStage,
     solve_benders,
 )
-from recopt.decomp.column_generation import cg_history, cg_options, solve_column_generation
+from recopt.decomp.column_generation import (
+    cg_history,
+    cg_options,
+    resume_column_generation,
+    solve_column_generation,
+)
 from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
@@ -179,6 +184,55 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
                     coupling_rows=MLCOLEXT_COUPLING_ROWS if coupled else None)
 
 
+#: Going back to pricing after Benders: the next Benders run (build included) is
+#: assumed to take up to this multiple of the last one, which pricing leaves to it.
+RESERVE_FACTOR = 1.5
+
+
+def _price_again(d: LoopData, cg, res, problem: TwoStage, opts: BendersOptions,
+                 deadline: PhaseClock, rows, reduce, cuts, cg_end: float):
+    """MLColExt with ``enumeration=generate``: while the proven gap (Benders' incumbent
+    against column generation's bound, valid for all loops) is above the target and
+    Benders left time, resume pricing in the kept master (the bound improves, new
+    loops enter), then Benders again on the larger loop set, started from the best
+    design so far. Returns the run with the best incumbent, its problem and loops
+    (card ``models/SLExt-MLColExt.md``, choice 14)."""
+    loops = cg.loops
+    taken = max(1.0, time.perf_counter() - cg_end)  # the first Benders, build included
+    while not cg.converged:
+        gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
+        left = deadline.remaining()
+        if gap <= opts.gap + 1e-12 or left is None or left <= RESERVE_FACTOR * taken:
+            break
+        pricing = PhaseClock(left - RESERVE_FACTOR * taken)
+        added = resume_column_generation(cg, pricing)
+        gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
+        if added == 0 or gap <= opts.gap + 1e-12 or deadline.expired():
+            break  # the bound alone closed the gap, or no new loop to try
+        last = time.perf_counter()
+        new_loops = cg.loops
+        new_problem = mlcolext_problem(d, new_loops, rows, reduce)
+        if cuts == "daily":
+            new_problem.group_of = problem.group_of
+        if res.best_point is not None:  # the best design so far: the first point
+            z = np.r_[res.best_point[:len(loops)], np.zeros(len(new_loops) - len(loops))]
+            of_arc = loops_of_arc(new_loops)
+            pairs = list(new_problem.master.PAIRS)
+            y = np.array([sum(z[k] for k in of_arc[p]) for p in pairs])
+            new_problem.initial_point = np.r_[z, y]
+        opts.time_limit = deadline.remaining()
+        again = solve_benders(new_problem, opts)
+        taken = max(1.0, time.perf_counter() - last)
+        if again.has_solution and (not res.has_solution
+                                   or again.upper_bound <= res.upper_bound):
+            if res.second_stage is not None:
+                res.second_stage.close()
+            res, problem, loops = again, new_problem, new_loops
+        elif again.second_stage is not None:
+            again.second_stage.close()
+    return res, problem, loops
+
+
 # --------------------------------------------------------------------------------------
 # the algorithm: python -m recopt.solve instance.nc --model SLExt|MLColExt
 # --------------------------------------------------------------------------------------
@@ -238,6 +292,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         cg_opts.integer = False
         cg_opts.deadline, cg_opts.pricing_share = deadline.share(GENERATE_SHARE), 1.0
         cg = solve_column_generation(d, cg_opts)
+        cg_end = time.perf_counter()
         loops = cg.loops
         problem = mlcolext_problem(d, loops, rows, reduce)
     else:
@@ -262,6 +317,9 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         progress=progress, workers=1 if workers is None else max(1, int(workers)),
         scheduler=scheduler)
     res = solve_benders(problem, opts)
+    if cg is not None:  # back to pricing while Benders leaves time (card, choice 14)
+        res, problem, loops = _price_again(d, cg, res, problem, opts, deadline, rows, reduce,
+                                           cuts, cg_end)
     t1 = time.perf_counter()
     stage, best = res.second_stage, res.best_point
     if stage is not None and not res.has_solution:
