@@ -318,12 +318,14 @@ def test_pricing_resumed_after_benders(seed):
     first = solve_benders(problem, bopts)
     assert first.has_solution
     cg.solver.opts.max_rounds = 10_000
-    res, _, loops = _price_again(d, cg, first, problem, bopts, PhaseClock(600.0), "aggregated",
-                                 True, "aggregated", time.perf_counter() - 1.0)
+    first_ub = first.upper_bound
+    res, _, loops = _price_again(d, cg, {"res": first, "problem": problem}, bopts,
+                                 PhaseClock(600.0), "aggregated", True, "aggregated",
+                                 time.perf_counter() - 1.0)
     assert cg.converged and len(cg.loops) > k0 and loops == cg.loops
     assert cg.lp_value == pytest.approx(lp_all, abs=1e-6)
     assert cg.bound <= lp_all + TOL
-    assert opt - TOL <= res.upper_bound <= first.upper_bound + TOL
+    assert opt - TOL <= res.upper_bound <= first_ub + TOL
     assert min(cg.bound, res.lower_bound) <= opt + TOL
     if res.second_stage is not None:
         res.second_stage.close()

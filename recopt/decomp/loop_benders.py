@@ -189,47 +189,45 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
 RESERVE_FACTOR = 1.5
 
 
-def _price_again(d: LoopData, cg, res, problem: TwoStage, opts: BendersOptions,
-                 deadline: PhaseClock, rows, reduce, cuts, cg_end: float):
+def _price_again(d: LoopData, cg, state: dict, opts: BendersOptions, deadline: PhaseClock,
+                 rows, reduce, cuts, cg_end: float):
     """MLColExt with ``enumeration=generate``: while the proven gap (Benders' incumbent
     against column generation's bound, valid for all loops) is above the target and
     Benders left time, resume pricing in the kept master (the bound improves, new
     loops enter), then Benders again on the larger loop set, started from the best
-    design so far. Returns the run with the best incumbent, its problem and loops
+    design so far (so its incumbent is never worse). ``state``: ``res`` (the Benders
+    run) and ``problem``; the previous run is closed before the next is built (one
+    second stage in memory at a time). Returns the last run, its problem and loops
     (card ``models/SLExt-MLColExt.md``, choice 14)."""
+    res, problem = state.pop("res"), state.pop("problem")
     loops = cg.loops
     taken = max(1.0, time.perf_counter() - cg_end)  # the first Benders, build included
-    while not cg.converged:
+    while not cg.converged and res.has_solution:
         gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
         left = deadline.remaining()
         if gap <= opts.gap + 1e-12 or left is None or left <= RESERVE_FACTOR * taken:
             break
-        pricing = PhaseClock(left - RESERVE_FACTOR * taken)
-        added = resume_column_generation(cg, pricing)
+        added = resume_column_generation(cg, PhaseClock(left - RESERVE_FACTOR * taken))
         gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
         if added == 0 or gap <= opts.gap + 1e-12 or deadline.expired():
             break  # the bound alone closed the gap, or no new loop to try
         last = time.perf_counter()
         new_loops = cg.loops
-        new_problem = mlcolext_problem(d, new_loops, rows, reduce)
-        if cuts == "daily":
-            new_problem.group_of = problem.group_of
-        if res.best_point is not None:  # the best design so far: the first point
-            z = np.r_[res.best_point[:len(loops)], np.zeros(len(new_loops) - len(loops))]
-            of_arc = loops_of_arc(new_loops)
-            pairs = list(new_problem.master.PAIRS)
-            y = np.array([sum(z[k] for k in of_arc[p]) for p in pairs])
-            new_problem.initial_point = np.r_[z, y]
+        K = len(loops)
+        z = np.r_[res.best_point[:K], np.zeros(len(new_loops) - K)]  # the best design
+        group_of = problem.group_of
+        if res.second_stage is not None:
+            res.second_stage.close()
+        del res, problem  # one Benders problem in memory at a time
+        problem = mlcolext_problem(d, new_loops, rows, reduce)
+        problem.group_of = group_of
+        of_arc = loops_of_arc(new_loops)
+        y = np.array([sum(z[k] for k in of_arc[p]) for p in problem.master.PAIRS])
+        problem.initial_point = np.r_[z, y]
         opts.time_limit = deadline.remaining()
-        again = solve_benders(new_problem, opts)
+        res = solve_benders(problem, opts)
+        loops = new_loops
         taken = max(1.0, time.perf_counter() - last)
-        if again.has_solution and (not res.has_solution
-                                   or again.upper_bound <= res.upper_bound):
-            if res.second_stage is not None:
-                res.second_stage.close()
-            res, problem, loops = again, new_problem, new_loops
-        elif again.second_stage is not None:
-            again.second_stage.close()
     return res, problem, loops
 
 
@@ -281,7 +279,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     t0 = time.perf_counter()
     deadline = PhaseClock(None if time_limit is None else float(time_limit), start=t0)
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
-    cg = None
+    cg, cg_end = None, None
     if model == "SLExt":
         problem = slext_problem(d, reduce)
         loops = None
@@ -318,8 +316,11 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         scheduler=scheduler)
     res = solve_benders(problem, opts)
     if cg is not None:  # back to pricing while Benders leaves time (card, choice 14)
-        res, problem, loops = _price_again(d, cg, res, problem, opts, deadline, rows, reduce,
-                                           cuts, cg_end)
+        assert cg_end is not None  # set with cg
+        state = {"res": res, "problem": problem}
+        del res, problem  # _price_again may free them before its next Benders run
+        res, problem, loops = _price_again(d, cg, state, opts, deadline, rows, reduce, cuts,
+                                           cg_end)
     t1 = time.perf_counter()
     stage, best = res.second_stage, res.best_point
     if stage is not None and not res.has_solution:
