@@ -74,6 +74,11 @@ def child(args) -> None:
                           "count_seconds": time.perf_counter() - t1}))
         return
     model, opts = METHODS[args.method]
+    if args.log:  # the rounds and iterations with their times, kept in the record
+        import logging
+
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(relativeCreated).0f ms %(name)s %(message)s")
     r = solve(inst, model, time_limit=args.time_limit, mip_gap=args.gap, **opts)
     a = r.attrs
     keep = ("status", "message", "objective", "bound", "gap", "build_seconds",
@@ -90,7 +95,7 @@ def run(case: str, method: str, seed: int, args) -> dict:
 
     cmd = [sys.executable, __file__, "--child", "--case", case, "--method", method,
            "--seed", str(seed), "--days", str(args.days), "--time-limit", str(args.time_limit),
-           "--gap", str(args.gap)]
+           "--gap", str(args.gap)] + (["--log"] if args.log else [])
     t0 = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()
@@ -117,6 +122,8 @@ def run(case: str, method: str, seed: int, args) -> dict:
     rec = {"case": case, "method": method, "seed": seed, "days": args.days,
            "wall_process_seconds": wall, "cpu_process_seconds": cpu,
            "peak_rss_gib": peak / 2**30, "killed": killed, "load_average_before": load0}
+    if args.log:  # the solver's log lines (column-generation rounds, Benders iterations)
+        rec["log"] = [ln for ln in err_text.splitlines() if " recopt." in ln][-200:]
     if killed is None:
         try:
             rec.update(json.loads(out_text.strip().splitlines()[-1]))
@@ -143,6 +150,8 @@ def main(argv=None) -> None:
                    help="count: only enumerate MLCol(all)'s loops (the curve's x axis)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--days", type=int, default=7)
+    p.add_argument("--log", action="store_true",
+                   help="keep the solver's INFO log lines (rounds, iterations) in the record")
     p.add_argument("--time-limit", type=float, default=120.0)
     p.add_argument("--gap", type=float, default=1e-4, help="target relative gap (mip_gap)")
     p.add_argument("--memory-cap", type=float, default=3.0,

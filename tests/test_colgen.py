@@ -9,6 +9,7 @@ design passes ``check_solution``; time limits return the incumbent and the bound
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyomo.environ as pyo
@@ -141,10 +142,9 @@ def test_final_lp_equals_mlcol_all_relaxation(seed):
 def _check_design(d, res, inst):
     """The best design through the same Result path as the runner, re-checked."""
     from recopt.models.loops.build import surplus_of_loops
-    from recopt.models.loops.solution import operation_arrays, solution_dataset
+    from recopt.models.loops.solution import solution_dataset
 
-    res.master.lp.load(res.col_value)
-    f, gb, gs = operation_arrays(res.master.model, d)
+    f, gb, gs = res.master.operation(res.col_value)
     u = (np.moveaxis(surplus_of_loops(d, res.chosen), 0, -1).astype(float) if res.chosen
          else np.zeros(d.shape[:2] + (0,)))
     sol = solution_dataset(inst, d, res.chosen, u, f, gb, gs)
@@ -286,3 +286,47 @@ def test_tiny_time_limits_are_honoured(model, limit):
     # the un-interruptible pieces (data, one master build, one solution write-up) take
     # well under a second here; 3 s of slack for the shared machine
     assert a["wall_seconds"] <= limit + 3.0, a["wall_seconds"]
+
+
+@pytest.mark.parametrize("seed", [9, 17])
+def test_pricing_resumed_after_benders(seed):
+    """MLColExt with ``enumeration=generate`` goes back to pricing when Benders leaves
+    time: column generation stopped after one round, Benders on its loops, then
+    resumed pricing and Benders again. Every bound stays valid (<= MLCol(all)'s LP),
+    the resumed run reaches MLCol(all)'s LP value, the incumbent is no worse than the
+    first Benders run's and no better than MLCol(all)'s optimum, and the master left
+    out steps the design cannot change (CG1') without changing the LP."""
+    from recopt.decomp.benders import BendersOptions, solve_benders
+    from recopt.decomp.column_generation import resume_column_generation
+    from recopt.decomp.loop_benders import _price_again, mlcolext_problem
+    from recopt.decomp.phase_clock import PhaseClock
+
+    inst = _tiny(seed)
+    d = loop_data(inst)
+    lp_all, opt = _mlcol_all(d, relax=True), _mlcol_all(d)
+    for reduce in (True, False):  # CG1': the left-out steps do not change the LP
+        master = RestrictedMaster(d, reduce=reduce)
+        assert len(master.model.STEPS) == (len(d.decision_steps()) if reduce else len(d.steps))
+        master.add(loop_set(d))
+        assert master.lp.solve()[2] == pytest.approx(lp_all, abs=1e-6)
+    opts = CGOptions(progress=False, integer=False, max_rounds=1, lp_gap=0.0)
+    cg = solve_column_generation(d, opts)
+    assert not cg.converged and cg.bound <= lp_all + TOL
+    k0 = len(cg.loops)
+    problem = mlcolext_problem(d, cg.loops)
+    bopts = BendersOptions(gap=1e-9, master_options={})
+    first = solve_benders(problem, bopts)
+    assert first.has_solution
+    cg.solver.opts.max_rounds = 10_000
+    first_ub = first.upper_bound
+    res, _, loops = _price_again(d, cg, {"res": first, "problem": problem}, bopts,
+                                 PhaseClock(600.0), "aggregated", True, "aggregated",
+                                 time.perf_counter() - 1.0)
+    assert cg.converged and len(cg.loops) > k0 and loops == cg.loops
+    assert cg.lp_value == pytest.approx(lp_all, abs=1e-6)
+    assert cg.bound <= lp_all + TOL
+    assert opt - TOL <= res.upper_bound <= first_ub + TOL
+    assert min(cg.bound, res.lower_bound) <= opt + TOL
+    if res.second_stage is not None:
+        res.second_stage.close()
+    assert resume_column_generation(cg, PhaseClock(10.0)) == 0  # converged: nothing to do

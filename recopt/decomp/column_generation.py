@@ -175,6 +175,10 @@ class CGResult:
     col_value: np.ndarray | None
     """The master's fixed columns (operation) at the best design."""
     master: RestrictedMaster | None = None
+    solver: Any = None
+    """The run's column-generation state (:func:`resume_column_generation`)."""
+    converged: bool = False
+    """Column generation proved the LP optimum over all loops (root)."""
     rounds: int = 0
     nodes: int = 0
     exact_pricings: int = 0
@@ -199,10 +203,10 @@ class CGResult:
 class RestrictedMaster:
     """MLCol's restricted master LP (CG1) and its loop columns."""
 
-    def __init__(self, d: LoopData, threads=None):
+    def __init__(self, d: LoopData, threads=None, reduce: bool = True):
         t0 = time.perf_counter()
         self.d = d
-        m = build_restricted_master(d)
+        m = build_restricted_master(d, reduce=reduce)
         self.model = m
         self.build_seconds = time.perf_counter() - t0
         lp = HighsColumnLP(m, threads=threads, options={"presolve": "off"})
@@ -264,6 +268,16 @@ class RestrictedMaster:
         self.index: dict[tuple[int, ...], int] = {}
         self.cols = np.zeros(0, dtype=np.int64)
         self.setup_seconds = time.perf_counter() - t0
+
+    def operation(self, col_value) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``flow``, ``grid_buy``, ``grid_sell`` (kWh) of a master solution, with the
+        standalone operation (no flow, buy Ĉ, sell P̂) at the steps the master leaves
+        out (CG1')."""
+        self.lp.load(col_value)
+        f, gb, gs = operation_arrays(self.model, self.d)
+        out = ~self.model.kept_steps
+        gb[out], gs[out] = self.d.C[out], self.d.P[out]
+        return f, gb, gs
 
     # ---- columns -----------------------------------------------------------------------
     def add(self, loops) -> int:
@@ -840,6 +854,7 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     res.loops = list(master.loops)
     res.rounds, res.nodes, res.exact_pricings = sv.rounds, nodes, sv.exact
     res.history = sv.history
+    res.solver, res.converged = sv, bool(converged)
     res.master_seconds, res.pricing_seconds = sv.master_seconds, sv.pricing_seconds
     res.lp_value = math.nan if root_value is None else root_value
     res.lp_bound = root_lb
@@ -869,6 +884,33 @@ def solve_column_generation(d: LoopData, options: CGOptions | None = None) -> CG
     return res
 
 
+
+
+def resume_column_generation(res: CGResult, deadline: PhaseClock) -> int:
+    """More root pricing rounds of an LP-only run (``integer=False``) until ``deadline``,
+    in the same kept master: MLColExt goes back to pricing when Benders on the loops
+    generated so far left time (card ``models/SLExt-MLColExt.md``). Updates ``res``
+    (loops, bound = the best of the old and the new valid bounds, LP value, counts,
+    history, status); returns the number of loops added."""
+    sv = res.solver
+    if sv is None or res.converged:
+        return 0
+    before = len(sv.master.loops)
+    sv.clock = sv.cg_clock = deadline
+    sv.timed_out = False
+    value, lb, _, converged = sv.column_generation(_Node())
+    if value is not None:
+        res.lp_value = value
+    res.bound = res.lp_bound = max(res.bound, lb)
+    res.converged = bool(converged)
+    res.loops = list(sv.master.loops)
+    res.rounds, res.exact_pricings = sv.rounds, sv.exact
+    res.history = sv.history
+    res.master_seconds, res.pricing_seconds = sv.master_seconds, sv.pricing_seconds
+    res.status = Status.OPTIMAL if converged else (
+        Status.TIME_LIMIT if deadline.expired() or sv.timed_out else Status.FEASIBLE)
+    res.message = "column generation " + ("converged" if converged else "stopped early")
+    return len(sv.master.loops) - before
 
 
 # --------------------------------------------------------------------------------------
@@ -938,8 +980,7 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
     t1 = time.perf_counter()
     if res.has_solution:
         assert res.master is not None  # a solution comes from the master
-        res.master.lp.load(res.col_value)
-        f, gb, gs = operation_arrays(res.master.model, d)
+        f, gb, gs = res.master.operation(res.col_value)
         chosen = res.chosen
         u = (np.moveaxis(surplus_of_loops(d, chosen), 0, -1).astype(float) if chosen
              else np.zeros(d.shape[:2] + (0,)))
@@ -960,4 +1001,5 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
 
 __all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
            "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation",
+           "resume_column_generation",
            "solve_mlcol_generated", "cg_options", "cg_record", "cg_history"]

@@ -35,7 +35,12 @@ from recopt.decomp.benders import (
     TwoStage,
     solve_benders,
 )
-from recopt.decomp.column_generation import cg_history, cg_options, solve_column_generation
+from recopt.decomp.column_generation import (
+    cg_history,
+    cg_options,
+    resume_column_generation,
+    solve_column_generation,
+)
 from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
@@ -179,6 +184,53 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
                     coupling_rows=MLCOLEXT_COUPLING_ROWS if coupled else None)
 
 
+#: Going back to pricing after Benders: the next Benders run (build included) is
+#: assumed to take up to this multiple of the last one, which pricing leaves to it.
+RESERVE_FACTOR = 1.5
+
+
+def _price_again(d: LoopData, cg, state: dict, opts: BendersOptions, deadline: PhaseClock,
+                 rows, reduce, cuts, cg_end: float):
+    """MLColExt with ``enumeration=generate``: while the proven gap (Benders' incumbent
+    against column generation's bound, valid for all loops) is above the target and
+    Benders left time, resume pricing in the kept master (the bound improves, new
+    loops enter), then Benders again on the larger loop set, started from the best
+    design so far (so its incumbent is never worse). ``state``: ``res`` (the Benders
+    run) and ``problem``; the previous run is closed before the next is built (one
+    second stage in memory at a time). Returns the last run, its problem and loops
+    (card ``models/SLExt-MLColExt.md``, choice 14)."""
+    res, problem = state.pop("res"), state.pop("problem")
+    loops = cg.loops
+    taken = max(1.0, time.perf_counter() - cg_end)  # the first Benders, build included
+    while not cg.converged and res.has_solution:
+        gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
+        left = deadline.remaining()
+        if gap <= opts.gap + 1e-12 or left is None or left <= RESERVE_FACTOR * taken:
+            break
+        added = resume_column_generation(cg, PhaseClock(left - RESERVE_FACTOR * taken))
+        gap = relative_gap(res.upper_bound, min(cg.bound, res.lower_bound))
+        if added == 0 or gap <= opts.gap + 1e-12 or deadline.expired():
+            break  # the bound alone closed the gap, or no new loop to try
+        last = time.perf_counter()
+        new_loops = cg.loops
+        K = len(loops)
+        z = np.r_[res.best_point[:K], np.zeros(len(new_loops) - K)]  # the best design
+        group_of = problem.group_of
+        if res.second_stage is not None:
+            res.second_stage.close()
+        del res, problem  # one Benders problem in memory at a time
+        problem = mlcolext_problem(d, new_loops, rows, reduce)
+        problem.group_of = group_of
+        of_arc = loops_of_arc(new_loops)
+        y = np.array([sum(z[k] for k in of_arc[p]) for p in problem.master.PAIRS])
+        problem.initial_point = np.r_[z, y]
+        opts.time_limit = deadline.remaining()
+        res = solve_benders(problem, opts)
+        loops = new_loops
+        taken = max(1.0, time.perf_counter() - last)
+    return res, problem, loops
+
+
 # --------------------------------------------------------------------------------------
 # the algorithm: python -m recopt.solve instance.nc --model SLExt|MLColExt
 # --------------------------------------------------------------------------------------
@@ -227,7 +279,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     t0 = time.perf_counter()
     deadline = PhaseClock(None if time_limit is None else float(time_limit), start=t0)
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
-    cg = None
+    cg, cg_end = None, None
     if model == "SLExt":
         problem = slext_problem(d, reduce)
         loops = None
@@ -238,6 +290,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         cg_opts.integer = False
         cg_opts.deadline, cg_opts.pricing_share = deadline.share(GENERATE_SHARE), 1.0
         cg = solve_column_generation(d, cg_opts)
+        cg_end = time.perf_counter()
         loops = cg.loops
         problem = mlcolext_problem(d, loops, rows, reduce)
     else:
@@ -262,6 +315,12 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         progress=progress, workers=1 if workers is None else max(1, int(workers)),
         scheduler=scheduler)
     res = solve_benders(problem, opts)
+    if cg is not None:  # back to pricing while Benders leaves time (card, choice 14)
+        assert cg_end is not None  # set with cg
+        state = {"res": res, "problem": problem}
+        del res, problem  # _price_again may free them before its next Benders run
+        res, problem, loops = _price_again(d, cg, state, opts, deadline, rows, reduce, cuts,
+                                           cg_end)
     t1 = time.perf_counter()
     stage, best = res.second_stage, res.best_point
     if stage is not None and not res.has_solution:

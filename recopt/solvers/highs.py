@@ -603,8 +603,8 @@ class HighsColumnLP:
     The restricted master of column generation (:mod:`recopt.decomp.column_generation`):
     the Pyomo model gives the rows and the fixed columns (compiled once by Pyomo's
     standard-form compiler); new columns go straight into the kept ``highspy.Highs``
-    object (``addCols``), so each re-solve starts from the previous basis (primal
-    simplex warm start). Columns may be fixed (``set_bounds``, for branching) and made
+    object (``addCols``), so each re-solve starts from the previous basis (HiGHS's
+    default simplex strategy). Columns may be fixed (``set_bounds``, for branching) and made
     integer (``solve(integer=...)``, the price-and-branch master).
 
     Attributes

@@ -42,8 +42,15 @@ def loop_members(d: LoopData) -> list[int]:
     return sorted(i for i in d.graph if d.graph.degree(i) > 0)
 
 
-def build_restricted_master(d: LoopData) -> pyo.ConcreteModel:
+def build_restricted_master(d: LoopData, reduce: bool = True) -> pyo.ConcreteModel:
     """MLCol's LP relaxation (Models 8-9) with its rows and no loop column (card, CG1).
+
+    ``reduce``: rows and operation only at :meth:`LoopData.decision_steps` (over every
+    arc of the graph); at the other steps no loop column has a coefficient (a clique in
+    surplus there has no member with ``Ĉ > 0``, one in deficit none with ``P̂ > 0``:
+    such a member and the one that puts the loop in surplus / deficit would form an arc
+    with ``M > 0``), so every actor's standalone cost there is a constant of the
+    objective (``m.left_out_cost``, EUR) and the master is exact (card, CG1').
 
     Components (the rows are written in the orientation of the card's table, so
     that a loop column's coefficients are those of :func:`loop_column`):
@@ -62,7 +69,14 @@ def build_restricted_master(d: LoopData) -> pyo.ConcreteModel:
     """
     m = pyo.ConcreteModel(name="MLCol-restricted-master")
     C, P = d.C, d.P
-    add_operation(m, d, bounded=False)
+    steps = d.decision_steps() if reduce else list(d.steps)
+    kept = np.zeros(d.shape[:2], bool)
+    for s, t in steps:
+        kept[s, t] = True
+    standalone = (d.probability[:, None, None] * d.standalone_cost()).sum(axis=2)
+    m.left_out_cost = float(standalone[~kept].sum())
+    m.kept_steps = kept
+    add_operation(m, d, steps=steps, bounded=False)
     members = loop_members(d)
     in_loop = set(members)
     m.COVERED = pyo.Set(initialize=members, ordered=True, doc="actors with a neighbour")
@@ -98,8 +112,8 @@ def build_restricted_master(d: LoopData) -> pyo.ConcreteModel:
     # every flow arc of A without a link row has M = 0 everywhere: add_operation made
     # no variable for it; a FLOWS entry without a pair cannot exist (useful pairs)
     assert len(m.LINKED_FLOWS) == len(m.FLOWS)
-    m.objective = pyo.Objective(expr=m.cost, sense=pyo.minimize,
-                                doc="(9a) expected grid cost, EUR")
+    m.objective = pyo.Objective(expr=m.cost + m.left_out_cost, sense=pyo.minimize,
+                                doc="(9a) expected grid cost, EUR (left-out steps: constant)")
     return m
 
 
