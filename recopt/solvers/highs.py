@@ -786,14 +786,17 @@ class HighsStagedLP:
                  "addRow", "HiGHS refused the kept-objective row")
         self.n_row += 1
 
-    def solve(self, method: str | None = None, time_limit=None,
+    def solve(self, method: str | None = None, time_limit=None, strategy: int | None = None,
               ) -> tuple[SolveOutcome, np.ndarray | None]:
         """Run HiGHS (``method``: its ``solver`` option, e.g. ``"ipm"``, ``"simplex"``;
-        None: the user's option or HiGHS's choice); ``(outcome, x)``, x None without a
-        solution."""
+        None: the user's option or HiGHS's choice; ``strategy``: its
+        ``simplex_strategy``, e.g. 4 = primal, None: the user's or HiGHS's default);
+        ``(outcome, x)``, x None without a solution."""
         h = self._h
         inf = highspy.kHighsInf
         h.setOptionValue("solver", method or self._options.get("solver", "choose"))
+        h.setOptionValue("simplex_strategy", int(self._options.get(
+            "simplex_strategy", 1 if strategy is None else strategy)))
         time_limit = current_deadline().clip(time_limit)
         # time_limit counts the object's run time over all its runs (HiGHS 1.16)
         h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
