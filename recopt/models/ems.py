@@ -47,6 +47,8 @@ OBJECTIVES = {"EMS3": "export", "EMS4": "import"}
 PENALTIES = ("none", "weighted", "lexicographic")
 FINAL_SOC = ("at_least", "equal")
 COMPLEMENTARITY = ("fix", "binary", "report")
+#: Whether the MILP (binaries) carries the SoC-room cuts of :func:`_add_binaries`.
+ROOM_CUTS = True
 
 
 def _values(var) -> np.ndarray:
@@ -248,7 +250,7 @@ def _build(instance: xr.Dataset, *, ems: str, scenario: int, penalty: str, alpha
     m.objective = pyo.Objective(expr=m.first_objective + weight * total, sense=pyo.minimize,
                                 doc="(30)/(32), plus alpha sum rho (35) when weighted")
     if binaries:
-        _add_binaries(m, units)
+        _add_binaries(m, units, room=ROOM_CUTS)
     return m
 
 
@@ -280,7 +282,7 @@ def _add_penalty(m: pyo.ConcreteModel, units: StorageUnits, T: int) -> None:
                                        doc="sum_n sum_st rho^st_n, 1 (the term of (35))")
 
 
-def _add_binaries(m, units: StorageUnits) -> None:
+def _add_binaries(m, units: StorageUnits, room: bool = True) -> None:
     """One binary per storage unit and step: charge or discharge, never both (C6).
 
     The grid and community pairs need none: lowering both halves of such a pair by the
@@ -299,6 +301,24 @@ def _add_binaries(m, units: StorageUnits) -> None:
         rule=lambda m, n, j, t: m.discharge[n, j, t]
         <= rated[n, j] * (1 - m.charging[n, j, t]),
         doc="C6: P^st- <= P^st_max (1 - b)")
+    if not room:
+        return
+    # Valid inequalities (implied by C6 with (21)-(22), no binary in them): a unit that
+    # charges does not discharge in that step, so its charge alone must fit below
+    # SOC_max, and likewise its discharge above SOC_min. The LP relaxation burns surplus
+    # by charging and discharging at once at a bound of the SoC; these rows cut that
+    # off (EMS3 on the shipped month: relaxation bound 72.8 -> 100.76 kWh, the MILP's
+    # own bound after 60 s was 100.7).
+    m.charge_room = pyo.Constraint(
+        m.UNITS, m.STEPS,
+        rule=lambda m, n, j, t: m.soc[n, j, t] + m.charge_gain[n, j] * m.charge[n, j, t]
+        <= float(m.soc[n, j, t].ub),
+        doc="C6 cut: SOC_t + mu dt 100/E P^st+_t <= SOC_max")
+    m.discharge_room = pyo.Constraint(
+        m.UNITS, m.STEPS,
+        rule=lambda m, n, j, t: m.soc[n, j, t] - m.discharge_gain[n, j]
+        * m.discharge[n, j, t] >= float(m.soc[n, j, t].lb),
+        doc="C6 cut: SOC_t - dt 100/(mu E) P^st-_t >= SOC_min")
 
 
 def arrays(model: pyo.ConcreteModel) -> dict[str, np.ndarray]:
