@@ -66,8 +66,9 @@ FIRST_STAGE_IPM_CELLS = 50_000
 #: assembly (:func:`recopt.models.ems.matrix`, tested equal to the Pyomo model) on one
 #: kept solver object: 100 members x 720 h, Pyomo build + compile 40 s vs 1 s.
 FAST_PATH_CELLS = FIRST_STAGE_IPM_CELLS
-#: HiGHS ``simplex_strategy`` of the array path's later stages: 4, the primal simplex
-#: (the basis of the stage before stays primal feasible when the kept row is added).
+#: HiGHS ``simplex_strategy`` of the array path's later stages when they run on the
+#: simplex (a user's ``solver=simplex``): 4, the primal simplex, as the basis of the
+#: stage before stays primal feasible when the kept row is added.
 LATER_STAGE_SIMPLEX_STRATEGY = 4
 
 __all__ = ["solve_ems", "keep_objective", "staged_arrays"]
@@ -178,12 +179,13 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     object (the LP stages only; the MILP fallback stays on the Pyomo model).
 
     Stage 1 minimises f1 alone on the interior point with crossover (a vertex); the
-    lexicographic and complementarity stages add the kept row (its slack basic, so the
-    basis stays primal feasible) and change the cost on the same object, and the primal
-    simplex restarts from the previous optimal basis. Measured on 100 members x 168 h
-    EMS4 (HiGHS 1.16, shared 2-core machine, load 3.5): the rho stage 1.7 s warm primal
-    simplex vs 33.6 s interior point; the dual simplex from that basis had not finished
-    in 95 s.
+    lexicographic and complementarity stages add the kept row and change the cost on the
+    same object (nothing recompiled) and run on the interior point again, as the Pyomo
+    path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
+    basis (the kept row's slack basic, so that basis stays primal feasible) was measured
+    too: 1.7 s vs 33.6 s for the interior point at 100 members x 168 h, but 313 s of
+    solve in all at 100 x 720 h (``benchmarks/README.md``), so it is not the default
+    (``LATER_STAGE_SIMPLEX_STRATEGY``).
     ``time_left()`` gives the seconds left (None: no limit). Returns (outcomes, info,
     solution arrays or None, build seconds).
     """
@@ -280,7 +282,8 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
             and complementarity != "binary" and solver == "highs")
     fast_options = dict(threads=threads, options=options,
                         first_method=(options or {}).get("solver", "ipm"),
-                        later_method=(options or {}).get("solver", "simplex"))
+                        later_method=(options or {}).get(
+                            "solver", LATER_STAGE_TUNING.lp_method))
 
     def time_left():
         return None if deadline is None else max(0.0, deadline - time.time())
