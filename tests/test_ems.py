@@ -521,7 +521,7 @@ def test_array_path_reaches_the_pyomo_paths_objectives(two_days, monkeypatch, em
     assert c["balance"] < TOL and c["soc_dynamics"] < TOL and c["peak_import"] < TOL
 
 
-def test_c6_room_cuts_are_valid_and_tighten_the_relaxation(monkeypatch):
+def test_c6_room_cuts_are_valid_and_tighten_the_relaxation():
     """The SoC-room rows of the MILP hold at every complementary point (the exact MILP
     optimum is the same with and without them) and cut off the LP's burning: the LP
     relaxation of the MILP rises above the plain LP."""
@@ -531,17 +531,14 @@ def test_c6_room_cuts_are_valid_and_tighten_the_relaxation(monkeypatch):
     from recopt.solvers.dispatch import solve_pyomo
 
     inst = _burner()
-    with_cuts = solve(inst, "EMS3", complementarity="binary")
-    monkeypatch.setattr(model_ems, "ROOM_CUTS", False)
-    without = solve(inst, "EMS3", complementarity="binary")
+    with_cuts = solve(inst, "EMS3", complementarity="binary", room_cuts=True)
+    without = solve(inst, "EMS3", complementarity="binary", room_cuts=False)
     assert with_cuts.attrs["status"] == without.attrs["status"] == "optimal"
     assert with_cuts.attrs["objective"] == pytest.approx(without.attrs["objective"],
                                                          abs=1e-6)
     lp = solve(inst, "EMS3", complementarity="report").attrs["objective"]
-    m = model_ems.build(inst, ems="EMS3", binaries=True)
-    assert not hasattr(m, "charge_room")
-    monkeypatch.setattr(model_ems, "ROOM_CUTS", True)
-    m = model_ems.build(inst, ems="EMS3", binaries=True)
+    assert not hasattr(model_ems.build(inst, ems="EMS3", binaries=True), "charge_room")
+    m = model_ems.build(inst, ems="EMS3", binaries=True, room_cuts=True)
     for b in m.charging.values():
         b.domain = pyo.UnitInterval
     relaxed = solve_pyomo(m).objective

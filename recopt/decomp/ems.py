@@ -248,7 +248,7 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
 def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
               solver="highs", mip_gap=None, threads=None, options=None,
               penalty="none", alpha=1.0, final_soc="at_least", complementarity="fix",
-              lex_tolerance=1e-7) -> tuple[xr.Dataset | None, RunRecord]:
+              lex_tolerance=1e-7, room_cuts=False) -> tuple[xr.Dataset | None, RunRecord]:
     """Solve EMS3 or EMS4 (``model``) on every scenario: (schedule, RunRecord).
 
     The Result holds the schedule of :mod:`recopt.ems.schedule`, grid-based SCR (29) and
@@ -310,7 +310,7 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
             # a storage overlap survived the LP stages: the exact MILP on the Pyomo model
         t0 = time.perf_counter()
         m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
-                  binaries=complementarity == "binary")
+                  binaries=complementarity == "binary", room_cuts=room_cuts)
         build_s += time.perf_counter() - t0
         with PauseGC():  # as in build(): the collector's passes over the model cost time
             outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
@@ -321,7 +321,7 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
             if info["violations_left"]:
                 t0 = time.perf_counter()
                 m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
-                          final_soc=final_soc, binaries=True)
+                          final_soc=final_soc, binaries=True, room_cuts=room_cuts)
                 build_s += time.perf_counter() - t0
                 with PauseGC():
                     outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
