@@ -426,3 +426,120 @@ def test_fast_path_objective_matches_plain_pyomo_path(two_days, ems, options):
     assert out.has_solution, out.message
     ref = float(pyo.value(plain.first_objective))
     assert fast.attrs["objective"] == pytest.approx(ref, rel=1e-7, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# The array assembly of EMS3/EMS4 (the large-instance path) against the Pyomo model
+# ---------------------------------------------------------------------------------------
+def _pyomo_lp_in_matrix_order(model, M):
+    """The Pyomo model's compiled LP (standard-form compiler), columns put in the order
+    of :func:`recopt.models.ems.matrix`; rows as canonical sorted tuples."""
+    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+    sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    T, U, K = M.shape_TUK
+    units = list(model.UNITS)
+
+    def position(v):
+        comp, i = v.parent_component().name, v.index()
+        block = M.columns[comp].start
+        if comp in ("grid_import", "grid_export", "community_import", "community_export",
+                    "self_consumption"):
+            return block + i[0] * T + i[1]
+        if comp == "variation_ratio":
+            return block + units.index(i)
+        k = units.index(i[:2])
+        width = {"soc": T + 1, "ramp_up": T - 1, "ramp_down": T - 1}.get(comp, T)
+        return block + k * width + i[2] - (comp in ("ramp_up", "ramp_down"))
+
+    perm = np.array([position(v) for v in sf.columns])
+    A = sf.A.tocsc()[:, np.argsort(perm)]
+    rhs = np.asarray(sf.rhs, float)
+    kind = np.array([r.bound_type for r in sf.rows])
+    lower = np.where(kind <= 0, rhs, -np.inf)
+    upper = np.where(kind >= 0, rhs, np.inf)
+    lb = np.array([-np.inf if v.lb is None else v.lb for v in sf.columns])
+    ub = np.array([np.inf if v.ub is None else v.ub for v in sf.columns])
+    cost = sf.c.toarray().ravel()
+    return perm, A, lower, upper, lb, ub, cost
+
+
+def _canonical_rows(A, lower, upper):
+    A = A.tocsr()
+    out = []
+    for i in range(A.shape[0]):
+        lo, hi = A.indptr[i], A.indptr[i + 1]
+        order = np.argsort(A.indices[lo:hi])
+        out.append((tuple(A.indices[lo:hi][order].tolist()),
+                    tuple(np.round(A.data[lo:hi][order], 12).tolist()),
+                    float(np.round(lower[i], 9)), float(np.round(upper[i], 9))))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("ems, penalty, final_soc", [
+    ("EMS4", "lexicographic", "at_least"), ("EMS3", "weighted", "equal"),
+    ("EMS4", "none", "at_least")])
+def test_array_assembly_equals_the_compiled_pyomo_model(two_days, ems, penalty, final_soc):
+    import pyomo.environ as pyo
+
+    from recopt.models.ems import build as build_ems
+    from recopt.models.ems import matrix
+
+    inst = two_days.isel(time=slice(0, 30))
+    m = build_ems(inst, ems=ems, penalty=penalty, alpha=0.3, final_soc=final_soc)
+    M = matrix(inst, ems=ems, penalty=penalty, alpha=0.3, final_soc=final_soc)
+    assert M.A.shape == (len(list(m.component_data_objects(pyo.Constraint))),
+                         m.nvariables())
+    perm, A, lower, upper, lb, ub, cost = _pyomo_lp_in_matrix_order(m, M)
+    assert sorted(perm.tolist()) == list(range(M.A.shape[1]))  # every column, once
+    np.testing.assert_array_equal(M.col_lower[perm], lb)
+    np.testing.assert_array_equal(M.col_upper[perm], ub)
+    np.testing.assert_allclose(M.cost[perm], cost, rtol=1e-12)
+    assert _canonical_rows(A, lower, upper) == _canonical_rows(M.A, M.row_lower,
+                                                               M.row_upper)
+
+
+@pytest.mark.parametrize("ems, penalty", [("EMS4", "lexicographic"), ("EMS3", "none"),
+                                          ("EMS4", "none")])
+def test_array_path_reaches_the_pyomo_paths_objectives(two_days, monkeypatch, ems, penalty):
+    import recopt.decomp.ems as staged
+
+    inst = two_days.isel(time=slice(0, 48))
+    monkeypatch.setattr(staged, "FAST_PATH_CELLS", 10**12)
+    plain = solve(inst, ems, penalty=penalty)
+    monkeypatch.setattr(staged, "FAST_PATH_CELLS", 1)
+    fast = solve(inst, ems, penalty=penalty)
+    for r in (plain, fast):
+        assert r.attrs["status"] == "optimal", r.attrs["message"]
+        assert r.attrs["complementarity_violations"] == 0
+    # f1 is kept to f1* (1 + lex_tolerance) in the later stages, so they agree to it
+    assert fast.attrs["objective"] == pytest.approx(plain.attrs["objective"], rel=1e-6,
+                                                    abs=1e-6)
+    assert fast.attrs["variation"] == pytest.approx(plain.attrs["variation"], rel=1e-5,
+                                                    abs=1e-6)
+    c = check_schedule(inst, fast)
+    assert c["balance"] < TOL and c["soc_dynamics"] < TOL and c["peak_import"] < TOL
+
+
+def test_c6_room_cuts_are_valid_and_tighten_the_relaxation():
+    """The SoC-room rows of the MILP hold at every complementary point (the exact MILP
+    optimum is the same with and without them) and cut off the LP's burning: the LP
+    relaxation of the MILP rises above the plain LP."""
+    import pyomo.environ as pyo
+
+    import recopt.models.ems as model_ems
+    from recopt.solvers.dispatch import solve_pyomo
+
+    inst = _burner()
+    with_cuts = solve(inst, "EMS3", complementarity="binary", room_cuts=True)
+    without = solve(inst, "EMS3", complementarity="binary", room_cuts=False)
+    assert with_cuts.attrs["status"] == without.attrs["status"] == "optimal"
+    assert with_cuts.attrs["objective"] == pytest.approx(without.attrs["objective"],
+                                                         abs=1e-6)
+    lp = solve(inst, "EMS3", complementarity="report").attrs["objective"]
+    assert not hasattr(model_ems.build(inst, ems="EMS3", binaries=True), "charge_room")
+    m = model_ems.build(inst, ems="EMS3", binaries=True, room_cuts=True)
+    for b in m.charging.values():
+        b.domain = pyo.UnitInterval
+    relaxed = solve_pyomo(m).objective
+    assert lp + 1e-6 < relaxed <= with_cuts.attrs["objective"] + 1e-6

@@ -37,9 +37,18 @@ from pyomo.common.gc_manager import PauseGC
 
 from recopt.decomp.registry import register_algorithm
 from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
-from recopt.models.ems import build, extract, with_indicators_of
+from recopt.ems.storage import StorageUnits
+from recopt.models.ems import (
+    arrays,
+    build,
+    extract,
+    extract_parts,
+    matrix,
+    with_indicators_of,
+)
 from recopt.models.options import Tuning
 from recopt.solvers.dispatch import solve_pyomo, tuned_options
+from recopt.solvers.highs import HighsStagedLP
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status, worst
@@ -53,7 +62,16 @@ LATER_STAGE_TUNING = Tuning(lp_method="ipm")
 #: 7 x 1488 case, simplex 1.5 s, interior point 3.1 s (HiGHS 1.16, shared 2-core machine).
 FIRST_STAGE_IPM_CELLS = 50_000
 
-__all__ = ["solve_ems", "keep_objective"]
+#: From this many (step, member) cells on, the LP stages run on the model's NumPy
+#: assembly (:func:`recopt.models.ems.matrix`, tested equal to the Pyomo model) on one
+#: kept solver object: 100 members x 720 h, Pyomo build + compile 40 s vs 1 s.
+FAST_PATH_CELLS = FIRST_STAGE_IPM_CELLS
+#: HiGHS ``simplex_strategy`` of the array path's later stages when they run on the
+#: simplex (a user's ``solver=simplex``): 4, the primal simplex, as the basis of the
+#: stage before stays primal feasible when the kept row is added.
+LATER_STAGE_SIMPLEX_STRATEGY = 4
+
+__all__ = ["solve_ems", "keep_objective", "staged_arrays"]
 
 
 def keep_objective(m: pyo.ConcreteModel, name: str, expr, tolerance: float) -> float:
@@ -134,11 +152,103 @@ def _stages(m, penalty, tol, complementarity, run, instance_s) -> tuple[list, di
     return outs, info
 
 
+
+def _storage_overlaps(part: dict, dt: float) -> int:
+    """C6 on the storage pairs of one solution (kW arrays): (step, unit) cells where
+    charge and discharge both exceed TOLERANCE_KWH over the step."""
+    return int(((part["charge"] * dt > TOLERANCE_KWH)
+                & (part["discharge"] * dt > TOLERANCE_KWH)).sum())
+
+
+def _net_pairs(part: dict) -> int:
+    """:func:`net_exchange_pairs` on arrays (same exact argument), in place."""
+    changed = 0
+    for a, b in (("grid_import", "grid_export"), ("community_import", "community_export")):
+        delta = np.minimum(part[a], part[b])
+        pos = delta > 0.0
+        changed += int(pos.sum())
+        part[a] = np.where(pos, part[a] - delta, part[a])
+        part[b] = np.where(pos, part[b] - delta, part[b])
+    return changed
+
+
+def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
+                  final_soc: str, tol: float, complementarity: str, run_options: dict,
+                  time_left) -> tuple[list, dict, dict | None, float]:
+    """Stages 1-3 of the module docstring on the model's array assembly, one solver
+    object (the LP stages only; the MILP fallback stays on the Pyomo model).
+
+    Stage 1 minimises f1 alone on the interior point with crossover (a vertex); the
+    lexicographic and complementarity stages add the kept row and change the cost on the
+    same object (nothing recompiled) and run on the interior point again, as the Pyomo
+    path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
+    basis (the kept row's slack basic, so that basis stays primal feasible) was measured
+    too: 1.7 s vs 33.6 s for the interior point at 100 members x 168 h, but 313 s of
+    solve in all at 100 x 720 h (``benchmarks/README.md``), so it is not the default
+    (``LATER_STAGE_SIMPLEX_STRATEGY``).
+    ``time_left()`` gives the seconds left (None: no limit). Returns (outcomes, info,
+    solution arrays or None, build seconds).
+    """
+    t0 = time.perf_counter()
+    M = matrix(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc)
+    build_s = time.perf_counter() - t0
+    lp = HighsStagedLP(M.A, M.cost, M.col_lower, M.col_upper, M.row_lower, M.row_upper,
+                       threads=run_options.get("threads"), options=run_options.get("options"))
+    stages: list[str] = ["f1"]
+    info: dict = {"stages": stages, "f1": math.nan, "rho": math.nan}
+    out, x = lp.solve(run_options.get("first_method"), time_left())
+    out.compile_seconds = lp.compile_seconds
+    outs = [out]
+    if x is None:
+        return outs, info, None, build_s
+    info["f1"] = float(M.first_objective @ x)
+    later = run_options.get("later_method")
+    primal = LATER_STAGE_SIMPLEX_STRATEGY
+    if penalty == "lexicographic":
+        lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
+        lp.set_cost(M.variation_total)
+        out, x = lp.solve(later, time_left(), primal)
+        outs.append(out)
+        stages.append("rho")
+        if x is None:
+            return outs, info, None, build_s
+    if penalty != "none":
+        info["rho"] = float(M.variation_total @ x)
+    dt = float(inst_s.attrs["time_step_hours"])
+    part = M.split(x)
+    info["violations_lp"] = _storage_overlaps(part, dt) + sum(
+        int(((part[a] * dt > TOLERANCE_KWH) & (part[b] * dt > TOLERANCE_KWH)).sum())
+        for a, b in (("grid_import", "grid_export"),
+                     ("community_import", "community_export")))
+    if complementarity == "fix":
+        info["netted_pairs"] = _net_pairs(part)
+        if _storage_overlaps(part, dt):
+            if penalty != "lexicographic":
+                lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
+            if penalty != "none":
+                lp.keep(M.variation_total, info["rho"] + tol * max(1.0, abs(info["rho"])))
+            lp.set_cost(M.storage_throughput)
+            out, x = lp.solve(later, time_left(), primal)
+            outs.append(out)
+            stages.append("complementarity")
+            if x is None:
+                return outs, info, None, build_s
+            part = M.split(x)
+            _net_pairs(part)
+    info["violations_left"] = _storage_overlaps(part, dt) + sum(
+        int(((part[a] * dt > TOLERANCE_KWH) & (part[b] * dt > TOLERANCE_KWH)).sum())
+        for a, b in (("grid_import", "grid_export"),
+                     ("community_import", "community_export")))
+    flow = "grid_export" if ems == "EMS3" else "grid_import"
+    info["f1_value"] = dt * float(part[flow].sum())  # after netting (f1 can only fall)
+    info["rho_value"] = float(M.variation_total @ x)
+    return outs, info, part, build_s
+
 @register_algorithm("ems_stages")
 def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
               solver="highs", mip_gap=None, threads=None, options=None,
               penalty="none", alpha=1.0, final_soc="at_least", complementarity="fix",
-              lex_tolerance=1e-7) -> tuple[xr.Dataset | None, RunRecord]:
+              lex_tolerance=1e-7, room_cuts=False) -> tuple[xr.Dataset | None, RunRecord]:
     """Solve EMS3 or EMS4 (``model``) on every scenario: (schedule, RunRecord).
 
     The Result holds the schedule of :mod:`recopt.ems.schedule`, grid-based SCR (29) and
@@ -163,13 +273,44 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
 
     S = instance.sizes["scenario"]
     models, outcomes, infos = [], [], []
+    parts: list[dict] = []  # per scenario: the solution as kW / % arrays
+    f1s: list[float] = []
+    rhos: list[float] = []
     f1_bounds: list[float] = []  # per scenario: the best proven lower bound on f1, kWh
     build_s = 0.0
+    fast = (instance.sizes["time"] * instance.sizes["member"] >= FAST_PATH_CELLS
+            and complementarity != "binary" and solver == "highs")
+    fast_options = dict(threads=threads, options=options,
+                        first_method=(options or {}).get("solver", "ipm"),
+                        later_method=(options or {}).get(
+                            "solver", LATER_STAGE_TUNING.lp_method))
+
+    def time_left():
+        return None if deadline is None else max(0.0, deadline - time.time())
+
     for s in range(S):
         inst_s = instance.isel(scenario=[s])
+        if fast:
+            outs, info, part, b_s = staged_arrays(
+                inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
+                tol=lex_tolerance, complementarity=complementarity,
+                run_options=fast_options, time_left=time_left)
+            build_s += b_s
+            outcomes += outs
+            if part is None or not (info["violations_left"] and complementarity == "fix"):
+                infos.append(info)
+                if part is not None:
+                    parts.append(part)
+                    f1s.append(info["f1_value"])
+                    rhos.append(info["rho_value"] if penalty != "none" else 0.0)
+                known = [o.bound for o in outs[:1] if math.isfinite(o.bound)]
+                f1_bounds.append(max(known) if known and penalty != "weighted"
+                                 else math.nan)
+                continue
+            # a storage overlap survived the LP stages: the exact MILP on the Pyomo model
         t0 = time.perf_counter()
         m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
-                  binaries=complementarity == "binary")
+                  binaries=complementarity == "binary", room_cuts=room_cuts)
         build_s += time.perf_counter() - t0
         with PauseGC():  # as in build(): the collector's passes over the model cost time
             outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
@@ -180,7 +321,7 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
             if info["violations_left"]:
                 t0 = time.perf_counter()
                 m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
-                          final_soc=final_soc, binaries=True)
+                          final_soc=final_soc, binaries=True, room_cuts=room_cuts)
                 build_s += time.perf_counter() - t0
                 with PauseGC():
                     outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
@@ -188,6 +329,9 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
                 first_stages.append(outs[0])
                 info = {**info2, "milp": True, "violations_lp": info["violations_lp"]}
         models.append(m)
+        parts.append(arrays(m))
+        f1s.append(float(pyo.value(m.first_objective)))
+        rhos.append(float(pyo.value(m.variation_total)) if penalty != "none" else 0.0)
         infos.append(info)
         # the first stage minimises f1 alone (unless weighted): its proven bound (the LP's
         # optimum, the MILP's best bound) is a lower bound on f1 of every later stage
@@ -212,14 +356,13 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
         return None, RunRecord(
             status=status if status != Status.OPTIMAL else Status.ERROR, message=message,
             has_solution=False, extra=extra, **sizes)
-    schedule = extract(models, instance)
+    schedule = extract_parts(parts, instance, StorageUnits.from_instance(instance), ems)
     result = with_indicators_of(instance, schedule)
     checks = check_schedule(instance, schedule, final_soc=final_soc)
     viol = sum(v for k, v in checks.items() if k.startswith("complementarity_"))
     prob = np.asarray(instance["scenario_probability"].values, float)
-    f1 = np.array([float(pyo.value(m.first_objective)) for m in models])
-    rho = np.array([float(pyo.value(m.variation_total)) if penalty != "none" else 0.0
-                    for m in models])
+    f1 = np.array(f1s)
+    rho = np.array(rhos)
     if viol:
         status = Status.ERROR
         message = (f"complementarity check C6 failed at {viol} (step, member) pairs "

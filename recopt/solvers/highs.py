@@ -736,3 +736,87 @@ class HighsColumnLP:
         for v, val in zip(self.columns, np.asarray(col_value)[:self.n_fixed].tolist(),
                           strict=True):
             v.set_value(val, skip_validation=True)
+
+
+class HighsStagedLP:
+    """One LP given as arrays, solved in stages on one kept HiGHS object.
+
+    For lexicographic objectives: :meth:`solve` a first cost, :meth:`keep` the value
+    reached as a row ``c x <= value``, :meth:`set_cost` the next objective and
+    :meth:`solve` again: HiGHS starts from the previous optimal basis (the new row's
+    slack is basic, so the basis stays primal feasible) and nothing is recompiled. The
+    arrays come from a model module's assembly of its Pyomo model (the model stays the
+    definition; each such assembly is tested equal to the Pyomo model's compiled form).
+    Infinite bounds may be given as ``+-inf``.
+    """
+
+    def __init__(self, A, cost, col_lower, col_upper, row_lower, row_upper, *,
+                 threads=None, options=None):
+        inf = highspy.kHighsInf
+        fin = lambda a, s: np.where(np.isinf(a), s * inf, np.asarray(a, float))  # noqa: E731
+        t0 = time.perf_counter()
+        self.n_col = A.shape[1]
+        self.n_row = A.shape[0]
+        lp = highs_lp(A, cost, fin(col_lower, -1), fin(col_upper, 1), fin(row_lower, -1),
+                      fin(row_upper, 1))
+        h = new_highs()
+        h.setOptionValue("output_flag", log.isEnabledFor(logging.DEBUG))
+        h.setOptionValue("log_to_console", False)
+        self._threads = threads
+        self._options = dict(options or {})
+        set_highs_options(h, threads, self._options)
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the model")
+        self._h = h
+        self._cols = np.arange(self.n_col, dtype=np.int32)
+        self.compile_seconds = time.perf_counter() - t0
+        self.version = highs_version()
+
+    def set_cost(self, cost) -> None:
+        """Replace the objective's cost vector."""
+        self._h.changeColsCost(self.n_col, self._cols, np.asarray(cost, float))
+
+    def keep(self, cost, value: float) -> None:
+        """Add the row ``cost x <= value`` (a lexicographic stage's kept optimum)."""
+        cost = np.asarray(cost, float)
+        nz = np.flatnonzero(cost)
+        _checked(self._h.addRow(-highspy.kHighsInf, float(value), nz.size,
+                                nz.astype(np.int32), cost[nz]),
+                 "addRow", "HiGHS refused the kept-objective row")
+        self.n_row += 1
+
+    def solve(self, method: str | None = None, time_limit=None, strategy: int | None = None,
+              ) -> tuple[SolveOutcome, np.ndarray | None]:
+        """Run HiGHS (``method``: its ``solver`` option, e.g. ``"ipm"``, ``"simplex"``;
+        None: the user's option or HiGHS's choice; ``strategy``: its
+        ``simplex_strategy``, e.g. 4 = primal, None: the user's or HiGHS's default);
+        ``(outcome, x)``, x None without a solution."""
+        h = self._h
+        inf = highspy.kHighsInf
+        h.setOptionValue("solver", method or self._options.get("solver", "choose"))
+        h.setOptionValue("simplex_strategy", int(self._options.get(
+            "simplex_strategy", 1 if strategy is None else strategy)))
+        time_limit = current_deadline().clip(time_limit)
+        # time_limit counts the object's run time over all its runs (HiGHS 1.16)
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else inf)
+        _highs_pool(self._threads)
+        t0 = time.perf_counter()
+        run_status = h.run()
+        t1 = time.perf_counter()
+        model_status = h.getModelStatus()
+        status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+            status = Status.ERROR
+        info = h.getInfo()
+        has_solution = info.primal_solution_status == 2 and status in (
+            Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
+        out = SolveOutcome(status=status, message=h.modelStatusToString(model_status),
+                           has_solution=bool(has_solution), solver="highs",
+                           solver_version=self.version, solve_seconds=t1 - t0,
+                           n_variables=self.n_col, n_constraints=self.n_row)
+        if not has_solution:
+            return out, None
+        out.objective = float(info.objective_function_value)
+        if status == Status.OPTIMAL:
+            out.bound = out.objective
+        return out, np.asarray(h.getSolution().col_value, float)
