@@ -160,6 +160,16 @@ def _storage_overlaps(part: dict, dt: float) -> int:
                 & (part["discharge"] * dt > TOLERANCE_KWH)).sum())
 
 
+def _all_overlaps(part: dict, dt: float) -> int:
+    """C6 on all pairs of one solution (kW arrays): the storage pairs
+    (:func:`_storage_overlaps`) and the grid and community meter pairs -- the array
+    form of :func:`recopt.ems.stage2.complementarity_violations`."""
+    return _storage_overlaps(part, dt) + sum(
+        int(((part[a] * dt > TOLERANCE_KWH) & (part[b] * dt > TOLERANCE_KWH)).sum())
+        for a, b in (("grid_import", "grid_export"),
+                     ("community_import", "community_export")))
+
+
 def _net_pairs(part: dict) -> int:
     """:func:`net_exchange_pairs` on arrays (same exact argument), in place."""
     changed = 0
@@ -216,10 +226,7 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
         info["rho"] = float(M.variation_total @ x)
     dt = float(inst_s.attrs["time_step_hours"])
     part = M.split(x)
-    info["violations_lp"] = _storage_overlaps(part, dt) + sum(
-        int(((part[a] * dt > TOLERANCE_KWH) & (part[b] * dt > TOLERANCE_KWH)).sum())
-        for a, b in (("grid_import", "grid_export"),
-                     ("community_import", "community_export")))
+    info["violations_lp"] = _all_overlaps(part, dt)
     if complementarity == "fix":
         info["netted_pairs"] = _net_pairs(part)
         if _storage_overlaps(part, dt):
@@ -235,10 +242,7 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
                 return outs, info, None, build_s
             part = M.split(x)
             _net_pairs(part)
-    info["violations_left"] = _storage_overlaps(part, dt) + sum(
-        int(((part[a] * dt > TOLERANCE_KWH) & (part[b] * dt > TOLERANCE_KWH)).sum())
-        for a, b in (("grid_import", "grid_export"),
-                     ("community_import", "community_export")))
+    info["violations_left"] = _all_overlaps(part, dt)
     flow = "grid_export" if ems == "EMS3" else "grid_import"
     info["f1_value"] = dt * float(part[flow].sum())  # after netting (f1 can only fall)
     info["rho_value"] = float(M.variation_total @ x)

@@ -108,17 +108,22 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
                       room_cuts=ROOM_CUTS if room_cuts is None else bool(room_cuts))
 
 
-def _build(instance: xr.Dataset, *, ems: str, scenario: int, penalty: str, alpha: float,
-           final_soc: str, binaries: bool, complementarity: str,
-           templates: bool, room_cuts: bool) -> pyo.ConcreteModel:
-    """The body of :func:`build` (same parameters)."""
-    binaries = bool(binaries) or complementarity == "binary"
+def _check_choices(ems: str, penalty: str, final_soc: str) -> None:
+    """The named choices of :func:`build` and :func:`matrix`, refused by name."""
     if ems not in OBJECTIVES:
         raise ModelError(f"ems must be EMS3 or EMS4, got {ems!r}")
     if penalty not in PENALTIES:
         raise ModelError(f"penalty must be one of {', '.join(PENALTIES)}; got {penalty!r}")
     if final_soc not in FINAL_SOC:
         raise ModelError(f"final_soc must be one of {', '.join(FINAL_SOC)}; got {final_soc!r}")
+
+
+def _build(instance: xr.Dataset, *, ems: str, scenario: int, penalty: str, alpha: float,
+           final_soc: str, binaries: bool, complementarity: str,
+           templates: bool, room_cuts: bool) -> pyo.ConcreteModel:
+    """The body of :func:`build` (same parameters)."""
+    binaries = bool(binaries) or complementarity == "binary"
+    _check_choices(ems, penalty, final_soc)
     pw = PowerData.from_instance(instance)
     units = StorageUnits.from_instance(instance)
     load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
@@ -434,12 +439,7 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     (variables to the left, data to the right, e.g. (25) as
     ``P^bat- + P^EV- - P^indsc - P^gd- - P^comm- = -P^PV``). Units as in :func:`build`.
     """
-    if ems not in OBJECTIVES:
-        raise ModelError(f"ems must be EMS3 or EMS4, got {ems!r}")
-    if penalty not in PENALTIES:
-        raise ModelError(f"penalty must be one of {', '.join(PENALTIES)}; got {penalty!r}")
-    if final_soc not in FINAL_SOC:
-        raise ModelError(f"final_soc must be one of {', '.join(FINAL_SOC)}; got {final_soc!r}")
+    _check_choices(ems, penalty, final_soc)
     pw = PowerData.from_instance(instance)
     units = StorageUnits.from_instance(instance)
     load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
