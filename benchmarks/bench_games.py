@@ -21,7 +21,12 @@ n_producers=3)``, 15-min steps):
    enumerated) x one month, beside the permutation sampler's cost per permutation
    at one month (its baseline, 10 permutations) and the multilinear sampler at one day;
    wall and CPU seconds, 1-min load before and after;
-7. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
+7. ``--case compare``: the user path's choice of sampler — ``method="permutation"``
+   and ``method="multilinear"`` on the same closed-form game at each of ``--sizes``
+   (e.g. ``100x96,30x672``), to the same 1 % (95 %) tolerance, in one run: wall and
+   CPU seconds, samples, worst half-width / tolerance, 1-min load; and the largest
+   difference between the two estimates over their combined half-widths;
+8. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
    form (``community_game()`` default: closed-form values and cuts, local search,
    exact master), at ``--sizes``, each under ``--budget`` seconds; coalitions
    generated, separations and master MILPs counted.
@@ -192,6 +197,34 @@ def bench_multilinear(rows, n: int, T: int, method: str) -> None:
          load_after=os.getloadavg()[0])
 
 
+def bench_compare(rows, n: int, T: int) -> None:
+    """Both samplers on the same game and tolerance (item 7), permutation first."""
+    ests = {}
+    for method in ("permutation", "multilinear"):
+        load0 = os.getloadavg()[0]
+        inst = synthetic_community(n, T, seed=0, n_producers=3)
+        t0, c0 = time.perf_counter(), time.process_time()
+        g = G.community_game(inst, workers=1)
+        est = G.shapley_sampled(g, seed=0, rel_tol=0.01, batch=100,
+                                max_permutations=200_000, method=method)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        vN = g.value(g.grand)
+        assert abs(est.value.sum() - vN) <= 1e-6 * max(1.0, abs(vN))
+        ests[method] = est
+        emit(rows, case=f"compare: sampled Shapley 1% {method}, {n} members", members=n,
+             steps=T, method=method, wall_s=wall, cpu_s=cpu, sampling_s=est.seconds,
+             samples=est.n_permutations, heavy=est.heavy, converged=est.converged,
+             max_half_width_over_tolerance=float((est.half_width / est.tolerance).max()),
+             grand_value=vN, efficiency_gap=float(est.value.sum() - vN),
+             load_before=load0, load_after=os.getloadavg()[0])
+    a, b = ests["permutation"], ests["multilinear"]
+    gap = np.abs(a.value - b.value) / np.maximum(np.hypot(a.half_width, b.half_width), 1e-300)
+    emit(rows, case=f"compare: permutation vs multilinear gap, {n} members",
+         members=n, steps=T, max_gap_over_half_width=float(gap.max()),
+         max_abs_difference=float(np.abs(a.value - b.value).max()),
+         wall_ratio=rows[-2]["wall_s"] / rows[-1]["wall_s"])
+
+
 def bench_rowgen(rows, n: int, T: int, budget: float, enumerate_too: bool) -> None:
     inst = synthetic_community(n, T, seed=0, n_producers=3)
     for what, fn in (("least core", G.least_core), ("nucleolus", G.nucleolus)):
@@ -259,7 +292,8 @@ def table(rows) -> str:
     keys = ["case", "members", "steps", "wall_s", "coalitions_generated", "coalitions",
             "enumerate_s", "lp_per_coalition_s", "serial_s", "parallel_s", "permutations",
             "finished", "separations", "per_permutation_s", "closed_per_coalition_s",
-            "max_rel_half_width"]
+            "max_rel_half_width", "cpu_s", "samples",
+            "max_half_width_over_tolerance", "max_gap_over_half_width"]
     used = [k for k in keys if any(k in r for r in rows)]
     out = ["| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
     for r in rows:
@@ -277,7 +311,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--budget", type=float, default=120.0,
                    help="seconds per row-generation case")
-    p.add_argument("--case", choices=("all", "sampled100", "multilinear", "rowgen-fast"),
+    p.add_argument("--case", choices=("all", "sampled100", "multilinear", "compare",
+                                      "rowgen-fast"),
                    default="all",
                    help="sampled100: only the closed-form cases (item 5); rowgen-fast: "
                         "least core / nucleolus by row generation on the closed form at "
@@ -285,7 +320,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=("both", "least_core", "nucleolus"), default="both",
                    help="rowgen-fast: run only one of the two")
     p.add_argument("--sizes", default="10x96,20x96,40x2880",
-                   help="rowgen-fast: members x steps, comma-separated")
+                   help="rowgen-fast, compare: members x steps, comma-separated")
     args = p.parse_args(argv)
     rows: list = []
     day, month = 96, 2880
@@ -299,6 +334,11 @@ def main(argv=None) -> int:
         bench_multilinear(rows, 100, month, "multilinear")
         bench_prefix_cost(rows, 100, month, permutations=10)
         bench_multilinear(rows, 100, day, "multilinear")
+        return finish(rows)
+    if args.case == "compare":
+        for size in args.sizes.split(","):
+            n, T = (int(v) for v in size.split("x"))
+            bench_compare(rows, n, T)
         return finish(rows)
     if args.case == "rowgen-fast":
         for size in args.sizes.split(","):

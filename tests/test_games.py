@@ -522,3 +522,36 @@ def test_multilinear_sampling_refuses_a_game_without_flip_values():
         G.shapley_sampled(g, method="multilinear")
     with pytest.raises(ModelError, match="method"):
         G.shapley_sampled(g, method="owen")
+
+
+@pytest.mark.parametrize("shapley_method, sampler",
+                         [("auto", "multilinear"), ("multilinear", "multilinear"),
+                          ("permutation", "permutation")])
+def test_user_path_samples_shapley_with_the_chosen_sampler(monkeypatch, shapley_method,
+                                                           sampler):
+    """``--option sharing=shapley`` above the exact size: ``auto`` (the default) is the
+    multilinear sampler on the community game; the estimate is efficient and within
+    three half-widths of exact Shapley (exact threshold lowered to reach sampling)."""
+    monkeypatch.setattr(G, "SHAPLEY_EXACT_UP_TO", 4)
+    inst = priced_instance(3, n=8)
+    opts = {} if shapley_method == "auto" else {"shapley_method": shapley_method}
+    r = solve(inst, "LP1", workers=1, sharing="shapley", sharing_tolerance=0.02, **opts)
+    detail = json.loads(r.attrs["sharing_detail"])
+    assert detail["shapley"] == "sampled" and detail["sampler"] == sampler
+    assert detail["converged"] == 1 and detail["max_half_width_over_tolerance"] <= 1.0
+    assert f"(sampled, {sampler})" in r.attrs["summary_text"]
+    exact = G.shapley_exact(G.community_game(inst, workers=1))
+    value = r["sharing_value"].values
+    assert value.sum() == pytest.approx(exact.sum(), abs=1e-6)
+    assert np.abs(value - exact).max() <= 3 * detail["max_half_width"] + 1e-9
+
+
+def test_shapley_method_option_is_parsed_once_and_checked():
+    with pytest.raises(ModelError, match="shapley_method"):
+        solve(community_instance(0), "LP1", sharing="shapley", shapley_method="owen")
+    table = G.TableGame(["a", "b", "c"], lambda m: float(bin(m).count("1") ** 2))
+    assert G.shapley_sampler(table) == "permutation"  # no flip_values: auto falls back
+    with pytest.raises(ModelError, match="shapley_method=multilinear needs"):
+        G.shapley_sampler(table, "multilinear")
+    with pytest.raises(ModelError, match="shapley_method must be one of"):
+        G.shapley_sampler(table, "owen")

@@ -91,7 +91,8 @@ def test_run_record_round_trips_through_a_result_file(tmp_path):
     assert rec.model == "LP1" and rec.seed == 7 and rec.time_limit is None
     assert rec.options == {"producer_sales": "free", "formulation": "projected",
                            "tie_break": "none", "tie_break_tolerance": 1e-9,
-                           "sharing": "none", "sharing_seed": 0, "sharing_tolerance": 0.01}
+                           "sharing": "none", "shapley_method": "auto", "sharing_seed": 0,
+                           "sharing_tolerance": 0.01}
     assert rec.solver_options == {"presolve": "off"}  # LP1's Tuning(presolve=False) on HiGHS
     assert rec.objective == pytest.approx(rec.bound) and rec.gap == 0.0
     assert len(rec.instance_hash) == 64 and rec.n_variables > 0

@@ -24,6 +24,9 @@ Allocations (each checks its own certificates):
 * :func:`shapley_exact` — Shapley (1953), from all ``2^n`` values;
 * :func:`shapley_sampled` — permutation sampling (Castro, Gómez, Tejada 2009) with
   a confidence interval per player and a stopping rule on its half-width;
+  ``method="multilinear"``: :func:`shapley_multilinear`, sampling of Owen's (1972)
+  multilinear extension on games with ``flip_values`` (the default of
+  :func:`allocate` on those games, ``shapley_method="auto"``);
 * :func:`least_core`, :func:`nucleolus` — the sequence of LPs of Maschler, Peleg,
   Shapley (1979) by constraint generation (Hallefjord, Helming, Jørnsten 1995):
   the LP over allocations holds only generated coalitions; a separation MILP over
@@ -1250,6 +1253,28 @@ def superadditivity(game: Game, *, max_exhaustive: int = 10, samples: int = 2000
 SHARING_METHODS = ("shapley", "nucleolus", "least_core")
 #: Up to this many players ``allocate(..., "shapley")`` is exact, beyond it is sampled.
 SHAPLEY_EXACT_UP_TO = 15
+#: Samplers of :func:`allocate`'s sampled Shapley value: ``"auto"`` is ``"multilinear"``
+#: on a game with ``flip_values`` (the community game's closed form), ``"permutation"``
+#: otherwise (loop games, the community game's LP path). The multilinear sampler is the
+#: default there because it reaches the same tolerance faster (``bench_games.py --case
+#: compare``, cited in ``benchmarks/README.md``).
+SHAPLEY_METHODS = ("auto", "multilinear", "permutation")
+
+
+def shapley_sampler(game: Game, shapley_method: str = "auto") -> str:
+    """The sampler ``allocate`` uses for ``game``: ``"multilinear"`` or ``"permutation"``
+    (``shapley_method`` in :data:`SHAPLEY_METHODS`; ``"auto"``: multilinear when the game
+    has ``flip_values``)."""
+    if shapley_method not in SHAPLEY_METHODS:
+        raise ModelError(f"shapley_method must be one of {', '.join(SHAPLEY_METHODS)}; "
+                         f"got {shapley_method!r}")
+    if shapley_method == "auto":
+        return "multilinear" if game.flip_values is not None else "permutation"
+    if shapley_method == "multilinear" and game.flip_values is None:
+        raise ModelError("shapley_method=multilinear needs a game with flip_values (the "
+                         "community game's closed form); this game has none: use "
+                         "shapley_method=permutation or auto")
+    return shapley_method
 
 
 @dataclass
@@ -1264,13 +1289,20 @@ class Allocation:
 
 
 def allocate(game: Game, method: str, *, seed: int = 0, rel_tol: float = 0.01,
-             solver: str = "highs", check_core: bool = True) -> Allocation:
+             solver: str = "highs", check_core: bool = True,
+             shapley_method: str = "auto") -> Allocation:
     """``method`` in :data:`SHARING_METHODS`; Shapley is exact up to
-    :data:`SHAPLEY_EXACT_UP_TO` players, sampled (seeded, ``rel_tol``) beyond.
-    ``check_core``: run :func:`core_check` on the result."""
+    :data:`SHAPLEY_EXACT_UP_TO` players, sampled (seeded, ``rel_tol`` at 95 %) beyond,
+    by :func:`shapley_sampler` (``shapley_method``: ``"auto"`` = the multilinear sampler,
+    Owen 1972, doi:10.1287/mnsc.18.5.64, on games with ``flip_values``, the
+    permutation sampler, Castro et al. 2009, otherwise). ``check_core``: run
+    :func:`core_check` on the result."""
     if method not in SHARING_METHODS:
         raise ModelError(f"sharing must be one of none, {', '.join(SHARING_METHODS)}; "
                          f"got {method!r}")
+    if shapley_method not in SHAPLEY_METHODS:
+        raise ModelError(f"shapley_method must be one of {', '.join(SHAPLEY_METHODS)}; "
+                         f"got {shapley_method!r}")
     t0 = time.perf_counter()
     vN = game.value(game.grand)
     detail: dict = {}
@@ -1279,11 +1311,14 @@ def allocate(game: Game, method: str, *, seed: int = 0, rel_tol: float = 0.01,
             x = shapley_exact(game)
             detail["shapley"] = "exact"
         else:
-            est = shapley_sampled(game, seed=seed, rel_tol=rel_tol)
+            est = shapley_sampled(game, seed=seed, rel_tol=rel_tol,
+                                  method=shapley_sampler(game, shapley_method))
             x = est.value
-            detail.update(shapley="sampled", permutations=est.n_permutations,
-                          converged=int(est.converged),
-                          max_half_width=float(est.half_width.max()))
+            detail.update(shapley="sampled", sampler=est.method,
+                          samples=est.n_permutations, converged=int(est.converged),
+                          max_half_width=float(est.half_width.max()),
+                          max_half_width_over_tolerance=float(
+                              (est.half_width / est.tolerance).max()))
     else:
         res = (nucleolus if method == "nucleolus" else least_core)(game, solver=solver)
         x = res.allocation

@@ -45,11 +45,18 @@ __all__ = ["ModelSpec", "Option", "Tuning", "all_models", "build", "get", "regis
 
 #: Ways to share a model's benefit among its members (:mod:`recopt.solve.sharing`).
 SHARING_CHOICES = ("none", "shapley", "nucleolus", "least_core")
+#: Samplers of the sampled Shapley value (``recopt.decomp.games.SHAPLEY_METHODS``).
+SHAPLEY_METHOD_CHOICES = ("auto", "multilinear", "permutation")
 SHARING_OPTIONS = (
     Option("sharing", str, "none",
            "share the benefit as a cooperative game (card models/benefit-sharing.md): "
            "shapley (exact up to 15 players, sampled beyond), nucleolus or least_core",
            choices=SHARING_CHOICES),
+    Option("shapley_method", str, "auto",
+           "sampler of the sampled Shapley value: auto (multilinear on the community "
+           "game, permutation on loop games), multilinear (Owen's multilinear extension; "
+           "community games only) or permutation",
+           choices=SHAPLEY_METHOD_CHOICES),
     Option("sharing_seed", int, 0, "seed of the sampled Shapley value"),
     Option("sharing_tolerance", float, 0.01,
            "sampled Shapley: stop when every 95 % CI half-width is below this fraction"),

@@ -185,7 +185,8 @@ def solve(instance, model: str = "LP1", *, solver: str = "highs",
         share = importlib.import_module(SHARING_MODULE).share
         result = share(inst, spec, result, opts, method=all_opts["sharing"],
                        seed=all_opts["sharing_seed"], rel_tol=all_opts["sharing_tolerance"],
-                       solver=solver, workers=workers)
+                       solver=solver, workers=workers,
+                       shapley_method=all_opts["shapley_method"])
     return result
 
 

@@ -91,18 +91,23 @@ def _expect(result: xr.Dataset, name: str, instance: xr.Dataset) -> np.ndarray:
 
 def share(instance: xr.Dataset, spec, result: xr.Dataset, model_options: dict, *, method: str,
           seed: int = 0, rel_tol: float = 0.01, solver: str = "highs",
-          workers: int | None = None) -> xr.Dataset:
+          workers: int | None = None, shapley_method: str = "auto") -> xr.Dataset:
     """Add the allocation ``method`` of ``spec.game`` to ``result`` (see the module doc).
+
+    ``shapley_method``: the sampler of a sampled Shapley value
+    (:func:`recopt.decomp.games.shapley_sampler`; ``"auto"``: multilinear on the
+    community game, permutation on loop games).
 
     A failure of the sharing (solver trouble) leaves the model's Result as it is,
     with the reason in ``attrs["sharing_message"]``.
     """
     try:
         if spec.game == "community":
-            extra = _share_community(instance, result, method, seed, rel_tol, solver, workers)
+            extra = _share_community(instance, result, method, seed, rel_tol, solver, workers,
+                                     shapley_method)
         elif spec.game == "loop":
             extra = _share_loops(instance, result, model_options, method, seed, rel_tol,
-                                 solver, workers)
+                                 solver, workers, shapley_method)
         else:
             raise RecoptError(f"model {spec.name} has no cooperative game to share")
     except RecoptError as exc:
@@ -133,15 +138,24 @@ def _superadditivity_text(game) -> str:
             f"value by {rep.worst_violation:.6g} EUR")
 
 
+def _label(method: str, detail: dict) -> str:
+    """``method``, with the sampler when the Shapley value was sampled."""
+    if detail.get("shapley") == "sampled":
+        return f"{method} (sampled, {detail['sampler']})"
+    return method
+
+
 def _kpis(values: np.ndarray) -> dict:
     return {"sharing_benefit_max": float(values.max()) if values.size else math.nan,
             "sharing_benefit_min": float(values.min()) if values.size else math.nan,
             "sharing_gini": float(gini(values)) if values.size else math.nan}
 
 
-def _share_community(instance, result, method, seed, rel_tol, solver, workers) -> xr.Dataset:
+def _share_community(instance, result, method, seed, rel_tol, solver, workers,
+                     shapley_method="auto") -> xr.Dataset:
     game = community_game(instance, solver=solver, workers=workers)
-    alloc = allocate(game, method, seed=seed, rel_tol=rel_tol, solver=solver)
+    alloc = allocate(game, method, seed=seed, rel_tol=rel_tol, solver=solver,
+                     shapley_method=shapley_method)
     base = _expect(result, "baseline_bill", instance)
     bill = _expect(result, "bill", instance)
     shared = base - alloc.value
@@ -170,7 +184,8 @@ def _share_community(instance, result, method, seed, rel_tol, solver, workers) -
     in_core = [str(k) for k, c in zip(keys["rule_key"].values, keys["key_in_core"].values,
                                       strict=True) if c]
     ds.attrs["sharing_summary"] = (
-        f"game       {method}: v(N) = {alloc.grand_value:,.2f} EUR, member shares "
+        f"game       {_label(method, alloc.detail)}: v(N) = {alloc.grand_value:,.2f} EUR, "
+        f"member shares "
         f"{kpis['sharing_benefit_min']:,.2f} .. {kpis['sharing_benefit_max']:,.2f} EUR "
         f"(Gini {kpis['sharing_gini']:.3f}); allocation {ds.attrs['sharing_core']}; "
         f"the model's own bills: {own.describe()}; rule keys in the core: "
@@ -179,7 +194,7 @@ def _share_community(instance, result, method, seed, rel_tol, solver, workers) -
 
 
 def _share_loops(instance, result, options, method, seed, rel_tol, solver,
-                 workers) -> xr.Dataset:
+                 workers, shapley_method="auto") -> xr.Dataset:
     sc = bool(options.get("self_consumption", True))
     distance = options.get("distance", "auto")
     members = [str(m) for m in instance["member"].values]
@@ -213,7 +228,8 @@ def _share_loops(instance, result, options, method, seed, rel_tol, solver,
             continue
         game = loop_game(instance, names, self_consumption=sc, distance=distance,
                          solver=solver, workers=workers)
-        alloc = allocate(game, method, seed=seed, rel_tol=rel_tol, solver=solver)
+        alloc = allocate(game, method, seed=seed, rel_tol=rel_tol, solver=solver,
+                         shapley_method=shapley_method)
         idx = [pos[m] for m in names]
         share_[idx] = alloc.value
         sharing[idx] = True
