@@ -677,15 +677,21 @@ class HighsColumnLP:
             self._h.changeColsBounds(len(cols), cols, np.asarray(lower, float),
                                      np.asarray(upper, float))
 
-    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None):
+    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None, cold=False):
         """Solve; ``integer``: HiGHS column indices made integer for this solve only
-        (``start``: a feasible point of every column, offered as the MIP start).
+        (``start``: a feasible point of every column, offered as the MIP start);
+        ``cold``: drop the kept basis first (``clearSolver``), so HiGHS solves from its
+        own crash start instead of the previous optimal basis (on the degenerate
+        column-generation masters a warm dual simplex after ``addCols`` can take far
+        longer than a cold solve; card ``models/MLCol-column-generation.md``).
 
         Returns ``(status, message, objective, col_value, col_dual, row_dual, bound)``;
         the arrays are None without a solution; duals only for an LP (else None);
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
+        if cold:
+            h.clearSolver()
         time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
         # all its runs, a MIP's with the time of this run (measured: a second LP run with
