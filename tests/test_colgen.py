@@ -330,3 +330,23 @@ def test_pricing_resumed_after_benders(seed):
     if res.second_stage is not None:
         res.second_stage.close()
     assert resume_column_generation(cg, PhaseClock(10.0)) == 0  # converged: nothing to do
+
+
+@pytest.mark.parametrize("seed", [1, 9])
+def test_master_restart_reaches_the_same_lp(seed):
+    """A cold re-solve of the restricted master (``master_start``) reaches the LP value
+    of MLCol(all)'s relaxation as the warm one does, and the bounds stay valid; with a
+    zero cap the ``auto`` mode must actually restart."""
+    inst = random_instance(seed)
+    d = loop_data(inst)
+    lp_all = _mlcol_all(d, relax=True)
+    for kw in ({"master_start": "warm"}, {"master_start": "cold"},
+               {"master_start": "auto", "restart_factor": 0.0, "restart_floor": 0.0}):
+        res = solve_column_generation(d, CGOptions(progress=False, lp_gap=0.0, **kw))
+        assert res.converged, kw
+        assert res.lp_value == pytest.approx(lp_all, abs=1e-6), kw
+        assert max(h["bound"] for h in res.history) <= lp_all + 1e-6, kw
+        if kw["master_start"] == "auto" and res.rounds > 1:
+            assert res.solver.restarts > 0
+    with pytest.raises(ModelError, match="master_start"):
+        solve_column_generation(d, CGOptions(progress=False, master_start="hot"))

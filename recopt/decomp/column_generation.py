@@ -126,6 +126,15 @@ class CGOptions:
     check_tolerance: float = 1e-6
     """Relative tolerance of the reduced-cost certificate."""
     max_nodes: int = 100_000
+    master_start: str = "auto"
+    """How the restricted master is re-solved after new loops (card, CG1 "restart"):
+    ``"warm"`` from the previous optimal basis; ``"cold"`` from HiGHS's own start every
+    time; ``"auto"``: warm, but capped at ``restart_factor`` times the last cold solve's
+    wall time (at least 1 s), then cold. The LP value is the same either way (the
+    duals may differ: the master is degenerate; every bound is valid for any duals)."""
+    restart_factor: float = 1.5
+    restart_floor: float = 1.0
+    """Seconds: the warm solve's cap is ``max(restart_floor, restart_factor × cold)``."""
     integer: bool = True
     """False: column generation only (the LP and its bound; MLColExt's Benders then
     works on the generated loops)."""
@@ -571,13 +580,37 @@ class _Solver:
         self.history: list[dict] = []
         self.master_seconds = 0.0
         self.pricing_seconds = 0.0
+        self.cold_seconds: float | None = None
+        """Wall time of the last master solve without a kept basis (``master_start``)."""
+        self.restarts = 0
+        if opts.master_start not in ("auto", "warm", "cold"):
+            raise ModelError(f"master_start must be 'auto', 'warm' or 'cold'; got "
+                             f"{opts.master_start!r}")
         self.bar = progress(None, "column generation", "rounds",
                             enabled=None if opts.progress is None else bool(opts.progress))
 
     def _solve_master(self, clock: PhaseClock | None = None):
+        clock = clock or self.clock
         t0 = time.perf_counter()
-        status, message, obj, x, col_dual, row_dual, _ = self.master.lp.solve(
-            time_limit=(clock or self.clock).remaining())
+        mode = self.opts.master_start
+        first = self.cold_seconds is None and self.rounds == 0
+        if mode == "cold" or first:
+            got = self.master.lp.solve(time_limit=clock.remaining(), cold=True)
+            self.cold_seconds = time.perf_counter() - t0
+        elif mode == "warm" or self.cold_seconds is None:
+            got = self.master.lp.solve(time_limit=clock.remaining())
+        else:  # auto: warm, capped; then cold
+            left = clock.remaining()
+            cap = max(self.opts.restart_floor, self.opts.restart_factor * self.cold_seconds)
+            capped = left is None or cap < left
+            got = self.master.lp.solve(time_limit=cap if capped else left)
+            if got[0] == Status.TIME_LIMIT and capped and not clock.expired():
+                self.restarts += 1
+                t1 = time.perf_counter()
+                log.info("colgen: warm master solve over %.1f s: cold re-solve", cap)
+                got = self.master.lp.solve(time_limit=clock.remaining(), cold=True)
+                self.cold_seconds = time.perf_counter() - t1
+        status, message, obj, x, col_dual, row_dual, _ = got
         self.master_seconds += time.perf_counter() - t0
         if status != Status.OPTIMAL:
             if status == Status.TIME_LIMIT:

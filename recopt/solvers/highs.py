@@ -646,6 +646,7 @@ class HighsColumnLP:
         _checked(h.passModel(lp), "passModel", "HiGHS refused the master problem")
         self._h = h
         self._threads = threads
+        self._presolve = str((options or {}).get("presolve", "choose"))
         self.row_of = {id(r.constraint): k for k, r in enumerate(sf.rows)}
         self.col_of = {id(v): k for k, v in enumerate(self.columns)}
         self.n_cols = n_col
@@ -677,15 +678,22 @@ class HighsColumnLP:
             self._h.changeColsBounds(len(cols), cols, np.asarray(lower, float),
                                      np.asarray(upper, float))
 
-    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None):
+    def solve(self, time_limit=None, integer=None, mip_gap=None, start=None, cold=False):
         """Solve; ``integer``: HiGHS column indices made integer for this solve only
-        (``start``: a feasible point of every column, offered as the MIP start).
+        (``start``: a feasible point of every column, offered as the MIP start);
+        ``cold``: drop the kept basis first (``clearSolver``) and solve with HiGHS presolve
+        on (for this solve only), instead of from the previous optimal basis (on the degenerate
+        column-generation masters a warm dual simplex after ``addCols`` can take far
+        longer than a cold solve; card ``models/MLCol-column-generation.md``).
 
         Returns ``(status, message, objective, col_value, col_dual, row_dual, bound)``;
         the arrays are None without a solution; duals only for an LP (else None);
         ``bound``: the MIP's dual bound (the objective for an LP).
         """
         hs, h = self._hs, self._h
+        if cold:
+            h.clearSolver()
+            h.setOptionValue("presolve", "on")
         time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         # HiGHS 1.16 compares an LP's time_limit with the object's run time summed over
         # all its runs, a MIP's with the time of this run (measured: a second LP run with
@@ -727,6 +735,8 @@ class HighsColumnLP:
             return (status, message, obj, np.asarray(sol.col_value), np.asarray(sol.col_dual),
                     np.asarray(sol.row_dual), obj if status == Status.OPTIMAL else math.nan)
         finally:
+            if cold:
+                h.setOptionValue("presolve", self._presolve)
             if idx is not None:
                 h.changeColsIntegrality(len(idx), idx,
                                         np.full(len(idx), hs.HighsVarType.kContinuous))
