@@ -467,6 +467,27 @@ class HighsParametricLP:
                 float(h.getInfo().objective_function_value))
 
 
+def _lp_run_status(h, run_status, model_status, info) -> tuple[Status, bool, str]:
+    """``(status, has_solution, message)`` of one LP run on a kept HiGHS object, read as
+    :func:`solve_highs` reads it: a failed run is an error (unless the time limit
+    stopped it), "optimal" with a warning and residuals beyond HiGHS's tolerances is
+    only feasible, and "optimal" or "feasible" without a primal solution is an error."""
+    status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
+    if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
+        status = Status.ERROR
+    elif (run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL
+          and _infeasibilities_beyond_tolerance(h, info)):
+        status = Status.FEASIBLE
+    has_solution = info.primal_solution_status == 2 and status in (
+        Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
+    if status in (Status.OPTIMAL, Status.FEASIBLE) and not has_solution:
+        status = Status.ERROR  # "optimal" without a primal solution is no optimum
+    message = h.modelStatusToString(model_status)
+    if status == Status.ERROR and run_status == highspy.HighsStatus.kError:
+        message = f"HiGHS run failed ({message})"
+    return status, bool(has_solution), message
+
+
 class HighsStepLP:
     """One block of a :class:`~recopt.models.step_lp.StepLP` compiled once into HiGHS and
     re-parameterised per block (the runner's fast path for time-separable models).
@@ -544,20 +565,8 @@ class HighsStepLP:
         run_status = h.run()
         model_status = h.getModelStatus()
         t2 = time.perf_counter()
-        status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
         info = h.getInfo()
-        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
-            status = Status.ERROR  # the return status is read, as in solve_highs
-        elif (run_status == highspy.HighsStatus.kWarning and status == Status.OPTIMAL
-              and _infeasibilities_beyond_tolerance(h, info)):
-            status = Status.FEASIBLE
-        has_solution = info.primal_solution_status == 2 and status in (
-            Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
-        if status in (Status.OPTIMAL, Status.FEASIBLE) and not has_solution:
-            status = Status.ERROR  # "optimal" without a primal solution is no optimum
-        message = h.modelStatusToString(model_status)
-        if status == Status.ERROR and run_status == highspy.HighsStatus.kError:
-            message = f"HiGHS run failed ({message})"
+        status, has_solution, message = _lp_run_status(h, run_status, model_status, info)
         out = SolveOutcome(status=status, message=message,
                            has_solution=bool(has_solution), solver="highs",
                            solver_version=self.version, compile_seconds=t1 - t0,
@@ -814,13 +823,9 @@ class HighsStagedLP:
         run_status = h.run()
         t1 = time.perf_counter()
         model_status = h.getModelStatus()
-        status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
-        if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
-            status = Status.ERROR
         info = h.getInfo()
-        has_solution = info.primal_solution_status == 2 and status in (
-            Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
-        out = SolveOutcome(status=status, message=h.modelStatusToString(model_status),
+        status, has_solution, message = _lp_run_status(h, run_status, model_status, info)
+        out = SolveOutcome(status=status, message=message,
                            has_solution=bool(has_solution), solver="highs",
                            solver_version=self.version, solve_seconds=t1 - t0,
                            n_variables=self.n_col, n_constraints=self.n_row)
