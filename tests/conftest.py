@@ -84,3 +84,17 @@ def hourly_instance():
 def villena_case1() -> xr.Dataset:
     """de Villena et al. 2022, test case 1 (two 15-min steps, four users), as shipped."""
     return load(INSTANCES / "villena_test_case_1.nc")
+
+
+# ------------------------------------------------------------------ figure vector copies
+@pytest.fixture(autouse=True)
+def _png_only_unless_checked(request, monkeypatch):
+    """Figures are written as PNG only, except in tests marked ``vector_copies``:
+    the PDF copy is the product's default and those tests check it; elsewhere it
+    only costs time (font subsetting). Applies to subprocesses too (environment)."""
+    from recopt.metrics.style import VECTOR_ENV
+
+    if request.node.get_closest_marker("vector_copies") is None:
+        monkeypatch.setenv(VECTOR_ENV, "none")
+    else:
+        monkeypatch.delenv(VECTOR_ENV, raising=False)

@@ -368,6 +368,7 @@ def test_two_stage_cli_writes_table_3_and_plots(tmp_path, two_days):
     assert set(red["key"]) == {"KoR1", "KoR2", "KoR8"}
 
 
+@pytest.mark.vector_copies
 def test_storage_schedule_plot(tmp_path, schedules):
     from recopt.metrics.storage_plot import storage_schedule
 

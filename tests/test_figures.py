@@ -89,7 +89,6 @@ def test_key_figures_keep_their_size_for_1_14_100_members(tmp_path, scenarios):
     for u in (1, 14, 100):
         res = key_results(u, scenarios)
         png = keep(plots.member_figure(res, tmp_path / f"members_{u}m_{scenarios}s.png"))
-        assert png.with_suffix(".pdf").stat().st_size > 1000
         sizes.add(png_size(png))
         if u == 14:  # one panel per metric: its size does not depend on the members
             png = keep(plots.key_comparison(res, tmp_path / f"keys_{u}m_{scenarios}s.png"))
@@ -126,7 +125,26 @@ def test_key_comparison_prints_the_values(tmp_path):
         assert plots.fmt_value(value, "%") in captured["texts"]
 
 
+# --------------------------------------------------------------------------- files
+@pytest.mark.vector_copies
+def test_a_pdf_is_written_beside_each_png_by_default(tmp_path, monkeypatch):
+    res = key_results(3, 1)
+    png = plots.key_comparison(res, tmp_path / "keys.png")
+    assert png.with_suffix(".pdf").stat().st_size > 1000
+    assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    monkeypatch.setenv(style.VECTOR_ENV, "svg")
+    png = plots.key_comparison(res, tmp_path / "svg" / "keys.png")
+    assert b"<svg" in png.with_suffix(".svg").read_bytes()[:2000]
+    monkeypatch.setenv(style.VECTOR_ENV, "none")
+    png = plots.key_comparison(res, tmp_path / "none" / "keys.png")
+    assert sorted(p.name for p in png.parent.iterdir()) == ["keys.png"]
+    monkeypatch.setenv(style.VECTOR_ENV, "eps")
+    with pytest.raises(ValueError, match="RECOPT_FIGURE_VECTOR='eps'"):
+        plots.key_comparison(res, tmp_path / "eps" / "keys.png")
+
+
 # --------------------------------------------------------------------------- results
+@pytest.mark.vector_copies
 def test_solve_plot_draws_the_loop_map_and_the_convergence(loop_instance, tmp_path, capsys):
     inst = loop_instance(3, n=7, S=2, T=5)
     path = tmp_path / "inst.nc"

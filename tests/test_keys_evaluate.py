@@ -64,6 +64,7 @@ def test_hybrid_entitlement_is_ospina_alpha():
     np.testing.assert_allclose(entitlement(settle_plan(inp, rounds))[0, 0], want)
 
 
+@pytest.mark.vector_copies
 def test_cli_compare_and_brute_force(inst, tmp_path, capsys):
     path = tmp_path / "inst.nc"
     inst.to_netcdf(path)

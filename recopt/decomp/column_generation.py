@@ -718,6 +718,8 @@ class _Solver:
                 converged = opts.exact_pricing and proof is not None and proof >= -tol
                 if converged:
                     best_lb = max(best_lb, value - self.kappa * tol)
+                else:  # nothing added and no proof: the clock stopped the exact pricing
+                    self.timed_out |= clock.expired()
                 return value, min(best_lb, value), x, converged
             if clock.expired() or self.rounds >= opts.max_rounds:
                 self.timed_out |= clock.expired()

@@ -24,6 +24,7 @@ matplotlib is imported only when a figure is drawn (Agg canvas, no pyplot).
 from __future__ import annotations
 
 import contextlib
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -212,11 +213,37 @@ def figure(kind: str = "wide", **kw):
     return fig
 
 
-def save(fig, path, vector: str | None = "pdf") -> Path:
+#: Environment variable naming the vector copy :func:`save` writes beside each PNG:
+#: ``pdf`` (the default), ``svg`` or ``none`` (PNG only; a PDF costs about as much as
+#: its PNG, mostly in font subsetting).
+VECTOR_ENV = "RECOPT_FIGURE_VECTOR"
+VECTOR_FORMATS = ("pdf", "svg")
+
+
+def vector_format() -> str | None:
+    """The vector copy asked for by :data:`VECTOR_ENV` (``"pdf"`` when unset).
+
+    Raises ValueError naming the variable and its value when it is none of
+    ``pdf``, ``svg``, ``none``.
+    """
+    raw = os.environ.get(VECTOR_ENV, "pdf").strip().lower()
+    if raw in ("none", ""):
+        return None
+    if raw not in VECTOR_FORMATS:
+        raise ValueError(f"{VECTOR_ENV}={raw!r}: use one of pdf, svg, none")
+    return raw
+
+
+def save(fig, path, vector: str | None = "env") -> Path:
     """Write ``fig`` to ``path`` as PNG (:data:`DPI`) and a vector copy beside it
-    (``vector``: ``"pdf"``, ``"svg"`` or None). The PNG has exactly the figure's size
+    (``vector``: ``"pdf"``, ``"svg"``, None, or ``"env"``: as :func:`vector_format`
+    reads :data:`VECTOR_ENV`, PDF when unset). The PNG has exactly the figure's size
     (no tight bounding box: every figure of a kind has the same pixels). Returns the
     PNG path."""
+    if vector == "env":
+        vector = vector_format()
+    elif vector is not None and vector not in VECTOR_FORMATS:
+        raise ValueError(f"vector copy {vector!r}: use one of pdf, svg or None")
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
