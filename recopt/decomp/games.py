@@ -527,14 +527,23 @@ class ModelGame(Game):
                 self.separation_seconds += time.perf_counter() - t0
                 self.n_separations += 1
                 return best
+        start = None if best is None else mask_vector(best.mask, n) > 0
+        cutoff = threshold
         while True:
             if self.deadline is not None and time.perf_counter() > self.deadline:
                 raise SolverError("row generation: time limit reached inside a separation "
                                   f"({cs.masters} separation masters solved)")
-            z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale)
+            # with a threshold, the master stops at its first coalition above it: the
+            # proof (bound <= threshold) is needed only when none is left
+            z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale, cutoff=cutoff, start=start)
             self.n_separations += 1
             if z is None:
-                best = None
+                if math.isinf(bound):
+                    best = None
+                elif best is None:  # proven: nothing above the cutoff, none found
+                    best = Separation(0, 0.0, -math.inf, bound)
+                else:
+                    best.bound = bound
                 break
             seen = np.packbits(z).tobytes() in cs.seen
             v = float(cs.add_cuts(z[None])[0])
@@ -542,8 +551,25 @@ class ModelGame(Game):
             self.cache.setdefault(mask, v)
             excess = v - float(x @ z)
             best = best_of(best, mask, v, excess, bound)
+            if seen and cutoff is not None and excess <= cutoff:
+                # an evaluated coalition above the cutoff only within HiGHS's
+                # tolerances: prove the bound by solving the master to optimality
+                cutoff = None
+                continue
             if separation_done(best, seen, threshold, tol * scale):
                 break
+            if cutoff is not None:
+                # the master's coalition is not violated: climb from it (cheap; the
+                # master's next coalition costs a MILP)
+                found = [f for f in cs.local_search(x, z[None], allowed) if f[2] > threshold]
+                if found:
+                    cs.add_cuts(np.array([f[0] for f in found]))
+                    for fz, fv, _e in found:
+                        self.cache.setdefault(vector_mask(fz), float(fv))
+                    fz, fv, fe = found[0]
+                    best = Separation(vector_mask(fz), fv, fe, bound)
+                    best.more = [(vector_mask(g), gv) for g, gv, _e in found[1:]]
+                    break
         self.separation_seconds += time.perf_counter() - t0
         return best
 
