@@ -50,6 +50,7 @@ from fractions import Fraction
 from statistics import NormalDist
 from typing import Any
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
@@ -72,6 +73,7 @@ from recopt.models.sharing import (
     set_allocation,
 )
 from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import new_highs, use_highs_threads
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.games")
@@ -999,6 +1001,66 @@ def _check_efficiency(game: Game, x, what: str) -> None:
         raise SolverError(f"{what}: allocations sum to {np.sum(x):.9g}, v(N) = {vN:.9g}")
 
 
+class KeptExcessLP:
+    """The excess LP of :func:`recopt.models.sharing.build_excess_lp` kept in one HiGHS
+    object for a stage of the row generation: the same rows and columns (``x``, ``ε``;
+    efficiency, the fixed coalitions, one row ``x(S) + ε >= v(S)`` per generated
+    coalition), each round's new coalitions appended as rows (``addRows``) so the dual
+    simplex restarts from the last basis instead of a Pyomo model rebuilt and solved
+    from scratch."""
+
+    def __init__(self, n: int, grand_value: float, fixed, eps_floor: float):
+        self.n = n
+        self.n_rows = 0
+        h = new_highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        inf = highspy.kHighsInf
+        h.addVars(n + 1, np.r_[np.full(n, -inf), float(eps_floor)], np.full(n + 1, inf))
+        h.changeColsCost(1, np.array([n], np.int32), np.array([1.0]))
+        rows = [(np.ones(n), float(grand_value))] + [(np.asarray(v, float), float(b))
+                                                     for v, b in fixed]
+        for vec, b in rows:
+            idx = np.flatnonzero(vec).astype(np.int32)
+            h.addRow(b, b, len(idx), idx, vec[idx].astype(float))
+        self.offset = len(rows)
+        self.h = h
+
+    def add_rows(self, rows) -> None:
+        """Append ``x(S) + ε >= v(S)`` for each ``(vector, v(S))``."""
+        if not rows:
+            return
+        starts: list[int] = []
+        index: list[int] = []
+        value: list[float] = []
+        lower: list[float] = []
+        for vec, v in rows:
+            starts.append(len(index))
+            idx = np.flatnonzero(vec).tolist() + [self.n]
+            index += idx
+            value += [1.0] * len(idx)
+            lower.append(float(v))
+        k = len(rows)
+        self.h.addRows(k, np.array(lower), np.full(k, highspy.kHighsInf), len(index),
+                       np.array(starts, np.int32), np.array(index, np.int32),
+                       np.array(value, float))
+        self.n_rows += k
+
+    def solve(self) -> tuple[np.ndarray, float]:
+        """``(x, ε)`` at the optimum (EUR); an error names HiGHS's status otherwise."""
+        use_highs_threads(1)
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"excess LP: HiGHS {status.name}")
+        col = np.asarray(self.h.getSolution().col_value)
+        return col[:self.n].copy(), float(col[self.n])
+
+    def duals(self) -> np.ndarray:
+        """Duals of the generated coalitions' rows, in the order they were added."""
+        return np.asarray(self.h.getSolution().row_dual)[self.offset:].copy()
+
+
 def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
                    tolerance: float, max_separations: int,
                    time_limit: float | None = None) -> LexResult:
@@ -1044,6 +1106,7 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
     n_sep = 0
     x = np.zeros(n)
     first_eps = math.nan
+    kept_lp = method == "rowgen" and solver.lower() == "highs"
     while True:
         B = null_basis(span, n)
         if B.shape[1] == 0:
@@ -1052,15 +1115,20 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
                    if np.abs(mask_vector(m, n) @ B).sum() > 0}
         stage_sep = 0
         certificate = math.nan
+        kept = KeptExcessLP(n, vN, fixed, floor) if kept_lp else None
         while True:
             keys = list(outside)
-            lp = build_excess_lp(n, vN, [(mask_vector(m, n), outside[m]) for m in keys],
-                                 fixed, eps_floor=floor)
-            out = solve_pyomo(lp, solver)
-            if out.status != Status.OPTIMAL:
-                raise SolverError(f"excess LP: {out.status.value} ({out.message})")
-            x = np.array([pyo.value(lp.x[i]) for i in range(n)])
-            eps = float(pyo.value(lp.eps))
+            if kept is not None:  # rows added to the LP kept in HiGHS (warm dual simplex)
+                kept.add_rows([(mask_vector(m, n), outside[m]) for m in keys[kept.n_rows:]])
+                x, eps = kept.solve()
+            else:
+                lp = build_excess_lp(n, vN, [(mask_vector(m, n), outside[m]) for m in keys],
+                                     fixed, eps_floor=floor)
+                out = solve_pyomo(lp, solver)
+                if out.status != Status.OPTIMAL:
+                    raise SolverError(f"excess LP: {out.status.value} ({out.message})")
+                x = np.array([pyo.value(lp.x[i]) for i in range(n)])
+                eps = float(pyo.value(lp.eps))
             if method == "enumerate":
                 e = [outside[m] - x @ mask_vector(m, n) for m in keys]
                 certificate = max(e) if e else -math.inf
@@ -1105,7 +1173,10 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
             first_eps = eps
         if not nucleolus:
             break
-        duals = {m: abs(lp.dual.get(lp.excess[r], 0.0)) for r, m in enumerate(keys)}
+        if kept is not None:
+            duals = dict(zip(keys, np.abs(kept.duals()).tolist(), strict=True))
+        else:
+            duals = {m: abs(lp.dual.get(lp.excess[r], 0.0)) for r, m in enumerate(keys)}
         for m in sorted(duals, key=lambda k: -duals[k]):
             if duals[m] <= 1e-9:
                 break
