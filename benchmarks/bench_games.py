@@ -28,8 +28,9 @@ n_producers=3)``, 15-min steps):
    difference between the two estimates over their combined half-widths;
 8. ``--case rowgen-fast``: least core and nucleolus by row generation on the closed
    form (``community_game()`` default: closed-form values and cuts, local search,
-   exact master), at ``--sizes``, each under ``--budget`` seconds; coalitions
-   generated, separations and master MILPs counted.
+   exact master kept in one HiGHS object), at ``--sizes``, each under ``--budget``
+   seconds; coalitions generated, separations, master MILPs and master (re)builds
+   counted.
 
 Items 1-4 evaluate ``v(S)`` by the coalition LP (``community_game(fast=False)``).
 Every case checks its result (efficiency; row generation = enumeration). Prints one
@@ -276,7 +277,8 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
                  wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
                  finished=False, message=str(exc), coalitions_cached=len(g.cache) - 1,
                  separations=g.n_separations, masters=cs.masters,
-                 master_s=cs.master_seconds, budget_s=budget, load_before=load0,
+                 master_builds=cs.master_builds, master_s=cs.master_seconds,
+                 separation_s=g.separation_seconds, budget_s=budget, load_before=load0,
                  load_after=os.getloadavg()[0])
             continue
         emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
@@ -284,7 +286,8 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
              load_before=load0, load_after=os.getloadavg()[0], finished=True,
              coalitions_generated=res.n_coalitions, stages=len(res.stages),
              epsilon=res.epsilon, separations=g.n_separations, masters=cs.masters,
-             master_s=cs.master_seconds, closed_form_evaluations=cs.evaluations,
+             master_builds=cs.master_builds, master_s=cs.master_seconds,
+             closed_form_evaluations=cs.evaluations,
              separation_s=g.separation_seconds, budget_s=budget)
 
 

@@ -20,7 +20,9 @@ from recopt.data import load, make_instance
 from recopt.decomp import games as G
 from recopt.decomp.community_values import CommunityValues
 from recopt.errors import ModelError, SolverError
+from recopt.models.sharing import build_excess_lp
 from recopt.solve import load_result, solve
+from recopt.solvers.dispatch import solve_pyomo
 
 TOL = 1e-6
 
@@ -555,3 +557,48 @@ def test_shapley_method_option_is_parsed_once_and_checked():
         G.shapley_sampler(table, "multilinear")
     with pytest.raises(ModelError, match="shapley_method must be one of"):
         G.shapley_sampler(table, "owen")
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_closed_form_separation_with_a_threshold_finds_a_violated_coalition_or_proves(seed):
+    """With a threshold the kept master stops at its first coalition above it: the
+    separation returns a coalition whose excess exceeds the threshold when one exists
+    (brute force), and otherwise a proven bound at most the threshold."""
+    g = G.community_game(priced_instance(seed, n=8), workers=1)
+    g.values([1 << i for i in range(8)])  # cached starts for the local search
+    vN = g.value(g.grand)
+    r = np.random.default_rng(seed)
+    for _ in range(3):
+        x = r.dirichlet(np.ones(8)) * vN
+        best = _brute_force_max_excess(g, x, None)
+        for t in (best - 0.05 * abs(best) - 1e-3, best + 0.05 * abs(best) + 1e-3):
+            sep = g.separate(x, None, threshold=t)
+            assert sep is not None
+            if best > t:
+                assert sep.excess > t
+            else:
+                assert sep.bound <= t + 1e-6 * max(1.0, abs(vN))
+                assert sep.excess <= best + 1e-9
+    assert g.closed_separation is not None and g.closed_separation.master_builds == 1
+
+
+def test_kept_excess_lp_equals_the_pyomo_excess_lp():
+    """The excess LP kept in HiGHS (rows appended between solves) has the optimum of
+    the Pyomo model built from all the rows at once, and duals of the same support size."""
+    r = np.random.default_rng(5)
+    n, vN = 6, 10.0
+    masks = [int(m) for m in r.choice(np.arange(1, 63), 20, replace=False)]
+    rows = [(G.mask_vector(m, n), float(r.uniform(0, 8) * bin(m).count("1") / n))
+            for m in masks]
+    fixed = [(G.mask_vector(3, n), 2.0)]
+    kept = G.KeptExcessLP(n, vN, fixed, -100.0)
+    for lo in range(0, 20, 7):
+        kept.add_rows(rows[lo:lo + 7])
+        x, eps = kept.solve()
+        lp = build_excess_lp(n, vN, rows[:lo + 7], fixed, eps_floor=-100.0)
+        solve_pyomo(lp, "highs")
+        assert eps == pytest.approx(float(lp.eps.value), abs=1e-9)
+        assert x.sum() == pytest.approx(vN, abs=1e-9)
+        assert x[:2].sum() == pytest.approx(2.0, abs=1e-9)
+        assert all(x @ v + eps >= b - 1e-9 for v, b in rows[:lo + 7])
+    assert len(kept.duals()) == 20

@@ -331,8 +331,12 @@ class ClosedFormSeparation:
         self.slopes: list[np.ndarray] = []  # per evaluated coalition: (G, n)
         self.seen: set[bytes] = set()
         self.masters = 0
+        self.master_builds = 0
         self.evaluations = 0
         self.master_seconds = 0.0
+        self._h = None
+        self._h_key: object = None
+        self._h_cuts = 0
 
     def add_cuts(self, Z) -> np.ndarray:
         """Evaluate coalitions (B, n) and keep their cuts; returns ``v`` (B,)."""
@@ -381,10 +385,8 @@ class ClosedFormSeparation:
         return sorted(found.values(), key=lambda t: -t[2])
 
     # ---- phase 2 -------------------------------------------------------------------------
-    def master(self, x, basis=None, tol_abs: float = 1e-9):
-        """Solve the master: ``(z, bound)`` (``None, -inf`` when no coalition is
-        admissible), ``bound`` a proven upper bound of ``max v(z) - x·z``."""
-        t0 = time.perf_counter()
+    def _master_lp(self, basis):
+        """The master as a ``HighsLp`` over every kept cut (``basis``: the span rows)."""
         n, G = self.n, self.n_groups
         S = np.asarray(self.slopes).reshape(-1, n)          # (C*G, n)
         gi = np.tile(np.arange(G), len(self.slopes))        # group of each cut row
@@ -397,6 +399,7 @@ class ClosedFormSeparation:
         lo.append(np.array([1.0]))
         up.append(np.array([n - 1.0]))
         ncol = n + G
+        d = 0
         if basis is not None:
             B = np.asarray(basis, float)
             d = B.shape[1]
@@ -420,7 +423,6 @@ class ClosedFormSeparation:
             up.append(np.array([highspy.kHighsInf]))                  # Σ (p + q) >= 1
         A = sp.vstack(blocks).tocsc()
         cost = np.zeros(ncol)
-        cost[:n] = np.asarray(x, float)
         cost[n:n + G] = -1.0
         col_lo = np.zeros(ncol)
         col_up = np.full(ncol, highspy.kHighsInf)
@@ -434,21 +436,85 @@ class ClosedFormSeparation:
         lp = highs_lp(A, cost, col_lo, col_up, np.concatenate(lo), np.concatenate(up))
         lp.integrality_ = [highspy.HighsVarType.kInteger if f else
                            highspy.HighsVarType.kContinuous for f in integer]
-        h = new_highs()
-        h.setOptionValue("output_flag", False)
-        # one thread: the masters are small (n binaries); threads cost more than they save
-        h.setOptionValue("threads", 1)
+        return lp
+
+    def _kept_master(self, basis):
+        """The master's HiGHS object, kept between separations: rebuilt only when the
+        span rows change (a new nucleolus stage), the cuts added since the last call
+        appended as rows (``addRows``); the caller changes the costs only."""
+        key = None if basis is None else (np.asarray(basis).shape,
+                                          np.asarray(basis, np.int64).tobytes())
+        if self._h is None or key != self._h_key:
+            h = new_highs()
+            h.setOptionValue("output_flag", False)
+            # one thread: the masters are small (n binaries); threads cost more than
+            # they save
+            h.setOptionValue("threads", 1)
+            h.setOptionValue("mip_rel_gap", 1e-9)
+            h.passModel(self._master_lp(basis))
+            self._h, self._h_key, self._h_cuts = h, key, len(self.slopes)
+            self.master_builds += 1
+            return h
+        h = self._h
+        new = self.slopes[self._h_cuts:]
+        if new:
+            n, G = self.n, self.n_groups
+            S = np.asarray(new).reshape(-1, n)
+            C = S.shape[0]
+            gi = np.tile(np.arange(G), len(new))
+            rows = sp.hstack([-sp.csr_matrix(S), sp.csr_matrix(
+                (np.ones(C), (np.arange(C), gi)), shape=(C, G))]).tocsr()
+            _check_highs(h.addRows(C, np.full(C, -highspy.kHighsInf), np.zeros(C),
+                                   rows.nnz, rows.indptr[:-1].astype(np.int32),
+                                   rows.indices.astype(np.int32), rows.data), "addRows")
+            self._h_cuts = len(self.slopes)
+        return h
+
+    def master(self, x, basis=None, tol_abs: float = 1e-9, cutoff: float | None = None,
+               start=None):
+        """Solve the master: ``(z, bound)`` (``None, -inf`` when no coalition is
+        admissible), ``bound`` a proven upper bound of ``max v(z) - x·z`` (EUR).
+
+        One HiGHS object kept between calls (:meth:`_kept_master`): only the costs of
+        ``z`` (the allocation ``x``) change, the new cuts are added as rows.
+        ``cutoff``: stop at the first coalition whose master value exceeds it (HiGHS
+        ``objective_bound`` and ``mip_max_improving_sols = 1``); ``bound`` is then
+        HiGHS's dual bound at that moment (valid, not tight), and when no coalition
+        exceeds ``cutoff`` the search ends with a proven ``bound <= cutoff`` (up to
+        the gap tolerances). ``start``: a coalition (n booleans) as MIP start."""
+        t0 = time.perf_counter()
+        n, G = self.n, self.n_groups
         use_highs_threads(1)
-        h.setOptionValue("mip_rel_gap", 1e-9)
+        h = self._kept_master(basis)
+        _check_highs(h.changeColsCost(n, np.arange(n, dtype=np.int32),
+                                      np.asarray(x, float)), "changeColsCost")
         h.setOptionValue("mip_abs_gap", float(tol_abs))
-        h.passModel(lp)
+        h.setOptionValue("objective_bound",
+                         highspy.kHighsInf if cutoff is None else -float(cutoff))
+        h.setOptionValue("mip_max_improving_sols", 2147483647 if cutoff is None else 1)
+        if start is not None and basis is None:
+            z0 = np.asarray(start, float)
+            S = np.asarray(self.slopes).reshape(-1, G, n)
+            theta = (S @ z0).min(axis=0)                     # (G,) the cuts' minimum
+            h.setSolution(n + G, np.arange(n + G, dtype=np.int32),
+                          np.concatenate([z0, theta]))
         h.run()
         status = h.getModelStatus().name
         self.masters += 1
         self.master_seconds += time.perf_counter() - t0
         if status == "kInfeasible":
             return None, -np.inf
-        if status != "kOptimal":
+        if status not in ("kOptimal", "kSolutionLimit", "kObjectiveBound"):
             raise SolverError(f"closed-form separation master: {status}")
+        info = h.getInfo()
+        if info.primal_solution_status != 2:
+            if status == "kObjectiveBound":
+                return None, -float(info.mip_dual_bound)
+            raise SolverError(f"closed-form separation master: {status} without a solution")
         z = np.asarray(h.getSolution().col_value)[:n] > 0.5
-        return z, -float(h.getInfo().mip_dual_bound)
+        return z, -float(info.mip_dual_bound)
+
+
+def _check_highs(status, what: str) -> None:
+    if status == highspy.HighsStatus.kError:
+        raise SolverError(f"closed-form separation master: HiGHS {what} failed")

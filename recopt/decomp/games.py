@@ -50,6 +50,7 @@ from fractions import Fraction
 from statistics import NormalDist
 from typing import Any
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
@@ -72,6 +73,7 @@ from recopt.models.sharing import (
     set_allocation,
 )
 from recopt.solvers.dispatch import solve_pyomo
+from recopt.solvers.highs import new_highs, use_highs_threads
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.games")
@@ -527,14 +529,23 @@ class ModelGame(Game):
                 self.separation_seconds += time.perf_counter() - t0
                 self.n_separations += 1
                 return best
+        start = None if best is None else mask_vector(best.mask, n) > 0
+        cutoff = threshold
         while True:
             if self.deadline is not None and time.perf_counter() > self.deadline:
                 raise SolverError("row generation: time limit reached inside a separation "
                                   f"({cs.masters} separation masters solved)")
-            z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale)
+            # with a threshold, the master stops at its first coalition above it: the
+            # proof (bound <= threshold) is needed only when none is left
+            z, bound = cs.master(x, Bm, tol_abs=1e-9 * scale, cutoff=cutoff, start=start)
             self.n_separations += 1
             if z is None:
-                best = None
+                if math.isinf(bound):
+                    best = None
+                elif best is None:  # proven: nothing above the cutoff, none found
+                    best = Separation(0, 0.0, -math.inf, bound)
+                else:
+                    best.bound = bound
                 break
             seen = np.packbits(z).tobytes() in cs.seen
             v = float(cs.add_cuts(z[None])[0])
@@ -542,8 +553,25 @@ class ModelGame(Game):
             self.cache.setdefault(mask, v)
             excess = v - float(x @ z)
             best = best_of(best, mask, v, excess, bound)
+            if seen and cutoff is not None and excess <= cutoff:
+                # an evaluated coalition above the cutoff only within HiGHS's
+                # tolerances: prove the bound by solving the master to optimality
+                cutoff = None
+                continue
             if separation_done(best, seen, threshold, tol * scale):
                 break
+            if cutoff is not None:
+                # the master's coalition is not violated: climb from it (cheap; the
+                # master's next coalition costs a MILP)
+                found = [f for f in cs.local_search(x, z[None], allowed) if f[2] > threshold]
+                if found:
+                    cs.add_cuts(np.array([f[0] for f in found]))
+                    for fz, fv, _e in found:
+                        self.cache.setdefault(vector_mask(fz), float(fv))
+                    fz, fv, fe = found[0]
+                    best = Separation(vector_mask(fz), fv, fe, bound)
+                    best.more = [(vector_mask(g), gv) for g, gv, _e in found[1:]]
+                    break
         self.separation_seconds += time.perf_counter() - t0
         return best
 
@@ -973,6 +1001,66 @@ def _check_efficiency(game: Game, x, what: str) -> None:
         raise SolverError(f"{what}: allocations sum to {np.sum(x):.9g}, v(N) = {vN:.9g}")
 
 
+class KeptExcessLP:
+    """The excess LP of :func:`recopt.models.sharing.build_excess_lp` kept in one HiGHS
+    object for a stage of the row generation: the same rows and columns (``x``, ``ε``;
+    efficiency, the fixed coalitions, one row ``x(S) + ε >= v(S)`` per generated
+    coalition), each round's new coalitions appended as rows (``addRows``) so the dual
+    simplex restarts from the last basis instead of a Pyomo model rebuilt and solved
+    from scratch."""
+
+    def __init__(self, n: int, grand_value: float, fixed, eps_floor: float):
+        self.n = n
+        self.n_rows = 0
+        h = new_highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        inf = highspy.kHighsInf
+        h.addVars(n + 1, np.r_[np.full(n, -inf), float(eps_floor)], np.full(n + 1, inf))
+        h.changeColsCost(1, np.array([n], np.int32), np.array([1.0]))
+        rows = [(np.ones(n), float(grand_value))] + [(np.asarray(v, float), float(b))
+                                                     for v, b in fixed]
+        for vec, b in rows:
+            idx = np.flatnonzero(vec).astype(np.int32)
+            h.addRow(b, b, len(idx), idx, vec[idx].astype(float))
+        self.offset = len(rows)
+        self.h = h
+
+    def add_rows(self, rows) -> None:
+        """Append ``x(S) + ε >= v(S)`` for each ``(vector, v(S))``."""
+        if not rows:
+            return
+        starts: list[int] = []
+        index: list[int] = []
+        value: list[float] = []
+        lower: list[float] = []
+        for vec, v in rows:
+            starts.append(len(index))
+            idx = np.flatnonzero(vec).tolist() + [self.n]
+            index += idx
+            value += [1.0] * len(idx)
+            lower.append(float(v))
+        k = len(rows)
+        self.h.addRows(k, np.array(lower), np.full(k, highspy.kHighsInf), len(index),
+                       np.array(starts, np.int32), np.array(index, np.int32),
+                       np.array(value, float))
+        self.n_rows += k
+
+    def solve(self) -> tuple[np.ndarray, float]:
+        """``(x, ε)`` at the optimum (EUR); an error names HiGHS's status otherwise."""
+        use_highs_threads(1)
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"excess LP: HiGHS {status.name}")
+        col = np.asarray(self.h.getSolution().col_value)
+        return col[:self.n].copy(), float(col[self.n])
+
+    def duals(self) -> np.ndarray:
+        """Duals of the generated coalitions' rows, in the order they were added."""
+        return np.asarray(self.h.getSolution().row_dual)[self.offset:].copy()
+
+
 def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
                    tolerance: float, max_separations: int,
                    time_limit: float | None = None) -> LexResult:
@@ -1018,6 +1106,7 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
     n_sep = 0
     x = np.zeros(n)
     first_eps = math.nan
+    kept_lp = method == "rowgen" and solver.lower() == "highs"
     while True:
         B = null_basis(span, n)
         if B.shape[1] == 0:
@@ -1026,15 +1115,20 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
                    if np.abs(mask_vector(m, n) @ B).sum() > 0}
         stage_sep = 0
         certificate = math.nan
+        kept = KeptExcessLP(n, vN, fixed, floor) if kept_lp else None
         while True:
             keys = list(outside)
-            lp = build_excess_lp(n, vN, [(mask_vector(m, n), outside[m]) for m in keys],
-                                 fixed, eps_floor=floor)
-            out = solve_pyomo(lp, solver)
-            if out.status != Status.OPTIMAL:
-                raise SolverError(f"excess LP: {out.status.value} ({out.message})")
-            x = np.array([pyo.value(lp.x[i]) for i in range(n)])
-            eps = float(pyo.value(lp.eps))
+            if kept is not None:  # rows added to the LP kept in HiGHS (warm dual simplex)
+                kept.add_rows([(mask_vector(m, n), outside[m]) for m in keys[kept.n_rows:]])
+                x, eps = kept.solve()
+            else:
+                lp = build_excess_lp(n, vN, [(mask_vector(m, n), outside[m]) for m in keys],
+                                     fixed, eps_floor=floor)
+                out = solve_pyomo(lp, solver)
+                if out.status != Status.OPTIMAL:
+                    raise SolverError(f"excess LP: {out.status.value} ({out.message})")
+                x = np.array([pyo.value(lp.x[i]) for i in range(n)])
+                eps = float(pyo.value(lp.eps))
             if method == "enumerate":
                 e = [outside[m] - x @ mask_vector(m, n) for m in keys]
                 certificate = max(e) if e else -math.inf
@@ -1079,7 +1173,10 @@ def _lexicographic_run(game: Game, method: str, nucleolus: bool, solver: str,
             first_eps = eps
         if not nucleolus:
             break
-        duals = {m: abs(lp.dual.get(lp.excess[r], 0.0)) for r, m in enumerate(keys)}
+        if kept is not None:
+            duals = dict(zip(keys, np.abs(kept.duals()).tolist(), strict=True))
+        else:
+            duals = {m: abs(lp.dual.get(lp.excess[r], 0.0)) for r, m in enumerate(keys)}
         for m in sorted(duals, key=lambda k: -duals[k]):
             if duals[m] <= 1e-9:
                 break
