@@ -468,9 +468,9 @@ def main(argv=None) -> int:
     rows, ok = [], True
     starts = startup(rec, args.startup) if args.startup else []
     with tempfile.TemporaryDirectory() as tmp:
-        slext = slext_vs_slcpct(rec, args.slext, args.slext_repeats, tmp)
         mlcol = (mlcolext_runs(rec, args.mlcolext, args.mlcolext_repeats, tmp)
                  if args.mlcolext else [])
+        slext = slext_vs_slcpct(rec, args.slext, args.slext_repeats, tmp)
         for size in args.sizes:
             model, dims = size.split(":")
             T, U = (int(x) for x in dims.lower().split("x"))

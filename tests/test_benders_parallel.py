@@ -73,6 +73,21 @@ def test_parts_in_this_process_give_the_one_lp_optimum(model, monkeypatch):
     np.testing.assert_allclose(three.best_point, one.best_point)
 
 
+def test_workers_holding_several_parts_give_the_one_lp_optimum():
+    """With ``workers=2`` and 5 parts, each worker keeps a run of consecutive parts."""
+    d = loop_data(random_loop_instance(5, n=6, T=24))
+    one = solve_benders(slext_problem(d), BendersOptions(gap=GAP, parts=1, progress=False))
+    pooled = solve_benders(slext_problem(d), BendersOptions(gap=GAP, parts=5, workers=2,
+                                                            progress=False))
+    try:
+        stage = pooled.second_stage
+        assert len(stage._parts) == 5 and [len(g) for g in stage._groups] in ([2, 3], [3, 2])
+        assert pooled.status == Status.OPTIMAL, pooled.message
+        assert pooled.upper_bound == pytest.approx(one.upper_bound, rel=1e-9, abs=1e-9)
+    finally:
+        pooled.second_stage.close()
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 7])
 def test_parts_cover_the_rows_and_columns_once(n):
     inst = random_loop_instance(2, n=5, T=12)

@@ -292,6 +292,18 @@ def _coupling_matrix(rows: list, components: tuple[str, ...], first: list,
                          shape=(len(rows), len(first)))
 
 
+class _PartLPs:
+    """Independent parts of a sub-problem, each kept in HiGHS (one worker's share of
+    :meth:`SecondStage._solve_parts`); :meth:`solve` takes one rhs per part."""
+
+    def __init__(self, pieces, threads=None, options=None):
+        self._lps = [HighsParametricLP(A, c, sense, threads=threads, options=options)
+                     for A, c, sense in pieces]
+
+    def solve(self, rhs_list, time_limit=None) -> list:
+        return [lp.solve(r, time_limit) for lp, r in zip(self._lps, rhs_list, strict=True)]
+
+
 #: The one-process HiGHS route splits the sub-problem into parts of about this many
 #: rows (``BendersOptions.parts=None``): the same LP as independent smaller LPs, each
 #: kept warm in its own HiGHS object. MLColExt 100 actors x 180 days (699,570 rows,
@@ -315,6 +327,7 @@ class SecondStage:
         self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
         self.solver_version = ""
         self._n_local: int | None = None  # parts of the one-process route (_local_parts)
+        self._groups: list[list[int]] = []  # parts held by each worker (_solve_parts)
         if matrix is not None:
             self._from_matrix(matrix)
             return
@@ -514,22 +527,41 @@ class SecondStage:
                 for k in range(n) if (row_part == k).any() or (col_part == k).any()]
 
     def _solve_parts(self, rhs: np.ndarray, opts: BendersOptions, time_limit):
-        """The sub-problem solved as independent parts, each kept in a worker process
-        (or rebuilt per call on a Dask worker): ``(status, message, y, lam)``."""
+        """The sub-problem solved as independent parts: kept in this process one after
+        the other (``parts``), in worker processes (``workers``: each holds a run of
+        consecutive parts, as many as the one-process rule would make, at least one)
+        or rebuilt per call on Dask workers: ``(status, message, y, lam)``."""
+        processes = opts.workers > 1 and not opts.scheduler
         if self._workers is None:
-            local = opts.workers <= 1 and not opts.scheduler  # parts > 1 in this process
-            n = (self._local_parts(opts) if local else max(2, opts.workers)
-                 if opts.scheduler else opts.workers)
+            if opts.scheduler:
+                n = max(2, opts.workers)
+            elif processes:
+                n = max(opts.workers, self._local_parts(opts))
+            else:
+                n = self._local_parts(opts)
             self._parts = self.parts(n)
             A = self.A.tocsr()
-            states = [(HighsParametricLP, (A[rows][:, cols].tocsc(), self.cost[cols],
-                                           self.sense[rows]),
-                       {"threads": opts.threads, "options": opts.sub_options})
+            pieces = [(A[rows][:, cols].tocsc(), self.cost[cols], self.sense[rows])
                       for rows, cols in self._parts]
-            self._workers = (DaskWorkers(opts.scheduler, states) if opts.scheduler
-                             else LocalWorkers(states) if local else StatefulWorkers(states))
-        answers = self._workers.call("solve", [(rhs[rows], time_limit)
-                                               for rows, _ in self._parts])
+            kw = {"threads": opts.threads, "options": opts.sub_options}
+            if processes:
+                n_w = min(opts.workers, len(pieces))
+                edges = np.linspace(0, len(pieces), n_w + 1).round().astype(int)
+                self._groups = [list(range(edges[k], edges[k + 1])) for k in range(n_w)]
+                self._workers = StatefulWorkers([(_PartLPs, ([pieces[i] for i in g],), kw)
+                                                 for g in self._groups])
+            else:
+                self._groups = [[i] for i in range(len(pieces))]
+                states = [(HighsParametricLP, piece, kw) for piece in pieces]
+                self._workers = (DaskWorkers(opts.scheduler, states) if opts.scheduler
+                                 else LocalWorkers(states))
+        if processes:
+            nested = self._workers.call("solve", [
+                ([rhs[self._parts[i][0]] for i in g], time_limit) for g in self._groups])
+            answers = [a for group in nested for a in group]
+        else:
+            answers = self._workers.call("solve", [(rhs[rows], time_limit)
+                                                   for rows, _ in self._parts])
         y = np.zeros(self.n_columns)
         lam = np.zeros(self.n_rows)
         status, message = Status.OPTIMAL, ""
