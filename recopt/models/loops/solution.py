@@ -160,7 +160,7 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
         for a in range(len(mem)):
             for b in range(a + 1, len(mem)):
                 i, j = mem[a], mem[b]
-                if not d.graph.has_edge(int(i), int(j)):
+                if not d.adjacency[int(i), int(j)]:
                     errs.append(f"(1k) loop {k + 1}: {names[i]} and {names[j]} are not "
                                 f"neighbours (d = {d.distance[i, j]:.3f} km)")
         pw = d.power[mem].sum()
