@@ -33,6 +33,14 @@ interleaved, ``--slext-repeats`` times, on ``python -m recopt.generate --actors 
 --days DAYS --seed 0`` (the objectives compared within the Benders gap):
 
     python benchmarks/bench_step_lp.py --sizes --slext 90 360 --slext-repeats 3
+
+``--mlcolext W [W ...]`` times issue 19's MLColExt row: ``python -m recopt.solve FILE
+--model MLColExt --option enumeration=maximal --workers W`` as whole processes on
+``python -m recopt.generate --actors 100 --days 180 --seed 0`` (clustered), the
+settings interleaved, ``--mlcolext-repeats`` times (wall, CPU, peak RSS, objective,
+the CLI's build / solve seconds):
+
+    python benchmarks/bench_step_lp.py --sizes --mlcolext 1 2 --mlcolext-repeats 3
 """
 
 from __future__ import annotations
@@ -354,6 +362,45 @@ def slext_vs_slcpct(rec, days_list, repeats: int, tmp: str) -> list[dict]:
     return out
 
 
+def mlcolext_runs(rec, workers_list, repeats: int, tmp: str, actors: int = 100,
+                  days: int = 180) -> list[dict]:
+    """Whole processes ``python -m recopt.solve FILE --model MLColExt --option
+    enumeration=maximal --workers W`` on the clustered ``actors`` x ``days`` instance,
+    the settings interleaved; medians per setting."""
+    root = Path(__file__).resolve().parents[1]
+    path = Path(tmp) / f"loops_{actors}x{days}.nc"
+    subprocess.run([sys.executable, "-m", "recopt.generate", "--actors", str(actors),
+                    "--days", str(days), "--seed", "0", "-o", str(path)], check=True,
+                   capture_output=True, cwd=root)
+    runs: dict[int, list[dict]] = {w: [] for w in workers_list}
+    for k in range(repeats):
+        for w in (workers_list if k % 2 == 0 else workers_list[::-1]):
+            r = one_process(f"cli:MLColExt:workers={w}", None, cwd=root, argv=[
+                "-m", "recopt.solve", str(path), "--model", "MLColExt", "--option",
+                "enumeration=maximal", "--workers", str(w)])
+            r.update(kind="mlcolext_run", actors=actors, days=days, workers=w, repeat=k)
+            r.update(_summary_numbers(r.pop("stdout", "")))
+            rec.add(r)
+            runs[w].append(r)
+            print(f"MLColExt {actors}x{days} workers {w} wall {r['wall']:.2f} s cpu "
+                  f"{r['cpu']:.2f} s load {r['load_before']:.1f} obj {r.get('objective')} "
+                  f"build {r.get('build')} solve {r.get('solve')} "
+                  f"rss {r['peak_rss_mib']:.0f} MiB", file=sys.stderr)
+    out = []
+    for w, rs in runs.items():
+        summary = {"kind": "mlcolext_summary", "actors": actors, "days": days, "workers": w,
+                   "wall": statistics.median(r["wall"] for r in rs),
+                   "cpu": statistics.median(r["cpu"] for r in rs),
+                   "build": statistics.median(r.get("build", math.nan) for r in rs),
+                   "solve": statistics.median(r.get("solve", math.nan) for r in rs),
+                   "objectives": [r.get("objective", math.nan) for r in rs],
+                   "load": [r["load_before"] for r in rs],
+                   "failed": sum(r["returncode"] not in (0, 3) for r in rs)}
+        rec.add(summary)
+        out.append(summary)
+    return out
+
+
 def _summary_numbers(text: str) -> dict:
     """Objective, build and solve seconds from the CLI's summary lines."""
     got: dict = {}
@@ -403,6 +450,9 @@ def main(argv=None) -> int:
     ap.add_argument("--slext", type=int, nargs="+", default=[], metavar="DAYS",
                     help="also time SLExt against SLCpct (10 actors) at these horizons")
     ap.add_argument("--slext-repeats", type=int, default=3)
+    ap.add_argument("--mlcolext", type=int, nargs="+", default=[], metavar="WORKERS",
+                    help="also time MLColExt 100x180 maximal with these --workers settings")
+    ap.add_argument("--mlcolext-repeats", type=int, default=3)
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -418,6 +468,8 @@ def main(argv=None) -> int:
     rows, ok = [], True
     starts = startup(rec, args.startup) if args.startup else []
     with tempfile.TemporaryDirectory() as tmp:
+        mlcol = (mlcolext_runs(rec, args.mlcolext, args.mlcolext_repeats, tmp)
+                 if args.mlcolext else [])
         slext = slext_vs_slcpct(rec, args.slext, args.slext_repeats, tmp)
         for size in args.sizes:
             model, dims = size.split(":")
@@ -471,6 +523,15 @@ def main(argv=None) -> int:
                   f"{c['cpu']:.2f} | {sl['ratio_wall']:.2f}, {sl['ratio_cpu']:.2f} | "
                   f"{e['build']:.2f} / {e['solve']:.2f} | {sl['objective_rel_diff']:.1e} |")
             ok &= e["failed"] == 0 and c["failed"] == 0
+    if mlcol:
+        print("\n| MLColExt 100x180 maximal | wall / CPU s | build / solve s | objectives "
+              "| load |\n|---|---|---|---|---|")
+        for m in mlcol:
+            print(f"| --workers {m['workers']} | {m['wall']:.2f} / {m['cpu']:.2f} | "
+                  f"{m['build']:.2f} / {m['solve']:.2f} | "
+                  f"{', '.join(f'{o:.2f}' for o in m['objectives'])} | "
+                  f"{min(m['load']):.1f}-{max(m['load']):.1f} |")
+            ok &= m["failed"] == 0
     print(f"records: {rec.path}")
     return 0 if ok else 1
 

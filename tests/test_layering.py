@@ -59,6 +59,7 @@ OPTIONAL_DEPENDENCIES = frozenset({
     "dask",  # bootstrap chunks and benchmark clusters only
     "distributed",  # benchmark clusters only
     "tqdm",  # progress bars on a terminal only (recopt.progress)
+    "networkx",  # the loop models' graph, on first use (models.loops.enumeration, issue 19)
 })
 
 

@@ -67,3 +67,18 @@ def test_the_pyomo_standard_form_compiler_works_after_the_deferral():
                "sf = LinearStandardFormCompiler().write(m, mixed_form=True); "
                "print(sf.A.toarray().tolist(), 'scipy.stats' in sys.modules)")
     assert got == "[[1.0, 2.0]] False"
+
+
+def test_the_loop_data_and_slext_arcs_need_no_networkx():
+    """LoopData keeps the neighbourhood graph as a matrix; networkx loads only when the
+    graph itself is asked for (enumeration, column generation, games)."""
+    got = _run("import sys, numpy as np; from recopt.data import make_instance; "
+               "from recopt.models.loops import loop_data; "
+               "inst = make_instance(np.ones((1, 2, 3)), np.array([[[2.0, 0, 0]] * 2]), "
+               "price_grid_buy=0.2, price_grid_sell=0.05, price_community_buy=0.1, "
+               "price_community_sell=0.1, scenario_probability=[1.0], "
+               "installed_power=[2.0, 0, 0], x_km=[0, 1, 5], y_km=[0, 0, 0], "
+               "attrs={'max_distance_km': 2.0, 'max_loop_power_kw': 5.0}); "
+               "d = loop_data(inst); print(d.arcs, d.edges, 'networkx' in sys.modules); "
+               "g = d.graph; print(sorted(g.edges), 'networkx' in sys.modules)")
+    assert got == "[(0, 1), (1, 0)] [(0, 1)] False\n[(0, 1)] True"

@@ -52,6 +52,7 @@ import math
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -59,7 +60,7 @@ import scipy.sparse as sp
 from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from recopt.decomp.parallel import DaskWorkers, StatefulWorkers
+from recopt.decomp.parallel import DaskWorkers, LocalWorkers, StatefulWorkers
 from recopt.errors import ModelError, SolverError
 from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
@@ -75,7 +76,6 @@ class CutError(SolverError):
     """A Benders cut is not tight at the point that generated it (wrong duals)."""
 
 
-@dataclass
 class TwoStage:
     """A two-stage problem as :func:`solve_benders` needs it.
 
@@ -88,7 +88,8 @@ class TwoStage:
         The master's first-stage variables, in a fixed order.
     sub : pyomo ConcreteModel
         The second stage of every block, one objective (the sum of the blocks'
-        values), the first stage as Vars (fixed by the algorithm).
+        values), the first stage as Vars (fixed by the algorithm). Given, or built on
+        first use by ``build_sub``.
     sub_first_stage : list of VarData
         The sub-problem's first-stage Vars, in the order of ``first_stage``.
     block_of : callable
@@ -102,29 +103,84 @@ class TwoStage:
         A feasible first stage evaluated before the first master solve (first UB
         and cuts).
     constant : float
-        Objective part independent of every decision.
+        Objective part independent of every decision (blocks left out), added to UB,
+        LB and the master's objective.
+    group_of : callable, optional
+        ``block key -> group key`` for ``cuts="grouped"`` (one θ and cut per group).
+    coupling_rows : tuple of str, optional
+        Names of the sub-problem's Constraint components that hold first-stage
+        variables (every other row must hold none). Given, :class:`SecondStage`
+        compiles the sub-problem with the first stage fixed at 0 and reads ``H`` row
+        by row from those components alone: the compile then holds no first-stage
+        term (MLColExt: its memory no longer grows with the number of loops, issue
+        19). None: the first stage is unfixed for the compile and ``H`` is read from
+        the compiled matrix.
+    build_sub : callable, optional
+        ``() -> (sub, sub_first_stage)``: builds the Pyomo second stage when ``sub``
+        is first read (not given: ``sub`` must be).
+    matrix : callable, optional
+        ``() -> arrays``: the second stage's standard form assembled without Pyomo
+        (``A``, ``H``, ``h``, ``sense``, ``cost``, ``offset``, ``row_block``,
+        ``col_block``, ``blocks``, ``n_rows``, ``n_columns``; e.g.
+        :class:`recopt.models.loops.arrays.SecondStageMatrix`), exactly what
+        :class:`SecondStage` reads from the compiled ``sub`` (rows in its order,
+        columns permuted). Used instead of the compile on the HiGHS persistent route
+        (:func:`array_route`); the Pyomo ``sub`` is then never built.
     """
 
-    master: pyo.ConcreteModel
-    first_stage: list
-    sub: pyo.ConcreteModel
-    sub_first_stage: list
-    block_of: Callable[[tuple], Hashable]
-    theta_lower: dict
-    core_point: np.ndarray | None = None
-    initial_point: np.ndarray | None = None
-    constant: float = 0.0
-    """Part of the objective that depends on no decision (blocks left out), added to
-    UB, LB and the master's objective."""
-    group_of: Callable[[Hashable], Hashable] | None = None
-    """``block key -> group key`` for ``cuts="grouped"`` (one θ and cut per group)."""
-    coupling_rows: tuple[str, ...] | None = None
-    """Names of the sub-problem's Constraint components that hold first-stage
-    variables (every other row must hold none). Given, :class:`SecondStage` compiles
-    the sub-problem with the first stage fixed at 0 and reads ``H`` row by row from
-    those components alone: the compile then holds no first-stage term (MLColExt: its
-    memory no longer grows with the number of loops, issue 19). None: the first stage
-    is unfixed for the compile and ``H`` is read from the compiled matrix."""
+    def __init__(self, master, first_stage: list, sub=None, sub_first_stage=None, *,
+                 block_of: Callable[[tuple], Hashable], theta_lower: dict,
+                 core_point: np.ndarray | None = None,
+                 initial_point: np.ndarray | None = None, constant: float = 0.0,
+                 group_of: Callable[[Hashable], Hashable] | None = None,
+                 coupling_rows: tuple[str, ...] | None = None,
+                 build_sub: Callable[[], tuple] | None = None,
+                 matrix: Callable[[], Any] | None = None):
+        if sub is None and build_sub is None:
+            raise ModelError("a TwoStage problem needs its second stage: sub or build_sub")
+        self.master = master
+        self.first_stage = first_stage
+        self._sub = sub
+        self._sub_first_stage = sub_first_stage
+        self.block_of = block_of
+        self.theta_lower = theta_lower
+        self.core_point = core_point
+        self.initial_point = initial_point
+        self.constant = constant
+        self.group_of = group_of
+        self.coupling_rows = coupling_rows
+        self.build_sub = build_sub
+        self.matrix = matrix
+
+    def _built(self) -> None:
+        if self._sub is None:
+            assert self.build_sub is not None  # checked in __init__
+            self._sub, self._sub_first_stage = self.build_sub()
+
+    @property
+    def sub(self):
+        """The Pyomo second stage (built on first use when ``build_sub`` is given)."""
+        self._built()
+        return self._sub
+
+    @property
+    def sub_first_stage(self) -> list:
+        """The sub-problem's first-stage Vars, in the order of ``first_stage``."""
+        self._built()
+        return list(self._sub_first_stage or [])
+
+    @property
+    def sub_is_built(self) -> bool:
+        """Whether the Pyomo second stage exists (given or built)."""
+        return self._sub is not None
+
+
+def array_route(problem: TwoStage, opts: BendersOptions) -> bool:
+    """Whether :class:`SecondStage` takes ``problem.matrix`` instead of compiling the
+    Pyomo sub-problem: the problem gives one and the sub-problem is kept in HiGHS
+    (``solver="highs"``, ``persistent``), the route that needs only arrays."""
+    return (problem.matrix is not None and opts.solver.lower() == "highs"
+            and opts.persistent)
 
 
 @dataclass
@@ -166,6 +222,12 @@ class BendersOptions:
     """HiGHS, persistent: the address of a Dask scheduler; the sub-problem's parts
     (``max(workers, 2)`` of them) are solved as tasks on its workers
     (:class:`~recopt.decomp.parallel.DaskWorkers`)."""
+    parts: int | None = None
+    """HiGHS, persistent, one worker: split the sub-problem's blocks into this many
+    parts, each kept in its own HiGHS object in this process and solved one after
+    the other (:class:`~recopt.decomp.parallel.LocalWorkers`): the same LP as
+    independent smaller LPs. None: about one part per :data:`SUB_ROWS_PER_PART` rows
+    (one LP when the blocks cannot be told apart)."""
 
 
 @dataclass
@@ -230,6 +292,26 @@ def _coupling_matrix(rows: list, components: tuple[str, ...], first: list,
                          shape=(len(rows), len(first)))
 
 
+class _PartLPs:
+    """Independent parts of a sub-problem, each kept in HiGHS (one worker's share of
+    :meth:`SecondStage._solve_parts`); :meth:`solve` takes one rhs per part."""
+
+    def __init__(self, pieces, threads=None, options=None):
+        self._lps = [HighsParametricLP(A, c, sense, threads=threads, options=options)
+                     for A, c, sense in pieces]
+
+    def solve(self, rhs_list, time_limit=None) -> list:
+        return [lp.solve(r, time_limit) for lp, r in zip(self._lps, rhs_list, strict=True)]
+
+
+#: The one-process HiGHS route splits the sub-problem into parts of about this many
+#: rows (``BendersOptions.parts=None``): the same LP as independent smaller LPs, each
+#: kept warm in its own HiGHS object. MLColExt 100 actors x 180 days (699,570 rows,
+#: 2251 blocks), three sub-problem solves: 36.0 s as one LP, 15.6 s in 4 parts, 9.9 s
+#: in 64 (model card ``models/SLExt-MLColExt.md``, choice 15).
+SUB_ROWS_PER_PART = 10_000
+
+
 class SecondStage:
     """The sub-problem and its rows' affine dependence on the first stage.
 
@@ -238,10 +320,21 @@ class SecondStage:
     right-hand side at ``x`` is ``h − H x``), ``row_block[r]`` its block position.
     """
 
-    def __init__(self, problem: TwoStage):
+    def __init__(self, problem: TwoStage, matrix=None):
+        self._lp: HighsParametricLP | None = None  # HiGHS kept between solves (see solve)
+        self._workers: StatefulWorkers | DaskWorkers | LocalWorkers | None = None  # parts
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
+        self.solver_version = ""
+        self._n_local: int | None = None  # parts of the one-process route (_local_parts)
+        self._groups: list[list[int]] = []  # parts held by each worker (_solve_parts)
+        if matrix is not None:
+            self._from_matrix(matrix)
+            return
         sub = problem.sub
         self.model = sub
-        self.first = list(problem.sub_first_stage)
+        self.matrix = None
+        self.first: list | None = list(problem.sub_first_stage)
         if not hasattr(sub, "dual"):
             sub.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
         pos = {id(v): k for k, v in enumerate(self.first)}
@@ -267,7 +360,7 @@ class SecondStage:
         second = np.nonzero(col_first < 0)[0]
         first = np.nonzero(col_first >= 0)[0]
         A = sf.A.tocsc()
-        self.rows = [row.constraint for row in sf.rows]
+        self.rows: list | None = [row.constraint for row in sf.rows]
         if len({id(c) for c in self.rows}) != len(self.rows):
             raise ModelError("a second-stage constraint is ranged (two rows); Benders needs "
                              "one row per constraint to read its dual")
@@ -287,15 +380,10 @@ class SecondStage:
                     f"second-stage variable {sf.columns[j].name} has bounds {(lb, ub)}; "
                     "Benders cuts need y >= 0 only (build the sub-problem with "
                     "bounded=False)")
-        self.columns = [sf.columns[j] for j in second]
+        self.columns: list | None = [sf.columns[j] for j in second]
         self.A = A[:, second]
         self.sense = np.fromiter((row.bound_type for row in sf.rows), dtype=np.int8,
                                  count=len(sf.rows))
-        self._lp: HighsParametricLP | None = None  # HiGHS kept between solves (see solve)
-        self._workers: StatefulWorkers | DaskWorkers | None = None  # parts in workers
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
-        self.best: tuple[np.ndarray, np.ndarray] | None = None  # (x, y) of the incumbent
-        self.solver_version = ""
         c = sf.c.toarray().ravel() if sf.c.shape[0] else np.zeros(len(sf.columns))
         self.cost = c[second]
         self.offset = float(sf.c_offset[0]) if len(sf.c_offset) else 0.0
@@ -308,7 +396,39 @@ class SecondStage:
         self.col_block = np.array([keys.setdefault(problem.block_of(v.index()), len(keys))
                                    for v in self.columns], dtype=np.int64)
         self.blocks = list(keys)
-        nb, nr = len(self.blocks), len(self.rows)
+        self.n_rows, self.n_columns = len(self.rows), len(self.columns)
+        self._block_sums()
+
+    def _from_matrix(self, M) -> None:
+        """The second stage given as arrays (``TwoStage.matrix``): no Pyomo model; the
+        rows and columns are positions (``model``, ``first``, ``rows``, ``columns``
+        are None)."""
+        self.model = None
+        self.first = None
+        self.rows = self.columns = None
+        self.matrix = M
+        self.A = sp.csc_matrix(M.A)
+        self.H = sp.csr_matrix(M.H)
+        self.h = np.asarray(M.h, dtype=float)
+        self.sense = np.asarray(M.sense, dtype=np.int8)
+        self.cost = np.asarray(M.cost, dtype=float)
+        self.offset = float(M.offset)
+        self.row_block = np.asarray(M.row_block, dtype=np.int64)
+        self.col_block = np.asarray(M.col_block, dtype=np.int64)
+        self.blocks = list(M.blocks)
+        self.n_rows, self.n_columns = self.A.shape
+        if self.H.shape[0] != self.n_rows or len(self.h) != self.n_rows:
+            raise ModelError(f"the second stage's arrays disagree: A has {self.n_rows} rows, "
+                             f"H {self.H.shape[0]}, h {len(self.h)}")
+        self._block_sums()
+
+    @property
+    def n_first(self) -> int:
+        """Number of first-stage variables (columns of ``H``)."""
+        return int(self.H.shape[1])
+
+    def _block_sums(self) -> None:
+        nb, nr = len(self.blocks), self.n_rows
         self.B = sp.csr_matrix((np.ones(nr), (self.row_block, np.arange(nr))), shape=(nb, nr))
 
     def rhs(self, x: np.ndarray) -> np.ndarray:
@@ -324,10 +444,15 @@ class SecondStage:
         and the Pyomo model is solved by :func:`solve_pyomo`, duals read from its
         ``dual`` Suffix. Both give the same Φ and valid duals (tested).
         """
-        if not self.rows:  # every block was left out: nothing depends on x here
+        if not self.n_rows:  # every block was left out: nothing depends on x here
             return np.zeros(0), np.zeros(0), np.zeros(0), Status.OPTIMAL, "empty"
+        if self.model is None and not (opts.solver.lower() == "highs" and opts.persistent):
+            raise ModelError("this second stage was built as arrays (TwoStage.matrix): it "
+                             "solves with HiGHS kept between solves only; build it from "
+                             "the Pyomo model for solver "
+                             f"{opts.solver!r}, persistent={opts.persistent}")
         if opts.solver.lower() == "highs" and opts.persistent and (
-                opts.workers > 1 or opts.scheduler):
+                opts.workers > 1 or opts.scheduler or self._local_parts(opts) > 1):
             status, message, y, lam = self._solve_parts(self.rhs(x), opts, time_limit)
         elif opts.solver.lower() == "highs" and opts.persistent:
             if self._lp is None:
@@ -336,6 +461,8 @@ class SecondStage:
                 self.solver_version = self._lp.version
             status, message, y, lam, _ = self._lp.solve(self.rhs(x), time_limit)
         else:
+            assert self.first is not None and self.rows is not None \
+                and self.columns is not None  # a Pyomo stage (checked above)
             for v, val in zip(self.first, x.tolist(), strict=True):
                 v.fix(val)
             out = solve_pyomo(self.model, opts.solver, time_limit=time_limit,
@@ -363,6 +490,21 @@ class SecondStage:
         phi = np.bincount(self.col_block, weights=self.cost * y, minlength=len(self.blocks))
         return phi, lam, y, status, message
 
+    def _local_parts(self, opts: BendersOptions) -> int:
+        """How many parts the one-process HiGHS route splits the LP into (see
+        ``BendersOptions.parts``); decided at the first solve and kept."""
+        if self._n_local is None:
+            n = opts.parts
+            if n is None:  # about SUB_ROWS_PER_PART rows a part, if the blocks allow it
+                n = max(1, min(len(self.blocks), round(self.n_rows / SUB_ROWS_PER_PART)))
+                if n > 1:
+                    try:
+                        self.parts(n)
+                    except ModelError:
+                        n = 1
+            self._n_local = max(1, int(n))
+        return self._n_local
+
     def parts(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(rows, columns)`` of ``n`` parts of contiguous blocks with about as many
         rows each; a part's rows use only its own columns (the blocks are independent
@@ -370,7 +512,7 @@ class SecondStage:
         n = max(1, min(int(n), len(self.blocks)))
         cuts = np.searchsorted(np.cumsum(np.bincount(self.row_block,
                                                      minlength=len(self.blocks))),
-                               np.linspace(0, len(self.rows), n + 1)[1:-1], side="left")
+                               np.linspace(0, self.n_rows, n + 1)[1:-1], side="left")
         edges = np.r_[0, cuts + 1, len(self.blocks)]
         part_of_block = np.zeros(len(self.blocks), dtype=np.int64)
         for k in range(n):
@@ -385,22 +527,43 @@ class SecondStage:
                 for k in range(n) if (row_part == k).any() or (col_part == k).any()]
 
     def _solve_parts(self, rhs: np.ndarray, opts: BendersOptions, time_limit):
-        """The sub-problem solved as independent parts, each kept in a worker process
-        (or rebuilt per call on a Dask worker): ``(status, message, y, lam)``."""
+        """The sub-problem solved as independent parts: kept in this process one after
+        the other (``parts``), in worker processes (``workers``: each holds a run of
+        consecutive parts, as many as the one-process rule would make, at least one)
+        or rebuilt per call on Dask workers: ``(status, message, y, lam)``."""
+        processes = opts.workers > 1 and not opts.scheduler
         if self._workers is None:
-            n = max(2, opts.workers) if opts.scheduler else opts.workers
+            if opts.scheduler:
+                n = max(2, opts.workers)
+            elif processes:
+                n = max(opts.workers, self._local_parts(opts))
+            else:
+                n = self._local_parts(opts)
             self._parts = self.parts(n)
             A = self.A.tocsr()
-            states = [(HighsParametricLP, (A[rows][:, cols].tocsc(), self.cost[cols],
-                                           self.sense[rows]),
-                       {"threads": opts.threads, "options": opts.sub_options})
+            pieces = [(A[rows][:, cols].tocsc(), self.cost[cols], self.sense[rows])
                       for rows, cols in self._parts]
-            self._workers = (DaskWorkers(opts.scheduler, states) if opts.scheduler
-                             else StatefulWorkers(states))
-        answers = self._workers.call("solve", [(rhs[rows], time_limit)
-                                               for rows, _ in self._parts])
-        y = np.zeros(len(self.columns))
-        lam = np.zeros(len(self.rows))
+            kw = {"threads": opts.threads, "options": opts.sub_options}
+            if processes:
+                n_w = min(opts.workers, len(pieces))
+                edges = np.linspace(0, len(pieces), n_w + 1).round().astype(int)
+                self._groups = [list(range(edges[k], edges[k + 1])) for k in range(n_w)]
+                self._workers = StatefulWorkers([(_PartLPs, ([pieces[i] for i in g],), kw)
+                                                 for g in self._groups])
+            else:
+                self._groups = [[i] for i in range(len(pieces))]
+                states = [(HighsParametricLP, piece, kw) for piece in pieces]
+                self._workers = (DaskWorkers(opts.scheduler, states) if opts.scheduler
+                                 else LocalWorkers(states))
+        if processes:
+            nested = self._workers.call("solve", [
+                ([rhs[self._parts[i][0]] for i in g], time_limit) for g in self._groups])
+            answers = [a for group in nested for a in group]
+        else:
+            answers = self._workers.call("solve", [(rhs[rows], time_limit)
+                                                   for rows, _ in self._parts])
+        y = np.zeros(self.n_columns)
+        lam = np.zeros(self.n_rows)
         status, message = Status.OPTIMAL, ""
         for (rows, cols), (st, msg, y_k, lam_k, _) in zip(self._parts, answers, strict=True):
             if st != Status.OPTIMAL:
@@ -417,17 +580,26 @@ class SecondStage:
             self._workers.close()
             self._workers = None
 
-    def load(self, x: np.ndarray, opts: BendersOptions) -> None:
-        """Leave the second stage at ``x`` in the sub-problem's Vars (the incumbent's
-        solution when ``x`` is the incumbent, else solved again)."""
+    def values(self, x: np.ndarray, opts: BendersOptions) -> np.ndarray:
+        """The second stage's values ``y`` at ``x`` (the incumbent's when ``x`` is the
+        incumbent, else solved again)."""
         if self.best is not None and np.array_equal(self.best[0], x):
-            y = self.best[1]
-        else:
-            phi, lam, y, status, message = self.solve(x, opts, None)
+            return self.best[1]
+        return self.solve(x, opts, None)[2]
+
+    def load(self, x: np.ndarray, opts: BendersOptions) -> np.ndarray:
+        """Leave the second stage at ``x`` in the sub-problem's Vars (the incumbent's
+        solution when ``x`` is the incumbent, else solved again); returns ``y``. An
+        array-built stage has no Vars: only ``y`` is returned."""
+        y = self.values(x, opts)
+        if self.model is None:
+            return y
+        assert self.first is not None and self.columns is not None  # a Pyomo stage
         for v, val in zip(self.first, x.tolist(), strict=True):
             v.fix(val)
         for v, val in zip(self.columns, y.tolist(), strict=True):
             v.set_value(val, skip_validation=True)
+        return y
 
     def cuts(self, lam: np.ndarray):
         """Per block: constant ``Σ λ h`` and coefficients ``−(λ ∘ H)`` summed per block."""
@@ -501,13 +673,15 @@ class Benders:
         self.options = opts
         t_start = time.perf_counter()
         self.deadline = None if opts.time_limit is None else t_start + float(opts.time_limit)
-        sub = SecondStage(problem)
+        matrix = problem.matrix() if problem.matrix is not None and array_route(
+            problem, opts) else None
+        sub = SecondStage(problem, matrix)
         self.sub = sub
         nb = len(sub.blocks)
         master = problem.master
         self.master = master
         self.xs = list(problem.first_stage)
-        if len(self.xs) != len(sub.first):
+        if len(self.xs) != sub.n_first:
             raise ModelError("first_stage and sub_first_stage differ in length")
         lows = np.array([problem.theta_lower[b] for b in sub.blocks], dtype=float)
         # θ groups: one per block (multi-cut), one for all (aggregated) or the problem's
@@ -798,5 +972,5 @@ def solve_benders(problem: TwoStage, options: BendersOptions | None = None) -> B
     return Benders(problem, options).run()
 
 
-__all__ = ["TwoStage", "Benders", "BendersOptions", "BendersResult", "SecondStage",
+__all__ = ["TwoStage", "array_route", "Benders", "BendersOptions", "BendersResult", "SecondStage",
            "CutError", "CUT_FORMS", "solve_benders"]

@@ -44,6 +44,7 @@ from recopt.decomp.column_generation import (
 from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
+from recopt.models.loops.arrays import column_matrix, single_loop_matrix
 from recopt.models.loops.build import (
     add_column_choice,
     add_pair_activity,
@@ -56,7 +57,7 @@ from recopt.models.loops.build import (
 )
 from recopt.models.loops.data import LoopData
 from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS
-from recopt.models.loops.solution import loops_of_columns, operation_arrays, solution_dataset
+from recopt.models.loops.solution import loops_of_choice, operation_arrays, solution_dataset
 from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
@@ -122,9 +123,12 @@ def slext_problem(d: LoopData, reduce: bool = True) -> TwoStage:
     master = pyo.ConcreteModel(name="SLExt-master")
     add_single_loop_design(master, d, steps)
     first = [master.member[i] for i in range(n)] + [master.surplus[s, t] for s, t in steps]
-    sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), steps, first_stage="vars",
-                            bounded=False)
-    sub_first = [sub.member[i] for i in range(n)] + [sub.surplus[s, t] for s, t in steps]
+
+    def build_sub():
+        sub = fixed_single_loop(d, np.zeros(n), np.zeros((S, T)), steps, first_stage="vars",
+                                bounded=False)
+        return sub, [sub.member[i] for i in range(n)] + [sub.surplus[s, t] for s, t in steps]
+
     nst = len(steps)
     net = d.P - d.C
     points = [np.zeros(n + nst), np.r_[np.zeros(n), np.ones(nst)]]
@@ -134,7 +138,8 @@ def slext_problem(d: LoopData, reduce: bool = True) -> TwoStage:
             x[i] = 1
             u = np.array([1.0 if net[s, t, i] >= 0 else 0.0 for s, t in steps])
             points.append(np.r_[x, u])
-    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+    return TwoStage(master=master, first_stage=first, build_sub=build_sub,
+                    matrix=lambda: single_loop_matrix(d, steps),
                     block_of=_step_block, theta_lower=_theta_lower(d, steps),
                     core_point=np.mean(points, axis=0), initial_point=np.zeros(n + nst),
                     constant=constant)
@@ -171,13 +176,23 @@ def mlcolext_problem(d: LoopData, loops, rows: str = "aggregated",
     add_pair_activity(master, loops)
     pairs = list(master.PAIRS)
     first = [master.choose[k] for k in range(K)] + [master.pair_active[p] for p in pairs]
-    sub = fixed_columns(d, loops, np.zeros(K), steps, rows=rows, first_stage="vars",
-                        bounded=False)
-    sub_first = [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
+
+    def build_sub():
+        sub = fixed_columns(d, loops, np.zeros(K), steps, rows=rows, first_stage="vars",
+                            bounded=False)
+        return sub, [sub.choose[k] for k in range(K)] + [sub.pair_active[p] for p in pairs]
+
+    matrix = None
+    if rows == "aggregated":  # the per-loop rows are compiled from Pyomo
+        arcs = column_arcs(loops)
+
+        def matrix():
+            return column_matrix(d, loops, steps, pairs, arcs)
+
     z0 = np.full(K, 1.0 / (K + 1))
     of_arc = loops_of_arc(loops)
     y0 = np.array([len(of_arc[p]) / (K + 1) for p in pairs])
-    return TwoStage(master=master, first_stage=first, sub=sub, sub_first_stage=sub_first,
+    return TwoStage(master=master, first_stage=first, build_sub=build_sub, matrix=matrix,
                     block_of=_step_block, theta_lower=_theta_lower(d, steps),
                     core_point=np.r_[z0, y0], initial_point=np.zeros(K + len(pairs)),
                     constant=constant,
@@ -328,11 +343,15 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     if res.has_solution:
         assert stage is not None and best is not None  # a solution has both
         try:
-            stage.load(best, opts)
+            y = stage.load(best, opts)
         finally:
             stage.close()
-        f, gb, gs = operation_arrays(problem.sub, d)
-        blocks = list(problem.sub.STEPS)
+        if stage.matrix is not None:  # built as arrays: no Pyomo second stage
+            f, gb, gs = stage.matrix.operation(y, d)
+        else:
+            f, gb, gs = operation_arrays(problem.sub, d)
+        # the second stage's steps, in the first stage's order (as the problem was built)
+        blocks = _blocks(d, reduce, None if loops is None else column_arcs(loops))[0]
         standalone_operation(d, blocks, f, gb, gs)
         if model == "SLExt":
             x = best[:d.n]
@@ -345,7 +364,8 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                     u[s, t, 0] = best[d.n + k] > 0.5
             chosen = [members] if members else []
         else:
-            chosen, u = loops_of_columns(problem.sub, d)
+            assert loops is not None  # MLColExt has its loops
+            chosen, u = loops_of_choice(best[:len(loops)], loops, d)
         sol = solution_dataset(instance, d, chosen, u, f, gb, gs)
         sol.attrs["n_graph_edges"] = len(d.edges)
         if loops is not None:
@@ -372,7 +392,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
         assert loops is not None  # generated with cg
         note = (f"; {len(loops)} loops generated ({cg.rounds} rounds, {cg.exact_pricings} "
                 "exact pricings), bound from column generation")
-    sub_columns, sub_rows = (0, 0) if stage is None else (len(stage.columns), len(stage.rows))
+    sub_columns, sub_rows = (0, 0) if stage is None else (stage.n_columns, stage.n_rows)
     record = RunRecord(
         status=status,
         message=(f"Benders ({cuts} cuts{', Pareto' if pareto else ''}): {res.message}; "

@@ -161,6 +161,32 @@ class StatefulWorkers:
         self.close()
 
 
+class LocalWorkers:
+    """:class:`StatefulWorkers`' interface in this process: the states are made here
+    and :meth:`call` runs the method on each in turn (an LP split into independent
+    parts solved one after the other, each part kept with its own warm start)."""
+
+    def __init__(self, states: list[tuple]):
+        self._states = [factory(*args, **kwargs) for factory, args, kwargs in states]
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def call(self, method: str, args: list[tuple]) -> list:
+        """``[state_k.method(*args[k]) for k]``, one after the other."""
+        return [getattr(state, method)(*a)
+                for state, a in zip(self._states, args, strict=True)]
+
+    def close(self) -> None:
+        self._states = []
+
+    def __enter__(self) -> LocalWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _call_fresh(factory, args: tuple, kwargs: dict, method: str, call_args: tuple):
     """On a Dask worker: make the state and run one method (Dask keeps no state)."""
     return getattr(factory(*args, **kwargs), method)(*call_args)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import xarray as xr
 
@@ -20,11 +20,15 @@ from recopt.data.view import price, stm
 from recopt.errors import ModelError
 from recopt.metrics.loops import standalone_cost
 from recopt.models.loops.enumeration import (
+    graph_of,
     haversine_distances,
-    neighbourhood_graph,
+    neighbourhood_adjacency,
     planar_distances,
 )
 from recopt.settle import meter_flows
+
+if TYPE_CHECKING:  # networkx loads on first use of LoopData.graph
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +111,8 @@ class LoopData:
     dmax: float
     wmax: float
     self_consumption: bool
-    graph: nx.Graph = field(repr=False)
+    adjacency: np.ndarray = field(repr=False)
+    """``E`` as a symmetric boolean (n, n) matrix (no diagonal)."""
 
     @classmethod
     def of(cls, instance: xr.Dataset, *, self_consumption: bool = True,
@@ -122,13 +127,13 @@ class LoopData:
         d = distance_matrix(instance, distance)
         dmax = float(instance.attrs["max_distance_km"])
         wmax = float(instance.attrs["max_loop_power_kw"])
-        g = neighbourhood_graph(d, w, dmax, wmax)
+        adj = neighbourhood_adjacency(d, w, dmax, wmax)
         return cls(
             members=[str(m) for m in instance["member"].values],
             C=np.ascontiguousarray(c), P=np.ascontiguousarray(p), buy=buy, sell=sell,
             probability=np.asarray(instance["scenario_probability"].values, float),
             power=w, distance=d, dmax=dmax, wmax=wmax,
-            self_consumption=bool(self_consumption), graph=g,
+            self_consumption=bool(self_consumption), adjacency=adj,
         )
 
     # ---- sizes -----------------------------------------------------------------------
@@ -148,17 +153,22 @@ class LoopData:
 
     # ---- graph -----------------------------------------------------------------------
     @cached_property
+    def graph(self) -> nx.Graph:
+        """``G = (N, E)`` as a networkx graph (imported on first use; node attribute
+        ``power``: ``W``, kW)."""
+        return graph_of(self.adjacency, self.power)
+
+    @cached_property
     def arcs(self) -> list[tuple[int, int]]:
-        """``A``: ordered pairs ``(i, j)``, ``i != j``, ``{i, j} in E``."""
-        out = []
-        for i, j in self.graph.edges:
-            out += [(i, j), (j, i)]
-        return sorted(out)
+        """``A``: ordered pairs ``(i, j)``, ``i != j``, ``{i, j} in E``, sorted."""
+        i, j = np.nonzero(self.adjacency)
+        return list(zip(i.tolist(), j.tolist(), strict=True))
 
     @cached_property
     def edges(self) -> list[tuple[int, int]]:
         """``E`` as sorted pairs ``(i, j)``, ``i < j``."""
-        return sorted((min(i, j), max(i, j)) for i, j in self.graph.edges)
+        i, j = np.nonzero(np.triu(self.adjacency, k=1))
+        return list(zip(i.tolist(), j.tolist(), strict=True))
 
     @cached_property
     def non_edges(self) -> list[tuple[int, int]]:

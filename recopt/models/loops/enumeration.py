@@ -38,12 +38,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike
 
 from recopt.errors import ModelError
+
+if TYPE_CHECKING:  # networkx loads on first use (about 0.2-0.5 s of every loop model's start)
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +77,46 @@ def haversine_distances(lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
+def neighbourhood_adjacency(
+    distance_km: np.ndarray, installed_power: ArrayLike, max_distance_km: float,
+    max_loop_power_kw: float,
+) -> np.ndarray:
+    """The edges ``E`` of §3.2.3 as a symmetric boolean matrix (no diagonal).
+
+    ``{i, j} in E`` iff ``d[i,j] <= Dmax`` (km) and ``W[i] + W[j] <= Wmax`` (kW).
+    """
+    d = np.asarray(distance_km, float)
+    w = np.asarray(installed_power, float)
+    tol = 1e-9
+    ok = (d <= max_distance_km + tol) & (w[:, None] + w[None, :] <= max_loop_power_kw + tol)
+    ok = np.triu(ok, k=1)
+    return ok | ok.T
+
+
+def graph_of(adjacency: np.ndarray, installed_power: ArrayLike) -> nx.Graph:
+    """The networkx graph of an adjacency matrix on positions ``0..n-1``; node attribute
+    ``power`` holds ``W`` (kW). networkx is imported here, on first use."""
+    import networkx as nx
+
+    w = np.asarray(installed_power, float)
+    g = nx.Graph()
+    g.add_nodes_from((i, {"power": float(w[i])}) for i in range(len(w)))
+    iu, ju = np.nonzero(np.triu(np.asarray(adjacency, bool), k=1))
+    g.add_edges_from(zip(iu.tolist(), ju.tolist(), strict=True))
+    return g
+
+
 def neighbourhood_graph(
     distance_km: np.ndarray, installed_power: ArrayLike, max_distance_km: float,
     max_loop_power_kw: float,
 ) -> nx.Graph:
-    """The graph ``G = (N, E)`` of §3.2.3 on actor positions ``0..n-1``.
-
-    ``{i, j} in E`` iff ``d[i,j] <= Dmax`` and ``W[i] + W[j] <= Wmax``. An actor
-    whose own installed power exceeds ``Wmax`` is an isolated node (it can be in
-    no loop). Node attribute ``power`` holds ``W`` (kW).
+    """The graph ``G = (N, E)`` of §3.2.3 on actor positions ``0..n-1``
+    (:func:`neighbourhood_adjacency`). An actor whose own installed power exceeds
+    ``Wmax`` is an isolated node (it can be in no loop). Node attribute ``power``
+    holds ``W`` (kW).
     """
-    d = np.asarray(distance_km, float)
-    w = np.asarray(installed_power, float)
-    n = len(w)
-    g = nx.Graph()
-    g.add_nodes_from((i, {"power": float(w[i])}) for i in range(n))
-    tol = 1e-9
-    ok = (d <= max_distance_km + tol) & (w[:, None] + w[None, :] <= max_loop_power_kw + tol)
-    iu, ju = np.nonzero(np.triu(ok, k=1))
-    g.add_edges_from(zip(iu.tolist(), ju.tolist(), strict=True))
-    return g
+    return graph_of(neighbourhood_adjacency(distance_km, installed_power, max_distance_km,
+                                            max_loop_power_kw), installed_power)
 
 
 # --------------------------------------------------------------------------------------
@@ -232,6 +255,8 @@ def enumerate_loops(
             prod = set(int(i) for i in producers)
         seen: set[tuple[int, ...]] = set()
         tol = 1e-9
+        import networkx as nx  # on first use (see the module's imports)
+
         for clique in nx.find_cliques(graph):
             if not prod.intersection(clique):
                 continue  # grown from net producers only

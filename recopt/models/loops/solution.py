@@ -110,7 +110,14 @@ def loops_of_compact(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]
 
 def loops_of_columns(m, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
     """Chosen loops and their (data-given) surplus status from MLCol."""
-    chosen = [S for k, S in enumerate(m.recopt_loops) if _val(m.choose[k]) > 0.5]
+    z = np.array([_val(m.choose[k]) for k in range(len(m.recopt_loops))])
+    return loops_of_choice(z, m.recopt_loops, d)
+
+
+def loops_of_choice(z, loops, d: LoopData) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Chosen loops (``z[k] > 0.5``) of ``loops`` and their (data-given) surplus status
+    (S, T, K)."""
+    chosen = [S for k, S in enumerate(loops) if float(z[k]) > 0.5]
     S_, T, _ = d.shape
     if not chosen:
         return [], np.zeros((S_, T, 0))
@@ -153,7 +160,7 @@ def check_solution(d: LoopData, solution: xr.Dataset, tol: float = 1e-6) -> list
         for a in range(len(mem)):
             for b in range(a + 1, len(mem)):
                 i, j = mem[a], mem[b]
-                if not d.graph.has_edge(int(i), int(j)):
+                if not d.adjacency[int(i), int(j)]:
                     errs.append(f"(1k) loop {k + 1}: {names[i]} and {names[j]} are not "
                                 f"neighbours (d = {d.distance[i, j]:.3f} km)")
         pw = d.power[mem].sum()
@@ -216,4 +223,4 @@ def first_stage_values(m) -> dict:
 
 
 __all__ = ["check_solution", "objective_of", "solution_dataset", "operation_arrays",
-           "loops_of_compact", "loops_of_columns", "first_stage_values"]
+           "loops_of_compact", "loops_of_columns", "loops_of_choice", "first_stage_values"]
