@@ -70,6 +70,13 @@ FAST_PATH_CELLS = FIRST_STAGE_IPM_CELLS
 #: simplex (a user's ``solver=simplex``): 4, the primal simplex, as the basis of the
 #: stage before stays primal feasible when the kept row is added.
 LATER_STAGE_SIMPLEX_STRATEGY = 4
+#: The array path's lexicographic stage optimises sum rho over f1's optimal face (the
+#: columns and rows that f1's optimal duals hold at a bound, fixed there:
+#: :meth:`recopt.solvers.highs.HighsStagedLP.restrict_to_optimal_face`, exact by
+#: complementary slackness) instead of adding the kept row f1 <= f1* (1 + tol), which
+#: makes the LP degenerate. Measured at 100 members x 720 h, stage 2 on the interior
+#: point: 176.6 s with the kept row, 52.8 s on the face (``benchmarks/README.md``).
+FACE_STAGE = True
 
 __all__ = ["solve_ems", "keep_objective", "staged_arrays"]
 
@@ -188,10 +195,13 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     """Stages 1-3 of the module docstring on the model's array assembly, one solver
     object (the LP stages only; the MILP fallback stays on the Pyomo model).
 
-    Stage 1 minimises f1 alone on the interior point with crossover (a vertex); the
-    lexicographic and complementarity stages add the kept row and change the cost on the
-    same object (nothing recompiled) and run on the interior point again, as the Pyomo
-    path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
+    Stage 1 minimises f1 alone on the interior point with crossover (a vertex, with
+    its optimal duals); the lexicographic stage restricts the same object to f1's
+    optimal face (``FACE_STAGE``: the bounds that the duals hold, exact by
+    complementary slackness; the kept row f1 <= f1* (1 + tol) only if the face's
+    optimum loses more f1 than that), the complementarity stage adds kept rows; each
+    changes the cost (nothing recompiled) and runs on the interior point again, as the
+    Pyomo path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
     basis (the kept row's slack basic, so that basis stays primal feasible) was measured
     too: 1.7 s vs 33.6 s for the interior point at 100 members x 168 h, but 313 s of
     solve in all at 100 x 720 h (``benchmarks/README.md``), so it is not the default
@@ -214,10 +224,22 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     info["f1"] = float(M.first_objective @ x)
     later = run_options.get("later_method")
     primal = LATER_STAGE_SIMPLEX_STRATEGY
+    face = False
     if penalty == "lexicographic":
-        lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
+        kept = info["f1"] + tol * max(1.0, abs(info["f1"]))
+        face = outs[0].status == Status.OPTIMAL and FACE_STAGE
+        if face:  # the optimal face of f1 by its duals: exact, no degenerate kept row
+            info["face_columns"], info["face_rows"] = lp.restrict_to_optimal_face()
+        else:
+            lp.keep(M.first_objective, kept)
         lp.set_cost(M.variation_total)
         out, x = lp.solve(later, time_left(), primal)
+        if face and x is not None and float(M.first_objective @ x) > kept:
+            # the face was left larger than the optimal set (an active bound at
+            # infinity, a dual below eps): keep f1 by the row after all
+            lp.keep(M.first_objective, kept)
+            out, x = lp.solve(later, time_left(), primal)
+            info["face_fallback"] = True
         outs.append(out)
         stages.append("rho")
         if x is None:
@@ -230,7 +252,7 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     if complementarity == "fix":
         info["netted_pairs"] = _net_pairs(part)
         if _storage_overlaps(part, dt):
-            if penalty != "lexicographic":
+            if penalty != "lexicographic" or (face and not info.get("face_fallback")):
                 lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
             if penalty != "none":
                 lp.keep(M.variation_total, info["rho"] + tol * max(1.0, abs(info["rho"])))
