@@ -825,6 +825,13 @@ class HighsStagedLP:
         cost after the next solve (:meth:`keep` the row if it rose).
         Only after an optimal LP solve with a dual solution.
         """
+        cl, cu, rl, ru, n_c, n_r = self.optimal_face(eps)
+        self.set_bounds(cl, cu, rl, ru)
+        return n_c, n_r
+
+    def optimal_face(self, eps: float = 1e-9) -> tuple:
+        """The bounds of :meth:`restrict_to_optimal_face` without applying them:
+        ``(col_lower, col_upper, row_lower, row_upper, columns fixed, rows fixed)``."""
         h = self._h
         sol = h.getSolution()
         if not sol.dual_valid:
@@ -845,17 +852,23 @@ class HighsStagedLP:
             lo[to_up] = up[to_up]
             return lo, up, int(to_lo.sum() + to_up.sum())
 
-        inf = highspy.kHighsInf
-        fin = lambda a, s: np.where(np.isinf(a), s * inf, a)  # noqa: E731
         cl, cu, n_c = fix(cl, cu, x, d)
         rl, ru, n_r = fix(rl, ru, act, y)
+        return cl, cu, rl, ru, n_c, n_r
+
+    def set_bounds(self, col_lower, col_upper, row_lower, row_upper) -> None:
+        """Replace every column's and row's bounds (``+-inf``: none)."""
+        h = self._h
+        inf = highspy.kHighsInf
+        fin = lambda a, s: np.where(np.isinf(a), s * inf, np.asarray(a, float))  # noqa: E731
+        cl, cu, rl, ru = (np.array(a, float) for a in (col_lower, col_upper, row_lower,
+                                                       row_upper))
         self._bounds = [cl, cu, rl, ru]
         _checked(h.changeColsBounds(self.n_col, self._cols, fin(cl, -1), fin(cu, 1)),
                  "changeColsBounds", "HiGHS refused the face's column bounds")
         rows = np.arange(rl.size, dtype=np.int32)
         _checked(h.changeRowsBounds(rl.size, rows, fin(rl, -1), fin(ru, 1)),
                  "changeRowsBounds", "HiGHS refused the face's row bounds")
-        return n_c, n_r
 
     def solve(self, method: str | None = None, time_limit=None, strategy: int | None = None,
               ) -> tuple[SolveOutcome, np.ndarray | None]:
