@@ -526,6 +526,30 @@ def test_array_path_reaches_the_pyomo_paths_objectives(two_days, monkeypatch, em
     assert c["balance"] < TOL and c["soc_dynamics"] < TOL and c["peak_import"] < TOL
 
 
+def test_array_path_face_fallback_keeps_f1(two_days, monkeypatch):
+    """If the optimal face were left too large (here: nothing fixed at all), minimising
+    sum rho alone would give up f1; the array path then adds the kept row and re-runs,
+    reaching the face's result."""
+    import recopt.decomp.ems as staged
+    from recopt.solvers.highs import HighsStagedLP
+
+    inst = two_days.isel(time=slice(0, 48))
+    monkeypatch.setattr(staged, "FAST_PATH_CELLS", 1)
+    face = solve(inst, "EMS4", penalty="lexicographic", lex_tolerance=1e-10)
+    kept = []
+    keep = HighsStagedLP.keep
+    monkeypatch.setattr(HighsStagedLP, "restrict_to_optimal_face",
+                        lambda self, eps=1e-9: (0, 0))
+    monkeypatch.setattr(HighsStagedLP, "keep",
+                        lambda self, cost, value: (kept.append(value), keep(self, cost, value)))
+    loose = solve(inst, "EMS4", penalty="lexicographic", lex_tolerance=1e-10)
+    assert len(kept) >= 1  # the fallback ran
+    assert loose.attrs["status"] == "optimal", loose.attrs["message"]
+    assert loose.attrs["objective"] == pytest.approx(face.attrs["objective"], rel=1e-8)
+    assert loose.attrs["variation"] == pytest.approx(face.attrs["variation"], rel=1e-6,
+                                                     abs=1e-8)
+
+
 def test_c6_room_cuts_are_valid_and_tighten_the_relaxation():
     """The SoC-room rows of the MILP hold at every complementary point (the exact MILP
     optimum is the same with and without them) and cut off the LP's burning: the LP
