@@ -538,8 +538,8 @@ def test_array_path_face_fallback_keeps_f1(two_days, monkeypatch):
     face = solve(inst, "EMS4", penalty="lexicographic", lex_tolerance=1e-10)
     kept = []
     keep = HighsStagedLP.keep
-    monkeypatch.setattr(HighsStagedLP, "restrict_to_optimal_face",
-                        lambda self, eps=1e-9: (0, 0))
+    monkeypatch.setattr(HighsStagedLP, "optimal_face",
+                        lambda self, eps=1e-9: (*self._bounds, 0, 0))
     monkeypatch.setattr(HighsStagedLP, "keep",
                         lambda self, cost, value: (kept.append(value), keep(self, cost, value)))
     loose = solve(inst, "EMS4", penalty="lexicographic", lex_tolerance=1e-10)
