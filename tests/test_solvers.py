@@ -109,3 +109,44 @@ def test_highs_thread_count_can_change_within_a_process():
 
     statuses = [solve(inst, "SLCpct", threads=t).attrs["status"] for t in (None, 1, 2, 1)]
     assert statuses == ["optimal"] * 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_staged_lp_optimal_face_equals_the_kept_row(seed):
+    """:meth:`HighsStagedLP.restrict_to_optimal_face` (the bounds that stage 1's
+    optimal duals hold, fixed) leaves exactly the optimal set: a second cost reaches over
+    it what it reaches with the kept row ``c1 x <= c1*``, and the first cost stays at
+    its optimum. Random LPs with many zero costs, so the optimal face is large."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recopt.solvers.highs import HighsStagedLP
+
+    rng = np.random.default_rng(seed)
+    n, m = 40, 25
+    A = sp.random(m, n, density=0.3, random_state=seed, format="csr")
+    x0 = rng.uniform(0.2, 0.8, n)
+    act = A @ x0
+    row_lo = np.where(rng.random(m) < 0.5, act - rng.uniform(0, 0.3, m), -np.inf)
+    row_up = np.where(np.isinf(row_lo), act + rng.uniform(0, 0.3, m), np.inf)
+    c1 = np.where(rng.random(n) < 0.5, 0.0, rng.normal(size=n))
+    c2 = rng.normal(size=n)
+    col_lo, col_up = np.zeros(n), np.where(rng.random(n) < 0.2, np.inf, 1.0)
+    col_up[c1 < 0] = 1.0  # bounded
+    values = []
+    for way in ("face", "row"):
+        lp = HighsStagedLP(A, c1, col_lo, col_up, row_lo, row_up)
+        out, x = lp.solve("simplex")
+        assert out.status.value == "optimal"
+        f1 = float(c1 @ x)
+        if way == "face":
+            n_c, n_r = lp.restrict_to_optimal_face()
+            assert n_c + n_r > 0
+        else:
+            lp.keep(c1, f1)  # exactly: any slack buys c2 (a reduced cost 6e-5 here)
+        lp.set_cost(c2)
+        out, x2 = lp.solve("ipm")
+        assert out.status.value == "optimal"
+        assert float(c1 @ x2) == pytest.approx(f1, abs=1e-7)
+        values.append(float(c2 @ x2))
+    assert values[0] == pytest.approx(values[1], abs=1e-6)

@@ -70,6 +70,17 @@ FAST_PATH_CELLS = FIRST_STAGE_IPM_CELLS
 #: simplex (a user's ``solver=simplex``): 4, the primal simplex, as the basis of the
 #: stage before stays primal feasible when the kept row is added.
 LATER_STAGE_SIMPLEX_STRATEGY = 4
+#: The array path's lexicographic stage optimises sum rho over f1's optimal face (the
+#: columns and rows that f1's optimal duals hold at a bound, fixed there:
+#: :meth:`recopt.solvers.highs.HighsStagedLP.restrict_to_optimal_face`, exact by
+#: complementary slackness) instead of adding the kept row f1 <= f1* (1 + tol), which
+#: makes the LP degenerate. Measured at 100 members x 720 h, stage 2 on the interior
+#: point: 176.6 s with the kept row, 52.8 s on the face (``benchmarks/README.md``).
+FACE_STAGE = True
+#: With ``FACE_STAGE``: stage 1 runs on the LP without the penalty block (ramps, rho
+#: and (33)-(34): free at stage 1) and the rho stage on the whole LP with rho
+#: eliminated (:func:`_penalty_lp`).
+SPLIT_PENALTY = True
 
 __all__ = ["solve_ems", "keep_objective", "staged_arrays"]
 
@@ -182,16 +193,61 @@ def _net_pairs(part: dict) -> int:
     return changed
 
 
+def _penalty_lp(M, lp1: HighsStagedLP, first, x1: np.ndarray, kw) -> tuple:
+    """The lexicographic stage's LP when stage 1 ran without the penalty block: the
+    whole LP on f1's optimal face (stage 1's duals extended by zeros: the penalty
+    rows' duals and the ramp columns' reduced costs are 0 at stage 1, so the face of
+    the whole LP is stage 1's face with the penalty block free) and with rho
+    eliminated: its defining rows (34) dropped and its cost put on the ramps (sum rho =
+    sum_k sum_t (ramp_up + ramp_down) / (|T| P_max,k)), which removes K dense rows with
+    coefficients up to |T| P_max. Returns (LP, stage 1's point padded, the ramps' cost
+    vector = sum rho)."""
+    n0, m0 = lp1.n_col, M.rows["variation"].start
+    if first.status == Status.OPTIMAL:
+        cl, cu, rl, ru, _, _ = lp1.optimal_face()
+    else:
+        cl, cu = M.col_lower[:n0], M.col_upper[:n0]
+        rl, ru = M.row_lower[:m0], M.row_upper[:m0]
+    var = M.rows["variation"]
+    rows = np.r_[np.arange(m0), np.arange(var.start, var.stop)]
+    T, _, K = M.shape_TUK
+    weight = M.A[M.rows["penalty"], M.columns["variation_ratio"]].diagonal()  # |T| P_max
+    cost = np.zeros(M.A.shape[1])
+    for name in ("ramp_up", "ramp_down"):
+        cost[M.columns[name]] = np.repeat(1.0 / weight, T - 1)
+    lp = HighsStagedLP(M.A[rows], cost, np.r_[cl, M.col_lower[n0:]],
+                       np.r_[cu, M.col_upper[n0:]], np.r_[rl, M.row_lower[var]],
+                       np.r_[ru, M.row_upper[var]], **kw)
+    first.compile_seconds += lp.compile_seconds
+    x = np.zeros(M.A.shape[1])
+    x[:n0] = x1
+    return lp, x, cost
+
+
+def _with_ratios(M, x: np.ndarray) -> np.ndarray:
+    """x with the rho columns recomputed from the ramps by (34) (they are in no row
+    of the eliminated LP)."""
+    x = np.array(x, float)
+    T, _, K = M.shape_TUK
+    weight = M.A[M.rows["penalty"], M.columns["variation_ratio"]].diagonal()
+    ramps = (x[M.columns["ramp_up"]] + x[M.columns["ramp_down"]]).reshape(K, T - 1)
+    x[M.columns["variation_ratio"]] = ramps.sum(axis=1) / weight
+    return x
+
+
 def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
                   final_soc: str, tol: float, complementarity: str, run_options: dict,
                   time_left) -> tuple[list, dict, dict | None, float]:
     """Stages 1-3 of the module docstring on the model's array assembly, one solver
     object (the LP stages only; the MILP fallback stays on the Pyomo model).
 
-    Stage 1 minimises f1 alone on the interior point with crossover (a vertex); the
-    lexicographic and complementarity stages add the kept row and change the cost on the
-    same object (nothing recompiled) and run on the interior point again, as the Pyomo
-    path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
+    Stage 1 minimises f1 alone on the interior point with crossover (a vertex, with
+    its optimal duals); the lexicographic stage restricts the same object to f1's
+    optimal face (``FACE_STAGE``: the bounds that the duals hold, exact by
+    complementary slackness; the kept row f1 <= f1* (1 + tol) only if the face's
+    optimum loses more f1 than that), the complementarity stage adds kept rows; each
+    changes the cost (nothing recompiled) and runs on the interior point again, as the
+    Pyomo path does (``LATER_STAGE_TUNING``). The primal simplex warm-started from stage 1's
     basis (the kept row's slack basic, so that basis stays primal feasible) was measured
     too: 1.7 s vs 33.6 s for the interior point at 100 members x 168 h, but 313 s of
     solve in all at 100 x 720 h (``benchmarks/README.md``), so it is not the default
@@ -202,8 +258,15 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     t0 = time.perf_counter()
     M = matrix(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc)
     build_s = time.perf_counter() - t0
-    lp = HighsStagedLP(M.A, M.cost, M.col_lower, M.col_upper, M.row_lower, M.row_upper,
-                       threads=run_options.get("threads"), options=run_options.get("options"))
+    kw = dict(threads=run_options.get("threads"), options=run_options.get("options"))
+    split = penalty == "lexicographic" and FACE_STAGE and SPLIT_PENALTY
+    # with split: stage 1 without the penalty block (its columns are the last ones,
+    # its rows the last ones, and it is free at stage 1: zero cost, always satisfiable)
+    n0 = M.columns["ramp_up"].start if split else M.A.shape[1]
+    m0 = M.rows["variation"].start if split else M.A.shape[0]
+    lp = HighsStagedLP(M.A[:m0, :n0], M.cost[:n0], M.col_lower[:n0], M.col_upper[:n0],
+                       M.row_lower[:m0], M.row_upper[:m0], **kw)
+    rho_cost = M.variation_total
     stages: list[str] = ["f1"]
     info: dict = {"stages": stages, "f1": math.nan, "rho": math.nan}
     out, x = lp.solve(run_options.get("first_method"), time_left())
@@ -211,13 +274,31 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     outs = [out]
     if x is None:
         return outs, info, None, build_s
-    info["f1"] = float(M.first_objective @ x)
+    info["f1"] = float(M.first_objective[:n0] @ x)
+    if split:
+        lp, x, rho_cost = _penalty_lp(M, lp, outs[0], x, kw)
     later = run_options.get("later_method")
     primal = LATER_STAGE_SIMPLEX_STRATEGY
+    face = False
     if penalty == "lexicographic":
-        lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
-        lp.set_cost(M.variation_total)
+        kept = info["f1"] + tol * max(1.0, abs(info["f1"]))
+        face = outs[0].status == Status.OPTIMAL and FACE_STAGE
+        if face and not split:  # f1's optimal face by its duals: no degenerate kept row
+            info["face_columns"], info["face_rows"] = lp.restrict_to_optimal_face()
+        elif not face:
+            lp.keep(M.first_objective, kept)
+        lp.set_cost(rho_cost)
         out, x = lp.solve(later, time_left(), primal)
+        if split and x is not None:
+            x = _with_ratios(M, x)
+        if face and x is not None and float(M.first_objective @ x) > kept:
+            # the face was left larger than the optimal set (an active bound at
+            # infinity, a dual below eps): keep f1 by the row after all
+            lp.keep(M.first_objective, kept)
+            out, x = lp.solve(later, time_left(), primal)
+            if split and x is not None:
+                x = _with_ratios(M, x)
+            info["face_fallback"] = True
         outs.append(out)
         stages.append("rho")
         if x is None:
@@ -230,12 +311,14 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     if complementarity == "fix":
         info["netted_pairs"] = _net_pairs(part)
         if _storage_overlaps(part, dt):
-            if penalty != "lexicographic":
+            if penalty != "lexicographic" or (face and not info.get("face_fallback")):
                 lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
             if penalty != "none":
-                lp.keep(M.variation_total, info["rho"] + tol * max(1.0, abs(info["rho"])))
+                lp.keep(rho_cost, info["rho"] + tol * max(1.0, abs(info["rho"])))
             lp.set_cost(M.storage_throughput)
             out, x = lp.solve(later, time_left(), primal)
+            if split and x is not None:
+                x = _with_ratios(M, x)
             outs.append(out)
             stages.append("complementarity")
             if x is None:

@@ -787,6 +787,8 @@ class HighsStagedLP:
         _checked(h.passModel(lp), "passModel", "HiGHS refused the model")
         self._h = h
         self._cols = np.arange(self.n_col, dtype=np.int32)
+        self._bounds = [np.array(col_lower, float), np.array(col_upper, float),
+                        np.array(row_lower, float), np.array(row_upper, float)]
         self.compile_seconds = time.perf_counter() - t0
         self.version = highs_version()
 
@@ -802,6 +804,71 @@ class HighsStagedLP:
                                 nz.astype(np.int32), cost[nz]),
                  "addRow", "HiGHS refused the kept-objective row")
         self.n_row += 1
+        self._bounds[2] = np.append(self._bounds[2], -np.inf)
+        self._bounds[3] = np.append(self._bounds[3], float(value))
+
+    def restrict_to_optimal_face(self, eps: float = 1e-9) -> tuple[int, int]:
+        """Restrict the LP to the optimal face of the last (optimal) solve; ``(columns
+        fixed, rows made equalities)``.
+
+        LP complementary slackness: every optimal primal point is complementary to any
+        one optimal dual point ``(d, y)``, so the optimal set is exactly the feasible
+        points that keep each column with reduced cost ``|d_j| > eps`` at its bound and
+        each row with dual ``|y_i| > eps`` at its bound (complementary slackness:
+        Bertsimas and Tsitsiklis, *Introduction to Linear Optimization* (1997), Thm 4.5;
+        the bound is the one the last solution sits at).
+        A later stage then optimises its own cost over that face, with no kept-objective
+        row (which makes the LP degenerate: measured, EMS4 + penalty at 100 members x
+        720 h, stage 2 on the interior point 176.6 s with the kept row, 52.8 s on the
+        face). A column or row whose active bound is infinite is left free, which can
+        only enlarge the set: a caller that needs the face exactly checks the first
+        cost after the next solve (:meth:`keep` the row if it rose).
+        Only after an optimal LP solve with a dual solution.
+        """
+        cl, cu, rl, ru, n_c, n_r = self.optimal_face(eps)
+        self.set_bounds(cl, cu, rl, ru)
+        return n_c, n_r
+
+    def optimal_face(self, eps: float = 1e-9) -> tuple:
+        """The bounds of :meth:`restrict_to_optimal_face` without applying them:
+        ``(col_lower, col_upper, row_lower, row_upper, columns fixed, rows fixed)``."""
+        h = self._h
+        sol = h.getSolution()
+        if not sol.dual_valid:
+            raise SolverError("HighsStagedLP.restrict_to_optimal_face: the last solve "
+                              "left no dual solution")
+        cl, cu, rl, ru = self._bounds
+        x = np.asarray(sol.col_value, float)
+        d = np.asarray(sol.col_dual, float)
+        y = np.asarray(sol.row_dual, float)
+        act = np.asarray(sol.row_value, float)
+
+        def fix(lo, up, value, dual):
+            at_lo = np.abs(value - lo) <= np.abs(value - up)
+            to_lo = (np.abs(dual) > eps) & at_lo & np.isfinite(lo)
+            to_up = (np.abs(dual) > eps) & ~at_lo & np.isfinite(up)
+            lo, up = lo.copy(), up.copy()
+            up[to_lo] = lo[to_lo]
+            lo[to_up] = up[to_up]
+            return lo, up, int(to_lo.sum() + to_up.sum())
+
+        cl, cu, n_c = fix(cl, cu, x, d)
+        rl, ru, n_r = fix(rl, ru, act, y)
+        return cl, cu, rl, ru, n_c, n_r
+
+    def set_bounds(self, col_lower, col_upper, row_lower, row_upper) -> None:
+        """Replace every column's and row's bounds (``+-inf``: none)."""
+        h = self._h
+        inf = highspy.kHighsInf
+        fin = lambda a, s: np.where(np.isinf(a), s * inf, np.asarray(a, float))  # noqa: E731
+        cl, cu, rl, ru = (np.array(a, float) for a in (col_lower, col_upper, row_lower,
+                                                       row_upper))
+        self._bounds = [cl, cu, rl, ru]
+        _checked(h.changeColsBounds(self.n_col, self._cols, fin(cl, -1), fin(cu, 1)),
+                 "changeColsBounds", "HiGHS refused the face's column bounds")
+        rows = np.arange(rl.size, dtype=np.int32)
+        _checked(h.changeRowsBounds(rl.size, rows, fin(rl, -1), fin(ru, 1)),
+                 "changeRowsBounds", "HiGHS refused the face's row bounds")
 
     def solve(self, method: str | None = None, time_limit=None, strategy: int | None = None,
               ) -> tuple[SolveOutcome, np.ndarray | None]:
