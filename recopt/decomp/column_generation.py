@@ -1241,7 +1241,8 @@ def resume_column_generation(res: CGResult, deadline: PhaseClock) -> int:
 # --------------------------------------------------------------------------------------
 def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                branch_and_price=False, stabilisation=0.0, columns_per_round=40,
-               max_rounds=10_000, progress=None, solver="highs") -> CGOptions:
+               max_rounds=10_000, progress=None, solver="highs",
+               master_solver="full") -> CGOptions:
     """:class:`CGOptions` from the model options (``mip_gap``: the target gap, 1e-4)."""
     if not 0.0 <= float(stabilisation) < 1.0:
         raise ModelError(f"stabilisation must be in [0, 1); got {stabilisation!r}")
@@ -1250,7 +1251,8 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                      columns_per_round=max(1, int(columns_per_round)),
                      max_rounds=int(max_rounds), gap=1e-4 if mip_gap is None else float(mip_gap),
                      time_limit=None if time_limit is None else float(time_limit),
-                     threads=threads, solver=solver, progress=progress)
+                     threads=threads, solver=solver, progress=progress,
+                     master_solver=str(master_solver))
 
 
 def cg_history(res: CGResult) -> xr.Dataset:
@@ -1294,11 +1296,13 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
                           solver="highs", mip_gap=None, threads=None, options=None,
                           self_consumption=True, distance="auto", internal_price=math.nan,
                           exact_pricing=True, branch_and_price=False, stabilisation=0.0,
-                          columns_per_round=40, progress=None, **_enumeration_options):
+                          columns_per_round=40, progress=None, master_solver="full",
+                          **_enumeration_options):
     """``MLCol --option enumeration=generate``: the solution and the run's record."""
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     opts = cg_options(time_limit, mip_gap, threads, exact_pricing, branch_and_price,
-                      stabilisation, columns_per_round, progress=progress, solver=solver)
+                      stabilisation, columns_per_round, progress=progress, solver=solver,
+                      master_solver=master_solver)
     res = solve_column_generation(d, opts)
     t1 = time.perf_counter()
     if res.has_solution:
