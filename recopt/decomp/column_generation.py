@@ -14,7 +14,10 @@ The algorithm
   compiled once from :func:`~recopt.models.loops.master.build_restricted_master` into
   a kept HiGHS object (:class:`~recopt.solvers.highs.HighsColumnLP`); a new loop is a
   new column (``addCols``), never a rebuild. It starts with **no** loop column: ``z = 0``
-  (every actor alone) is feasible, so the first duals already price the pairs.
+  (every actor alone) is feasible, so the first duals already price the pairs. With
+  ``master_solver="split"`` (CG1'') the root's master LP is solved by a time-block
+  Benders split instead (:class:`SplitMaster`: the step LPs and a small Benders
+  master, each kept in HiGHS; the full master stays compiled for the integer designs).
 * **Reduced cost** (CG2): ``c̄(S) = −Σ_{i∈S} α_i + Σ_{{i,j}⊆S} β_ij
   + Σ_{ω,t} Σ_{i∈S} (σ_S a_i + (1 − σ_S) b_i)`` with ``a = −γ⁺Ĉ``, ``b = −γ⁻P̂``, from
   the rows' duals. **Certificate**: after every master solve the formula is evaluated
