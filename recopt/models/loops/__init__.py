@@ -76,7 +76,7 @@ GENERATION_OPTIONS = (
     Option("columns_per_round", int, 40,
            "enumeration=generate: at most this many loops enter per round"),
     Option("master_solver", str, "full",
-           "enumeration=generate: the restricted master LP in one HiGHS object (full) or "
+           "enumeration=generate: the restricted master LP solved whole (full) or "
            "by a time-block Benders split into small warm step LPs (split)",
            choices=("full", "split")),
 )
