@@ -381,3 +381,19 @@ def test_split_master_reaches_mlcol_all(seed):
     _check_design(d, pb, inst)
     with pytest.raises(ModelError, match="master_solver"):
         solve_column_generation(d, CGOptions(progress=False, master_solver="halves"))
+
+
+@pytest.mark.parametrize("model", ["MLCol", "MLColExt"])
+def test_split_master_honours_a_tiny_time_limit(model):
+    """The split master stops with the deadline too (inside its Benders iterations):
+    status time_limit, a checked design, a valid bound, the wall time near the limit."""
+    inst = generate("dens_2", actors=20, days=2, seed=0)
+    d = loop_data(inst)
+    r = solve(inst, model, enumeration="generate", time_limit=1.0, mip_gap=1e-9,
+              master_solver="split")
+    a = r.attrs
+    assert a["status"] == "time_limit", a["message"]
+    assert a["has_solution"] == 1 and math.isfinite(a["bound"])
+    assert a["bound"] <= a["objective"] + TOL
+    assert check_solution(d, r) == []
+    assert a["wall_seconds"] <= 1.0 + 3.0, a["wall_seconds"]
