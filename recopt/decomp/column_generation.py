@@ -454,6 +454,10 @@ class SplitMaster:
     step rows), never a rebuild; the step LPs only see it through their right-hand sides.
     Stops when the point's full value and the Benders master's value agree within
     ``gap`` (relative) or no cut is violated.
+
+    Source: Chasseray et al. (arXiv 2404.04428), Models 8-9 (MLCol's rows (8a), (8b),
+    (9a)-(9e)); the split is recopt's (card ``models/MLCol-column-generation.md``,
+    CG1''). Units: θ, values and bounds EUR; the step rows' right-hand sides kWh.
     """
 
     def __init__(self, master: RestrictedMaster, threads=None, chunk_steps: int = 64,
