@@ -51,6 +51,8 @@ METHODS = {
     "generate": ("MLCol", {"enumeration": "generate"}),
     "generate_bp": ("MLCol", {"enumeration": "generate", "branch_and_price": True}),
     "ext_generate": ("MLColExt", {"enumeration": "generate"}),
+    "ext_generate_split": ("MLColExt", {"enumeration": "generate", "master_solver": "split"}),
+    "generate_split": ("MLCol", {"enumeration": "generate", "master_solver": "split"}),
     "ext_all": ("MLColExt", {"enumeration": "all", "max_loops": 10_000_000}),
     "ext_maximal": ("MLColExt", {"enumeration": "maximal"}),
 }

@@ -212,6 +212,11 @@ def test_runner_options_and_mlcolext():
     assert ext.attrs["has_solution"] == 1
     assert check_solution(d, ext) == []
     assert ext.attrs["bound"] <= opt + TOL <= ext.attrs["objective"] + 2 * TOL
+    split = solve(inst, "MLColExt", enumeration="generate", master_solver="split")
+    assert check_solution(d, split) == []
+    assert split.attrs["bound"] <= opt + TOL <= split.attrs["objective"] + 2 * TOL
+    with pytest.raises(ModelError, match="master_solver"):
+        solve(inst, "MLColExt", enumeration="generate", master_solver="halves")
     with pytest.raises(ModelError, match="stabilisation"):
         solve(inst, "MLCol", enumeration="generate", stabilisation=1.5)
 
@@ -350,3 +355,45 @@ def test_master_restart_reaches_the_same_lp(seed):
             assert res.solver.restarts > 0
     with pytest.raises(ModelError, match="master_start"):
         solve_column_generation(d, CGOptions(progress=False, master_start="hot"))
+
+
+@pytest.mark.parametrize("seed", [1, 4, 6, 9, 17])
+def test_split_master_reaches_mlcol_all(seed):
+    """The time-block Benders split of the restricted master (``master_solver="split"``,
+    two steps per step LP so that there are several) reaches MLCol(all)'s LP value, its
+    duals pass the reduced-cost certificate (checked inside every round), every bound
+    of the history is valid, and price-and-branch on top keeps LB <= MLCol(all) <= UB."""
+    inst = random_instance(seed) if seed < 9 else _tiny(seed)
+    d = loop_data(inst)
+    lp_all = _mlcol_all(d, relax=True)
+    opt = _mlcol_all(d)
+    kw = dict(progress=False, lp_gap=0.0, master_solver="split", split_steps=2,
+              split_gap=1e-10)
+    res = solve_column_generation(d, CGOptions(integer=False, **kw))
+    assert res.converged
+    assert res.solver.split.iterations >= res.rounds
+    assert res.lp_value == pytest.approx(lp_all, abs=1e-6)
+    assert max(h["bound"] for h in res.history) <= lp_all + 1e-6
+    assert res.bound <= lp_all + 1e-6
+    pb = solve_column_generation(d, CGOptions(**kw))
+    assert pb.bound <= opt + TOL
+    assert pb.objective >= opt - TOL
+    _check_design(d, pb, inst)
+    with pytest.raises(ModelError, match="master_solver"):
+        solve_column_generation(d, CGOptions(progress=False, master_solver="halves"))
+
+
+@pytest.mark.parametrize("model", ["MLCol", "MLColExt"])
+def test_split_master_honours_a_tiny_time_limit(model):
+    """The split master stops with the deadline too (inside its Benders iterations):
+    status time_limit, a checked design, a valid bound, the wall time near the limit."""
+    inst = generate("dens_2", actors=20, days=2, seed=0)
+    d = loop_data(inst)
+    r = solve(inst, model, enumeration="generate", time_limit=1.0, mip_gap=1e-9,
+              master_solver="split")
+    a = r.attrs
+    assert a["status"] == "time_limit", a["message"]
+    assert a["has_solution"] == 1 and math.isfinite(a["bound"])
+    assert a["bound"] <= a["objective"] + TOL
+    assert check_solution(d, r) == []
+    assert a["wall_seconds"] <= 1.0 + 3.0, a["wall_seconds"]

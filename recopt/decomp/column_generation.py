@@ -14,7 +14,10 @@ The algorithm
   compiled once from :func:`~recopt.models.loops.master.build_restricted_master` into
   a kept HiGHS object (:class:`~recopt.solvers.highs.HighsColumnLP`); a new loop is a
   new column (``addCols``), never a rebuild. It starts with **no** loop column: ``z = 0``
-  (every actor alone) is feasible, so the first duals already price the pairs.
+  (every actor alone) is feasible, so the first duals already price the pairs. With
+  ``master_solver="split"`` (CG1'') the root's master LP is solved by a time-block
+  Benders split instead (:class:`SplitMaster`: the step LPs and a small Benders
+  master, each kept in HiGHS; the full master stays compiled for the integer designs).
 * **Reduced cost** (CG2): ``c̄(S) = −Σ_{i∈S} α_i + Σ_{{i,j}⊆S} β_ij
   + Σ_{ω,t} Σ_{i∈S} (σ_S a_i + (1 − σ_S) b_i)`` with ``a = −γ⁺Ĉ``, ``b = −γ⁻P̂``, from
   the rows' duals. **Certificate**: after every master solve the formula is evaluated
@@ -57,6 +60,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy import sparse
 
 from recopt.data.view import empty_solution
 from recopt.decomp.phase_clock import PhaseClock
@@ -76,7 +80,7 @@ from recopt.models.loops.master import (
 from recopt.models.loops.solution import operation_arrays, solution_dataset
 from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
-from recopt.solvers.highs import HighsColumnLP
+from recopt.solvers.highs import HighsArrayLP, HighsColumnLP
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
@@ -137,6 +141,15 @@ class CGOptions:
     restart_factor: float = 1.5
     restart_floor: float = 1.0
     """Seconds: the warm solve's cap is ``max(restart_floor, restart_factor × cold)``."""
+    master_solver: str = "full"
+    """How the root's restricted master LP is solved (card, CG1''): ``"full"``, the whole
+    LP in one kept HiGHS object; ``"split"``, the time-block Benders split
+    (:class:`SplitMaster`: many small warm step LPs instead of one large degenerate one;
+    the branch-and-price nodes still use the full LP)."""
+    split_steps: int = 64
+    """``"split"``: decision steps per kept step LP."""
+    split_gap: float = 1e-7
+    """``"split"``: relative gap at which the split's Benders iterations stop."""
     integer: bool = True
     """False: column generation only (the LP and its bound; MLColExt's Benders then
     works on the generated loops)."""
@@ -278,6 +291,8 @@ class RestrictedMaster:
         self.loops: list[tuple[int, ...]] = []
         self.index: dict[tuple[int, ...], int] = {}
         self.cols = np.zeros(0, dtype=np.int64)
+        self.last_added = sparse.csc_matrix((len(lp.row_lower), 0))
+        """The loop columns of the last :meth:`add` (rows of ``lp``, CSC)."""
         self.setup_seconds = time.perf_counter() - t0
 
     def operation(self, col_value) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -330,6 +345,9 @@ class RestrictedMaster:
         # sit at it with a negative reduced cost (exact pricing would return it forever)
         cols = self.lp.add_columns(np.zeros(k), np.zeros(k), np.full(k, np.inf), starts, idx,
                                    val)
+        self.last_added = sparse.csc_matrix(
+            (np.asarray(val, float), np.asarray(idx, np.int64),
+             np.r_[starts, len(idx)].astype(np.int64)), shape=(len(self.lp.row_lower), k))
         for S in new:
             self.index[S] = len(self.loops)
             self.loops.append(S)
@@ -409,6 +427,271 @@ class RestrictedMaster:
                 f"reduced cost of loop {self.loops[worst]}: formula {mine[worst]:.9g} EUR, "
                 f"HiGHS {theirs[worst]:.9g} EUR (dual sign or row orientation wrong)")
         return float(err.max())
+
+
+class SplitMaster:
+    """The restricted master LP (CG1) solved by a time-block Benders split (card, CG1'').
+
+    Given the loop columns ``z`` and the pair activities ``y`` (with the ``idle``
+    slacks: the *global* columns), the master's operation separates by decision step:
+    each step's rows ((9b), (9c), (8a) with ``y``, (9d)/(9e) with ``z``) hold only that
+    step's ``f, g⁺, g⁻``. So the master LP is solved as an LP Benders decomposition:
+
+    * a small **Benders master** in one kept HiGHS object: the global columns, one
+      free ``θ_t`` per step, the loop columns ``z``; rows (8b), the pair links and the
+      optimality cuts ``θ_t >= π_t·(r_t − B_t (y, z))``;
+    * the **step LPs**, ``chunk_steps`` steps per kept HiGHS object (block-diagonal),
+      re-solved for the right-hand sides of the master's point (warm dual simplex).
+
+    Every master point ``(y = Σ z, z)`` has a feasible operation (the operation of each
+    loop alone, weighted by its ``z`` and the rest standalone, satisfies every step row),
+    so no feasibility cut is needed. The duals handed to pricing are the full master's:
+    those of (8b) and the links from the Benders master, and at each step
+    ``Σ_k λ_tk π_t^k`` (the cut duals, ``Σ_k λ_tk = 1`` since ``θ_t`` is free): a dual
+    feasible point of the full restricted master, optimal when the split has converged,
+    and a valid Lagrangian bound (CG5) in any case. A new loop column enters the Benders
+    master with its coefficients in (8b), the links and every kept cut (``π^k`` times its
+    step rows), never a rebuild; the step LPs only see it through their right-hand sides.
+    Stops when the point's full value and the Benders master's value agree within
+    ``gap`` (relative) or no cut is violated.
+
+    Source: Chasseray et al. (arXiv 2404.04428), Models 8-9 (MLCol's rows (8a), (8b),
+    (9a)-(9e)); the split is recopt's (card ``models/MLCol-column-generation.md``,
+    CG1''). Units: θ, values and bounds EUR; the step rows' right-hand sides kWh.
+    """
+
+    def __init__(self, master: RestrictedMaster, threads=None, chunk_steps: int = 64,
+                 gap: float = 1e-7):
+        t0 = time.perf_counter()
+        self.master = master
+        self.gap = float(gap)
+        m, lp = master.model, master.lp
+        A = lp.A.tocsr()
+        nrow, ncol = A.shape
+        self.nrow = nrow
+        step_of = {st: k for k, st in enumerate(m.STEPS)}
+        self.n_steps = len(step_of)
+        row_step = np.full(nrow, -1)
+        for comp in (m.kirchhoff, m.no_transit, m.loop_flow, m.buy_rule, m.sell_rule):
+            for k, con in comp.items():
+                r = lp.row_of.get(id(con))
+                if r is not None:
+                    row_step[r] = step_of[tuple(k[:2])]
+        col_step = np.full(ncol, -1)
+        for var in (m.flow, m.grid_buy, m.grid_sell):
+            for k, v in var.items():
+                c = lp.col_of.get(id(v))
+                if c is not None:
+                    col_step[c] = step_of[tuple(k[:2])]
+        self.glob_rows = np.flatnonzero(row_step < 0)
+        self.glob_cols = np.flatnonzero(col_step < 0)
+        known = {lp.col_of[id(v)] for var in (m.idle, m.pair_active) for v in var.values()
+                 if id(v) in lp.col_of}
+        if set(self.glob_cols.tolist()) != known:
+            raise SolverError("split master: a column of the restricted master belongs to "
+                              "no step and is neither idle nor pair_active")
+        if A[self.glob_rows][:, col_step >= 0].nnz:
+            raise SolverError("split master: a row of (8b) or a pair link holds an "
+                              "operation column")
+        pos = {int(c): k for k, c in enumerate(self.glob_cols)}
+        self.idle_pos = {i: pos[lp.col_of[id(m.idle[i])]] for i in m.COVERED}
+        self.pair_pos = {p: pos[lp.col_of[id(m.pair_active[p])]] for p in m.PAIRS}
+        self.member_of: list[list[int]] = []  # loop k -> its actors with a (8b) row
+        self.pairs_of: list[list[int]] = []  # loop k -> positions of its pairs' y
+        rl, ru = lp.row_lower, lp.row_upper
+        self.rl, self.ru = rl, ru
+        cost = lp.cost
+        self.chunks = []
+        order = np.arange(self.n_steps)
+        for first in range(0, self.n_steps, max(1, int(chunk_steps))):
+            steps = order[first:first + max(1, int(chunk_steps))]
+            in_chunk = np.zeros(self.n_steps + 1, bool)
+            in_chunk[steps] = True
+            R = np.flatnonzero(in_chunk[row_step])  # row_step -1 -> the last (False) entry
+            X = np.flatnonzero(in_chunk[col_step])
+            AR = A[R]
+            other = np.ones(ncol, bool)
+            other[X] = False
+            other[self.glob_cols] = False
+            if AR[:, other].nnz:
+                raise SolverError("split master: a step row holds another step's column")
+            sub = AR[:, X]
+            G = AR[:, self.glob_cols].tocsr()
+            local = row_step[R] - first
+            E_rows = sparse.csr_matrix((np.ones(len(R)), (local, np.arange(len(R)))),
+                                       shape=(len(steps), len(R)))
+            E_cols = sparse.csr_matrix((np.ones(len(X)), (col_step[X] - first,
+                                                          np.arange(len(X)))),
+                                       shape=(len(steps), len(X)))
+            h = HighsArrayLP(sub, cost[X], lp.col_lower[X], lp.col_upper[X], rl[R], ru[R],
+                             threads=threads)
+            self.chunks.append(dict(first=first, steps=steps, R=R, X=X, G=G, E_rows=E_rows,
+                                    E_cols=E_cols, lp=h, cost=cost[X],
+                                    Z=sparse.csc_matrix((len(R), 0))))
+        # the Benders master: global columns, θ (one per step), loop columns
+        ng = len(self.glob_cols)
+        Ag = A[self.glob_rows][:, self.glob_cols]
+        Abm = sparse.hstack([Ag, sparse.csr_matrix((len(self.glob_rows), self.n_steps))])
+        self.theta0 = ng
+        self.z0 = ng + self.n_steps
+        self.bm = HighsArrayLP(
+            Abm, np.r_[cost[self.glob_cols], np.ones(self.n_steps)],
+            np.r_[lp.col_lower[self.glob_cols], np.full(self.n_steps, -np.inf)],
+            np.r_[lp.col_upper[self.glob_cols], np.full(self.n_steps, np.inf)],
+            rl[self.glob_rows], ru[self.glob_rows], offset=lp.offset, threads=threads)
+        self.K = 0
+        self.cut_pi: list = []  # sparse rows over the full master's rows
+        self.Pi = sparse.csr_matrix((0, nrow))
+        self.n_cuts = 0
+        self.iterations = 0
+        w0 = np.zeros(ng)
+        self._cuts(w0, np.zeros(0), theta=np.full(self.n_steps, -np.inf), clock=None)
+        self.setup_seconds = time.perf_counter() - t0
+
+    def add(self, Z_new) -> None:
+        """New loop columns (rows of the full master, CSC): into the Benders master (with
+        their coefficients in every kept cut) and the step LPs' right-hand sides."""
+        k = Z_new.shape[1]
+        if not k:
+            return
+        Z_new = Z_new.tocsr()
+        self._flush()
+        col = sparse.vstack([Z_new[self.glob_rows], self.Pi @ Z_new]).tocsc()
+        self.bm.add_columns(np.zeros(k), np.zeros(k), np.full(k, np.inf), col)
+        for c in self.chunks:
+            c["Z"] = sparse.hstack([c["Z"], Z_new[c["R"]]]).tocsc()
+        for S in self.master.loops[self.K:self.K + k]:
+            self.member_of.append([i for i in S if i in self.idle_pos])
+            self.pairs_of.append([self.pair_pos[p] for p in itertools.combinations(S, 2)
+                                  if p in self.pair_pos])
+        self.K += k
+
+    def feasible_point(self, wg, z):
+        """The master's point made exactly feasible for (8b) and the links (the solver's
+        round-off, ~1e-7 on ``Σ z <= 1``, times ``Ĉ`` up to hundreds of kWh, would make a
+        step LP infeasible): ``z >= 0``, each loop scaled by ``1 / max(1, Σ_{S∋i} z)``
+        of its most covered member, ``y = Σ z``, ``idle = 1 − Σ z``."""
+        z = np.maximum(z, 0.0)
+        n = max(self.idle_pos, default=-1) + 1
+        cover = np.zeros(n)
+        for k, mem in enumerate(self.member_of):
+            cover[mem] += z[k]
+        scale = 1.0 / np.maximum(1.0, cover)
+        for k, mem in enumerate(self.member_of):
+            if mem:
+                z[k] *= scale[mem].min()
+        wg = np.zeros_like(wg)
+        cover[:] = 0.0
+        for k, (mem, prs) in enumerate(zip(self.member_of, self.pairs_of, strict=True)):
+            cover[mem] += z[k]
+            wg[prs] += z[k]
+        for i, q in self.idle_pos.items():
+            wg[q] = max(0.0, 1.0 - cover[i])
+        return wg, z
+
+    def _flush(self) -> None:
+        if self.cut_pi:
+            self.Pi = sparse.vstack([self.Pi] + self.cut_pi).tocsr()
+            self.cut_pi = []
+
+    def _cuts(self, wg, z, theta, clock):
+        """Solve the step LPs at the point ``(wg, z)``; add the cuts that ``theta``
+        violates. Returns ``(full value, x by chunk, cuts added)`` or None (time)."""
+        xs = []
+        total = 0.0
+        rows, lower, upper = [], [], []
+        added = 0
+        for c in self.chunks:
+            shift = c["G"] @ wg
+            if c["Z"].shape[1]:
+                shift = shift + c["Z"] @ z
+            R = c["R"]
+            c["lp"].set_row_bounds(np.arange(len(R)), self.rl[R] - shift, self.ru[R] - shift)
+            status, message, _, x, _, pi, = c["lp"].solve(
+                time_limit=None if clock is None else clock.remaining())
+            if status != Status.OPTIMAL or x is None or pi is None:
+                if status == Status.TIME_LIMIT:
+                    return None
+                raise SolverError(f"split master: a step LP is {message} (it cannot be: "
+                                  "every master point has a feasible operation)")
+            xs.append(x)
+            rlR, ruR = self.rl[R], self.ru[R]
+            pi = np.where(np.isfinite(rlR) | (pi <= 0), pi, 0.0)
+            pi = np.where(np.isfinite(ruR) | (pi >= 0), pi, 0.0)
+            bnd = np.where(rlR == ruR, rlR, np.where(pi < 0, ruR, np.where(pi > 0, rlR, 0.0)))
+            D = c["E_rows"] @ sparse.diags(pi)
+            q = c["E_cols"] @ (c["cost"] * x)
+            total += float(q.sum())
+            const = D @ bnd
+            th = theta[c["steps"]]
+            viol = q - th > 1e-9 * (1.0 + np.abs(q))
+            if not viol.any():
+                continue
+            Dv = D[np.flatnonzero(viol)].tocsr()
+            coef_g = Dv @ c["G"]
+            coef_z = Dv @ c["Z"] if c["Z"].shape[1] else sparse.csr_matrix((Dv.shape[0], 0))
+            nv = Dv.shape[0]
+            th_cols = sparse.csr_matrix(
+                (np.ones(nv), (np.arange(nv), self.theta0 + c["steps"][viol])),
+                shape=(nv, self.z0 + self.K))
+            g_part = sparse.hstack([coef_g, sparse.csr_matrix((nv, self.n_steps))])
+            row = sparse.hstack([g_part, coef_z]).tocsr() if self.K else g_part.tocsr()
+            rows.append(row + th_cols)
+            lower.append(const[viol])
+            upper.append(np.full(nv, np.inf))
+            # the cut's dual over the full master's rows (for new columns and π)
+            full = sparse.csr_matrix((Dv.data, R[Dv.indices], Dv.indptr), shape=(nv, self.nrow))
+            self.cut_pi.append(full)
+            added += nv
+        if rows:
+            self.bm.add_rows(np.concatenate(lower), np.concatenate(upper),
+                             sparse.vstack(rows))
+            self.n_cuts += added
+        return total + self.master.lp.offset, xs, added
+
+    def solve(self, clock: PhaseClock | None = None):
+        """The restricted master LP: the same tuple as :meth:`HighsColumnLP.solve`
+        (``(status, message, value, x, col_dual, row_dual, bound)``) with the full
+        master's columns and rows; ``value`` is the full value of the point returned
+        (an upper bound on the LP, within ``gap`` of it unless the time ran out)."""
+        lp = self.master.lp
+        ng = len(self.glob_cols)
+        best = None
+        while True:
+            status, message, lb, v, cd, rd = self.bm.solve(
+                time_limit=None if clock is None else clock.remaining())
+            if status != Status.OPTIMAL or v is None:
+                if status == Status.TIME_LIMIT:
+                    return best if best is not None else (Status.TIME_LIMIT, message,
+                                                          math.nan, None, None, None, math.nan)
+                raise SolverError(f"split master: the Benders master is {message}")
+            self.iterations += 1
+            wg, z = self.feasible_point(v[:ng], v[self.z0:])
+            theta = v[ng:self.z0]
+            n_before = self.n_cuts
+            got = self._cuts(wg, z, theta, clock)
+            if got is None:
+                return best if best is not None else (Status.TIME_LIMIT, "time limit",
+                                                      math.nan, None, None, None, math.nan)
+            value, xs, added = got
+            self._flush()
+            pi = np.zeros(self.nrow)
+            pi[self.glob_rows] = rd[:len(self.glob_rows)]
+            lam = np.maximum(rd[len(self.glob_rows):], 0.0)
+            pi += self.Pi[:n_before].T @ lam
+            x = np.zeros(lp.n_cols)
+            for c, xc in zip(self.chunks, xs, strict=True):
+                x[c["X"]] = xc
+            x[self.glob_cols] = wg
+            x[self.master.cols] = z
+            col_dual = np.zeros(lp.n_cols)
+            col_dual[self.master.cols] = cd[self.z0:]
+            best = (Status.OPTIMAL, "optimal (split)", value, x, col_dual, pi, value)
+            done = value - lb <= self.gap * max(1.0, abs(value)) or added == 0
+            log.debug("split master: iteration %d, LB %.10g, value %.10g, %d cuts",
+                      self.iterations, lb, value, added)
+            if done or (clock is not None and clock.expired()):
+                return best
 
 
 def reduced_cost(d: LoopData, duals: Duals, S) -> float:
@@ -574,6 +857,12 @@ class _Solver:
         self.clock = opts.deadline if opts.deadline is not None else PhaseClock(opts.time_limit)
         self.cg_clock = self.clock.share(opts.pricing_share)
         self.master = RestrictedMaster(d, threads=opts.threads)
+        if opts.master_solver not in ("full", "split"):
+            raise ModelError(f"master_solver must be 'full' or 'split'; got "
+                             f"{opts.master_solver!r}")
+        self.split = (SplitMaster(self.master, threads=opts.threads,
+                                  chunk_steps=opts.split_steps, gap=opts.split_gap)
+                      if opts.master_solver == "split" else None)
         self.kappa = self.master.n_members // 2
         self.rounds = 0
         self.exact = 0
@@ -591,12 +880,14 @@ class _Solver:
         self.bar = progress(None, "column generation", "rounds",
                             enabled=None if opts.progress is None else bool(opts.progress))
 
-    def _solve_master(self, clock: PhaseClock | None = None):
+    def _solve_master(self, clock: PhaseClock | None = None, root: bool = True):
         clock = clock or self.clock
         t0 = time.perf_counter()
         mode = self.opts.master_start
         first = self.cold_seconds is None and self.rounds == 0
-        if mode == "cold" or first:
+        if self.split is not None and root:
+            got = self.split.solve(clock)
+        elif mode == "cold" or first:
             got = self.master.lp.solve(time_limit=clock.remaining(), cold=True)
             self.cold_seconds = time.perf_counter() - t0
         elif mode == "warm" or self.cold_seconds is None:
@@ -634,8 +925,9 @@ class _Solver:
         value, x = None, None
         values: list[float] = []
         last_exact = -10**9
+        root = not (node.together or node.apart)
         while True:
-            got = self._solve_master(clock)
+            got = self._solve_master(clock, root)
             if got is None:  # the master's time ran out
                 self.timed_out = True
                 return value, best_lb, x, False
@@ -699,6 +991,8 @@ class _Solver:
             early = bool(cols) and lp_gap > 0 and value - best_lb <= lp_gap * max(1.0,
                                                                                  abs(value))
             added = 0 if early else master.add([S for S, _ in cols])
+            if added and self.split is not None:
+                self.split.add(master.last_added)
             rec = dict(round=self.rounds, value=value, bound=best_lb, columns=len(master.loops),
                        added=added, pricing=kind,
                        min_reduced_cost=min((c for _, c in cols), default=0.0),
@@ -716,8 +1010,9 @@ class _Solver:
                 return value, min(best_lb, value), x, True
             if added == 0:
                 converged = opts.exact_pricing and proof is not None and proof >= -tol
-                if converged:
-                    best_lb = max(best_lb, value - self.kappa * tol)
+                if converged:  # the split's value is its point's, within split_gap
+                    best_lb = max(best_lb, (base if self.split is not None and root
+                                            else value) - self.kappa * tol)
                 else:  # nothing added and no proof: the clock stopped the exact pricing
                     self.timed_out |= clock.expired()
                 return value, min(best_lb, value), x, converged
@@ -955,7 +1250,8 @@ def resume_column_generation(res: CGResult, deadline: PhaseClock) -> int:
 # --------------------------------------------------------------------------------------
 def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                branch_and_price=False, stabilisation=0.0, columns_per_round=40,
-               max_rounds=10_000, progress=None, solver="highs") -> CGOptions:
+               max_rounds=10_000, progress=None, solver="highs",
+               master_solver="full") -> CGOptions:
     """:class:`CGOptions` from the model options (``mip_gap``: the target gap, 1e-4)."""
     if not 0.0 <= float(stabilisation) < 1.0:
         raise ModelError(f"stabilisation must be in [0, 1); got {stabilisation!r}")
@@ -964,7 +1260,8 @@ def cg_options(time_limit=None, mip_gap=None, threads=None, exact_pricing=True,
                      columns_per_round=max(1, int(columns_per_round)),
                      max_rounds=int(max_rounds), gap=1e-4 if mip_gap is None else float(mip_gap),
                      time_limit=None if time_limit is None else float(time_limit),
-                     threads=threads, solver=solver, progress=progress)
+                     threads=threads, solver=solver, progress=progress,
+                     master_solver=str(master_solver))
 
 
 def cg_history(res: CGResult) -> xr.Dataset:
@@ -1008,11 +1305,13 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
                           solver="highs", mip_gap=None, threads=None, options=None,
                           self_consumption=True, distance="auto", internal_price=math.nan,
                           exact_pricing=True, branch_and_price=False, stabilisation=0.0,
-                          columns_per_round=40, progress=None, **_enumeration_options):
+                          columns_per_round=40, progress=None, master_solver="full",
+                          **_enumeration_options):
     """``MLCol --option enumeration=generate``: the solution and the run's record."""
     d = loop_data(instance, self_consumption=self_consumption, distance=distance)
     opts = cg_options(time_limit, mip_gap, threads, exact_pricing, branch_and_price,
-                      stabilisation, columns_per_round, progress=progress, solver=solver)
+                      stabilisation, columns_per_round, progress=progress, solver=solver,
+                      master_solver=master_solver)
     res = solve_column_generation(d, opts)
     t1 = time.perf_counter()
     if res.has_solution:
@@ -1036,7 +1335,7 @@ def solve_mlcol_generated(instance, *, model="MLCol", time_limit=None, seed=None
     return out, cg_record(res, time.perf_counter() - t1)
 
 
-__all__ = ["CGOptions", "CGResult", "RestrictedMaster", "ReducedCostError", "Duals",
+__all__ = ["CGOptions", "CGResult", "RestrictedMaster", "SplitMaster", "ReducedCostError", "Duals",
            "reduced_cost", "greedy_pricing", "exact_pricing", "solve_column_generation",
            "resume_column_generation",
            "solve_mlcol_generated", "cg_options", "cg_record", "cg_history"]

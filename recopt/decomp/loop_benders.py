@@ -278,8 +278,8 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                        cuts="aggregated", pareto=False, max_iterations=500, enumeration="all",
                        max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
                        progress=None, exact_pricing=True, stabilisation=0.0,
-                       columns_per_round=40, workers=None, scheduler=None
-                       ) -> tuple[xr.Dataset, RunRecord]:
+                       columns_per_round=40, workers=None, scheduler=None,
+                       master_solver="full") -> tuple[xr.Dataset, RunRecord]:
     """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
 
     MLColExt with ``enumeration="generate"``: column generation
@@ -301,7 +301,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
     elif enumeration == "generate":  # the loops column generation priced in
         cg_opts = cg_options(time_limit, None if mip_gap is None else float(mip_gap) / 10,
                              threads, exact_pricing, False, stabilisation, columns_per_round,
-                             progress=progress, solver=solver)
+                             progress=progress, solver=solver, master_solver=master_solver)
         cg_opts.integer = False
         cg_opts.deadline, cg_opts.pricing_share = deadline.share(GENERATE_SHARE), 1.0
         cg = solve_column_generation(d, cg_opts)

@@ -17,6 +17,7 @@
 from recopt.solvers import pyomo_scipy  # noqa: F401  (first: before anything imports SciPy)
 from recopt.solvers.dispatch import solve_pyomo, solver_available, tuned_options
 from recopt.solvers.highs import (
+    HighsArrayLP,
     HighsColumnLP,
     HighsParametricLP,
     highs_version,
@@ -29,6 +30,7 @@ from recopt.solvers.status import EXIT_CODES, Status, worst
 
 __all__ = [
     "EXIT_CODES",
+    "HighsArrayLP",
     "HighsColumnLP",
     "HighsParametricLP",
     "RunRecord",

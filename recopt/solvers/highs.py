@@ -757,6 +757,83 @@ class HighsColumnLP:
             v.set_value(val, skip_validation=True)
 
 
+class HighsArrayLP:
+    """An LP given as arrays, kept in one HiGHS object: rows and columns are added and
+    row bounds changed in place, each re-solve starting from the previous basis.
+
+    The pieces of a decomposed LP (the time-block Benders split of column
+    generation's restricted master, :mod:`recopt.decomp.column_generation`): a
+    block's operation LP re-solved for new right-hand sides (its rows' bounds), and
+    the small master to which cuts (rows) and loop columns are added. Infinite bounds
+    may be given as ``+-inf``.
+    """
+
+    def __init__(self, A, cost, col_lower, col_upper, row_lower, row_upper, *,
+                 offset=0.0, threads=None, options=None):
+        inf = highspy.kHighsInf
+        self._fin = lambda a, s: np.where(np.isinf(a), s * inf,  # noqa: E731
+                                          np.asarray(a, float))
+        lp = highs_lp(A, cost, self._fin(col_lower, -1), self._fin(col_upper, 1),
+                      self._fin(row_lower, -1), self._fin(row_upper, 1), offset=offset)
+        h = new_highs()
+        h.setOptionValue("output_flag", False)
+        set_highs_options(h, threads, {"presolve": "off", **(options or {})})
+        _checked(h.passModel(lp), "passModel", "HiGHS refused the block LP")
+        self._h = h
+        self._threads = threads
+        self.n_col, self.n_row = A.shape[1], A.shape[0]
+
+    def set_row_bounds(self, rows, lower, upper) -> None:
+        rows = np.asarray(rows, np.int32)
+        if len(rows):
+            _checked(self._h.changeRowsBounds(len(rows), rows, self._fin(lower, -1),
+                                              self._fin(upper, 1)),
+                     "changeRowsBounds", "HiGHS refused the new row bounds")
+
+    def add_rows(self, lower, upper, A) -> None:
+        """Add the rows of the scipy sparse ``A`` (``n_col`` columns)."""
+        A = A.tocsr()
+        k = A.shape[0]
+        if k:
+            _checked(self._h.addRows(k, self._fin(lower, -1), self._fin(upper, 1), A.nnz,
+                                     A.indptr[:-1].astype(np.int32),
+                                     A.indices.astype(np.int32), A.data.astype(float)),
+                     "addRows", "HiGHS refused the new rows")
+            self.n_row += k
+
+    def add_columns(self, cost, lower, upper, A) -> None:
+        """Add the columns of the scipy sparse ``A`` (``n_row`` rows)."""
+        A = A.tocsc()
+        k = A.shape[1]
+        if k:
+            _checked(self._h.addCols(k, np.asarray(cost, float), self._fin(lower, -1),
+                                     self._fin(upper, 1), A.nnz,
+                                     A.indptr[:-1].astype(np.int32),
+                                     A.indices.astype(np.int32), A.data.astype(float)),
+                     "addCols", "HiGHS refused the new columns")
+            self.n_col += k
+
+    def solve(self, time_limit=None):
+        """``(status, message, objective, col_value, col_dual, row_dual)``; the arrays
+        None without a solution."""
+        h = self._h
+        time_limit = current_deadline().clip(time_limit)
+        # time_limit counts the object's run time over all its runs (HiGHS 1.16)
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                         if time_limit is not None else highspy.kHighsInf)
+        _highs_pool(self._threads)
+        run_status = h.run()
+        info = h.getInfo()
+        status, has_solution, message = _lp_run_status(h, run_status, h.getModelStatus(),
+                                                       info)
+        if not has_solution:
+            return status, message, math.nan, None, None, None
+        sol = h.getSolution()
+        return (status, message, float(info.objective_function_value),
+                np.asarray(sol.col_value, float), np.asarray(sol.col_dual, float),
+                np.asarray(sol.row_dual, float))
+
+
 class HighsStagedLP:
     """One LP given as arrays, solved in stages on one kept HiGHS object.
 
