@@ -339,7 +339,8 @@ def test_pricing_resumed_after_benders(seed):
 
 @pytest.mark.parametrize("seed", [1, 9])
 def test_master_restart_reaches_the_same_lp(seed):
-    """A cold re-solve of the restricted master (``master_start``) reaches the LP value
+    """A cold re-solve of the full restricted master (``master_start``; the split master
+    of the default has no single LP to restart) reaches the LP value
     of MLCol(all)'s relaxation as the warm one does, and the bounds stay valid; with a
     zero cap the ``auto`` mode must actually restart."""
     inst = random_instance(seed)
@@ -347,7 +348,8 @@ def test_master_restart_reaches_the_same_lp(seed):
     lp_all = _mlcol_all(d, relax=True)
     for kw in ({"master_start": "warm"}, {"master_start": "cold"},
                {"master_start": "auto", "restart_factor": 0.0, "restart_floor": 0.0}):
-        res = solve_column_generation(d, CGOptions(progress=False, lp_gap=0.0, **kw))
+        res = solve_column_generation(d, CGOptions(progress=False, lp_gap=0.0,
+                                                   master_solver="full", **kw))
         assert res.converged, kw
         assert res.lp_value == pytest.approx(lp_all, abs=1e-6), kw
         assert max(h["bound"] for h in res.history) <= lp_all + 1e-6, kw

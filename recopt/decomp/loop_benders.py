@@ -279,7 +279,7 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
                        max_loops=DEFAULT_MAX_LOOPS, rows="aggregated", reduce=True,
                        progress=None, exact_pricing=True, stabilisation=0.0,
                        columns_per_round=40, workers=None, scheduler=None,
-                       master_solver="full") -> tuple[xr.Dataset, RunRecord]:
+                       master_solver="split") -> tuple[xr.Dataset, RunRecord]:
     """SLExt or MLColExt (``model``) by Benders: the solution and the run's record.
 
     MLColExt with ``enumeration="generate"``: column generation

@@ -75,7 +75,7 @@ GENERATION_OPTIONS = (
            "enumeration=generate: Wentges dual smoothing factor in [0, 1) (0: off)"),
     Option("columns_per_round", int, 40,
            "enumeration=generate: at most this many loops enter per round"),
-    Option("master_solver", str, "full",
+    Option("master_solver", str, "split",
            "enumeration=generate: the restricted master LP solved whole (full) or "
            "by a time-block Benders split into small warm step LPs (split)",
            choices=("full", "split")),
