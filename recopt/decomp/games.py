@@ -50,9 +50,9 @@ from fractions import Fraction
 from statistics import NormalDist
 from typing import Any
 
-import highspy
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 import xarray as xr
 
 from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
@@ -73,7 +73,7 @@ from recopt.models.sharing import (
     set_allocation,
 )
 from recopt.solvers.dispatch import solve_pyomo
-from recopt.solvers.highs import new_highs, use_highs_threads
+from recopt.solvers.highs import HighsArrayLP
 from recopt.solvers.status import Status
 
 log = logging.getLogger("recopt.games")
@@ -1002,63 +1002,48 @@ def _check_efficiency(game: Game, x, what: str) -> None:
 
 
 class KeptExcessLP:
-    """The excess LP of :func:`recopt.models.sharing.build_excess_lp` kept in one HiGHS
-    object for a stage of the row generation: the same rows and columns (``x``, ``ε``;
-    efficiency, the fixed coalitions, one row ``x(S) + ε >= v(S)`` per generated
-    coalition), each round's new coalitions appended as rows (``addRows``) so the dual
-    simplex restarts from the last basis instead of a Pyomo model rebuilt and solved
-    from scratch."""
+    """The excess LP of :func:`recopt.models.sharing.build_excess_lp` kept in one
+    :class:`~recopt.solvers.highs.HighsArrayLP` for a stage of the row generation: the
+    same rows and columns (``x``, ``ε``; efficiency, the fixed coalitions, one row
+    ``x(S) + ε >= v(S)`` per generated coalition), each round's new coalitions appended
+    as rows so the dual simplex restarts from the last basis instead of a Pyomo model
+    rebuilt and solved from scratch. Values in EUR."""
 
     def __init__(self, n: int, grand_value: float, fixed, eps_floor: float):
         self.n = n
         self.n_rows = 0
-        h = new_highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        inf = highspy.kHighsInf
-        h.addVars(n + 1, np.r_[np.full(n, -inf), float(eps_floor)], np.full(n + 1, inf))
-        h.changeColsCost(1, np.array([n], np.int32), np.array([1.0]))
         rows = [(np.ones(n), float(grand_value))] + [(np.asarray(v, float), float(b))
                                                      for v, b in fixed]
-        for vec, b in rows:
-            idx = np.flatnonzero(vec).astype(np.int32)
-            h.addRow(b, b, len(idx), idx, vec[idx].astype(float))
+        A = sp.csr_matrix(np.array([np.r_[vec, 0.0] for vec, _ in rows]))
+        b = np.array([v for _, v in rows])
+        cost = np.r_[np.zeros(n), 1.0]
+        col_lower = np.r_[np.full(n, -np.inf), float(eps_floor)]
         self.offset = len(rows)
-        self.h = h
+        # one thread: the LP is small (n + 1 columns)
+        self.lp = HighsArrayLP(A, cost, col_lower, np.full(n + 1, np.inf), b, b,
+                               threads=1, options={"presolve": "choose"})
 
     def add_rows(self, rows) -> None:
         """Append ``x(S) + ε >= v(S)`` for each ``(vector, v(S))``."""
         if not rows:
             return
-        starts: list[int] = []
-        index: list[int] = []
-        value: list[float] = []
-        lower: list[float] = []
-        for vec, v in rows:
-            starts.append(len(index))
-            idx = np.flatnonzero(vec).tolist() + [self.n]
-            index += idx
-            value += [1.0] * len(idx)
-            lower.append(float(v))
+        A = sp.csr_matrix(np.array([np.r_[np.asarray(vec, float) != 0, 1.0]
+                                    for vec, _ in rows], float))
         k = len(rows)
-        self.h.addRows(k, np.array(lower), np.full(k, highspy.kHighsInf), len(index),
-                       np.array(starts, np.int32), np.array(index, np.int32),
-                       np.array(value, float))
+        self.lp.add_rows(np.array([float(v) for _, v in rows]), np.full(k, np.inf), A)
         self.n_rows += k
 
     def solve(self) -> tuple[np.ndarray, float]:
         """``(x, ε)`` at the optimum (EUR); an error names HiGHS's status otherwise."""
-        use_highs_threads(1)
-        self.h.run()
-        status = self.h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise SolverError(f"excess LP: HiGHS {status.name}")
-        col = np.asarray(self.h.getSolution().col_value)
+        status, message, _, col, _, row_dual = self.lp.solve()
+        if status != Status.OPTIMAL or col is None:
+            raise SolverError(f"excess LP: {status.value} ({message})")
+        self._row_dual = row_dual
         return col[:self.n].copy(), float(col[self.n])
 
     def duals(self) -> np.ndarray:
         """Duals of the generated coalitions' rows, in the order they were added."""
-        return np.asarray(self.h.getSolution().row_dual)[self.offset:].copy()
+        return np.asarray(self._row_dual)[self.offset:].copy()
 
 
 def _lexicographic(game: Game, method: str, nucleolus: bool, solver: str,
