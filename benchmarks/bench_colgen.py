@@ -51,8 +51,12 @@ METHODS = {
     "generate": ("MLCol", {"enumeration": "generate"}),
     "generate_bp": ("MLCol", {"enumeration": "generate", "branch_and_price": True}),
     "ext_generate": ("MLColExt", {"enumeration": "generate"}),
+    # the restricted master split by time blocks is the default since the fifth pass;
+    # *_split names it explicitly (older records), *_full is the whole-LP master
     "ext_generate_split": ("MLColExt", {"enumeration": "generate", "master_solver": "split"}),
     "generate_split": ("MLCol", {"enumeration": "generate", "master_solver": "split"}),
+    "ext_generate_full": ("MLColExt", {"enumeration": "generate", "master_solver": "full"}),
+    "generate_full": ("MLCol", {"enumeration": "generate", "master_solver": "full"}),
     "ext_all": ("MLColExt", {"enumeration": "all", "max_loops": 10_000_000}),
     "ext_maximal": ("MLColExt", {"enumeration": "maximal"}),
 }
