@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+from typing import Any
 
 import highspy
 import numpy as np
@@ -448,14 +449,8 @@ class HighsParametricLP:
         rhs = np.asarray(rhs, dtype=float)
         lower, upper = row_bounds(self.sense, rhs)
         h = self._h
-        time_limit = current_deadline().clip(time_limit)  # the run's wall-clock limit
         h.changeRowsBounds(len(rhs), self._rows, lower, upper)
-        # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
-        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
-                         if time_limit is not None else self._inf)
-        _highs_pool(self._threads)
-        run_status = h.run()
-        model_status = h.getModelStatus()
+        run_status, model_status, _ = _run_kept_lp(h, time_limit, self._threads)
         status = _HIGHS_STATUS.get(model_status.name, Status.ERROR)
         if run_status == highspy.HighsStatus.kError and status != Status.TIME_LIMIT:
             status = Status.ERROR
@@ -465,6 +460,22 @@ class HighsParametricLP:
         sol = h.getSolution()
         return (status, message, np.asarray(sol.col_value), np.asarray(sol.row_dual),
                 float(h.getInfo().objective_function_value))
+
+
+def _run_kept_lp(h, time_limit, threads) -> tuple[Any, Any, float]:
+    """One run of an LP kept in the HiGHS object ``h`` under the run's wall-clock limit
+    (``time_limit`` clipped by the current deadline, seconds). HiGHS 1.16 compares an
+    LP's ``time_limit`` with the object's run time summed over all its runs, so the
+    option is set that far past the run time so far. Returns ``(run_status,
+    model_status, seconds)``."""
+    time_limit = current_deadline().clip(time_limit)
+    h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
+                     if time_limit is not None else highspy.kHighsInf)
+    _highs_pool(threads)
+    t0 = time.perf_counter()
+    run_status = h.run()
+    model_status = h.getModelStatus()
+    return run_status, model_status, time.perf_counter() - t0
 
 
 def _lp_run_status(h, run_status, model_status, info) -> tuple[Status, bool, str]:
@@ -504,7 +515,6 @@ class HighsStepLP:
     def __init__(self, step_lp, steps: int, *, threads=None, options=None,
                  mip_gap=None):
         t0 = time.perf_counter()
-        self._inf = highspy.kHighsInf
         start, index, value = step_lp.block_matrix(steps)
         self.n_col = step_lp.n_col * steps
         self.n_row = step_lp.n_row * steps
@@ -557,20 +567,14 @@ class HighsStepLP:
                                numbers["col_upper"])
             h.changeRowsBounds(self.n_row, self._rows, numbers["row_lower"],
                                numbers["row_upper"])
-        # an LP's time_limit counts the object's run time over all its runs (HiGHS 1.16)
-        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
-                         if time_limit is not None else self._inf)
         t1 = time.perf_counter()
-        _highs_pool(self._threads)
-        run_status = h.run()
-        model_status = h.getModelStatus()
-        t2 = time.perf_counter()
+        run_status, model_status, seconds = _run_kept_lp(h, time_limit, self._threads)
         info = h.getInfo()
         status, has_solution, message = _lp_run_status(h, run_status, model_status, info)
         out = SolveOutcome(status=status, message=message,
                            has_solution=bool(has_solution), solver="highs",
                            solver_version=self.version, compile_seconds=t1 - t0,
-                           solve_seconds=t2 - t1, n_variables=self.n_col,
+                           solve_seconds=seconds, n_variables=self.n_col,
                            n_constraints=self.n_row)
         if not has_solution:
             return out, None
@@ -817,15 +821,9 @@ class HighsArrayLP:
         """``(status, message, objective, col_value, col_dual, row_dual)``; the arrays
         None without a solution."""
         h = self._h
-        time_limit = current_deadline().clip(time_limit)
-        # time_limit counts the object's run time over all its runs (HiGHS 1.16)
-        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
-                         if time_limit is not None else highspy.kHighsInf)
-        _highs_pool(self._threads)
-        run_status = h.run()
+        run_status, model_status, _ = _run_kept_lp(h, time_limit, self._threads)
         info = h.getInfo()
-        status, has_solution, message = _lp_run_status(h, run_status, h.getModelStatus(),
-                                                       info)
+        status, has_solution, message = _lp_run_status(h, run_status, model_status, info)
         if not has_solution:
             return status, message, math.nan, None, None, None
         sol = h.getSolution()
@@ -954,24 +952,15 @@ class HighsStagedLP:
         ``simplex_strategy``, e.g. 4 = primal, None: the user's or HiGHS's default);
         ``(outcome, x)``, x None without a solution."""
         h = self._h
-        inf = highspy.kHighsInf
         h.setOptionValue("solver", method or self._options.get("solver", "choose"))
         h.setOptionValue("simplex_strategy", int(self._options.get(
             "simplex_strategy", 1 if strategy is None else strategy)))
-        time_limit = current_deadline().clip(time_limit)
-        # time_limit counts the object's run time over all its runs (HiGHS 1.16)
-        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit)
-                         if time_limit is not None else inf)
-        _highs_pool(self._threads)
-        t0 = time.perf_counter()
-        run_status = h.run()
-        t1 = time.perf_counter()
-        model_status = h.getModelStatus()
+        run_status, model_status, seconds = _run_kept_lp(h, time_limit, self._threads)
         info = h.getInfo()
         status, has_solution, message = _lp_run_status(h, run_status, model_status, info)
         out = SolveOutcome(status=status, message=message,
                            has_solution=bool(has_solution), solver="highs",
-                           solver_version=self.version, solve_seconds=t1 - t0,
+                           solver_version=self.version, solve_seconds=seconds,
                            n_variables=self.n_col, n_constraints=self.n_row)
         if not has_solution:
             return out, None
