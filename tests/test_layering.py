@@ -32,6 +32,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "recopt"
 #: Bottom to top; a module may import from its own layer and the layers before it.
 LAYERS = (
     "errors",
+    "lazy",
     "progress",
     "data",
     "settle",

@@ -1,6 +1,6 @@
 """Start-up deferrals: xarray's Dask tests until Dask is imported
-(recopt.data.lazy_dask), and Pyomo's SciPy hook without scipy.stats
-(recopt.solvers.pyomo_scipy).
+(recopt.data.lazy_dask); Pyomo imported on first use, and its SciPy hook without
+scipy.stats (recopt.lazy).
 
 Each check runs in a fresh interpreter: the deferral is a process-wide state.
 """
@@ -48,25 +48,47 @@ def test_chunking_first_imports_dask_through_xarray():
     assert got == "True ((2, 2),) 6.0"
 
 
-def test_scipy_after_pyomo_imports_no_scipy_stats_and_stats_still_loads():
-    got = _run("import sys, recopt.solvers, pyomo.environ, scipy.sparse; "
-               "import pyomo.common.dependencies as d; "
-               "before = 'scipy.stats' in sys.modules; "
-               "ok = bool(d.scipy_available); "
+@pytest.mark.parametrize("scipy_first", [False, True])
+def test_pyomo_through_recopt_imports_no_scipy_stats_and_stats_still_loads(scipy_first):
+    """Either order: SciPy imported before Pyomo's first use (the loop arrays do) or
+    after it; Pyomo still resolves SciPy, and scipy.stats loads when used."""
+    first = "import scipy.sparse; " if scipy_first else ""
+    got = _run(f"import sys; {first}from recopt.solvers import highs; "
+               "before = 'pyomo' in sys.modules; m = highs.pyo.ConcreteModel(); "
+               "import scipy.sparse; import pyomo.common.dependencies as d; "
+               "stats = 'scipy.stats' in sys.modules; ok = bool(d.scipy_available); "
                "from pyomo.common.dependencies import scipy; "
-               "print(before, ok, scipy.sparse.eye(2).sum(), scipy.stats.norm.cdf(0.0))")
-    assert got == "False True 2.0 0.5"
+               "print(before, stats, ok, scipy.sparse.eye(2).sum(), "
+               "scipy.stats.norm.cdf(0.0))")
+    assert got == "False False True 2.0 0.5"
 
 
 def test_the_pyomo_standard_form_compiler_works_after_the_deferral():
-    got = _run("import sys, recopt.solvers, pyomo.environ as pyo; "
-               "from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler; "
+    got = _run("import sys; from recopt.solvers.highs import compile_standard_form, pyo; "
                "m = pyo.ConcreteModel(); m.x = pyo.Var([0, 1], bounds=(0, 1)); "
                "m.c = pyo.Constraint(expr=m.x[0] + 2 * m.x[1] >= 1); "
                "m.o = pyo.Objective(expr=m.x[0] + m.x[1]); "
-               "sf = LinearStandardFormCompiler().write(m, mixed_form=True); "
+               "sf = compile_standard_form(m); "
                "print(sf.A.toarray().tolist(), 'scipy.stats' in sys.modules)")
     assert got == "[[1.0, 2.0]] False"
+
+
+def test_a_lazy_module_reads_and_writes_the_real_one():
+    """Attribute reads and writes reach the real module once loaded; nothing is cached
+    but the module, so a reader always sees the current value."""
+    got = _run("import sys; from recopt.lazy import lazy_module, LazyModule; "
+               "m = lazy_module('colorsys'); lazy = isinstance(m, LazyModule); "
+               "before = 'colorsys' in sys.modules; m.ONE_THIRD = 0.5; "
+               "import colorsys; print(lazy, before, m.loaded, colorsys.ONE_THIRD, "
+               "m.rgb_to_hsv(1.0, 0.0, 0.0), lazy_module('colorsys') is colorsys)")
+    assert got == "True False True 0.5 (0.0, 1.0, 1.0) True"
+
+
+def test_pyomo_module_refuses_other_packages():
+    from recopt.lazy import pyomo_module
+
+    with pytest.raises(ValueError, match="numpy"):
+        pyomo_module("numpy")
 
 
 def test_the_loop_data_and_slext_arcs_need_no_networkx():

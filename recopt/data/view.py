@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from recopt.data.instance import broadcast_price
+from recopt.data.instance import broadcast_price_values
 from recopt.data.schema import DIMS, PRICE_VARIABLES
 
 
@@ -36,7 +36,7 @@ def stm(obj: xr.Dataset | xr.DataArray, name: str | None = None) -> np.ndarray:
 
 def price(instance: xr.Dataset, name: str) -> np.ndarray:
     """Price ``name`` broadcast to ``(S, T, U)``, float64, EUR/kWh (may be a read-only view)."""
-    return np.asarray(broadcast_price(instance, name).transpose(*DIMS).values, dtype=float)
+    return broadcast_price_values(instance, name)
 
 
 def price_cube(instance: xr.Dataset, names=PRICE_VARIABLES) -> dict[str, np.ndarray]:

@@ -23,7 +23,6 @@ from recopt.decomp.registry import (
     register_algorithm,
     register_diagnosis,
 )
-from recopt.solvers import pyomo_scipy  # noqa: F401  (before benders.py imports SciPy)
 
 __all__ = ["get_algorithm", "get_diagnosis", "map_in_workers", "register_algorithm",
            "register_diagnosis"]

@@ -52,20 +52,25 @@ import math
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyomo.environ as pyo
 import scipy.sparse as sp
-from pyomo.repn import generate_standard_repn
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.decomp.parallel import DaskWorkers, LocalWorkers, StatefulWorkers
 from recopt.errors import ModelError, SolverError
+from recopt.lazy import pyomo_module
 from recopt.progress import progress
 from recopt.solvers.dispatch import solve_pyomo
-from recopt.solvers.highs import HighsParametricLP
+from recopt.solvers.highs import HighsParametricLP, compile_standard_form
 from recopt.solvers.status import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    import pyomo.repn as pyomo_repn
+else:
+    pyo = pyomo_module("pyomo.environ")
+    pyomo_repn = pyomo_module("pyomo.repn")
 
 log = logging.getLogger("recopt.benders")
 
@@ -277,7 +282,7 @@ def _coupling_matrix(rows: list, components: tuple[str, ...], first: list,
         for r, con in enumerate(rows):
             if con.parent_component().local_name not in names:
                 continue
-            repn = generate_standard_repn(con.body, compute_values=True, quadratic=False)
+            repn = pyomo_repn.generate_standard_repn(con.body, compute_values=True, quadratic=False)
             for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
                 k = pos.get(id(var), -1)
                 if k >= 0 and coef != 0:
@@ -343,7 +348,7 @@ class SecondStage:
             for v in self.first:
                 v.unfix()
             try:
-                sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
+                sf = compile_standard_form(sub)
             finally:
                 for v in self.first:
                     v.fix()
@@ -352,7 +357,7 @@ class SecondStage:
             for v in self.first:
                 v.fix(0.0)
             try:
-                sf = LinearStandardFormCompiler().write(sub, mixed_form=True, set_sense=None)
+                sf = compile_standard_form(sub)
             finally:
                 for v, val in zip(self.first, values, strict=True):
                     v.fix(val)

@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
-from pyomo.common.gc_manager import PauseGC
 
 from recopt.decomp.registry import register_algorithm
 from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_violations
 from recopt.ems.storage import StorageUnits
+from recopt.lazy import pyomo_module
 from recopt.models.ems import (
     arrays,
     build,
@@ -52,6 +52,13 @@ from recopt.solvers.highs import HighsStagedLP
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status, worst
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    from pyomo.common import gc_manager
+else:
+    pyo = pyomo_module("pyomo.environ")
+    gc_manager = pyomo_module("pyomo.common.gc_manager")
 
 #: The lexicographic stages are degenerate LPs: HiGHS's interior point (with crossover,
 #: so a vertex) took 11 s where its simplex had not finished in 60 s (EMS4 + penalty on
@@ -399,7 +406,7 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
         m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc,
                   binaries=complementarity == "binary", room_cuts=room_cuts)
         build_s += time.perf_counter() - t0
-        with PauseGC():  # as in build(): the collector's passes over the model cost time
+        with gc_manager.PauseGC():  # as in build(): the collector's passes over the model cost time
             outs, info = _stages(m, penalty, lex_tolerance, complementarity, run, inst_s)
         outcomes += outs
         first_stages = [outs[0]]
@@ -410,7 +417,7 @@ def solve_ems(instance: xr.Dataset, *, model: str, time_limit=None, seed=None,
                 m = build(inst_s, ems=ems, penalty=penalty, alpha=alpha,
                           final_soc=final_soc, binaries=True, room_cuts=room_cuts)
                 build_s += time.perf_counter() - t0
-                with PauseGC():
+                with gc_manager.PauseGC():
                     outs, info2 = _stages(m, penalty, lex_tolerance, "fix", run, inst_s)
                 outcomes += outs
                 first_stages.append(outs[0])

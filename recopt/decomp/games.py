@@ -48,10 +48,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyomo.environ as pyo
 import scipy.sparse as sp
 import xarray as xr
 
@@ -59,6 +58,7 @@ from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
 from recopt.decomp.community_values import ClosedFormSeparation, CommunityValues
 from recopt.decomp.parallel import map_in_workers
 from recopt.errors import ModelError, SolverError
+from recopt.lazy import pyomo_module
 from recopt.models.loops import loop_data
 from recopt.models.loops.data import LoopData
 from recopt.models.sharing import (
@@ -75,6 +75,11 @@ from recopt.models.sharing import (
 from recopt.solvers.dispatch import solve_pyomo
 from recopt.solvers.highs import HighsArrayLP
 from recopt.solvers.status import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 log = logging.getLogger("recopt.games")
 

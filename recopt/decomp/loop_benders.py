@@ -23,10 +23,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.view import empty_solution
@@ -43,6 +42,7 @@ from recopt.decomp.column_generation import (
 )
 from recopt.decomp.phase_clock import PhaseClock
 from recopt.decomp.registry import register_algorithm
+from recopt.lazy import pyomo_module
 from recopt.models.loops import MASTER_TUNING, derive, loop_data
 from recopt.models.loops.arrays import column_matrix, single_loop_matrix
 from recopt.models.loops.build import (
@@ -62,6 +62,11 @@ from recopt.solvers.dispatch import tuned_options
 from recopt.solvers.outcome import relative_gap
 from recopt.solvers.record import RunRecord
 from recopt.solvers.status import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 #: MLColExt with ``enumeration=generate``: share of the time limit for column generation
 #: (the rest for building the Benders problem on its loops and the iterations).

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.core.base.constraint as _pyomo_constraint
-import pyomo.environ as pyo
+
+from recopt.lazy import pyomo_module
+
+if TYPE_CHECKING:
+    import pyomo.core.base.constraint as _pyomo_constraint
+    import pyomo.environ as pyo
+else:
+    _pyomo_constraint = pyomo_module("pyomo.core.base.constraint")
+    pyo = pyomo_module("pyomo.environ")
 
 
 class _DropTemplateDeprecation(logging.Filter):

@@ -27,20 +27,27 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
 import scipy.sparse as sp
 import xarray as xr
-from pyomo.common.gc_manager import PauseGC
 
 from recopt.ems.schedule import schedule_dataset
 from recopt.ems.stage2 import with_indicators
 from recopt.ems.storage import PowerData, StorageUnits
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.models.construction import templated_constraints
 from recopt.models.options import Option
 from recopt.models.registry import ModelSpec, register
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    from pyomo.common import gc_manager
+else:
+    pyo = pyomo_module("pyomo.environ")
+    gc_manager = pyomo_module("pyomo.common.gc_manager")
 
 CARD = "models/EMS1-EMS4.md"
 OBJECTIVES = {"EMS3": "export", "EMS4": "import"}
@@ -101,7 +108,7 @@ def build(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     # Python's cyclic garbage collector finds nothing to free while the model's ~10^5
     # components are created, but its passes over them doubled the build time (0.45 s
     # vs 0.20 s on the shipped case); Pyomo's own writers pause it the same way.
-    with PauseGC():
+    with gc_manager.PauseGC():
         return _build(instance, ems=ems, scenario=scenario, penalty=penalty, alpha=alpha,
                       final_soc=final_soc, binaries=binaries,
                       complementarity=complementarity, templates=templates,

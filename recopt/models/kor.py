@@ -46,10 +46,9 @@ guaranteed not to lose; ``"exclude"`` leaves them out of (46)/(47) with only
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.instance import billing_period_index
@@ -57,6 +56,7 @@ from recopt.data.roles import aggregate_mask, member_mask, plant_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.metrics.community import gini, saving_ratio
 from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
@@ -66,6 +66,11 @@ from recopt.models.step_lp import StepLP, one_row_matrix
 from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
 from recopt.settle.kernels import sales_ratio
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 CARD = "models/KoR8-KoR10.md"
 #: Default tolerance of the lexicographic second stage: the first stage's optimum may

@@ -24,13 +24,20 @@ round shares that registers as ``LOGAAS`` is :mod:`recopt.decomp.logaas`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyomo.environ as pyo
 
 from recopt.keys.logaas import OBJECTIVES, round_inputs
+from recopt.lazy import pyomo_module
 from recopt.models.construction import templated_constraints
 from recopt.models.options import Option
 from recopt.models.registry import ModelSpec, register
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 
 def build_round(available, need, weights=None, *, templates: bool = True) -> pyo.ConcreteModel:

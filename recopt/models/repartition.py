@@ -29,14 +29,16 @@ Constraints are built as Pyomo templates (:mod:`recopt.models.construction`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.data.roles import member_mask
 from recopt.data.schema import DIMS
 from recopt.data.view import coords_of, stm
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.metrics import self_sufficiency
 from recopt.models.community import CommunityArrays
 from recopt.models.construction import nonzero_index, scatter, templated_constraints, var_values
@@ -45,6 +47,11 @@ from recopt.models.registry import ModelSpec, register
 from recopt.models.step_lp import StepLP, csc, one_row_matrix
 from recopt.models.tie_break import TIE_BREAK_OPTIONS, without_tie_break
 from recopt.settle import bills, meter_flows
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 CARD = "models/LP1-LP3.md"
 

@@ -38,15 +38,22 @@ over scenarios, over the instance's horizon). No solving here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.models.construction import nonzero_index
 from recopt.models.loops.build import build_slcpct, fixed_single_loop
 from recopt.models.loops.data import LoopData
 from recopt.models.repartition import RepartitionData
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 CARD = "models/benefit-sharing.md"
 MEMBERSHIPS = ("fixed", "binary")

@@ -29,12 +29,18 @@ and two HiGHS methods give identical bills on de Villena's test case 1). Model c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
 
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.models.options import Option
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 __all__ = ["TIE_BREAKS", "TIE_BREAK_TOLERANCE", "TIE_BREAK_OPTIONS", "proportional_targets",
            "add_proportional_tie_break", "check_tie_break", "without_tie_break"]

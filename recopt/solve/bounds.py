@@ -8,12 +8,16 @@ suites (:mod:`recopt.bench`) and ``benchmarks/bench_loops.py``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyomo.environ import TransformationFactory
-
+from recopt.lazy import pyomo_module
 from recopt.models import registry
 from recopt.solvers.dispatch import solve_pyomo
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 #: Solver options that stop a MILP after its root node (root LP + root cuts/heuristics).
 ROOT_NODE_OPTIONS = {"highs": {"mip_max_nodes": 1}, "gurobi": {"NodeLimit": 1}}
@@ -31,7 +35,7 @@ def root_bounds(instance, model: str, *, solver: str = "highs", time_limit: floa
     kw: dict[str, Any] = dict(solver=solver, time_limit=time_limit, threads=threads)
     t0 = time.perf_counter()
     m = registry.build(model, instance, **model_options)
-    TransformationFactory("core.relax_integer_vars").apply_to(m)
+    pyo.TransformationFactory("core.relax_integer_vars").apply_to(m)
     lp = solve_pyomo(m, **kw)
     out = {"lp_status": lp.status.value, "lp_bound": lp.objective,
            "lp_seconds": time.perf_counter() - t0}

@@ -11,10 +11,9 @@
   :class:`HighsColumnLP`);
 * :mod:`.pyomo_factory` — any Pyomo ``SolverFactory`` solver;
 * :mod:`.dispatch` — :func:`solve_pyomo`, :func:`solver_available`, :func:`tuned_options`;
-* :mod:`.pyomo_scipy` — Pyomo's SciPy hook without its eager ``scipy.stats`` (start-up).
+* Pyomo is imported on first use (:mod:`recopt.lazy`), with its SciPy hook deferred.
 """
 
-from recopt.solvers import pyomo_scipy  # noqa: F401  (first: before anything imports SciPy)
 from recopt.solvers.dispatch import solve_pyomo, solver_available, tuned_options
 from recopt.solvers.highs import (
     HighsArrayLP,

@@ -15,20 +15,34 @@ import math
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from recopt.errors import SolverError, SolverOptionError
+from recopt.lazy import pyomo_module
 from recopt.solvers.deadline import current_deadline
 from recopt.solvers.outcome import SolveOutcome, active_objective
 from recopt.solvers.safety import check_solver_options
 from recopt.solvers.status import Status
 
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    from pyomo.repn.plugins import standard_form
+else:
+    pyo = pyomo_module("pyomo.environ")
+    standard_form = pyomo_module("pyomo.repn.plugins.standard_form")
+
 log = logging.getLogger("recopt.solver")
+
+
+def compile_standard_form(model):
+    """Pyomo's ``LinearStandardFormCompiler`` on ``model``, mixed form (rows keep their
+    senses), the objective's sense as written: the one compile every HiGHS path and
+    the Benders sub-problems read (``.A``, ``.rhs``, ``.c``, ``.rows``, ``.columns``)."""
+    return standard_form.LinearStandardFormCompiler().write(model, mixed_form=True,
+                                                            set_sense=None)
 
 # --------------------------------------------------------------------------------------
 # HiGHS through highspy, fed by Pyomo's standard-form compiler
@@ -303,7 +317,7 @@ def solve_highs(model, *, time_limit, mip_gap, threads, options,
     t0 = time.perf_counter()
     sense, _ = active_objective(model)
     try:
-        sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        sf = compile_standard_form(model)
     except Exception as exc:  # nonlinear or trivially infeasible constraints
         if "infeasible" in str(exc).lower():
             return SolveOutcome(Status.INFEASIBLE, message=str(exc), solver="highs",
@@ -636,7 +650,7 @@ class HighsColumnLP:
         sense, _ = active_objective(model)
         if sense != pyo.minimize:
             raise SolverError("HighsColumnLP needs a minimisation")
-        sf = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        sf = compile_standard_form(model)
         self.columns = list(sf.columns)
         n_col = len(self.columns)
         self.n_fixed = n_col

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import pyomo.environ as pyo
+from typing import TYPE_CHECKING
 
 from recopt.errors import SolverError
+from recopt.lazy import pyomo_module
 from recopt.solvers.status import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -12,15 +12,21 @@ import logging
 import math
 import time
 from contextlib import contextmanager, nullcontext
-
-import pyomo.environ as pyo
-from pyomo.common.tee import capture_output
+from typing import TYPE_CHECKING
 
 from recopt.errors import SolverError, SolverUnavailableError
+from recopt.lazy import pyomo_module
 from recopt.models.construction import materialize
 from recopt.solvers.outcome import SolveOutcome, active_objective
 from recopt.solvers.safety import check_solver, check_solver_options
 from recopt.solvers.status import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    from pyomo.common import tee
+else:
+    pyo = pyomo_module("pyomo.environ")
+    tee = pyomo_module("pyomo.common.tee")
 
 log = logging.getLogger("recopt.solver")
 
@@ -113,7 +119,7 @@ def solve_factory(model, name, *, time_limit, mip_gap, threads, options,
     debug = log.isEnabledFor(logging.DEBUG)
     buffer = io.StringIO()
     try:
-        with capture_output(buffer, capture_fd=True) if debug else nullcontext():
+        with tee.capture_output(buffer, capture_fd=True) if debug else nullcontext():
             kw = {}
             if warm_start and getattr(opt, "warm_start_capable", lambda: False)():
                 kw["warmstart"] = True

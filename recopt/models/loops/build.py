@@ -30,12 +30,19 @@ appear only in right-hand sides and can be updated and re-solved without a rebui
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyomo.environ as pyo
 
 from recopt.errors import ModelError
+from recopt.lazy import pyomo_module
 from recopt.models.loops.data import LoopData
 from recopt.models.loops.enumeration import DEFAULT_MAX_LOOPS, enumerate_loops
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 
 # --------------------------------------------------------------------------------------

@@ -22,12 +22,18 @@ Units: energies kWh per step, prices EUR/kWh, objective and reduced costs EUR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
 
+from recopt.lazy import pyomo_module
 from recopt.models.loops.build import add_operation, add_single_loop_design
 from recopt.models.loops.data import LoopData
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+else:
+    pyo = pyomo_module("pyomo.environ")
 
 
 def pricing_pairs(d: LoopData) -> list[tuple[int, int]]:
