@@ -22,8 +22,9 @@ stm, price, price_cube, InstanceArrays
     The one array view of an instance (:mod:`recopt.data.view`).
 """
 
+from typing import Any
+
 from recopt.data import lazy_dask  # noqa: F401  (before any Variable is made)
-from recopt.data.csv_import import read_csv
 from recopt.data.instance import (
     billing_period_index,
     broadcast_price,
@@ -66,6 +67,19 @@ from recopt.data.view import (
     price_cube,
     stm,
 )
+from recopt.lazy import lazy_module
+
+#: The CSV importer (and the meter-export reader it uses) loads on first use of
+#: ``read_csv``: a solve from a netCDF file never needs it (start-up, issue 19).
+CSV_IMPORT_MODULE = "recopt.data.csv_import"
+_csv_import = lazy_module(CSV_IMPORT_MODULE)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "read_csv":
+        return _csv_import.read_csv
+    raise AttributeError(f"module 'recopt.data' has no attribute {name!r}")
+
 
 __all__ = [
     "make_instance",
