@@ -232,7 +232,7 @@ def main(argv=None) -> int:
                             str(path)], check=True, capture_output=True, cwd=root)
         if args.solve and args.phases:
             res = subprocess.run([sys.executable, __file__, "--phase-worker", str(path),
-                                  args.solve], capture_output=True, text=True, check=True)
+                                  args.solve], stdout=subprocess.PIPE, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
             r.update(kind="phases", enumeration=args.solve, actors=args.actors,
                      days=args.days, load=os.getloadavg())
