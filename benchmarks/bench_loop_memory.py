@@ -28,6 +28,14 @@ stage unfixed, as before), each in a fresh process, interleaved ``--repeats`` ti
 peak RSS (:class:`recopt.bench.record.PeakMemory`), wall, CPU, objective.
 
     python benchmarks/bench_loop_memory.py --actors 100 --days 180 --solve maximal
+
+``--phases`` (with ``--solve``): one run, MLColExt's own compile, in a fresh process
+whose thread samples ``psutil`` RSS every 0.05 s and charges it to the step of
+:data:`PHASES` running then (the innermost; ``solve`` is everything outside them):
+the peak RSS per step, wall, CPU, objective. ``--instance FILE.nc`` takes that file
+instead of generating ``--actors`` x ``--days``.
+
+    python benchmarks/bench_loop_memory.py --actors 100 --days 180 --solve all --phases
 """
 
 from __future__ import annotations
@@ -109,6 +117,8 @@ PHASES = (
     "recopt.decomp.benders:SecondStage.check",
     "recopt.decomp.benders:SecondStage.cuts",
     "recopt.decomp.benders:Benders.add_cuts",
+    "recopt.decomp.benders:Benders.add_dual_cuts",
+    "recopt.decomp.benders:SecondStage.cut_coefficients",
     "recopt.decomp.benders:Benders.solve_master",
     "recopt.decomp.loop_benders:loops_of_choice",
     "recopt.decomp.loop_benders:solution_dataset",
