@@ -28,6 +28,14 @@ stage unfixed, as before), each in a fresh process, interleaved ``--repeats`` ti
 peak RSS (:class:`recopt.bench.record.PeakMemory`), wall, CPU, objective.
 
     python benchmarks/bench_loop_memory.py --actors 100 --days 180 --solve maximal
+
+``--phases`` (with ``--solve``): one run, MLColExt's own compile, in a fresh process
+whose thread samples ``psutil`` RSS every 0.05 s and charges it to the step of
+:data:`PHASES` running then (the innermost; ``solve`` is everything outside them):
+the peak RSS per step, wall, CPU, objective. ``--instance FILE.nc`` takes that file
+instead of generating ``--actors`` x ``--days``.
+
+    python benchmarks/bench_loop_memory.py --actors 100 --days 180 --solve all --phases
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -99,6 +108,92 @@ def solve_worker(path: str, enumeration: str, coupled: bool) -> None:
                       "build_seconds": float(r.attrs.get("build_seconds", float("nan")))}))
 
 
+#: The steps of an MLColExt solve whose peak RSS ``--phases`` reports (``module:qualname``;
+#: nested calls count in the innermost step).
+PHASES = (
+    "recopt.decomp.loop_benders:mlcolext_problem",
+    "recopt.decomp.benders:Benders.__init__",
+    "recopt.decomp.benders:SecondStage.solve",
+    "recopt.decomp.benders:SecondStage.check",
+    "recopt.decomp.benders:SecondStage.cuts",
+    "recopt.decomp.benders:Benders.add_cuts",
+    "recopt.decomp.benders:Benders.add_dual_cuts",
+    "recopt.decomp.benders:SecondStage.cut_coefficients",
+    "recopt.decomp.benders:Benders.solve_master",
+    "recopt.decomp.loop_benders:loops_of_choice",
+    "recopt.decomp.loop_benders:solution_dataset",
+    "recopt.decomp.loop_benders:derive",
+    "recopt.decomp.loop_benders:history_dataset",
+)
+
+
+def phase_worker(path: str, enumeration: str, interval: float = 0.05) -> None:
+    """One MLColExt solve with the peak RSS of each step of :data:`PHASES` (a thread
+    samples ``psutil`` RSS every ``interval`` s and charges it to the step running)."""
+    import functools
+    import importlib
+    import resource
+    import threading
+    import time
+
+    import psutil
+
+    from recopt.solve import solve
+
+    proc = psutil.Process()
+    stack = ["start"]
+    peak: dict[str, int] = {}
+    calls: dict[str, int] = {}
+
+    def sample() -> None:
+        rss = int(proc.memory_info().rss)
+        key = stack[-1]
+        peak[key] = max(peak.get(key, 0), rss)
+
+    def wrap(fn, name):
+        @functools.wraps(fn)
+        def inner(*a, **k):
+            sample()
+            stack.append(name)
+            calls[name] = calls.get(name, 0) + 1
+            try:
+                return fn(*a, **k)
+            finally:
+                sample()
+                stack.pop()
+        return inner
+
+    for spec in PHASES:
+        mod_name, qual = spec.split(":")
+        mod = importlib.import_module(mod_name)
+        owner, attr = (mod, qual) if "." not in qual else (
+            getattr(mod, qual.split(".")[0]), qual.split(".")[1])
+        setattr(owner, attr, wrap(getattr(owner, attr), qual))
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            sample()
+            stop.wait(interval)
+
+    thread = threading.Thread(target=run, daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    stack.append("solve")
+    r = solve(path, "MLColExt", enumeration=enumeration, workers=1)
+    stack.pop()
+    stop.set()
+    thread.join()
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall": time.perf_counter() - t0, "cpu": use.ru_utime + use.ru_stime,
+                      "peak_rss_mib": use.ru_maxrss / 1024,
+                      "phase_peak_mib": {k: v / 2**20 for k, v in peak.items()},
+                      "calls": calls, "objective": float(r.attrs["objective"]),
+                      "status": r.attrs["status"],
+                      "n_loops": int(r.attrs.get("n_enumerated_loops", -1)),
+                      "build_seconds": float(r.attrs.get("build_seconds", float("nan")))}))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--actors", type=int, default=30)
@@ -112,11 +207,20 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", choices=("coupled", "plain"), default="coupled",
                     help="the second stage compiled with the first stage fixed (coupled, "
                          "MLColExt's from 1000 loops on) or unfixed (plain)")
+    ap.add_argument("--phases", action="store_true",
+                    help="with --solve: one run (MLColExt's own compile) with the peak RSS "
+                         "of each of its steps (PHASES)")
+    ap.add_argument("--instance", default=None, metavar="FILE.nc",
+                    help="use this instance instead of generating --actors x --days")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--phase-worker", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--solve-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), args.worker[2] == "coupled")
+        return 0
+    if args.phase_worker:
+        phase_worker(*args.phase_worker)
         return 0
     if args.solve_worker:
         solve_worker(args.solve_worker[0], args.solve_worker[1], args.solve_worker[2] == "1")
@@ -130,9 +234,22 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loops.nc"
-        subprocess.run([sys.executable, "-m", "recopt.generate", "--actors", str(args.actors),
-                        "--days", str(args.days), "--seed", "0", "-o", str(path)],
-                       check=True, capture_output=True, cwd=root)
+        if args.instance:
+            path = Path(args.instance).resolve()
+        else:
+            subprocess.run([sys.executable, "-m", "recopt.generate", "--actors",
+                            str(args.actors), "--days", str(args.days), "--seed", "0", "-o",
+                            str(path)], check=True, capture_output=True, cwd=root)
+        if args.solve and args.phases:
+            res = subprocess.run([sys.executable, __file__, "--phase-worker", str(path),
+                                  args.solve], stdout=subprocess.PIPE, text=True, check=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r.update(kind="phases", enumeration=args.solve, actors=args.actors,
+                     days=args.days, load=os.getloadavg())
+            rec.add(r)
+            print(json.dumps(r, indent=1))
+            print(f"records: {rec.path}")
+            return 0
         if args.solve:
             for rep in range(args.repeats):
                 for coupled in ((1, 0) if rep % 2 == 0 else (0, 1)):

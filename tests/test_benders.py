@@ -286,3 +286,78 @@ def test_coupling_rows_give_the_compiled_second_stage(loop_instance, rows, seed)
     assert mlcolext_problem(d, loops, rows).coupling_rows is None  # few loops: plain
     many = [loops[k % len(loops)] for k in range(COUPLED_COMPILE_MIN_LOOPS)]
     assert mlcolext_problem(d, many, rows).coupling_rows == MLCOLEXT_COUPLING_ROWS
+
+
+def _old_cuts(sub, lam):
+    """The cuts as computed before ``SecondStage.cut_coefficients``: per block,
+    ``−B (λ ∘ H)`` (the reference of the tests below)."""
+    const = np.bincount(sub.row_block, weights=lam * sub.h, minlength=len(sub.blocks))
+    return const, -(sub.B @ sub.H.multiply(lam[:, None])).tocsr()
+
+
+def test_cut_coefficients_equal_the_per_block_products(loop_instance):
+    """``cut_coefficients`` (grouped or not, some groups kept) and the Pareto mix of
+    two duals per block equal the products over ``λ ∘ H``."""
+    import scipy.sparse as sp
+
+    d = loop_data(loop_instance(12, n=6, S=2, T=6))
+    problem = mlcolext_problem(d, loop_set(d))
+    sub = SecondStage(problem, problem.matrix())
+    rng = np.random.default_rng(0)
+    lam, lam_e = rng.normal(size=(2, sub.n_rows))
+    lam[rng.random(sub.n_rows) < 0.3] = 0.0
+    const, coef = _old_cuts(sub, lam)
+    assert coef.nnz > 0
+    new_const, new_coef = sub.cuts(lam)
+    np.testing.assert_array_equal(new_const, const)
+    assert abs(new_coef - coef).max() == 0
+    nb = len(sub.blocks)
+    group = np.arange(nb) % 3
+    to_group = sp.csr_matrix((np.ones(nb), (group, np.arange(nb))), shape=(3, nb))
+    keep = np.array([True, False, True])
+    grouped = sub.cut_coefficients(lam, group, 3, keep).toarray()
+    expected = (to_group @ coef).toarray()
+    np.testing.assert_allclose(grouped[keep], expected[keep], rtol=1e-12, atol=1e-12)
+    assert not grouped[~keep].any()
+    use = rng.random(nb) < 0.5  # Pareto: per block, the cut of lam_e or of lam
+    _, coef_e = _old_cuts(sub, lam_e)
+    mixed = (sp.diags(use.astype(float)) @ coef_e
+             + sp.diags((~use).astype(float)) @ coef).toarray()
+    lam_mix = np.where(use[sub.row_block], lam_e, lam)
+    np.testing.assert_array_equal(sub.cut_coefficients(lam_mix).toarray(), mixed)
+
+
+@pytest.mark.parametrize("cuts,pareto", [("multi", False), ("aggregated", False),
+                                         ("grouped", True), ("multi", True)])
+def test_cuts_from_duals_give_the_same_run_as_per_block_cuts(loop_instance, monkeypatch,
+                                                             cuts, pareto):
+    """Benders with the cuts computed from the duals (``add_dual_cuts``) and with the
+    per-block cuts of ``λ ∘ H`` (as before) on MLColExt: same cuts, iterations and
+    optimum."""
+    from recopt.decomp.benders import Benders
+
+    d = loop_data(loop_instance(13, n=6, S=2, T=6))
+
+    def run():
+        problem = mlcolext_problem(d, loop_set(d))
+        problem.group_of = lambda block: (block[0], block[1] // 2)
+        res = solve_benders(problem, BendersOptions(gap=GAP, cuts=cuts, pareto=pareto))
+        bodies = [(c.lower, str(c.body)) for c in problem.master.benders_cuts.values()]
+        return res, bodies
+
+    new, new_cuts = run()
+
+    def per_block(self, lam, phi, theta_bar, pareto_used=None):
+        const, coef = _old_cuts(self.sub, lam)
+        return self.add_cuts(const, coef, phi, theta_bar, pareto_used)
+
+    monkeypatch.setattr(Benders, "add_dual_cuts", per_block)
+    old, old_cuts = run()
+    assert new.status == old.status == Status.OPTIMAL
+    assert new.iterations == old.iterations and new.n_cuts == old.n_cuts > 0
+    assert new.pareto_cuts == old.pareto_cuts
+    assert new.upper_bound == pytest.approx(old.upper_bound, rel=1e-12)
+    np.testing.assert_array_equal(new.best_point, old.best_point)
+    assert len(new_cuts) == len(old_cuts)
+    for (lo_n, _), (lo_o, _) in zip(new_cuts, old_cuts, strict=True):
+        assert lo_n == pytest.approx(lo_o, rel=1e-9, abs=1e-9)

@@ -138,3 +138,17 @@ def test_an_array_built_stage_refuses_other_solvers(loop_instance):
         stage.solve(x, BendersOptions(persistent=False), None)
     phi, lam, y, status, _ = stage.solve(x, BendersOptions(), None)
     assert status == Status.OPTIMAL and len(y) == stage.n_columns
+
+
+@pytest.mark.parametrize("run", [1, 3])
+def test_mlcolext_arrays_in_short_runs_of_loops_are_the_same(loop_instance, monkeypatch, run):
+    """The (steps x loops) products taken ``run`` loops at a time (``LOOP_RUN``, 4096
+    by default) give the same arrays as the compile."""
+    from recopt.models.loops import arrays as arrays_module
+
+    d = loop_data(loop_instance(502))
+    loops = loop_set(d, "all")
+    assert len(loops) > 3 * run
+    monkeypatch.setattr(arrays_module, "LOOP_RUN", run)
+    compiled, arrays, perm = _compiled_and_arrays(mlcolext_problem(d, loops))
+    _assert_same_standard_form(compiled, arrays, perm)

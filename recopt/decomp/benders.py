@@ -585,6 +585,20 @@ class SecondStage:
             self._workers.close()
             self._workers = None
 
+    def release(self) -> None:
+        """Stop the workers and drop the arrays and HiGHS objects (``A``, ``H``, ``B``,
+        the kept LPs, the incumbent's values): what a caller that has read the
+        incumbent's second stage no longer needs (the counts ``n_rows``,
+        ``n_columns`` stay). MLColExt with all loops frees them before building its
+        Result (issue 19)."""
+        self.close()
+        self._lp = None
+        self._parts = []
+        self.best = None
+        empty = sp.csr_matrix((0, 0))
+        self.A = self.H = self.B = empty
+        self.h = self.cost = np.zeros(0)
+
     def values(self, x: np.ndarray, opts: BendersOptions) -> np.ndarray:
         """The second stage's values ``y`` at ``x`` (the incumbent's when ``x`` is the
         incumbent, else solved again)."""
@@ -609,8 +623,26 @@ class SecondStage:
     def cuts(self, lam: np.ndarray):
         """Per block: constant ``Σ λ h`` and coefficients ``−(λ ∘ H)`` summed per block."""
         const = np.bincount(self.row_block, weights=lam * self.h, minlength=len(self.blocks))
-        G = (self.B @ self.H.multiply(lam[:, None])).tocsr()
-        return const, -G  # θ_b >= const_b + (−G_b)·x
+        return const, self.cut_coefficients(lam)  # θ_b >= const_b + coef_b·x
+
+    def cut_coefficients(self, lam: np.ndarray, group: np.ndarray | None = None,
+                         n_groups: int | None = None,
+                         keep: np.ndarray | None = None) -> sp.csr_matrix:
+        """``−Σ_{r in g} λ_r H_r`` for every group ``g`` of blocks (``group``: each
+        block's group, ``n_groups`` of them; without: one per block), as the product
+        ``(−R_λ) H`` with ``R_λ`` (groups x rows) holding ``λ_r`` at (group of r, r):
+        neither ``λ ∘ H`` nor the per-block cuts are formed (MLColExt with all loops,
+        issue 19: ``H`` holds about 1230 entries per loop). ``keep`` (per group): only
+        these groups' rows (the others empty)."""
+        nr = self.n_rows
+        g = self.row_block if group is None else np.asarray(group)[self.row_block]
+        ng = len(self.blocks) if group is None else int(n_groups or 0)
+        use = lam != 0
+        if keep is not None:
+            use &= np.asarray(keep, bool)[g]
+        r = np.nonzero(use)[0]
+        R = sp.csr_matrix((-lam[r], (g[r], r)), shape=(ng, nr))
+        return (R @ self.H).tocsr()
 
     def check(self, lam, x, phi, tol):
         """Every block's cut value at ``x`` against ``phi``: the per-block misfit."""
@@ -703,6 +735,7 @@ class Benders:
             group = np.array([gkeys.setdefault(problem.group_of(b), len(gkeys))
                               for b in sub.blocks], dtype=np.int64)
         ng = int(group.max()) + 1 if nb else 0
+        self.group = group  # each block's θ group
         self.to_group = sp.csr_matrix((np.ones(nb), (group, np.arange(nb))), shape=(ng, nb))
         self.theta_keys = list(range(ng))
         theta_low = (self.to_group @ lows).tolist()
@@ -756,11 +789,19 @@ class Benders:
             phi = self.to_group @ phi
             if pareto_used is not None:
                 pareto_used = (self.to_group @ pareto_used.astype(float)) > 0
+        return self._add_group_cuts(const, coef, phi, theta_bar, pareto_used)
+
+    def _violated(self, phi, theta_bar) -> np.ndarray:
+        """Per θ group: whether θ̄ is below Φ (all when θ̄ is None)."""
+        if theta_bar is None:
+            return np.ones(len(phi), bool)
+        return ~(np.asarray(theta_bar) >= phi - 1e-9 * (1 + np.abs(phi)))
+
+    def _add_group_cuts(self, const, coef, phi, theta_bar, pareto_used) -> tuple[int, int]:
+        """:meth:`add_cuts` on cuts already summed per θ group."""
         added = pareto = 0
         master, xs = self.master, self.xs
-        for b in range(len(const)):
-            if theta_bar is not None and theta_bar[b] >= phi[b] - 1e-9 * (1 + abs(phi[b])):
-                continue
+        for b in np.nonzero(self._violated(phi, theta_bar))[0].tolist():
             row = coef.getrow(b)
             expr = master.theta[self.theta_keys[b]] - pyo.quicksum(
                 float(a) * xs[k] for k, a in zip(row.indices.tolist(), row.data.tolist(),
@@ -769,6 +810,23 @@ class Benders:
             added += 1
             pareto += int(pareto_used is not None and bool(pareto_used[b]))
         return added, pareto
+
+    def add_dual_cuts(self, lam, phi, theta_bar, pareto_used=None) -> tuple[int, int]:
+        """:meth:`add_cuts` from the rows' duals ``lam`` (and the blocks' ``phi``):
+        each θ group's cut ``θ_g >= Σ_{r in g} λ_r (h_r − H_r x)`` computed for the
+        violated groups only, straight from ``lam`` and ``H``
+        (:meth:`SecondStage.cut_coefficients`): the same cuts as :meth:`add_cuts` of
+        ``SecondStage.cuts(lam)``, without the per-block coefficients (tested)."""
+        sub = self.sub
+        const = np.bincount(sub.row_block, weights=lam * sub.h, minlength=len(sub.blocks))
+        if self.options.cuts != "multi":
+            const = self.to_group @ const
+            phi = self.to_group @ phi
+            if pareto_used is not None:
+                pareto_used = (self.to_group @ pareto_used.astype(float)) > 0
+        keep = self._violated(phi, theta_bar)
+        coef = sub.cut_coefficients(lam, self.group, len(phi), keep)
+        return self._add_group_cuts(const, coef, phi, theta_bar, pareto_used)
 
     def evaluate(self, x, theta_bar=None, it_log: dict | None = None,
                  incumbent: bool = True) -> np.ndarray | None:
@@ -793,7 +851,7 @@ class Benders:
                 f"cut value differs from the sub-problem value {phi[b]:.9g} by {err[b]:.3g} "
                 f"({int(bad.sum())} blocks fail); the duals returned by {opts.solver} have "
                 "the wrong sign or are not optimal")
-        const, coef = sub.cuts(lam)
+        lam_cut = lam  # the duals the cuts come from: lam, or per block Pareto's
         use = None  # blocks whose cut comes from Pareto duals
         if self.core is not None and incumbent:
             eps = opts.pareto_epsilon
@@ -810,11 +868,8 @@ class Benders:
                         f"point x^ε (misfit {err_e[b]:.3g})")
                 _, _, not_tight = sub.check(lam_e, x, phi, opts.check_tolerance)
                 use = ~not_tight
-                const_e, coef_e = sub.cuts(lam_e)
-                const = np.where(use, const_e, const)
-                D = sp.diags(use.astype(float))
-                coef = (D @ coef_e + sp.diags((~use).astype(float)) @ coef).tocsr()
-        n_added, n_pareto = self.add_cuts(const, coef, phi, theta_bar, use)
+                lam_cut = np.where(use[sub.row_block], lam_e, lam)
+        n_added, n_pareto = self.add_dual_cuts(lam_cut, phi, theta_bar, use)
         res.pareto_cuts += n_pareto
         it_log["pareto_cuts"] += n_pareto
         it_log["sub_seconds"] += solving

@@ -353,8 +353,11 @@ def solve_loop_benders(instance: xr.Dataset, *, model: str, time_limit=None, see
             stage.close()
         if stage.matrix is not None:  # built as arrays: no Pyomo second stage
             f, gb, gs = stage.matrix.operation(y, d)
+            stage.matrix = None
         else:
             f, gb, gs = operation_arrays(problem.sub, d)
+        del y
+        stage.release()  # the second stage's arrays and LPs: not needed for the Result
         # the second stage's steps, in the first stage's order (as the problem was built)
         blocks = _blocks(d, reduce, None if loops is None else column_arcs(loops))[0]
         standalone_operation(d, blocks, f, gb, gs)

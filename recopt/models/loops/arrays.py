@@ -34,6 +34,9 @@ import scipy.sparse as sp
 from recopt.errors import ModelError
 from recopt.models.loops.data import LoopData
 
+#: MLColExt's products over (steps x loops) are computed in runs of this many loops.
+LOOP_RUN = 4096
+
 #: Column components, in column order (``col_kind`` codes 0, 1, 2).
 COLUMN_KINDS = ("flow", "grid_buy", "grid_sell")
 
@@ -231,11 +234,21 @@ def _operation(d: LoopData, steps, arcs):
     return cols, rows, grids
 
 
-def _finish(cols, rows: _Rows, n_first: int) -> SecondStageMatrix:
+def _finish(cols, rows: _Rows, n_first: int, H_first=None) -> SecondStageMatrix:
+    """The arrays of ``rows`` and ``cols``; ``H_first``: the first columns of ``H``
+    given as a matrix (MLColExt's ``choose`` columns), ``rows.hx`` then holds the
+    others' entries with their positions in the whole ``H``."""
     nr, nc = rows.n, cols["n"]
     A = _coo(rows.a, (nr, nc)).tocsc()
     A.sum_duplicates()
-    H = _coo(rows.hx, (nr, n_first)).tocsr()
+    if H_first is None:
+        H = _coo(rows.hx, (nr, n_first)).tocsr()
+    else:
+        k0 = H_first.shape[1]
+        rest = _coo([(r, c - k0, v) for r, c, v in rows.hx], (nr, n_first - k0)).tocsc()
+        H = sp.hstack([H_first, rest], format="csc")
+        del H_first, rest
+        H = H.tocsr()
     H.sum_duplicates()
     cat = np.concatenate
     return SecondStageMatrix(
@@ -314,33 +327,53 @@ def column_matrix(d: LoopData, loops, steps, pairs, arcs) -> SecondStageMatrix:
     r0 = rows.add("loop_flow", nf, np.zeros(nf), 1, blk[fk], np.c_[st[fk], fi, fj])
     rows.entries(rows.a, r0 + fcols, fcols, np.ones(nf))
     rows.entries(rows.hx, r0 + fcols, K + pair_pos[fi, fj], -M)
-    # Λ at the steps: loop k has a surplus at step q
+    # Λ at the steps: loop k has a surplus at step q; the (steps x loops) products in
+    # runs of LOOP_RUN loops (no (steps x loops) float temporary)
     net = P - C
     member = np.zeros((K, n), bool)
     for k, S in enumerate(loops):
         member[k, list(S)] = True
-    surplus = (net @ member.T.astype(float)) >= 0  # (nst, K); Σ_{i∈S} (P̂ − Ĉ) >= 0
+    surplus = np.empty((nst, K), bool)  # Σ_{i∈S} (P̂ − Ĉ) >= 0
+    for a in range(0, K, LOOP_RUN):
+        surplus[:, a:a + LOOP_RUN] = (net @ member[a:a + LOOP_RUN].T.astype(float)) >= 0
     order = np.lexsort((st[:, 1], st[:, 0]))
-    for name, has, value, col, in_set in (
-            ("buy_rule", C > 0, C, g["buy_col"], surplus),
-            ("sell_rule", P > 0, P, g["sell_col"], ~surplus)):
+    # the choose columns of H, one loop at a time (CSC: int32 rows, float values)
+    col_rows: list[list[np.ndarray]] = [[] for _ in range(K)]
+    col_vals: list[list[np.ndarray]] = [[] for _ in range(K)]
+    for name, has, value, col, at_surplus in (
+            ("buy_rule", C > 0, C, g["buy_col"], True),
+            ("sell_rule", P > 0, P, g["sell_col"], False)):
         # (step q, actor i) -> the loops k ∋ i with (k, q) in the set; rows where any
-        count = in_set.astype(np.int64) @ member.astype(np.int64)  # (nst, n)
-        q_sorted, i_ = np.nonzero((has & (count > 0))[order])
+        count = np.zeros((nst, n))
+        for a in range(0, K, LOOP_RUN):
+            run = surplus[:, a:a + LOOP_RUN]
+            count += (run if at_surplus else ~run).astype(float) \
+                @ member[a:a + LOOP_RUN].astype(float)
+        q_sorted, i_ = np.nonzero((has & (count > 0.5))[order])
         q = order[q_sorted]
         r0 = rows.add(name, len(q), value[q, i_], 1, blk[q], np.c_[st[q], i_])
         row_of = np.full((nst, n), -1, np.int64)
         row_of[q, i_] = r0 + np.arange(len(q))
         rows.entries(rows.a, row_of[q, i_], col[q, i_], np.ones(len(q)))
         for k, S in enumerate(loops):
-            qs = np.nonzero(in_set[:, k])[0]
+            qs = np.nonzero(surplus[:, k] == at_surplus)[0]
             if not len(qs):
                 continue
             rr = row_of[qs[:, None], np.asarray(S)[None, :]].ravel()
             vv = value[qs[:, None], np.asarray(S)[None, :]].ravel()
-            ok = rr >= 0
-            rows.entries(rows.hx, rr[ok], np.full(int(ok.sum()), k), vv[ok])
-    return _finish(cols, rows, K + len(pairs))
+            ok = (rr >= 0) & (vv != 0)
+            col_rows[k].append(rr[ok].astype(np.int32))
+            col_vals[k].append(vv[ok])
+    del surplus, member
+    counts = np.array([sum(len(r) for r in c) for c in col_rows], dtype=np.int64)
+    indptr = np.r_[0, np.cumsum(counts)]
+    indices = np.concatenate([r for c in col_rows for r in c] or [np.zeros(0, np.int32)])
+    del col_rows
+    data = np.concatenate([v for c in col_vals for v in c] or [np.zeros(0)])
+    del col_vals
+    H_choose = sp.csc_matrix((data, indices, indptr), shape=(rows.n, K))
+    del data, indices
+    return _finish(cols, rows, K + len(pairs), H_choose)
 
 
 __all__ = ["SecondStageMatrix", "single_loop_matrix", "column_matrix", "COLUMN_KINDS"]
