@@ -68,7 +68,7 @@ def timed(rec, section, case, fn, **extra):
              cpu_own=cpu.own, cpu_foreign=cpu.foreign, loadavg=cpu.loadavg, **extra)
     attrs = getattr(out, "attrs", {})
     for k in (*SPLIT, "status", "objective", "stages", "milp", "n_variables",
-              "n_constraints", "n_integer", "gap"):
+              "n_constraints", "n_integer", "gap", "variation"):
         if k in attrs:
             r[k] = attrs[k]
     rec.add(r)
@@ -123,6 +123,11 @@ def main(argv=None) -> int:
                         "EMS3 complementarity=report)")
     p.add_argument("--penalty-only", action="store_true",
                    help="large section: only EMS4 with the lexicographic penalty (the target)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="large section: time limit of each solve, s")
+    p.add_argument("--full-lp", action="store_true",
+                   help="large section: the array path on the full LP (not the projection "
+                        "onto the storage; recopt.decomp.ems.PROJECTED off), for pairing")
     p.add_argument("--skip", default="", help="sections to skip: shipped,large,rules,grid")
     p.add_argument("--days", action="store_true",
                    help="also section 5: EMS3's MILP by day blocks (LB / UB per block)")
@@ -151,15 +156,20 @@ def main(argv=None) -> int:
                 inst, "EMS3", time_limit=args.milp_time_limit))
 
     if "large" not in skip:
+        if args.full_lp:
+            import recopt.decomp.ems as staged
+
+            staged.PROJECTED = False
         for days in (int(d) for d in args.horizons.split(",")):
             big = big_community(args.members, days)
             timed(rec, "large", f"EMS4 lexicographic penalty {args.members} x {24 * days} h",
-                  lambda b=big: solve(b, "EMS4", penalty="lexicographic"),
-                  members=args.members, steps=24 * days)
+                  lambda b=big: solve(b, "EMS4", penalty="lexicographic",
+                                      time_limit=args.time_limit),
+                  members=args.members, steps=24 * days, projected=not args.full_lp)
             if not args.penalty_only:
                 timed(rec, "large", f"EMS4 no penalty {args.members} x {24 * days} h",
-                      lambda b=big: solve(b, "EMS4"), members=args.members,
-                      steps=24 * days)
+                      lambda b=big: solve(b, "EMS4", time_limit=args.time_limit),
+                      members=args.members, steps=24 * days, projected=not args.full_lp)
             del big
 
     if "rules" not in skip:

@@ -573,3 +573,111 @@ def test_c6_room_cuts_are_valid_and_tighten_the_relaxation():
         b.domain = pyo.UnitInterval
     relaxed = solve_pyomo(m).objective
     assert lp + 1e-6 < relaxed <= with_cuts.attrs["objective"] + 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# The LP projected onto the storage (recopt.models.ems.projected_matrix)
+# ---------------------------------------------------------------------------------------
+def _tight_instance(seed, T=24, U=6):
+    """Random small community with tight subscriptions (1-1.3 x each member's largest
+    |load - PV|), strong batteries, one EV away for 4 hours, one member without PV."""
+    rng = np.random.default_rng(seed)
+    sun = np.clip(np.sin((np.arange(T) % 24 - 6) / 12 * np.pi), 0, None)
+    cons = rng.uniform(0.2, 2.0, (T, U))
+    prod = rng.uniform(0, 1) * sun[:, None] * rng.uniform(0, 5, (1, U)) \
+        * rng.uniform(0.5, 1, (T, U))
+    prod[:, U - 1] = 0
+    bat = np.zeros(U)
+    bat[: U // 2] = rng.uniform(2, 6, U // 2)
+    ev = np.zeros(U)
+    ev[1] = 7
+    avail = np.ones((T, U), bool)
+    avail[8:12, 1] = False
+    return make_instance(
+        cons, prod, price_grid_buy=0.2, price_grid_sell=0.05, price_community_buy=0.1,
+        price_community_sell=0.08, time=pd.date_range("2023-01-01", periods=T, freq="h"),
+        battery={"power_kw": bat, "energy_kwh": 2 * bat + (bat > 0), "soc_min": 10,
+                 "efficiency": 0.9, "soc_init": 90},
+        ev={"power_kw": ev, "energy_kwh": 30 * (ev > 0), "soc_min": 20, "efficiency": 0.9},
+        ev_available=avail,
+        subscribed_power_kw=np.maximum(np.abs(cons - prod).max(0)
+                                       * rng.uniform(1.0, 1.3, U), 0.5))
+
+
+def _lp_optimum(M, drop=()):
+    from recopt.solvers.highs import HighsStagedLP
+
+    keep = np.ones(M.A.shape[0], bool)
+    for name in drop:
+        keep[M.rows[name]] = False
+    lp = HighsStagedLP(M.A[keep], M.cost, M.col_lower, M.col_upper, M.row_lower[keep],
+                       M.row_upper[keep])
+    out, x = lp.solve("simplex")
+    assert out.status.value == "optimal", out.message
+    return float(M.cost @ x) + getattr(M, "first_objective_offset", 0.0), x
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ems", ["EMS3", "EMS4"])
+def test_projected_lp_has_the_full_lps_optimum_and_a_feasible_split(seed, ems):
+    """The projection onto the storage is exact: same optimum as the full LP of
+    :func:`matrix` (f1 + alpha sum rho with a strong weight, so that the storage moves
+    against f1 and the limits (17)-(19) matter), and its point rebuilt into every flow
+    is a feasible schedule of the full model with that objective."""
+    from recopt.models.ems import extract_parts, matrix, projected_matrix
+
+    inst = _tight_instance(seed)
+    opts = dict(ems=ems, final_soc="equal", penalty="weighted", alpha=1000.0)
+    full, _ = _lp_optimum(matrix(inst, **opts))
+    P = projected_matrix(inst, **opts)
+    assert P is not None
+    proj, x = _lp_optimum(P)
+    assert proj == pytest.approx(full, rel=1e-7, abs=1e-6)
+    part = P.split(x)
+    sched = extract_parts([part], inst, StorageUnits.from_instance(inst), ems)
+    c = check_schedule(inst, sched, final_soc="equal")
+    for k in ("balance", "soc_dynamics", "peak_import", "subs_import", "subs_export"):
+        assert c[k] < TOL, (k, c[k])
+    comm = sched["community_import"].sum("member") - sched["community_export"].sum("member")
+    assert float(np.abs(comm).max()) < TOL  # (27)
+    for name in ("self_consumption", "grid_import", "grid_export", "community_import",
+                 "community_export"):
+        assert float(sched[name].min()) >= -TOL
+    flow = "grid_export" if ems == "EMS3" else "grid_import"
+    f1 = float(sched[flow].sum())
+    assert f1 + 1000.0 * float(P.variation_total @ x) == pytest.approx(full, rel=1e-7,
+                                                                        abs=1e-6)
+
+
+def test_projected_lp_capacity_rows_matter():
+    """The per-step capacity row (sum_n b_n <= sum_n min(L^_n, X_n)) is not decoration:
+    without it the projection's optimum is lower than the full LP's on an instance
+    where the weighted penalty charges from the grid."""
+    from recopt.models.ems import matrix, projected_matrix
+
+    inst = _tight_instance(17)
+    opts = dict(ems="EMS3", final_soc="equal", penalty="weighted", alpha=1000.0)
+    full, _ = _lp_optimum(matrix(inst, **opts))
+    P = projected_matrix(inst, **opts)
+    assert _lp_optimum(P)[0] == pytest.approx(full, rel=1e-7)
+    assert _lp_optimum(P, drop=("capacity_total",))[0] < full - 1e-3
+
+
+@pytest.mark.parametrize("seed", [4, 8, 17])
+def test_projected_staged_solve_keeps_f1_and_rho(seed, two_days, monkeypatch):
+    """The lexicographic solve (f1, then sum rho on f1's optimal face) reaches the same
+    f1 and sum rho on the projection as on the full array LP."""
+    import recopt.decomp.ems as staged
+
+    monkeypatch.setattr(staged, "FAST_PATH_CELLS", 1)
+    for inst in (_tight_instance(seed), two_days.isel(time=slice(0, 48))):
+        got = {}
+        for projected in (True, False):
+            monkeypatch.setattr(staged, "PROJECTED", projected)
+            r = solve(inst, "EMS4", penalty="lexicographic", lex_tolerance=1e-10)
+            assert r.attrs["status"] == "optimal", r.attrs["message"]
+            assert r.attrs["complementarity_violations"] == 0
+            got[projected] = (r.attrs["objective"], r.attrs["variation"])
+        assert got[True][0] == pytest.approx(got[False][0], rel=1e-8, abs=1e-6)
+        assert got[True][1] == pytest.approx(got[False][1], rel=1e-6, abs=1e-8)
+        assert got[True][1] > 1e-3  # the stage did work: the storage moved

@@ -39,11 +39,13 @@ from recopt.ems.stage2 import TOLERANCE_KWH, check_schedule, complementarity_vio
 from recopt.ems.storage import StorageUnits
 from recopt.lazy import pyomo_module
 from recopt.models.ems import (
+    EMSMatrix,
     arrays,
     build,
     extract,
     extract_parts,
     matrix,
+    projected_matrix,
     with_indicators_of,
 )
 from recopt.models.options import Tuning
@@ -88,6 +90,11 @@ FACE_STAGE = True
 #: and (33)-(34): free at stage 1) and the rho stage on the whole LP with rho
 #: eliminated (:func:`_penalty_lp`).
 SPLIT_PENALTY = True
+#: The array path solves the LP projected exactly onto the storage
+#: (:func:`recopt.models.ems.projected_matrix`: the members' flows eliminated, one grid
+#: column and two rows per step, one capacity column per storage owner and step; the
+#: flows are rebuilt afterwards). 100 members x 720 h: see ``benchmarks/README.md``.
+PROJECTED = True
 
 __all__ = ["solve_ems", "keep_objective", "staged_arrays"]
 
@@ -263,7 +270,13 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     solution arrays or None, build seconds).
     """
     t0 = time.perf_counter()
-    M = matrix(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc)
+    M: EMSMatrix | None = None
+    if PROJECTED:
+        M = projected_matrix(inst_s, ems=ems, penalty=penalty, alpha=alpha,
+                             final_soc=final_soc)
+    if M is None:
+        M = matrix(inst_s, ems=ems, penalty=penalty, alpha=alpha, final_soc=final_soc)
+    off = float(getattr(M, "first_objective_offset", 0.0))  # f1 = first_objective x + off
     build_s = time.perf_counter() - t0
     kw = dict(threads=run_options.get("threads"), options=run_options.get("options"))
     split = penalty == "lexicographic" and FACE_STAGE and SPLIT_PENALTY
@@ -278,10 +291,12 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
     info: dict = {"stages": stages, "f1": math.nan, "rho": math.nan}
     out, x = lp.solve(run_options.get("first_method"), time_left())
     out.compile_seconds = lp.compile_seconds
+    out.objective += off  # stage 1's objective and bound are f1 (+ alpha sum rho)
+    out.bound += off
     outs = [out]
     if x is None:
         return outs, info, None, build_s
-    info["f1"] = float(M.first_objective[:n0] @ x)
+    info["f1"] = float(M.first_objective[:n0] @ x) + off
     if split:
         lp, x, rho_cost = _penalty_lp(M, lp, outs[0], x, kw)
     later = run_options.get("later_method")
@@ -293,15 +308,15 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
         if face and not split:  # f1's optimal face by its duals: no degenerate kept row
             info["face_columns"], info["face_rows"] = lp.restrict_to_optimal_face()
         elif not face:
-            lp.keep(M.first_objective, kept)
+            lp.keep(M.first_objective, kept - off)
         lp.set_cost(rho_cost)
         out, x = lp.solve(later, time_left(), primal)
         if split and x is not None:
             x = _with_ratios(M, x)
-        if face and x is not None and float(M.first_objective @ x) > kept:
+        if face and x is not None and float(M.first_objective @ x) + off > kept:
             # the face was left larger than the optimal set (an active bound at
             # infinity, a dual below eps): keep f1 by the row after all
-            lp.keep(M.first_objective, kept)
+            lp.keep(M.first_objective, kept - off)
             out, x = lp.solve(later, time_left(), primal)
             if split and x is not None:
                 x = _with_ratios(M, x)
@@ -319,7 +334,8 @@ def staged_arrays(inst_s: xr.Dataset, *, ems: str, penalty: str, alpha: float,
         info["netted_pairs"] = _net_pairs(part)
         if _storage_overlaps(part, dt):
             if penalty != "lexicographic" or (face and not info.get("face_fallback")):
-                lp.keep(M.first_objective, info["f1"] + tol * max(1.0, abs(info["f1"])))
+                lp.keep(M.first_objective,
+                        info["f1"] + tol * max(1.0, abs(info["f1"])) - off)
             if penalty != "none":
                 lp.keep(rho_cost, info["rho"] + tol * max(1.0, abs(info["rho"])))
             lp.set_cost(M.storage_throughput)

@@ -556,6 +556,260 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
                      row_slices, f1, rho, throughput, (T, U, K))
 
 
+@dataclass(frozen=True)
+class EMSProjection(EMSMatrix):
+    """The LP of :func:`build` projected exactly onto the storage (see
+    :func:`projected_matrix`); :meth:`split` rebuilds every flow of the full model.
+
+    Columns, in order: ``grid_total`` (T: G_t = sum_n P^gd+_{n,t}, kW), ``capacity``
+    (S T, one per storage owner and step, owner-major: h_{n,t}, kW), ``charge``,
+    ``discharge`` (K T), ``soc`` (K (T+1)) and, with a penalty, ``ramp_up``,
+    ``ramp_down`` (K (T-1)), ``variation_ratio`` (K), as in :class:`EMSMatrix`.
+    ``first_objective_offset`` (kWh) is added to ``first_objective @ x`` to give f1
+    (EMS3: the export of the storage-less balance; EMS4: 0).
+    """
+
+    first_objective_offset: float
+    load: np.ndarray  # (T, U) kW
+    pv: np.ndarray  # (T, U) kW
+    peak: np.ndarray  # (U,) kW
+    subs: np.ndarray  # (U,) kW, inf without (17)-(18)
+    unit_member: np.ndarray  # (K,)
+
+    def split(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """A column vector as the arrays of :func:`arrays`: the storage as solved, the
+        flows of every member rebuilt from it (the disaggregation of
+        :func:`projected_matrix`: G_t = max(0, sum_n b_n), spread over the members'
+        boxes g_n in [0, min(L^_n, X_n)], s_n in [b_n, X_n] by one ratio each)."""
+        T, U, K = self.shape_TUK
+        charge = x[self.columns["charge"]].reshape(K, T).T
+        discharge = x[self.columns["discharge"]].reshape(K, T).T
+        soc = x[self.columns["soc"]].reshape(K, T + 1).T
+        plus = _per_owner(charge, self.unit_member, U)
+        net = _per_owner(charge - discharge, self.unit_member, U)
+        b = self.load - self.pv + net  # meter net withdrawal, kW
+        X = np.minimum(np.minimum(self.load + plus, self.subs), self.subs + b)
+        g_hat = np.maximum(np.minimum(self.peak[None, :], X), 0.0)
+        X = np.maximum(X, b)
+        B = b.sum(axis=1)
+        G = np.minimum(np.maximum(B, 0.0), g_hat.sum(axis=1))  # the f1-minimal import
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(g_hat.sum(axis=1) > 0, G / g_hat.sum(axis=1), 0.0)
+            room = (X - b).sum(axis=1)
+            mu = np.clip(np.where(room > 0, (G - B) / room, 0.0), 0.0, 1.0)
+        g = lam[:, None] * g_hat
+        s = b + mu[:, None] * (X - b)
+        c = s - g
+        comm_in, comm_out = np.maximum(c, 0.0), np.maximum(-c, 0.0)
+        return {"grid_import": g, "grid_export": np.maximum(s - b, 0.0),
+                "community_import": comm_in, "community_export": comm_out,
+                "self_consumption": np.maximum(self.load + plus - g - comm_in, 0.0),
+                "charge": charge, "discharge": discharge, "soc": soc}
+
+
+def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
+                     penalty: str = "none", alpha: float = 1.0, final_soc: str = "at_least",
+                     **_ignored) -> EMSProjection | None:
+    """The LP of :func:`build` (no binaries), projected exactly onto the storage.
+
+    Mustika (2022) (17)-(28): per member n and step t, with the storage fixed, the
+    member's meter net withdrawal is ``b = P^load - P^PV + sum_j (P+ - P-)`` (kW) and
+    its flows (gd+, gd-, comm+, comm-, indsc >= 0, rows (17)-(19), (25), (26)) are
+    feasible iff, with ``g = gd+`` and ``s = gd+ + comm+ - comm-`` (so ``gd- = s - b``),
+
+        0 <= g <= min(L^_n, X),  b <= s <= X,
+        X = min(P^load + sum_j P+, P^subs, P^subs + b)
+
+    (taking comm+ = (s - g)^+, comm- = (g - s)^+; the bound on max(g, s) is indsc >= 0
+    and (17)-(18)). Boxes in (g, s): their Minkowski sum over the members is the box of
+    the sums, and (27) says ``sum_n s_n = sum_n g_n = G_t``. So the storage schedule is
+    feasible iff per step ``sum_n b_n <= sum_n min(L^_n, X_n)`` and per member
+    ``-P^subs <= b <= P^subs``, and then the least grid import is
+    ``G_t = max(0, sum_n b_n)`` (EMS4's f1 (32); EMS3's (30) is the export ``G_t -
+    sum_n b_n``). The LP here keeps, per step, G_t with ``G_t >= sum_n b_n`` (row
+    ``import_floor``) and the capacity row ``sum_n b_n <= sum h_n + sum_m g^_m`` with one
+    h per storage owner (h <= L^_n, P^subs by bounds; ``h <= P^load + sum P+`` and
+    ``h <= P^subs + b`` by rows, each left out where the data make it redundant) and the
+    constant ``g^_m = min(P^load, P^subs, P^subs + b_m)`` of each member without storage;
+    the members' rows (17)-(19), (25)-(27) and their 5 U T columns are gone. The
+    storage rows (20)-(24) and the penalty (33)-(34) are those of :func:`matrix`.
+    Every feasible point of either LP maps to one of the other with the same storage
+    and the same f1 (tested against :func:`matrix`), so both objectives of the
+    lexicographic solve are unchanged. Returns None when a member without storage
+    already breaks ``|P^load - P^PV| <= P^subs`` (the full LP is infeasible; the caller
+    keeps :func:`matrix`, which reports it).
+    """
+    _check_choices(ems, penalty, final_soc)
+    pw = PowerData.from_instance(instance)
+    units = StorageUnits.from_instance(instance)
+    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
+    T, U = load.shape
+    K = units.size
+    dt = pw.step_hours
+    inf = np.inf
+    subs = (np.full(U, inf) if pw.subscribed_kw is None
+            else np.asarray(pw.subscribed_kw, float))
+    peak = np.asarray(pw.peak_load_kw[scenario], float)
+    owners = np.unique(units.member)  # storage owners, sorted
+    S = owners.size
+    owner_of_unit = np.searchsorted(owners, units.member)  # (K,) position in owners
+    bare = np.setdiff1d(np.arange(U), owners)
+    b_bare = load[:, bare] - pv[:, bare]
+    if (np.abs(b_bare) > subs[bare][None, :]).any():
+        return None
+    gain_c, gain_d = units.soc_gain(dt)
+    cap = np.where(units.available, units.power_kw[None, :], 0.0)  # (T, K) kW
+    cap_owner = _per_owner(cap, owner_of_unit, S)
+    sizes = [("grid_total", T), ("capacity", S * T), ("charge", K * T),
+             ("discharge", K * T), ("soc", K * (T + 1))]
+    if penalty != "none":
+        sizes += [("ramp_up", K * (T - 1)), ("ramp_down", K * (T - 1)),
+                  ("variation_ratio", K)]
+    columns, start = {}, 0
+    for name, size in sizes:
+        columns[name] = slice(start, start + size)
+        start += size
+    n_col = start
+    lo = np.zeros(n_col)
+    up = np.full(n_col, inf)
+    up[columns["capacity"]] = np.repeat(np.minimum(peak[owners], subs[owners]), T)
+    up[columns["charge"]] = cap.T.ravel()
+    up[columns["discharge"]] = cap.T.ravel()
+    lo[columns["soc"]] = np.repeat(units.soc_min, T + 1)
+    up[columns["soc"]] = np.repeat(units.soc_max, T + 1)
+
+    def col(name, idx):
+        return columns[name].start + np.asarray(idx)
+
+    kt = np.arange(K * T)
+    k_of, t_of = np.divmod(kt, T)
+    st = np.arange(S * T)  # owner-major h cell
+    s_of, ts_of = np.divmod(st, T)
+    h_of_unit = owner_of_unit[k_of] * T + t_of  # the h cell of each (k, t)
+    tt = np.arange(T)
+    blocks = []
+
+    def rows(name, r, c, v, lower, upper):
+        blocks.append((name, np.asarray(r), np.asarray(c), np.asarray(v, float),
+                       np.asarray(lower, float), np.asarray(upper, float)))
+
+    ones_k = np.ones(K * T)
+    D = (load - pv).sum(axis=1)  # the members' net withdrawal without storage, kW
+    rows("import_floor", np.r_[tt, t_of, t_of],
+         np.r_[col("grid_total", tt), col("charge", kt), col("discharge", kt)],
+         np.r_[np.ones(T), -ones_k, ones_k], D, np.full(T, inf))
+    g_bare = np.minimum(np.minimum(load[:, bare], subs[bare][None, :]),
+                        subs[bare][None, :] + b_bare).sum(axis=1)
+    rows("capacity_total", np.r_[t_of, t_of, ts_of],
+         np.r_[col("charge", kt), col("discharge", kt), col("capacity", st)],
+         np.r_[ones_k, -ones_k, -np.ones(S * T)], np.full(T, -inf), g_bare - D)
+    load_o, pv_o, subs_o = load[:, owners], pv[:, owners], subs[owners]
+    # h <= P^load + sum P+ : needed where the bound min(L^, P^subs) can exceed P^load
+    need = (np.minimum(peak[owners], subs_o)[None, :] > load_o).T.ravel()  # (S T)
+    _owner_rows(rows, "capacity_load", need, st, h_of_unit, k_of, t_of, T, col,
+                plus=-1.0, minus=0.0, upper=load_o.T.ravel())
+    # h <= P^subs + b : needed where P^PV + sum P_max can exceed P^subs
+    need = ((pv_o + cap_owner) > subs_o[None, :]).T.ravel()
+    _owner_rows(rows, "capacity_subs", need, st, h_of_unit, k_of, t_of, T, col,
+                plus=-1.0, minus=1.0, upper=(subs_o[None, :] + load_o - pv_o).T.ravel())
+    # -P^subs <= b <= P^subs, (17)-(18) of the owner: where the storage can break it
+    need = ((load_o - pv_o + cap_owner > subs_o[None, :])
+            | (pv_o - load_o + cap_owner > subs_o[None, :])).T.ravel()
+    _owner_rows(rows, "meter_limit", need, st, h_of_unit, k_of, t_of, T, col,
+                plus=1.0, minus=-1.0, upper=(subs_o[None, :] - load_o + pv_o).T.ravel(),
+                lower=(-subs_o[None, :] - load_o + pv_o).T.ravel(), with_h=False)
+    soc_next = col("soc", k_of * (T + 1) + t_of + 1)
+    soc_now = col("soc", k_of * (T + 1) + t_of)
+    rows("soc_dynamics", np.r_[kt, kt, kt, kt],
+         np.r_[soc_next, soc_now, col("charge", kt), col("discharge", kt)],
+         np.r_[ones_k, -ones_k, -gain_c[k_of], gain_d[k_of]], np.zeros(K * T),
+         np.zeros(K * T))
+    kk = np.arange(K)
+    rows("soc_initial", kk, col("soc", kk * (T + 1)), np.ones(K), units.soc_init,
+         units.soc_init)
+    rows("soc_final", kk, col("soc", kk * (T + 1) + T), np.ones(K), units.soc_init,
+         units.soc_init if final_soc == "equal" else np.full(K, inf))
+    if penalty != "none":
+        kr = np.arange(K * (T - 1))
+        k_r, t_r = np.divmod(kr, T - 1)
+        t_r = t_r + 1
+        now, before = k_r * T + t_r, k_r * T + t_r - 1
+        one = np.ones(kr.size)
+        rows("variation", np.r_[kr, kr, kr, kr, kr, kr],
+             np.r_[col("ramp_up", kr), col("ramp_down", kr), col("discharge", now),
+                   col("charge", now), col("discharge", before), col("charge", before)],
+             np.r_[one, -one, -one, one, one, -one], np.zeros(kr.size), np.zeros(kr.size))
+        rows("penalty", np.r_[kk, np.repeat(kk, T - 1), np.repeat(kk, T - 1)],
+             np.r_[col("variation_ratio", kk), col("ramp_up", kr), col("ramp_down", kr)],
+             np.r_[T * units.power_kw, -np.ones(2 * kr.size)], np.zeros(K), np.zeros(K))
+    A, row_lower, row_upper, row_slices = _stack_rows(blocks, n_col)
+    f1 = np.zeros(n_col)
+    f1[columns["grid_total"]] = dt
+    offset = 0.0
+    if OBJECTIVES[ems] == "export":  # export = G - sum_n b_n
+        f1[columns["charge"]] = -dt
+        f1[columns["discharge"]] = dt
+        offset = -float(D.sum()) * dt
+    rho = np.zeros(n_col)
+    if penalty != "none":
+        rho[columns["variation_ratio"]] = 1.0
+    throughput = np.zeros(n_col)
+    throughput[columns["charge"]] = dt
+    throughput[columns["discharge"]] = dt
+    cost = f1 + (float(alpha) * rho if penalty == "weighted" else 0.0)
+    return EMSProjection(A, cost, lo, up, row_lower, row_upper, columns, row_slices, f1,
+                         rho, throughput, (T, U, K), offset, load, pv, peak, subs,
+                         units.member)
+
+
+def _per_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """(T, K) per-unit values summed per owner: (T, n), ``owner[k]`` the column."""
+    onehot = np.zeros((owner.size, n))
+    onehot[np.arange(owner.size), owner] = 1.0
+    return values @ onehot
+
+
+def _owner_rows(rows, name, need, st, h_of_unit, k_of, t_of, T, col, *, plus, minus,
+                upper, lower=None, with_h=True) -> None:
+    """Rows ``[h] + plus sum_j P+ + minus sum_j P- <= upper`` (``lower <=`` when given)
+    of :func:`projected_matrix`, one per owner cell where ``need`` (the others are
+    redundant for the data)."""
+    pos = np.full(st.size, -1)
+    pos[need] = np.arange(int(need.sum()))
+    r_unit = pos[h_of_unit]
+    keep = r_unit >= 0
+    kt = np.flatnonzero(keep)
+    cells = np.flatnonzero(need)
+    r = [r_unit[kt], r_unit[kt]]
+    c = [col("charge", kt), col("discharge", kt)]
+    v = [np.full(kt.size, plus), np.full(kt.size, minus)]
+    if with_h:
+        r.append(np.arange(cells.size))
+        c.append(col("capacity", cells))
+        v.append(np.ones(cells.size))
+    keep_v = np.concatenate(v) != 0.0
+    rows(name, np.concatenate(r)[keep_v], np.concatenate(c)[keep_v],
+         np.concatenate(v)[keep_v],
+         np.full(cells.size, -np.inf) if lower is None else lower[cells], upper[cells])
+
+
+def _stack_rows(blocks, n_col):
+    """The row blocks ``(name, rows, cols, vals, lower, upper)`` as one CSR matrix, its
+    row bounds and each block's slice."""
+    r_all, c_all, v_all, lower, upper, row_slices, offset = [], [], [], [], [], {}, 0
+    for name, r, c, v, rl, ru in blocks:
+        r_all.append(r + offset)
+        c_all.append(c)
+        v_all.append(v)
+        lower.append(rl)
+        upper.append(ru)
+        row_slices[name] = slice(offset, offset + rl.size)
+        offset += rl.size
+    A = sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
+                      shape=(offset, n_col))
+    return A, np.concatenate(lower), np.concatenate(upper), row_slices
+
+
 OPTIONS = (
     Option("penalty", str, "none",
            "storage power-variation penalty (33)-(35): 'none', 'weighted' (f1 + alpha sum "
