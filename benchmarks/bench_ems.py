@@ -127,6 +127,9 @@ def main(argv=None) -> int:
     p.add_argument("--days", action="store_true",
                    help="also section 5: EMS3's MILP by day blocks (LB / UB per block)")
     p.add_argument("--block-time-limit", type=float, default=20.0)
+    p.add_argument("--ems3-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="grid section: an option of EMS3 (e.g. room_cuts=true, "
+                        "mode_start=true); repeatable")
     p.add_argument("--mode-start", action="store_true",
                    help="also section 6: a C6-feasible start for EMS3's MILP from the "
                         "room-cut relaxation (modes fixed: an LP), then the MILP from it")
@@ -193,11 +196,20 @@ def main(argv=None) -> int:
     if "grid" not in skip:
         keys = ("KoR1", "KoR2", "KoR3", "KoR4", "KoR5", "KoR6", "KoR7", "KoR8", "KoR9",
                 "KoR10")
+        ems3 = {k: v.lower() in ("1", "true", "yes") for k, v in
+                (o.split("=", 1) for o in args.ems3_option)}
         out, row = timed(rec, "grid", "EMS1-EMS4 x KoR1-KoR10", lambda: run_two_stage(
-            inst, keys=keys, time_limit=args.milp_time_limit, mip_gap=1e-3))
+            inst, keys=keys, time_limit=args.milp_time_limit, mip_gap=1e-3,
+            ems_options={"EMS3": ems3} if ems3 else None), ems3_options=ems3)
         sec = {str(k): v for k, v in out.seconds.items()}
-        rec.add({"section": "grid", "case": "split", "seconds": sec,
+        stage1 = {e: {k: sch.attrs[k] for k in ("status", "objective", "bound", "gap",
+                                                 "complementarity_violations",
+                                                 "mode_start_start_objective")
+                      if k in sch.attrs} for e, sch in out.schedules.items()}
+        rec.add({"section": "grid", "case": "split", "seconds": sec, "stage1": stage1,
                  "table3": out.table3().to_pandas().round(2).to_dict()})
+        if "EMS3" in stage1:
+            log(f"grid: EMS3 {stage1['EMS3']}")
         log("grid: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()
                                  if not k.startswith("(")))
     if args.days:
