@@ -132,6 +132,12 @@ def main(argv=None) -> int:
     p.add_argument("--days", action="store_true",
                    help="also section 5: EMS3's MILP by day blocks (LB / UB per block)")
     p.add_argument("--block-time-limit", type=float, default=20.0)
+    p.add_argument("--ems3-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="grid section: an option of EMS3 (e.g. room_cuts=true, "
+                        "mode_start=true); repeatable")
+    p.add_argument("--mode-start", action="store_true",
+                   help="also section 6: a C6-feasible start for EMS3's MILP from the "
+                        "room-cut relaxation (modes fixed: an LP), then the MILP from it")
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.members, args.horizons, args.years = 1, 20, "7", 20
@@ -200,15 +206,26 @@ def main(argv=None) -> int:
     if "grid" not in skip:
         keys = ("KoR1", "KoR2", "KoR3", "KoR4", "KoR5", "KoR6", "KoR7", "KoR8", "KoR9",
                 "KoR10")
+        ems3 = {k: v.lower() in ("1", "true", "yes") for k, v in
+                (o.split("=", 1) for o in args.ems3_option)}
         out, row = timed(rec, "grid", "EMS1-EMS4 x KoR1-KoR10", lambda: run_two_stage(
-            inst, keys=keys, time_limit=args.milp_time_limit, mip_gap=1e-3))
+            inst, keys=keys, time_limit=args.milp_time_limit, mip_gap=1e-3,
+            ems_options={"EMS3": ems3} if ems3 else None), ems3_options=ems3)
         sec = {str(k): v for k, v in out.seconds.items()}
-        rec.add({"section": "grid", "case": "split", "seconds": sec,
+        stage1 = {e: {k: sch.attrs[k] for k in ("status", "objective", "bound", "gap",
+                                                 "complementarity_violations",
+                                                 "mode_start_start_objective")
+                      if k in sch.attrs} for e, sch in out.schedules.items()}
+        rec.add({"section": "grid", "case": "split", "seconds": sec, "stage1": stage1,
                  "table3": out.table3().to_pandas().round(2).to_dict()})
+        if "EMS3" in stage1:
+            log(f"grid: EMS3 {stage1['EMS3']}")
         log("grid: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()
                                  if not k.startswith("(")))
     if args.days:
         ems3_day_blocks(rec, inst, args.block_time_limit)
+    if args.mode_start:
+        ems3_mode_start(rec, inst, args.milp_time_limit)
     log(f"records in {rec.path}")
     return 0
 
@@ -264,6 +281,78 @@ def ems3_day_blocks(rec, inst, time_limit: float) -> None:
              **totals})
     log(f"days: {len(cuts) - 1} blocks, sum LB {totals['lb']:.3f} kWh, sum UB "
         f"{totals['ub']:.3f} kWh, {totals['seconds']:.1f} s")
+
+
+def ems3_mode_start(rec, inst, time_limit: float) -> None:
+    """Section 6: a primal heuristic for EMS3's exact MILP (binaries + ``room_cuts``).
+
+    1. The MILP's LP relaxation with the C6 room cuts (a valid lower bound on f1).
+    2. Modes: each (unit, step) takes the direction of the relaxation's net power; at a
+       step where k >= 2 units both charge and discharge, one of them (rotating with the
+       step) discharges and the other k - 1 charge, so the burning moves *across* units,
+       which C6 allows; a lone overlapping unit charges.
+    3. The binaries fixed at these modes: an LP whose optimum is feasible for the MILP
+       (C6 is re-checked on it): an upper bound.
+    4. The MILP from that start (HiGHS ``setSolution``), capped at ``time_limit``.
+    """
+    import pyomo.environ as pyo
+
+    inst = inst.isel(scenario=[0])
+    dt = float(inst.attrs["time_step_hours"])
+    m = build(inst, ems="EMS3", binaries=True, room_cuts=True)
+    units = list(m.UNITS)
+
+    def flows():
+        c = np.array([[m.charge[n, j, t].value for (n, j) in units] for t in m.STEPS])
+        d = np.array([[m.discharge[n, j, t].value for (n, j) in units] for t in m.STEPS])
+        return c, d
+
+    t0 = time.perf_counter()
+    for v in m.charging.values():
+        v.domain = pyo.UnitInterval
+    relax = solve_pyomo(m, solver="highs")
+    t_relax = time.perf_counter() - t0
+    c, d = flows()
+    b_relax = np.array([[m.charging[n, j, t].value for (n, j) in units] for t in m.STEPS])
+    eps = 1e-6
+    overlap = (c > eps) & (d > eps)
+    mode = np.where(c > d + eps, 1, np.where(d > c + eps, 0, (b_relax >= 0.5).astype(int)))
+    for t in range(len(mode)):
+        idx = np.flatnonzero(overlap[t])
+        if len(idx) >= 2:
+            for k, u in enumerate(np.roll(idx, t)):
+                mode[t, u] = int(k != 0)
+        elif len(idx) == 1:
+            mode[t, idx[0]] = 1
+    for v in m.charging.values():
+        v.domain = pyo.Binary
+    for t in m.STEPS:
+        for k, (n, j) in enumerate(units):
+            m.charging[n, j, t].fix(int(mode[t, k]))
+    fixed = solve_pyomo(m, solver="highs")
+    t_fixed = time.perf_counter() - t0
+    c, d = flows()
+    c6 = int(((c * dt > 1e-6) & (d * dt > 1e-6)).sum())
+    for v in m.charging.values():
+        v.unfix()
+    left = max(1.0, time_limit - (time.perf_counter() - t0))
+    milp = solve_pyomo(m, solver="highs", mip_gap=1e-3, time_limit=left, warm_start=True)
+    t_all = time.perf_counter() - t0
+    c, d = flows()
+    c6_milp = int(((c * dt > 1e-6) & (d * dt > 1e-6)).sum())
+    row = dict(section="mode_start", case="EMS3 mode start + MILP (room cuts)",
+               relaxation_bound=relax.objective, relaxation_seconds=t_relax,
+               relaxation_overlaps=int(overlap.sum()),
+               start_objective=fixed.objective, start_status=fixed.status.value,
+               start_c6_violations=c6, start_seconds=t_fixed,
+               milp_objective=milp.objective, milp_bound=milp.bound,
+               milp_status=milp.status.value, milp_c6_violations=c6_milp,
+               wall_seconds=t_all, loadavg=list(__import__("os").getloadavg()))
+    rec.add(row)
+    log(f"mode start: relaxation {relax.objective:.3f} kWh ({t_relax:.1f} s), start "
+        f"{fixed.objective:.3f} kWh (C6 violations {c6}, {t_fixed:.1f} s), MILP "
+        f"{milp.objective:.3f} / bound {milp.bound:.3f} ({milp.status.value}, C6 {c6_milp}), "
+        f"{t_all:.1f} s")
 
 
 if __name__ == "__main__":

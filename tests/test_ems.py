@@ -681,3 +681,38 @@ def test_projected_staged_solve_keeps_f1_and_rho(seed, two_days, monkeypatch):
         assert got[True][0] == pytest.approx(got[False][0], rel=1e-8, abs=1e-6)
         assert got[True][1] == pytest.approx(got[False][1], rel=1e-6, abs=1e-8)
         assert got[True][1] > 1e-3  # the stage did work: the storage moved
+
+
+def test_start_modes_follow_net_power_and_move_burning_across_units():
+    from recopt.decomp.ems import start_modes
+
+    c = np.array([[2.0, 0.0, 0.0], [1.0, 1.0, 0.5], [0.0, 3.0, 0.0], [0.4, 0.0, 0.0]])
+    d = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    relaxed = np.array([[1.0, 0.0, 0.7], [0.5, 0.5, 0.5], [0.4, 0.5, 0.2], [1.0, 0.3, 0.6]])
+    mode = start_modes(c, d, relaxed)
+    assert mode[0].tolist() == [1, 0, 1]  # net charge, net discharge, idle: rounded 0.7
+    assert sorted(mode[1].tolist()) == [0, 1, 1]  # three burn at once: one discharges
+    assert mode[2].tolist() == [0, 1, 0]  # a lone burning unit charges
+    assert mode[3].tolist() == [1, 0, 1]
+    # the discharging unit rotates with the step
+    c3, d3 = np.ones((3, 2)), np.ones((3, 2))
+    rot = start_modes(c3, d3, np.full((3, 2), 0.5))
+    assert rot[:, 0].tolist() != rot[0, 0].repeat(3).tolist()
+    assert (rot.sum(axis=1) == 1).all()
+
+
+def test_c6_mode_start_is_feasible_and_keeps_the_exact_optimum():
+    """The mode start is a schedule of the MILP (so its f1 is at least the optimum, and
+    the relaxation's at most): starting from it changes neither the status nor f1."""
+    inst = _burner()
+    plain = solve(inst, "EMS3", complementarity="binary", room_cuts=True)
+    for comp in ("binary", "fix"):
+        started = solve(inst, "EMS3", complementarity=comp, room_cuts=True, mode_start=True)
+        assert started.attrs["status"] == plain.attrs["status"] == "optimal"
+        assert started.attrs["milp"] == (comp == "fix")
+        assert started.attrs["objective"] == pytest.approx(plain.attrs["objective"],
+                                                           abs=1e-6)
+        assert sum(complementarity_violations(started).values()) == 0
+        best = started.attrs["objective"]
+        assert started.attrs["mode_start_start_objective"] >= best - 1e-6
+        assert started.attrs["mode_start_relaxation_bound"] <= best + 1e-6

@@ -829,6 +829,11 @@ OPTIONS = (
            "with the exact fix's binaries, also the valid SoC-room rows SOC_t + "
            "charge gain P+ <= SOC_max, SOC_t - discharge gain P- >= SOC_min (C6 cuts): a "
            "tighter bound, same optimum"),
+    Option("mode_start", bool, False,
+           "with the exact fix's binaries, first a C6-feasible start (the MILP's LP "
+           "relaxation, modes from its net powers with the burning moved across units, "
+           "the LP at those modes) given to the MILP as its incumbent; a heuristic, "
+           "the MILP and its gap are unchanged (best with room_cuts)"),
     Option("lex_tolerance", float, 1e-7,
            "relative loss of f1 allowed in the lexicographic stages"),
 )
