@@ -704,12 +704,17 @@ class SubmodularSeparation:
         return status, z, -float(info.mip_dual_bound)
 
     def separate(self, x, basis=None, threshold: float | None = None,
-                 tol_abs: float = 1e-9, first=None, deadline: float | None = None):
+                 tol_abs: float = 1e-9, first=None, deadline: float | None = None,
+                 climb=None):
         """``(z, v, excess, bound)``: with a ``threshold``, the first coalition found of
         excess above it (``bound`` = inf) or the best found with a proven ``bound <=
         threshold + tol_abs``; without, the most violated coalition and its proven
         bound. ``(None, 0, -inf, -inf)`` when no coalition is admissible. ``first``:
-        a coalition whose part is searched first."""
+        a coalition whose part is searched first. ``climb(z)``: a heuristic returning
+        ``(z, v, excess)`` local optima from a master coalition that is not violated
+        (the first above the threshold is returned, bound inf; the others found are in
+        :attr:`more`)."""
+        self.more: list[tuple] = []
         x = np.asarray(x, float)
         parts = list(range(1 << len(self.enumerated)))
         if first is not None:
@@ -745,6 +750,12 @@ class SubmodularSeparation:
                     best = (z, v, e)
                 if threshold is not None and e > threshold:
                     return z, v, e, math.inf
+                if climb is not None and threshold is not None:
+                    up = [f for f in climb(z) if f[2] > threshold]
+                    if up:
+                        self.add_cuts(np.array([f[0] for f in up]))
+                        self.more = up[1:]
+                        return up[0][0], up[0][1], up[0][2], math.inf
                 if exact:
                     level = best[2] if threshold is None else max(best[2], threshold)
                     if key in seen_here or b <= level + tol_abs:

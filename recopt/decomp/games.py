@@ -538,7 +538,8 @@ class ModelGame(Game):
         sub = self.submodular_separation
         if sub is not None and sub.ok:
             return self._separate_submodular(sub, x, Bm, threshold, best, start, t0,
-                                             1e-9 * scale)
+                                             1e-9 * scale,
+                                             lambda z: cs.local_search(x, z[None], allowed))
         cutoff = threshold
         while True:
             if self.deadline is not None and time.perf_counter() > self.deadline:
@@ -586,15 +587,16 @@ class ModelGame(Game):
 
 
     def _separate_submodular(self, sub: SubmodularSeparation, x, Bm, threshold, best,
-                             start, t0: float, tol_abs: float) -> Separation | None:
+                             start, t0: float, tol_abs: float,
+                             climb=None) -> Separation | None:
         """The exact phase of :meth:`_separate_closed` by submodular cuts
         (:class:`~recopt.decomp.community_values.SubmodularSeparation`); the local
         search's best coalition (``best``, ``start``) is cut first, its part searched
-        first."""
+        first; ``climb``: the local search from a master coalition not violated."""
         if start is not None:
             sub.add_cuts(start[None])
         z, v, e, bound = sub.separate(x, Bm, threshold, tol_abs=tol_abs, first=start,
-                                      deadline=self.deadline)
+                                      deadline=self.deadline, climb=climb)
         self.n_separations += 1
         self.separation_seconds += time.perf_counter() - t0
         if z is None:
@@ -604,6 +606,10 @@ class ModelGame(Game):
         if best is None or e > best.excess:
             best = Separation(mask, v, e, bound)
         best.bound = max(bound, best.excess)
+        best.more = []
+        for fz, fv, _fe in sub.more:
+            self.cache.setdefault(vector_mask(fz), float(fv))
+            best.more.append((vector_mask(fz), float(fv)))
         return best
 
 
