@@ -268,6 +268,8 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
             continue
         g = G.community_game(inst, workers=1)
         cs = g.closed_separation
+        sub = g.submodular_separation
+        subs = {} if sub is None else {"submodular": True}
         load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
         try:
@@ -279,7 +281,7 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
                  separations=g.n_separations, masters=cs.masters,
                  master_builds=cs.master_builds, master_s=cs.master_seconds,
                  separation_s=g.separation_seconds, budget_s=budget, load_before=load0,
-                 load_after=os.getloadavg()[0])
+                 load_after=os.getloadavg()[0], **subs, **_sub_counts(sub))
             continue
         emit(rows, case=f"{what} rowgen closed form", members=n, steps=T,
              wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
@@ -288,7 +290,15 @@ def bench_rowgen_fast(rows, n: int, T: int, budget: float,
              epsilon=res.epsilon, separations=g.n_separations, masters=cs.masters,
              master_builds=cs.master_builds, master_s=cs.master_seconds,
              closed_form_evaluations=cs.evaluations,
-             separation_s=g.separation_seconds, budget_s=budget)
+             separation_s=g.separation_seconds, budget_s=budget, **subs, **_sub_counts(sub))
+
+
+def _sub_counts(sub) -> dict:
+    """The submodular separation's counters (none when it does not apply)."""
+    if sub is None:
+        return {}
+    return {"submodular_masters": sub.masters, "submodular_master_s": sub.master_seconds,
+            "submodular_cuts": sub.cuts_added}
 
 
 def table(rows) -> str:

@@ -390,53 +390,7 @@ class ClosedFormSeparation:
         n, G = self.n, self.n_groups
         S = np.asarray(self.slopes).reshape(-1, n)          # (C*G, n)
         gi = np.tile(np.arange(G), len(self.slopes))        # group of each cut row
-        C = S.shape[0]
-        blocks = [sp.hstack([-sp.csr_matrix(S), sp.csr_matrix(
-            (np.ones(C), (np.arange(C), gi)), shape=(C, G))])]
-        lo = [np.full(C, -highspy.kHighsInf)]
-        up = [np.zeros(C)]
-        blocks.append(sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, G))]))
-        lo.append(np.array([1.0]))
-        up.append(np.array([n - 1.0]))
-        ncol = n + G
-        d = 0
-        if basis is not None:
-            B = np.asarray(basis, float)
-            d = B.shape[1]
-            big = np.abs(B).sum(axis=0)
-            ncol = n + G + 3 * d
-            I, Z0 = sp.identity(d, format="csr"), sp.csr_matrix((d, G))
-            zero_nd = sp.csr_matrix((d, n))
-            blocks = [sp.hstack([b, sp.csr_matrix((b.shape[0], 3 * d))]) for b in blocks]
-            blocks.append(sp.hstack([sp.csr_matrix(B.T), Z0, -I, I, sp.csr_matrix((d, d))]))
-            lo.append(np.zeros(d))
-            up.append(np.zeros(d))                                    # w = p - q
-            blocks.append(sp.hstack([zero_nd, Z0, I, sp.csr_matrix((d, d)), -sp.diags(big)]))
-            lo.append(np.full(d, -highspy.kHighsInf))
-            up.append(np.zeros(d))                                    # p <= M a
-            blocks.append(sp.hstack([zero_nd, Z0, sp.csr_matrix((d, d)), I, sp.diags(big)]))
-            lo.append(np.full(d, -highspy.kHighsInf))
-            up.append(big)                                            # q <= M (1 - a)
-            blocks.append(sp.hstack([sp.csr_matrix((1, n + G)), sp.csr_matrix(np.ones((1, 2 * d))),
-                                     sp.csr_matrix((1, d))]))
-            lo.append(np.array([1.0]))
-            up.append(np.array([highspy.kHighsInf]))                  # Σ (p + q) >= 1
-        A = sp.vstack(blocks).tocsc()
-        cost = np.zeros(ncol)
-        cost[n:n + G] = -1.0
-        col_lo = np.zeros(ncol)
-        col_up = np.full(ncol, highspy.kHighsInf)
-        col_up[:n] = 1.0
-        col_lo[n:n + G] = -highspy.kHighsInf
-        integer = np.zeros(ncol, bool)
-        integer[:n] = True
-        if basis is not None:
-            col_up[n + G + 2 * d:] = 1.0
-            integer[n + G + 2 * d:] = True
-        lp = highs_lp(A, cost, col_lo, col_up, np.concatenate(lo), np.concatenate(up))
-        lp.integrality_ = [highspy.HighsVarType.kInteger if f else
-                           highspy.HighsVarType.kContinuous for f in integer]
-        return lp
+        return _separation_lp(n, G, S, gi, np.zeros(S.shape[0]), basis)
 
     def _kept_master(self, basis):
         """The master's HiGHS object, kept between separations: rebuilt only when the
@@ -515,6 +469,303 @@ class ClosedFormSeparation:
         return z, -float(info.mip_dual_bound)
 
 
+def _separation_lp(n: int, G: int, S: np.ndarray, gi: np.ndarray, rhs: np.ndarray, basis):
+    """A separation master as a ``HighsLp``: columns ``z`` (n binaries), ``θ_g`` (G free)
+    and, with ``basis``, the span rows' ``p, q, a`` (:func:`recopt.models.sharing.
+    add_outside_span`); rows ``θ_{gi[c]} - S[c]·z <= rhs[c]`` (the cuts), ``1 <= |z| <=
+    n - 1``; objective ``min x·z - Σ θ`` (the costs of ``z`` set by the caller)."""
+    C = S.shape[0]
+    blocks = [sp.hstack([-sp.csr_matrix(S), sp.csr_matrix(
+        (np.ones(C), (np.arange(C), gi)), shape=(C, G))])]
+    lo = [np.full(C, -highspy.kHighsInf)]
+    up = [np.asarray(rhs, float)]
+    blocks.append(sp.hstack([sp.csr_matrix(np.ones((1, n))), sp.csr_matrix((1, G))]))
+    lo.append(np.array([1.0]))
+    up.append(np.array([n - 1.0]))
+    ncol = n + G
+    d = 0
+    if basis is not None:
+        B = np.asarray(basis, float)
+        d = B.shape[1]
+        big = np.abs(B).sum(axis=0)
+        ncol = n + G + 3 * d
+        I, Z0 = sp.identity(d, format="csr"), sp.csr_matrix((d, G))
+        zero_nd = sp.csr_matrix((d, n))
+        blocks = [sp.hstack([b, sp.csr_matrix((b.shape[0], 3 * d))]) for b in blocks]
+        blocks.append(sp.hstack([sp.csr_matrix(B.T), Z0, -I, I, sp.csr_matrix((d, d))]))
+        lo.append(np.zeros(d))
+        up.append(np.zeros(d))                                    # w = p - q
+        blocks.append(sp.hstack([zero_nd, Z0, I, sp.csr_matrix((d, d)), -sp.diags(big)]))
+        lo.append(np.full(d, -highspy.kHighsInf))
+        up.append(np.zeros(d))                                    # p <= M a
+        blocks.append(sp.hstack([zero_nd, Z0, sp.csr_matrix((d, d)), I, sp.diags(big)]))
+        lo.append(np.full(d, -highspy.kHighsInf))
+        up.append(big)                                            # q <= M (1 - a)
+        blocks.append(sp.hstack([sp.csr_matrix((1, n + G)), sp.csr_matrix(np.ones((1, 2 * d))),
+                                 sp.csr_matrix((1, d))]))
+        lo.append(np.array([1.0]))
+        up.append(np.array([highspy.kHighsInf]))                  # Σ (p + q) >= 1
+    A = sp.vstack(blocks).tocsc()
+    cost = np.zeros(ncol)
+    cost[n:n + G] = -1.0
+    col_lo = np.zeros(ncol)
+    col_up = np.full(ncol, highspy.kHighsInf)
+    col_up[:n] = 1.0
+    col_lo[n:n + G] = -highspy.kHighsInf
+    integer = np.zeros(ncol, bool)
+    integer[:n] = True
+    if basis is not None:
+        col_up[n + G + 2 * d:] = 1.0
+        integer[n + G + 2 * d:] = True
+    lp = highs_lp(A, cost, col_lo, col_up, np.concatenate(lo), np.concatenate(up))
+    lp.integrality_ = [highspy.HighsVarType.kInteger if f else
+                       highspy.HighsVarType.kContinuous for f in integer]
+    return lp
+
+
 def _check_highs(status, what: str) -> None:
     if status == highspy.HighsStatus.kError:
         raise SolverError(f"closed-form separation master: HiGHS {what} failed")
+
+
+#: Most members on the smaller side (producers or consumers) whose subsets
+#: :class:`SubmodularSeparation` enumerates (``2^p`` masters).
+SUBMODULAR_MAX_SIDE = 6
+#: Whether :class:`SubmodularSeparation` keeps the LP-duality cuts beside its own.
+DUALITY_CUTS = True
+
+
+class SubmodularSeparation:
+    """Exact ``max_z v(z) - x·z`` by submodular cuts, for one-sided members.
+
+    Model card ``models/benefit-sharing.md`` ("Separation by submodular cuts").
+    Applies when every member is on one side in every row (a pure producer or a pure
+    consumer: :attr:`ok`) and the smaller side ``E`` has at most
+    :data:`SUBMODULAR_MAX_SIDE` members. Each row is a transportation (assignment)
+    market, in which two players of the same side are substitutes (L. S. Shapley,
+    "Complements and substitutes in the optimal assignment problem", Naval Research
+    Logistics Quarterly 9 (1962) 45-48, doi:10.1002/nav.3800090106); a member with
+    capacity is a block of unit players, so for a fixed part ``p ⊆ E`` the function
+    ``f_p(T) = v(p ∪ T)`` of the other members ``T ⊆ F`` is submodular, and so is the
+    sum over rows (tested by enumeration). Submodularity gives, for every evaluated
+    ``S = p ∪ T_S``, the valid inequality (G. L. Nemhauser, L. A. Wolsey, "Maximizing
+    submodular set functions: formulations and analysis of algorithms", Annals of
+    Discrete Mathematics 11 (1981) 279-301, doi:10.1016/S0304-0208(08)73471-6; G. L.
+    Nemhauser, L. A. Wolsey, M. L. Fisher, Math. Programming 14 (1978) 265-294,
+    doi:10.1007/BF01588971, Prop. 2.1), with ``ρ_j(A) = f(A + j) - f(A)`` (EUR) and
+    marginals decreasing along inclusion, the two valid inequalities
+
+        (a) f_p(T) <= f_p(T_S) + Σ_{j∈T \\ T_S} ρ_j(S) - Σ_{j∈T_S \\ T} ρ_j(p ∪ F - j)
+        (b) f_p(T) <= f_p(T_S) + Σ_{j∈T \\ T_S} ρ_j(p) - Σ_{j∈T_S \\ T} ρ_j(S - j),
+
+    linear in ``z`` and exact at ``S``; the marginals at ``S`` from one
+    :meth:`CommunityValues.flip_values`, those at the part's two ends cached. Unlike
+    the LP-duality cuts (homogeneous: ``v(αz) = α v(z)``, so their relaxation cannot
+    prove an excess below 0, the case of a non-empty core) these have constants; the
+    LP-duality cut of each evaluated coalition is kept beside them
+    (:data:`DUALITY_CUTS`). One MILP master per part ``p``
+    (``max θ - x·z``, ``z_E`` fixed to ``p``, ``θ`` under the cuts, ``1 <= |z| <= n-1``
+    and the span rows), kept in HiGHS between separations (the cuts do not depend on
+    ``x``); each master coalition is evaluated and cut (exact there), so a master
+    proposes a coalition at most once above its true excess: the loop ends with a
+    coalition above the threshold or a proven bound (the masters' dual bounds).
+    """
+
+    def __init__(self, values: CommunityValues):
+        cv = values
+        self.cv = cv
+        self.n = cv.n
+        self.ok = False
+        self.masters = 0
+        self.cuts_added = 0
+        self.master_seconds = 0.0
+        self._cuts: dict[int, list[tuple[np.ndarray, float]]] = {}
+        self._seen: set[bytes] = set()
+        self._end: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._dual: list[np.ndarray] = []
+        self.duality_cuts = DUALITY_CUTS
+        self._h: dict[int, highspy.Highs] = {}
+        self._h_key: dict[int, object] = {}
+        self._h_cuts: dict[int, int] = {}
+        if not (cv.sorted_flips and cv.n_rows):
+            return
+        cons = cv._cons.any(axis=1)
+        prod = cv._prod.any(axis=1)
+        if (cons & prod).any():
+            return
+        side = prod if prod.sum() <= cons.sum() else cons
+        self.enumerated = np.flatnonzero(side)
+        self.free = ~side
+        self.ok = len(self.enumerated) <= SUBMODULAR_MAX_SIDE
+
+    def part(self, z) -> int:
+        """The index of the part ``p = z ∩ E`` (bits in the order of ``E``)."""
+        bits = np.asarray(z, bool)[self.enumerated]
+        return int(sum(1 << k for k, b in enumerate(bits) if b))
+
+    def _ends(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """``ρ_j(p ∪ F - j)`` and ``ρ_j(p)`` for ``j ∈ F`` (0 on ``E``), EUR: the
+        marginal values at the two ends of part ``p`` (cached)."""
+        if p not in self._end:
+            z0 = np.zeros(self.n, bool)
+            z0[self.enumerated] = [(p >> k) & 1 for k in range(len(self.enumerated))]
+            Z = np.array([z0 | self.free, z0])
+            v, vx = self.cv.flip_values(Z)
+            self._end[p] = ((v[0] - vx[0]) * self.free, (vx[1] - v[1]) * self.free)
+        return self._end[p]
+
+    def add_cuts(self, Z) -> np.ndarray:
+        """Evaluate coalitions (B, n), keep their two submodular cuts each (exact at
+        the coalition); returns ``v`` (B,)."""
+        Z = np.asarray(Z, dtype=bool)
+        v, vx = self.cv.flip_values(Z)
+        for z, vz, flips in zip(Z, v, vx, strict=True):
+            key = np.packbits(z).tobytes()
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            p = self.part(z)
+            top, bottom = self._ends(p)
+            inside = z & self.free
+            rho = np.abs(flips - vz) * self.free       # ρ_j(S) (j ∉ S), ρ_j(S - j) (j ∈ S)
+            # (a) with ρ_j(S ∪ T - j) >= ρ_j(p ∪ F - j); (b) with ρ_j(S ∩ T) <= ρ_j(p)
+            ga = np.where(inside, top, rho)
+            gb = np.where(inside, rho, bottom)
+            if p not in self._cuts:  # a new part starts with every LP-duality cut
+                self._cuts[p] = [(sl, 0.0) for sl in self._dual]
+            cuts = self._cuts[p]
+            cuts.append((ga, float(vz - top[inside].sum())))
+            cuts.append((gb, float(vz - rho[inside].sum())))
+            self.cuts_added += 2
+            if self.duality_cuts:
+                # the LP-duality cut v(z) <= s(ẑ)·z (CommunityValues.cuts), valid in
+                # every part: a tangent of the concave extension, kept beside
+                _v, sl = self.cv.cuts(z[None])
+                for q in self._cuts:
+                    self._cuts[q].append((sl[0, 0], 0.0))
+                self._dual.append(sl[0, 0])
+                self.cuts_added += 1
+        return v
+
+    def _master(self, p: int, basis):
+        key = None if basis is None else (np.asarray(basis).shape,
+                                          np.asarray(basis, np.int64).tobytes())
+        cuts = self._cuts.get(p, [])
+        n = self.n
+        if p not in self._h or key != self._h_key[p]:
+            S = np.array([g for g, _c in cuts]).reshape(-1, n)
+            rhs = np.array([c for _g, c in cuts])
+            h = new_highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("threads", 1)
+            h.setOptionValue("mip_rel_gap", 1e-9)
+            h.passModel(_separation_lp(n, 1, S, np.zeros(len(S), np.int64), rhs, basis))
+            fixed = np.zeros(n, bool)
+            fixed[self.enumerated] = True
+            val = np.array([(p >> k) & 1 for k in range(len(self.enumerated))], float)
+            idx = self.enumerated.astype(np.int32)
+            _check_highs(h.changeColsBounds(len(idx), idx, val, val), "changeColsBounds")
+            self._h[p], self._h_key[p], self._h_cuts[p] = h, key, len(cuts)
+            return h
+        h = self._h[p]
+        new = cuts[self._h_cuts[p]:]
+        if new:
+            S = np.array([g for g, _c in new]).reshape(-1, n)
+            rows = sp.hstack([-sp.csr_matrix(S), sp.csr_matrix(np.ones((len(S), 1)))]).tocsr()
+            _check_highs(h.addRows(len(S), np.full(len(S), -highspy.kHighsInf),
+                                   np.array([c for _g, c in new]), rows.nnz,
+                                   rows.indptr[:-1].astype(np.int32),
+                                   rows.indices.astype(np.int32), rows.data), "addRows")
+            self._h_cuts[p] = len(cuts)
+        return h
+
+    def _solve(self, h, x, target: float | None, tol_abs: float):
+        """One master run: ``(status, z or None, dual bound)``; ``target``: only
+        coalitions of master value above it are sought (first one returned)."""
+        t0 = time.perf_counter()
+        n = self.n
+        use_highs_threads(1)
+        _check_highs(h.changeColsCost(n, np.arange(n, dtype=np.int32),
+                                      np.asarray(x, float)), "changeColsCost")
+        h.setOptionValue("mip_abs_gap", float(tol_abs))
+        h.setOptionValue("objective_bound",
+                         highspy.kHighsInf if target is None else -float(target))
+        h.setOptionValue("mip_max_improving_sols", 2147483647 if target is None else 1)
+        h.run()
+        self.masters += 1
+        self.master_seconds += time.perf_counter() - t0
+        status = h.getModelStatus().name
+        if status not in ("kOptimal", "kSolutionLimit", "kObjectiveBound", "kInfeasible"):
+            raise SolverError(f"submodular separation master: {status}")
+        info = h.getInfo()
+        if status == "kInfeasible" or info.primal_solution_status != 2:
+            return status, None, -float(info.mip_dual_bound)
+        z = np.asarray(h.getSolution().col_value)[:n] > 0.5
+        return status, z, -float(info.mip_dual_bound)
+
+    def separate(self, x, basis=None, threshold: float | None = None,
+                 tol_abs: float = 1e-9, first=None, deadline: float | None = None,
+                 climb=None):
+        """``(z, v, excess, bound)``: with a ``threshold``, the first coalition found of
+        excess above it (``bound`` = inf) or the best found with a proven ``bound <=
+        threshold + tol_abs``; without, the most violated coalition and its proven
+        bound. ``(None, 0, -inf, -inf)`` when no coalition is admissible. ``first``:
+        a coalition whose part is searched first. ``climb(z)``: a heuristic returning
+        ``(z, v, excess)`` local optima from a master coalition that is not violated
+        (the first above the threshold is returned, bound inf; the others found are in
+        :attr:`more`)."""
+        self.more: list[tuple] = []
+        x = np.asarray(x, float)
+        parts = list(range(1 << len(self.enumerated)))
+        if first is not None:
+            p0 = self.part(first)
+            parts.remove(p0)
+            parts.insert(0, p0)
+        best: tuple | None = None
+        bound = -math.inf
+        for p in parts:
+            if p not in self._cuts:  # seed: the part alone and the part with all of F
+                z0 = np.zeros(self.n, bool)
+                z0[self.enumerated] = [(p >> k) & 1 for k in range(len(self.enumerated))]
+                self.add_cuts(np.array([z0, z0 | self.free]))
+            seen_here: set[bytes] = set()
+            exact = threshold is None
+            while True:
+                h = self._master(p, basis)  # with the cuts added since its last run
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise SolverError("row generation: time limit reached inside a "
+                                      f"separation ({self.masters} submodular masters)")
+                status, z, b = self._solve(h, x, None if exact else threshold, tol_abs)
+                if z is None:
+                    if status == "kInfeasible" and exact:
+                        b = -math.inf  # no admissible coalition in this part
+                    elif not exact and threshold is not None:
+                        b = float(threshold)  # proven: nothing above the threshold
+                    bound = max(bound, b)
+                    break
+                key = np.packbits(z).tobytes()
+                v = float(self.add_cuts(z[None])[0])
+                e = v - float(x @ z)
+                if best is None or e > best[2]:
+                    best = (z, v, e)
+                if threshold is not None and e > threshold:
+                    return z, v, e, math.inf
+                if climb is not None and threshold is not None:
+                    up = [f for f in climb(z) if f[2] > threshold]
+                    if up:
+                        self.add_cuts(np.array([f[0] for f in up]))
+                        self.more = up[1:]
+                        return up[0][0], up[0][1], up[0][2], math.inf
+                if exact:
+                    level = best[2] if threshold is None else max(best[2], threshold)
+                    if key in seen_here or b <= level + tol_abs:
+                        bound = max(bound, b)  # an optimal master: its bound is proven
+                        break
+                elif key in seen_here:
+                    # a coalition proposed again (its cut is tight there): HiGHS's
+                    # tolerances or a kept incumbent; go on with optimal masters
+                    exact = True
+                seen_here.add(key)
+        if best is None:
+            return None, 0.0, -math.inf, -math.inf
+        return best[0], best[1], best[2], max(bound, best[2])

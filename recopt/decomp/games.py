@@ -55,7 +55,11 @@ import scipy.sparse as sp
 import xarray as xr
 
 from recopt.decomp.benders import BendersOptions, SecondStage, TwoStage
-from recopt.decomp.community_values import ClosedFormSeparation, CommunityValues
+from recopt.decomp.community_values import (
+    ClosedFormSeparation,
+    CommunityValues,
+    SubmodularSeparation,
+)
 from recopt.decomp.parallel import map_in_workers
 from recopt.errors import ModelError, SolverError
 from recopt.lazy import pyomo_module
@@ -355,6 +359,7 @@ class ModelGame(Game):
         self.separation_seconds = 0.0
         self.n_separations = 0
         self.closed_separation: ClosedFormSeparation | None = None
+        self.submodular_separation: SubmodularSeparation | None = None
         """Set by :func:`community_game` (``fast``): separation by the closed form."""
 
     def __del__(self):
@@ -535,6 +540,11 @@ class ModelGame(Game):
                 self.n_separations += 1
                 return best
         start = None if best is None else mask_vector(best.mask, n) > 0
+        sub = self.submodular_separation
+        if sub is not None and sub.ok:
+            return self._separate_submodular(sub, x, Bm, threshold, best, start, t0,
+                                             1e-9 * scale,
+                                             lambda z: cs.local_search(x, z[None], allowed))
         cutoff = threshold
         while True:
             if self.deadline is not None and time.perf_counter() > self.deadline:
@@ -581,6 +591,33 @@ class ModelGame(Game):
         return best
 
 
+    def _separate_submodular(self, sub: SubmodularSeparation, x, Bm, threshold, best,
+                             start, t0: float, tol_abs: float,
+                             climb=None) -> Separation | None:
+        """The exact phase of :meth:`_separate_closed` by submodular cuts
+        (:class:`~recopt.decomp.community_values.SubmodularSeparation`); the local
+        search's best coalition (``best``, ``start``) is cut first, its part searched
+        first; ``climb``: the local search from a master coalition not violated."""
+        if start is not None:
+            sub.add_cuts(start[None])
+        z, v, e, bound = sub.separate(x, Bm, threshold, tol_abs=tol_abs, first=start,
+                                      deadline=self.deadline, climb=climb)
+        self.n_separations += 1
+        self.separation_seconds += time.perf_counter() - t0
+        if z is None:
+            return None
+        mask = vector_mask(z)
+        self.cache.setdefault(mask, v)
+        if best is None or e > best.excess:
+            best = Separation(mask, v, e, bound)
+        best.bound = max(bound, best.excess)
+        best.more = []
+        for fz, fv, _fe in sub.more:
+            self.cache.setdefault(vector_mask(fz), float(fv))
+            best.more.append((vector_mask(fz), float(fv)))
+        return best
+
+
 def community_game(instance: xr.Dataset, *, solver: str = "highs",
                    workers: int | None = None, separation: str = "outer",
                    fast: bool = True) -> ModelGame:
@@ -609,6 +646,8 @@ def community_game(instance: xr.Dataset, *, solver: str = "highs",
         game.prefix_values = closed.prefix_values
         game.flip_values = closed.flip_values
         game.closed_separation = ClosedFormSeparation(closed)
+        sub = SubmodularSeparation(closed)
+        game.submodular_separation = sub if sub.ok else None
         game.initial_complements = True
     return game
 
