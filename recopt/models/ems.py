@@ -456,25 +456,13 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     gain_c, gain_d = units.soc_gain(dt)
     inf = np.inf
     # ---- columns ------------------------------------------------------------------------
-    sizes = [("grid_import", U * T), ("grid_export", U * T), ("community_import", U * T),
-             ("community_export", U * T), ("self_consumption", U * T), ("charge", K * T),
-             ("discharge", K * T), ("soc", K * (T + 1))]
-    if penalty != "none":
-        sizes += [("ramp_up", K * (T - 1)), ("ramp_down", K * (T - 1)),
-                  ("variation_ratio", K)]
-    columns, start = {}, 0
-    for name, size in sizes:
-        columns[name] = slice(start, start + size)
-        start += size
-    n_col = start
-    lo = np.zeros(n_col)
-    up = np.full(n_col, inf)
+    columns, n_col = _column_layout(
+        [("grid_import", U * T), ("grid_export", U * T), ("community_import", U * T),
+         ("community_export", U * T), ("self_consumption", U * T)]
+        + _storage_columns(K, T, penalty))
+    cap = np.where(units.available, units.power_kw[None, :], 0.0)  # (20), (S-5)
+    lo, up = _storage_bounds(columns, n_col, cap, units, T)
     up[columns["grid_import"]] = np.repeat(pw.peak_load_kw[scenario], T)  # (19) / (S-4)
-    cap = np.where(units.available, units.power_kw[None, :], 0.0).T.ravel()  # (20), (S-5)
-    up[columns["charge"]] = cap
-    up[columns["discharge"]] = cap
-    lo[columns["soc"]] = np.repeat(units.soc_min, T + 1)  # (21)
-    up[columns["soc"]] = np.repeat(units.soc_max, T + 1)
 
     def col(name, idx):
         return columns[name].start + np.asarray(idx)
@@ -482,8 +470,6 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     nt = np.arange(U * T)  # member-major cell n * T + t
     kt = np.arange(K * T)  # unit-major cell k * T + t
     k_of, t_of = np.divmod(kt, T)
-    soc_next = col("soc", k_of * (T + 1) + t_of + 1)
-    soc_now = col("soc", k_of * (T + 1) + t_of)
     unit_cell = units.member[k_of] * T + t_of  # the (n, t) cell of each (k, t)
     blocks = []  # (name, rows, cols, vals, lower, upper, n_rows)
 
@@ -498,15 +484,7 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
              col("community_import", nt)], np.r_[ones, ones], np.full(U * T, -inf), subs)
         rows("subs_export", np.r_[nt, nt], np.r_[col("grid_export", nt),
              col("community_export", nt)], np.r_[ones, ones], np.full(U * T, -inf), subs)
-    rows("soc_dynamics", np.r_[kt, kt, kt, kt],
-         np.r_[soc_next, soc_now, col("charge", kt), col("discharge", kt)],
-         np.r_[np.ones(K * T), -np.ones(K * T), -gain_c[k_of], gain_d[k_of]],
-         np.zeros(K * T), np.zeros(K * T))
-    kk = np.arange(K)
-    rows("soc_initial", kk, col("soc", kk * (T + 1)), np.ones(K), units.soc_init,
-         units.soc_init)
-    rows("soc_final", kk, col("soc", kk * (T + 1) + T), np.ones(K), units.soc_init,
-         units.soc_init if final_soc == "equal" else np.full(K, inf))
+    _soc_rows(rows, col, units, gain_c, gain_d, T, final_soc)
     rows("supply_balance", np.r_[unit_cell, nt, nt, nt],
          np.r_[col("discharge", kt), col("self_consumption", nt), col("grid_export", nt),
                col("community_export", nt)],
@@ -520,40 +498,13 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
          np.r_[col("community_import", nt), col("community_export", nt)],
          np.r_[ones, -ones], np.zeros(T), np.zeros(T))
     if penalty != "none":
-        kr = np.arange(K * (T - 1))
-        k_r, t_r = np.divmod(kr, T - 1)
-        t_r = t_r + 1  # RAMPS = 1 .. T-1
-        now, before = k_r * T + t_r, k_r * T + t_r - 1
-        one = np.ones(kr.size)
-        rows("variation", np.r_[kr, kr, kr, kr, kr, kr],
-             np.r_[col("ramp_up", kr), col("ramp_down", kr), col("discharge", now),
-                   col("charge", now), col("discharge", before), col("charge", before)],
-             np.r_[one, -one, -one, one, one, -one], np.zeros(kr.size), np.zeros(kr.size))
-        rows("penalty", np.r_[kk, np.repeat(kk, T - 1), np.repeat(kk, T - 1)],
-             np.r_[col("variation_ratio", kk), col("ramp_up", kr), col("ramp_down", kr)],
-             np.r_[T * units.power_kw, -np.ones(2 * kr.size)], np.zeros(K), np.zeros(K))
-    r_all, c_all, v_all, lower, upper, row_slices, offset = [], [], [], [], [], {}, 0
-    for name, r, c, v, rl, ru in blocks:
-        r_all.append(r + offset)
-        c_all.append(c)
-        v_all.append(v)
-        lower.append(rl)
-        upper.append(ru)
-        row_slices[name] = slice(offset, offset + rl.size)
-        offset += rl.size
-    A = sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
-                      shape=(offset, n_col))
+        _penalty_rows(rows, col, units, T)
+    A, row_lower, row_upper, row_slices = _stack_rows(blocks, n_col)
     f1 = np.zeros(n_col)
     f1[columns["grid_export" if OBJECTIVES[ems] == "export" else "grid_import"]] = dt
-    rho = np.zeros(n_col)
-    if penalty != "none":
-        rho[columns["variation_ratio"]] = 1.0
-    throughput = np.zeros(n_col)
-    throughput[columns["charge"]] = dt
-    throughput[columns["discharge"]] = dt
-    cost = f1 + (float(alpha) * rho if penalty == "weighted" else 0.0)
-    return EMSMatrix(A, cost, lo, up, np.concatenate(lower), np.concatenate(upper), columns,
-                     row_slices, f1, rho, throughput, (T, U, K))
+    rho, throughput, cost = _storage_objectives(columns, n_col, f1, dt, penalty, alpha)
+    return EMSMatrix(A, cost, lo, up, row_lower, row_upper, columns, row_slices, f1, rho,
+                     throughput, (T, U, K))
 
 
 @dataclass(frozen=True)
@@ -660,23 +611,10 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
     gain_c, gain_d = units.soc_gain(dt)
     cap = np.where(units.available, units.power_kw[None, :], 0.0)  # (T, K) kW
     cap_owner = _per_owner(cap, owner_of_unit, S)
-    sizes = [("grid_total", T), ("capacity", S * T), ("charge", K * T),
-             ("discharge", K * T), ("soc", K * (T + 1))]
-    if penalty != "none":
-        sizes += [("ramp_up", K * (T - 1)), ("ramp_down", K * (T - 1)),
-                  ("variation_ratio", K)]
-    columns, start = {}, 0
-    for name, size in sizes:
-        columns[name] = slice(start, start + size)
-        start += size
-    n_col = start
-    lo = np.zeros(n_col)
-    up = np.full(n_col, inf)
+    columns, n_col = _column_layout([("grid_total", T), ("capacity", S * T)]
+                                    + _storage_columns(K, T, penalty))
+    lo, up = _storage_bounds(columns, n_col, cap, units, T)
     up[columns["capacity"]] = np.repeat(np.minimum(peak[owners], subs[owners]), T)
-    up[columns["charge"]] = cap.T.ravel()
-    up[columns["discharge"]] = cap.T.ravel()
-    lo[columns["soc"]] = np.repeat(units.soc_min, T + 1)
-    up[columns["soc"]] = np.repeat(units.soc_max, T + 1)
 
     def col(name, idx):
         return columns[name].start + np.asarray(idx)
@@ -718,30 +656,9 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
     _owner_rows(rows, "meter_limit", need, st, h_of_unit, k_of, t_of, T, col,
                 plus=1.0, minus=-1.0, upper=(subs_o[None, :] - load_o + pv_o).T.ravel(),
                 lower=(-subs_o[None, :] - load_o + pv_o).T.ravel(), with_h=False)
-    soc_next = col("soc", k_of * (T + 1) + t_of + 1)
-    soc_now = col("soc", k_of * (T + 1) + t_of)
-    rows("soc_dynamics", np.r_[kt, kt, kt, kt],
-         np.r_[soc_next, soc_now, col("charge", kt), col("discharge", kt)],
-         np.r_[ones_k, -ones_k, -gain_c[k_of], gain_d[k_of]], np.zeros(K * T),
-         np.zeros(K * T))
-    kk = np.arange(K)
-    rows("soc_initial", kk, col("soc", kk * (T + 1)), np.ones(K), units.soc_init,
-         units.soc_init)
-    rows("soc_final", kk, col("soc", kk * (T + 1) + T), np.ones(K), units.soc_init,
-         units.soc_init if final_soc == "equal" else np.full(K, inf))
+    _soc_rows(rows, col, units, gain_c, gain_d, T, final_soc)
     if penalty != "none":
-        kr = np.arange(K * (T - 1))
-        k_r, t_r = np.divmod(kr, T - 1)
-        t_r = t_r + 1
-        now, before = k_r * T + t_r, k_r * T + t_r - 1
-        one = np.ones(kr.size)
-        rows("variation", np.r_[kr, kr, kr, kr, kr, kr],
-             np.r_[col("ramp_up", kr), col("ramp_down", kr), col("discharge", now),
-                   col("charge", now), col("discharge", before), col("charge", before)],
-             np.r_[one, -one, -one, one, one, -one], np.zeros(kr.size), np.zeros(kr.size))
-        rows("penalty", np.r_[kk, np.repeat(kk, T - 1), np.repeat(kk, T - 1)],
-             np.r_[col("variation_ratio", kk), col("ramp_up", kr), col("ramp_down", kr)],
-             np.r_[T * units.power_kw, -np.ones(2 * kr.size)], np.zeros(K), np.zeros(K))
+        _penalty_rows(rows, col, units, T)
     A, row_lower, row_upper, row_slices = _stack_rows(blocks, n_col)
     f1 = np.zeros(n_col)
     f1[columns["grid_total"]] = dt
@@ -750,6 +667,85 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
         f1[columns["charge"]] = -dt
         f1[columns["discharge"]] = dt
         offset = -float(D.sum()) * dt
+    rho, throughput, cost = _storage_objectives(columns, n_col, f1, dt, penalty, alpha)
+    return EMSProjection(A, cost, lo, up, row_lower, row_upper, columns, row_slices, f1,
+                         rho, throughput, (T, U, K), offset, load, pv, peak, subs,
+                         units.member)
+
+
+def _storage_columns(K: int, T: int, penalty: str) -> list[tuple[str, int]]:
+    """The storage's columns, common to :func:`matrix` and :func:`projected_matrix`:
+    ``charge``, ``discharge`` (K T, unit-major), ``soc`` (K (T+1)) and, with a penalty,
+    ``ramp_up``, ``ramp_down`` (K (T-1)) and ``variation_ratio`` (K)."""
+    sizes = [("charge", K * T), ("discharge", K * T), ("soc", K * (T + 1))]
+    if penalty != "none":
+        sizes += [("ramp_up", K * (T - 1)), ("ramp_down", K * (T - 1)),
+                  ("variation_ratio", K)]
+    return sizes
+
+
+def _column_layout(sizes: list[tuple[str, int]]) -> tuple[dict[str, slice], int]:
+    """Consecutive column slices for ``[(name, size), ...]`` and the column count."""
+    columns, start = {}, 0
+    for name, size in sizes:
+        columns[name] = slice(start, start + size)
+        start += size
+    return columns, start
+
+
+def _storage_bounds(columns, n_col: int, cap: np.ndarray, units,
+                    T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column bounds: 0 <= x < inf, then the storage's (20) / (S-5) power limits ``cap``
+    ((T, K) kW, 0 where an EV is away) and (21) SoC limits (kWh)."""
+    lo = np.zeros(n_col)
+    up = np.full(n_col, np.inf)
+    up[columns["charge"]] = cap.T.ravel()
+    up[columns["discharge"]] = cap.T.ravel()
+    lo[columns["soc"]] = np.repeat(units.soc_min, T + 1)
+    up[columns["soc"]] = np.repeat(units.soc_max, T + 1)
+    return lo, up
+
+
+def _soc_rows(rows, col, units, gain_c, gain_d, T: int, final_soc: str) -> None:
+    """(22) SoC dynamics on |T|+1 points, (23) initial and (24) final SoC."""
+    K = units.size
+    kt = np.arange(K * T)
+    k_of, t_of = np.divmod(kt, T)
+    ones = np.ones(K * T)
+    rows("soc_dynamics", np.r_[kt, kt, kt, kt],
+         np.r_[col("soc", k_of * (T + 1) + t_of + 1), col("soc", k_of * (T + 1) + t_of),
+               col("charge", kt), col("discharge", kt)],
+         np.r_[ones, -ones, -gain_c[k_of], gain_d[k_of]], np.zeros(K * T), np.zeros(K * T))
+    kk = np.arange(K)
+    rows("soc_initial", kk, col("soc", kk * (T + 1)), np.ones(K), units.soc_init,
+         units.soc_init)
+    rows("soc_final", kk, col("soc", kk * (T + 1) + T), np.ones(K), units.soc_init,
+         units.soc_init if final_soc == "equal" else np.full(K, np.inf))
+
+
+def _penalty_rows(rows, col, units, T: int) -> None:
+    """(33)-(34): the power variation of each unit between steps t-1 and t (RAMPS =
+    1 .. T-1) split into ramp_up - ramp_down, and T P^max rho_k = their sum."""
+    K = units.size
+    kk = np.arange(K)
+    kr = np.arange(K * (T - 1))
+    k_r, t_r = np.divmod(kr, T - 1)
+    t_r = t_r + 1
+    now, before = k_r * T + t_r, k_r * T + t_r - 1
+    one = np.ones(kr.size)
+    rows("variation", np.r_[kr, kr, kr, kr, kr, kr],
+         np.r_[col("ramp_up", kr), col("ramp_down", kr), col("discharge", now),
+               col("charge", now), col("discharge", before), col("charge", before)],
+         np.r_[one, -one, -one, one, one, -one], np.zeros(kr.size), np.zeros(kr.size))
+    rows("penalty", np.r_[kk, np.repeat(kk, T - 1), np.repeat(kk, T - 1)],
+         np.r_[col("variation_ratio", kk), col("ramp_up", kr), col("ramp_down", kr)],
+         np.r_[T * units.power_kw, -np.ones(2 * kr.size)], np.zeros(K), np.zeros(K))
+
+
+def _storage_objectives(columns, n_col: int, f1: np.ndarray, dt: float, penalty: str,
+                        alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho, throughput, cost): Σρ's coefficients (35), the storage throughput (kWh) and
+    the objective given f1's (f1 + α Σρ with the weighted penalty)."""
     rho = np.zeros(n_col)
     if penalty != "none":
         rho[columns["variation_ratio"]] = 1.0
@@ -757,9 +753,7 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
     throughput[columns["charge"]] = dt
     throughput[columns["discharge"]] = dt
     cost = f1 + (float(alpha) * rho if penalty == "weighted" else 0.0)
-    return EMSProjection(A, cost, lo, up, row_lower, row_upper, columns, row_slices, f1,
-                         rho, throughput, (T, U, K), offset, load, pv, peak, subs,
-                         units.member)
+    return rho, throughput, cost
 
 
 def _per_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
