@@ -440,12 +440,7 @@ class ClosedFormSeparation:
         n, G = self.n, self.n_groups
         use_highs_threads(1)
         h = self._kept_master(basis)
-        _check_highs(h.changeColsCost(n, np.arange(n, dtype=np.int32),
-                                      np.asarray(x, float)), "changeColsCost")
-        h.setOptionValue("mip_abs_gap", float(tol_abs))
-        h.setOptionValue("objective_bound",
-                         highspy.kHighsInf if cutoff is None else -float(cutoff))
-        h.setOptionValue("mip_max_improving_sols", 2147483647 if cutoff is None else 1)
+        _aim_master(h, n, x, tol_abs, cutoff)
         if start is not None and basis is None:
             z0 = np.asarray(start, float)
             S = np.asarray(self.slopes).reshape(-1, G, n)
@@ -521,6 +516,17 @@ def _separation_lp(n: int, G: int, S: np.ndarray, gi: np.ndarray, rhs: np.ndarra
     lp.integrality_ = [highspy.HighsVarType.kInteger if f else
                        highspy.HighsVarType.kContinuous for f in integer]
     return lp
+
+
+def _aim_master(h, n: int, x, tol_abs: float, target: float | None) -> None:
+    """Point a kept separation master at the allocation ``x`` (the members' columns
+    cost ``x``), with absolute gap ``tol_abs`` (EUR); with a ``target`` HiGHS stops at
+    its first coalition whose master value is above it."""
+    _check_highs(h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(x, float)),
+                 "changeColsCost")
+    h.setOptionValue("mip_abs_gap", float(tol_abs))
+    h.setOptionValue("objective_bound", highspy.kHighsInf if target is None else -float(target))
+    h.setOptionValue("mip_max_improving_sols", 2147483647 if target is None else 1)
 
 
 def _check_highs(status, what: str) -> None:
@@ -685,12 +691,7 @@ class SubmodularSeparation:
         t0 = time.perf_counter()
         n = self.n
         use_highs_threads(1)
-        _check_highs(h.changeColsCost(n, np.arange(n, dtype=np.int32),
-                                      np.asarray(x, float)), "changeColsCost")
-        h.setOptionValue("mip_abs_gap", float(tol_abs))
-        h.setOptionValue("objective_bound",
-                         highspy.kHighsInf if target is None else -float(target))
-        h.setOptionValue("mip_max_improving_sols", 2147483647 if target is None else 1)
+        _aim_master(h, n, x, tol_abs, target)
         h.run()
         self.masters += 1
         self.master_seconds += time.perf_counter() - t0

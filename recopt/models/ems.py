@@ -131,12 +131,7 @@ def _build(instance: xr.Dataset, *, ems: str, scenario: int, penalty: str, alpha
     """The body of :func:`build` (same parameters)."""
     binaries = bool(binaries) or complementarity == "binary"
     _check_choices(ems, penalty, final_soc)
-    pw = PowerData.from_instance(instance)
-    units = StorageUnits.from_instance(instance)
-    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
-    T, U = load.shape
-    K = units.size
-    dt = pw.step_hours
+    pw, units, load, pv, T, U, K, dt = _scenario_data(instance, scenario)
     gain_c, gain_d = units.soc_gain(dt)
 
     m = pyo.ConcreteModel(name=ems)
@@ -447,12 +442,7 @@ def matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int = 0,
     ``P^bat- + P^EV- - P^indsc - P^gd- - P^comm- = -P^PV``). Units as in :func:`build`.
     """
     _check_choices(ems, penalty, final_soc)
-    pw = PowerData.from_instance(instance)
-    units = StorageUnits.from_instance(instance)
-    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
-    T, U = load.shape
-    K = units.size
-    dt = pw.step_hours
+    pw, units, load, pv, T, U, K, dt = _scenario_data(instance, scenario)
     gain_c, gain_d = units.soc_gain(dt)
     inf = np.inf
     # ---- columns ------------------------------------------------------------------------
@@ -591,12 +581,7 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
     keeps :func:`matrix`, which reports it).
     """
     _check_choices(ems, penalty, final_soc)
-    pw = PowerData.from_instance(instance)
-    units = StorageUnits.from_instance(instance)
-    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
-    T, U = load.shape
-    K = units.size
-    dt = pw.step_hours
+    pw, units, load, pv, T, U, K, dt = _scenario_data(instance, scenario)
     inf = np.inf
     subs = (np.full(U, inf) if pw.subscribed_kw is None
             else np.asarray(pw.subscribed_kw, float))
@@ -671,6 +656,17 @@ def projected_matrix(instance: xr.Dataset, *, ems: str = "EMS4", scenario: int =
     return EMSProjection(A, cost, lo, up, row_lower, row_upper, columns, row_slices, f1,
                          rho, throughput, (T, U, K), offset, load, pv, peak, subs,
                          units.member)
+
+
+def _scenario_data(instance: xr.Dataset, scenario: int):
+    """What every EMS builder reads of one scenario: ``(pw, units, load, pv, T, U, K,
+    dt)`` -- the :class:`PowerData` and :class:`StorageUnits` of the instance, the
+    scenario's load and PV ((T, U) kW), the sizes and the step length (h)."""
+    pw = PowerData.from_instance(instance)
+    units = StorageUnits.from_instance(instance)
+    load, pv = pw.load_kw[scenario], pw.pv_kw[scenario]
+    T, U = load.shape
+    return pw, units, load, pv, T, U, units.size, pw.step_hours
 
 
 def _storage_columns(K: int, T: int, penalty: str) -> list[tuple[str, int]]:
